@@ -1,0 +1,126 @@
+# g2t - train machine-learning models on idle IoT devices.
+# make | make check | make demo | make bench | make asan | make fuzz | make install
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+# Project flags come after the user's; -ffp-contract=off keeps results
+# bit-identical across platforms.
+G2T_CFLAGS = -std=c11 -Wall -Wextra -Wshadow -ffp-contract=off -pthread -Ilib
+ALL_CFLAGS = $(CFLAGS) $(G2T_CFLAGS) $(WERROR)
+LDLIBS = -lsodium -lz -lm -pthread
+
+BUILD ?= build
+BIN ?= bin
+
+PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict
+CORE_SRC = lib/core/record.c lib/core/math.c lib/core/predict.c lib/core/train.c
+LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c \
+	lib/trainer.c lib/merge.c lib/model.c lib/cli.c
+UNIT_SRC = $(wildcard tests/unit/*.c)
+MANPAGES = $(wildcard man/*.[157])
+
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIBG2T = $(BUILD)/libg2t.a
+BINS = $(PROGRAMS:%=$(BIN)/%)
+UNITS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check demo bench asan fuzz install uninstall clean core-check deps-%
+.SUFFIXES:
+
+all: $(BINS)
+
+# Rebuild everything when the flags change (e.g. -Werror for make check).
+$(BUILD)/flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c lib/g2t.h lib/core/g2t_core.h lib/cli.h $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBG2T): $(CORE_OBJ) $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/%: $(BUILD)/%/main.o $(LIBG2T)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBG2T) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
+
+# The core must build freestanding and call nothing outside itself.
+core-check:
+	@for f in $(CORE_SRC); do \
+	  $(CC) -std=c11 -Wall -Wextra -Wdouble-promotion -Werror -ffreestanding \
+	    -nostdlib -ffp-contract=off -O2 -c $$f -o $(BUILD)/core-check.o || exit 1; \
+	  nm -u $(BUILD)/core-check.o | grep -v ' g2t_' | grep . && \
+	    { echo "$$f calls outside the core"; exit 1; }; \
+	done; rm -f $(BUILD)/core-check.o; echo "core: freestanding build clean"
+
+deps-%:
+	@scripts/deps.sh $*
+
+check: deps-check
+	$(MAKE) WERROR=-Werror all units
+	@tests/run.sh
+
+units: $(UNITS)
+
+demo: deps-demo
+	$(MAKE) all
+	@scripts/demo.sh
+
+bench: deps-bench
+	$(MAKE) all
+	@tests/bench/bench.sh
+
+asan: deps-check
+	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \
+	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+	  LDFLAGS='-fsanitize=address,undefined' all units
+	@G2T_BIN=build/asan/bin G2T_UNITS=build/asan/tests tests/run.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(LIB_SRC)
+	@mkdir -p $(@D)
+	clang $(G2T_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz: deps-fuzz $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/corpus/$${t##*/}; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/corpus/$${t##*/} \
+	    tests/fuzz/seeds 2>&1 | tail -n 3 || exit 1; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/g2t/core
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(LIBG2T) $(DESTDIR)$(LIBDIR)
+	install -m 644 lib/g2t.h $(DESTDIR)$(INCLUDEDIR)/g2t
+	install -m 644 lib/core/g2t_core.h $(DESTDIR)$(INCLUDEDIR)/g2t/core
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' g2t.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/g2t.pc
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libg2t.a \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/g2t.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/g2t
+	cd $(DESTDIR)$(MANDIR) && rm -f $(notdir $(MANPAGES:%=man1/%))
+
+clean:
+	rm -rf $(BUILD) $(BIN)

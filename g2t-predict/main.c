@@ -1,0 +1,78 @@
+/* g2t-predict: label rows with a one-vs-one model, or evaluate it. */
+#include <stdlib.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: g2t-predict [options] MODEL [FILE]\n"
+	"Print the predicted class of every row, or with --eval the accuracy.\n\n"
+	"  -e, --eval               print accuracy and a confusion matrix\n"
+	"      --dag                decision DAG: evaluate only K-1 classifiers\n"
+	"  -d, --delimiter C        CSV field separator, or 'tab' (,)\n"
+	"  -f, --format F           csv, svmlight or auto (auto)\n"
+	"  -o, --output FILE        write to FILE instead of stdout\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n";
+
+static const struct option options[] = {
+	{ "eval", no_argument, NULL, 'e' },
+	{ "dag", no_argument, NULL, OPT_DAG },
+	{ "delimiter", required_argument, NULL, 'd' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static int predict(const char *model, const char *input, const char *output,
+                   const struct g2t_predict_opts *o)
+{
+	struct g2t_diag d = { 0, -1, "" };
+	struct g2t_model *m = NULL;
+	struct g2t_out out = { 0 };
+	const char *bad = model;
+	int rc = g2t_model_load(&m, model, &d);
+
+	if (!rc && (rc = g2t_out_open(&out, output)))
+		bad = output;
+	if (!rc) {
+		bad = input ? input : "stdin";
+		rc = g2t_predict_file(m, input, o, out.f, &d);
+	}
+	if (!rc && (rc = g2t_out_commit(&out)))
+		bad = output ? output : "stdout";
+	g2t_out_abort(&out);
+	g2t_model_free(m);
+	return rc ? g2t_report(bad, rc, &d) : G2T_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_predict_opts o = { .text = { .delimiter = ',' } };
+	const char *output = NULL;
+	int c;
+
+	g2t_prog = "g2t-predict";
+	while ((c = getopt_long(argc, argv, "ed:f:o:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 'e': o.eval = 1; break;
+		case OPT_DAG: o.dag = 1; break;
+		case 'o': output = optarg; break;
+		case 'd':
+			if (g2t_cli_delimiter(optarg, &o.text.delimiter))
+				return g2t_usage_error("bad delimiter '%s'", optarg);
+			break;
+		case 'f':
+			if (g2t_cli_format(optarg, &o.text.format))
+				return g2t_usage_error("unknown format '%s'", optarg);
+			break;
+		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
+		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
+		default: return g2t_usage_error("bad option");
+		}
+	}
+	if (argc - optind < 1 || argc - optind > 2)
+		return g2t_usage_error("expected MODEL [FILE]");
+	return g2t_close_stdout(predict(argv[optind], argv[optind + 1], output, &o));
+}

@@ -1,0 +1,89 @@
+/* g2t-split: text data to a G2T stream of class shards and one-vs-one tasks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: g2t-split [options] [FILE]\n"
+	"Turn a CSV or svmlight file into K(K-1)/2 one-vs-one training tasks.\n\n"
+	"  -l, --label NAME|N       label column (default: the last)\n"
+	"  -d, --delimiter C        CSV field separator, or 'tab' (,)\n"
+	"  -f, --format F           csv, svmlight or auto (auto)\n"
+	"  -c, --classes A,B,...    keep only these classes\n"
+	"  -q, --quantize 8|32      bits per stored value (32)\n"
+	"  -o, --output DIR         one self-contained file per task in DIR\n"
+	G2T_CLI_PARAM_HELP
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n";
+
+static const struct option options[] = {
+	{ "label", required_argument, NULL, 'l' },
+	{ "delimiter", required_argument, NULL, 'd' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "classes", required_argument, NULL, 'c' },
+	{ "quantize", required_argument, NULL, 'q' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	G2T_CLI_PARAM_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+static int split(const char *input, const char *dir, const struct g2t_split_opts *o)
+{
+	struct g2t_dataset *ds = NULL;
+	struct g2t_diag d = { 0, -1, "" };
+	const char *name = input ? input : "stdin";
+	int rc = g2t_dataset_load(&ds, input, o, &d);
+
+	if (rc) {
+		g2t_dataset_free(ds);
+		return g2t_report(rc == G2T_EPARAM ? NULL : name, rc, &d);
+	}
+	rc = dir ? g2t_split_dir(ds, dir, &d) : g2t_split_stream(ds, stdout);
+	g2t_dataset_free(ds);
+	return rc ? g2t_report(dir ? NULL : "stdout", rc, &d) : G2T_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_split_opts o = { .text = { .delimiter = ',' }, .quantize = 32 };
+	const char *dir = NULL;
+	unsigned long q;
+	unsigned set = 0;
+	int c;
+
+	g2t_prog = "g2t-split";
+	g2t_params_default(&o.params);
+	while ((c = getopt_long(argc, argv, "l:d:f:c:q:o:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 'l': o.text.label = optarg; break;
+		case 'c': o.classes = optarg; break;
+		case 'o': dir = optarg; break;
+		case 'd':
+			if (g2t_cli_delimiter(optarg, &o.text.delimiter))
+				return g2t_usage_error("bad delimiter '%s'", optarg);
+			break;
+		case 'f':
+			if (g2t_cli_format(optarg, &o.text.format))
+				return g2t_usage_error("unknown format '%s'", optarg);
+			break;
+		case 'q':
+			if (g2t_cli_ulong(optarg, 8, 32, &q) || (q != 8 && q != 32))
+				return g2t_usage_error("--quantize takes 8 or 32");
+			o.quantize = (int)q;
+			break;
+		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
+		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
+		default:
+			if (g2t_cli_param(c, optarg, &o.params, &set) == 1)
+				break;
+			return c == '?' ? g2t_usage_error("bad option")
+			                : g2t_usage_error("bad value '%s'", optarg);
+		}
+	}
+	if (argc - optind > 1)
+		return g2t_usage_error("one input file at most");
+	return g2t_close_stdout(split(argv[optind], dir, &o));
+}

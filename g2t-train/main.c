@@ -1,0 +1,81 @@
+/* g2t-train: train every task of G2T streams into WEIGHTS records. */
+#include <stdlib.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: g2t-train [options] [FILE...]\n"
+	"Train a linear binary classifier for every task in the input streams.\n\n"
+	"  -j, --jobs N             train N tasks at once (1)\n"
+	"  -t, --task N             train only task N\n"
+	"  -o, --output FILE        write to FILE instead of stdout\n"
+	"      --progress           report progress on stderr\n"
+	G2T_CLI_PARAM_HELP
+	"                           (given options override the tasks' own)\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n";
+
+static const struct option options[] = {
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "task", required_argument, NULL, 't' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	G2T_CLI_PARAM_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+static int train(const char *const *inputs, int n, const char *output,
+                 const struct g2t_train_opts *o)
+{
+	struct g2t_diag d = { 0, -1, "" };
+	struct g2t_out out;
+	const char *bad = NULL;
+	int rc = g2t_out_open(&out, output);
+
+	if (rc)
+		return g2t_report(output, rc, NULL);
+	rc = g2t_train_files(inputs, n, o, out.f, &bad, &d);
+	if (!rc && (rc = g2t_out_commit(&out)))
+		bad = output ? output : "stdout";
+	g2t_out_abort(&out);
+	return rc ? g2t_report(bad, rc, &d) : G2T_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_train_opts o = { .jobs = 1, .task = -1 };
+	const char *output = NULL;
+	unsigned long v;
+	int c, progress = 0;
+
+	g2t_prog = "g2t-train";
+	g2t_params_default(&o.params);
+	while ((c = getopt_long(argc, argv, "j:t:o:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			if (g2t_cli_ulong(optarg, 1, 1024, &v))
+				return g2t_usage_error("--jobs takes a number from 1 to 1024");
+			o.jobs = (unsigned)v;
+			break;
+		case 't':
+			if (g2t_cli_ulong(optarg, 0, UINT32_MAX, &v))
+				return g2t_usage_error("--task takes a task number");
+			o.task = (long)v;
+			break;
+		case 'o': output = optarg; break;
+		case OPT_PROGRESS: progress = 1; break;
+		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
+		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
+		default:
+			if (g2t_cli_param(c, optarg, &o.params, &o.override) == 1)
+				break;
+			return c == '?' ? g2t_usage_error("bad option")
+			                : g2t_usage_error("bad value '%s'", optarg);
+		}
+	}
+	o.progress = g2t_cli_progress(progress);
+	return g2t_close_stdout(train((const char *const *)argv + optind,
+	                              argc - optind, output, &o));
+}

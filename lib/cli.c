@@ -1,0 +1,169 @@
+/* Front-end helpers shared by the g2t programs. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *g2t_prog = "g2t";
+
+void g2t_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", g2t_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int g2t_report(const char *file, int status, const struct g2t_diag *d)
+{
+	const char *what = d && d->what[0] ? d->what : g2t_strerror(status);
+
+	if (!file)
+		g2t_warn("%s", what);
+	else if (d && d->line > 0)
+		g2t_warn("%s:%ld: %s", file, d->line, what);
+	else if (d && d->offset >= 0)
+		g2t_warn("%s: byte %lld: %s", file, d->offset, what);
+	else
+		g2t_warn("%s: %s", file, what);
+	return g2t_exit_code(status);
+}
+
+int g2t_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", g2t_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", g2t_prog);
+	return G2T_EXIT_USAGE;
+}
+
+void g2t_print_version(void)
+{
+	printf("%s (g2t) %s, G2T stream format %u\n", g2t_prog, G2T_VERSION_STRING,
+	       G2T_FORMAT_VERSION);
+}
+
+int g2t_cli_ulong(const char *s, unsigned long min, unsigned long max,
+                  unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int positive_float(const char *s, int zero_ok, float *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end || errno || !isfinite(v) || v < 0 || (!zero_ok && v == 0) ||
+	    v >= 1e6)
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
+static int pick(const char *arg, const char *const *names, uint32_t n, uint32_t *out)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(arg, names[i]))
+			return *out = i, 0;
+	return -1;
+}
+
+int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
+{
+	static const char *const loss[] = { "hinge", "logistic", "sqhinge" };
+	static const char *const algo[] = { "asgd", "pegasos" };
+	unsigned long v;
+	int rc;
+
+	switch (opt) {
+	case OPT_LOSS:
+		rc = pick(arg, loss, 3, &p->loss);
+		*set |= G2T_OVERRIDE_LOSS;
+		break;
+	case OPT_ALGO:
+		rc = pick(arg, algo, 2, &p->algo);
+		*set |= G2T_OVERRIDE_ALGO;
+		break;
+	case OPT_LAMBDA:
+		rc = positive_float(arg, 0, &p->lambda);
+		*set |= G2T_OVERRIDE_LAMBDA;
+		break;
+	case OPT_L1:
+		rc = positive_float(arg, 1, &p->l1);
+		*set |= G2T_OVERRIDE_L1;
+		break;
+	case OPT_EPOCHS:
+		rc = g2t_cli_ulong(arg, 1, 100000, &v);
+		p->epochs = (uint32_t)v;
+		*set |= G2T_OVERRIDE_EPOCHS;
+		break;
+	case OPT_SEED:
+		rc = g2t_cli_ulong(arg, 0, UINT32_MAX, &v);
+		p->seed = (uint32_t)v;
+		*set |= G2T_OVERRIDE_SEED;
+		break;
+	default:
+		return 0;
+	}
+	return rc ? -1 : 1;
+}
+
+int g2t_cli_delimiter(const char *arg, char *out)
+{
+	if (!strcmp(arg, "tab") || !strcmp(arg, "\\t"))
+		return *out = '\t', 0;
+	if (strlen(arg) != 1 || *arg == '"' || *arg == '\n' || *arg == '\r')
+		return -1;
+	*out = *arg;
+	return 0;
+}
+
+int g2t_cli_format(const char *arg, int *out)
+{
+	static const char *const names[] = { "auto", "csv", "svmlight" };
+	uint32_t v;
+
+	if (pick(arg, names, 3, &v))
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int g2t_cli_progress(int asked)
+{
+	return asked || isatty(STDERR_FILENO);
+}
+
+int g2t_close_stdout(int code)
+{
+	if (fclose(stdout) != 0 && code == G2T_EXIT_OK) {
+		g2t_warn("write error: %s", strerror(errno));
+		return G2T_EXIT_FAIL;
+	}
+	return code;
+}

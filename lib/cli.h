@@ -1,0 +1,56 @@
+/*
+ * cli.h - what every g2t program's front end shares: diagnostics in one
+ * format, the training options, number parsing and closing stdout.
+ */
+#ifndef G2T_CLI_H
+#define G2T_CLI_H
+
+#include <getopt.h>
+
+#include "g2t.h"
+
+/* Long-only options shared by g2t-split and g2t-train. */
+enum {
+	OPT_LOSS = 256, OPT_ALGO, OPT_LAMBDA, OPT_L1, OPT_EPOCHS, OPT_SEED,
+	OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
+};
+#define G2T_CLI_PARAM_OPTIONS \
+	{ "loss", required_argument, NULL, OPT_LOSS }, \
+	{ "algo", required_argument, NULL, OPT_ALGO }, \
+	{ "lambda", required_argument, NULL, OPT_LAMBDA }, \
+	{ "l1", required_argument, NULL, OPT_L1 }, \
+	{ "epochs", required_argument, NULL, OPT_EPOCHS }, \
+	{ "seed", required_argument, NULL, OPT_SEED }
+#define G2T_CLI_PARAM_HELP \
+	"      --loss hinge|logistic|sqhinge   loss function (hinge)\n" \
+	"      --algo asgd|pegasos  averaged SGD or Pegasos (asgd)\n" \
+	"      --lambda X           L2 regularisation (1e-4)\n" \
+	"      --l1 X               L1 strength, truncated gradient (0)\n" \
+	"      --epochs N           passes over the rows (10)\n" \
+	"      --seed N             shuffle seed (1)\n"
+
+/* The program's name, for messages. */
+extern const char *g2t_prog;
+
+/* prog: what (printf-style). */
+void g2t_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* prog: file:line: what, or prog: file: byte N: what; returns the exit code. */
+int g2t_report(const char *file, int status, const struct g2t_diag *d);
+/* Usage error: message, "try --help", returns G2T_EXIT_USAGE. */
+int g2t_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void g2t_print_version(void);
+
+/* Handles a shared training option; 1 handled, 0 not ours, -1 bad value. */
+int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set);
+/* Whole unsigned number in [min, max]; 0 or -1. */
+int g2t_cli_ulong(const char *s, unsigned long min, unsigned long max,
+                  unsigned long *out);
+/* Text options: --delimiter and --format values; 0 or -1. */
+int g2t_cli_delimiter(const char *arg, char *out);
+int g2t_cli_format(const char *arg, int *out);
+/* Whether progress goes to stderr: asked for, or stderr is a terminal. */
+int g2t_cli_progress(int asked);
+/* Closes stdout and reports a failure to write it; returns an exit code. */
+int g2t_close_stdout(int code);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * g2t_core.h - the freestanding core of g2t: the G2T stream format, linear
+ * binary training and one-vs-one prediction.
+ *
+ * No malloc, no stdio, no libm: every buffer is the caller's, so the same
+ * code runs on a host and on a microcontroller.  All functions return
+ * G2T_OK (0) or a negative G2T_E* status; nothing here prints or aborts.
+ * The byte layout of every record is specified in g2t(5).
+ */
+#ifndef G2T_CORE_H
+#define G2T_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define G2T_VERSION_STRING "0.1.0"
+
+/* Status codes.  g2t_strerror() (hosted) turns them into words. */
+enum g2t_status {
+	G2T_OK = 0,
+	G2T_ENOMEM = -1,    /* out of memory or caller buffer too small */
+	G2T_EIO = -2,       /* read or write failed */
+	G2T_ETRUNC = -3,    /* stream ends inside a record */
+	G2T_EMAGIC = -4,    /* not a G2T stream */
+	G2T_EVERSION = -5,  /* stream version not supported */
+	G2T_ECRC = -6,      /* record checksum mismatch */
+	G2T_ETOOBIG = -7,   /* length over the reader's limit */
+	G2T_EFORMAT = -8,   /* malformed record payload */
+	G2T_ESCHEMA = -9,   /* record does not belong to the schema */
+	G2T_EPARAM = -10,   /* invalid parameter */
+	G2T_EDATA = -11,    /* bad input data (text files) */
+	G2T_ECONFLICT = -12 /* two different results for one task */
+};
+
+/* Stream framing. */
+#define G2T_MAGIC 0x54324789u /* bytes 89 47 32 54: "\x89G2T" */
+#define G2T_FORMAT_VERSION 1u
+#define G2T_HEADER_SIZE 8u /* u32 type (or magic), u32 length */
+#define G2T_CRC_SIZE 4u
+
+enum g2t_record_type {
+	G2T_REC_SCHEMA = 1,
+	G2T_REC_SHARD = 2,
+	G2T_REC_TASK = 3,
+	G2T_REC_WEIGHTS = 4,
+	G2T_REC_MODEL = 5
+};
+
+#define G2T_HASH_SIZE 32u /* BLAKE2b-256 */
+
+enum g2t_loss { G2T_LOSS_HINGE = 0, G2T_LOSS_LOGISTIC = 1, G2T_LOSS_SQHINGE = 2 };
+enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1 };
+enum g2t_encoding { G2T_ENC_F32 = 0, G2T_ENC_U8 = 1 };
+enum g2t_weights_form { G2T_DENSE = 0, G2T_SPARSE = 1 };
+
+/* Hyper-parameters: part of a task's identity, copied into its weights. */
+struct g2t_params {
+	uint32_t loss;   /* enum g2t_loss */
+	uint32_t algo;   /* enum g2t_algo */
+	float lambda;    /* L2 regularisation, > 0 */
+	float l1;        /* L1 strength for truncated gradient, >= 0 */
+	uint32_t epochs; /* passes over the task's rows, >= 1 */
+	uint32_t seed;   /* shuffle seed */
+};
+#define G2T_PARAMS_SIZE 24u
+
+/* What a task is: bytes [identity] are hashed into the task hash. */
+struct g2t_task_id {
+	uint8_t schema_id[G2T_HASH_SIZE]; /* BLAKE2b-256 of the SCHEMA payload */
+	uint32_t task;                    /* index in canonical pair order */
+	uint32_t class_a, class_b;        /* class indices, a < b; a is +1 */
+	struct g2t_params params;
+};
+#define G2T_TASK_ID_SIZE (G2T_HASH_SIZE + 12u + G2T_PARAMS_SIZE)
+
+/* A TASK record. */
+struct g2t_task {
+	uint8_t hash[G2T_HASH_SIZE]; /* BLAKE2b-256 of the encoded identity */
+	struct g2t_task_id id;
+	const uint8_t *token; /* lease token (points into the payload) */
+	uint32_t token_len;   /* 0 when there is none */
+};
+#define G2T_TOKEN_MAX 256u
+
+/* A SHARD record's header; its rows follow in the payload. */
+struct g2t_shard {
+	uint32_t klass;    /* class index in the schema */
+	uint32_t rows;     /* rows in this shard */
+	uint32_t features; /* values per row */
+	uint32_t encoding; /* enum g2t_encoding */
+	float lo, step;    /* G2T_ENC_U8: value = lo + step * byte */
+};
+#define G2T_SHARD_HEADER_SIZE 24u
+
+/* A WEIGHTS record: one trained binary classifier. */
+struct g2t_weights {
+	uint8_t task_hash[G2T_HASH_SIZE];
+	struct g2t_task_id id;
+	uint32_t features; /* length of w */
+	float bias;
+	float *w;           /* caller-owned, `features` values */
+	uint64_t rows_seen; /* rows processed over all epochs */
+	uint32_t epochs;    /* epochs completed */
+	float loss;         /* mean training loss of the last epoch */
+};
+
+/* Little-endian scalar codecs (exact on any host byte order). */
+uint32_t g2t_get_u32(const uint8_t *p);
+void g2t_put_u32(uint8_t *p, uint32_t v);
+float g2t_get_f32(const uint8_t *p);
+void g2t_put_f32(uint8_t *p, float v);
+
+/* CRC-32 hook (zlib's crc32 on a host): the core never implements one. */
+typedef uint32_t (*g2t_crc_fn)(uint32_t crc, const uint8_t *buf, size_t len);
+
+/*
+ * Incremental stream decoder: push bytes in, get records out.  Payloads up
+ * to `cap` bytes are gathered into the caller's buffer; larger records are
+ * refused with G2T_ETOOBIG unless `stream_big` is set, in which case their
+ * payload is handed out in pieces (G2T_EV_DATA) without being buffered.
+ */
+enum g2t_event {
+	G2T_EV_NONE = 0,   /* need more input */
+	G2T_EV_BEGIN = 1,  /* a streamed record starts: type and length are set */
+	G2T_EV_DATA = 2,   /* data/data_len: next piece of a streamed payload */
+	G2T_EV_RECORD = 3  /* a whole record: type, payload and length are set,
+	                      its CRC verified (streamed: payload is NULL) */
+};
+
+struct g2t_decoder {
+	/* caller-set */
+	uint8_t *buf;      /* payload buffer */
+	uint32_t cap;      /* its size */
+	int stream_big;    /* stream payloads larger than cap */
+	g2t_crc_fn crc;    /* NULL skips CRC checks (documented as unsafe) */
+	/* outputs */
+	uint32_t type, length;
+	const uint8_t *payload; /* == buf when buffered, NULL when streamed */
+	const uint8_t *data;    /* G2T_EV_DATA piece */
+	uint32_t data_len;
+	uint64_t offset;        /* stream offset of the current record */
+	/* private */
+	uint64_t pos;
+	uint32_t state, got, crc_acc;
+	uint8_t hdr[G2T_HEADER_SIZE];
+	int seen_magic;
+};
+
+/* Prepares a decoder over caller memory. */
+void g2t_decoder_init(struct g2t_decoder *d, uint8_t *buf, uint32_t cap,
+                      g2t_crc_fn crc);
+
+/*
+ * Consumes bytes from in[0..len) until one event is ready; *used says how
+ * many.  Returns the event (>= 0) or a negative status; on error d->pos is
+ * the stream offset of the offending byte.  Call again with the rest.
+ */
+int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
+                     size_t *used, int *event);
+
+/* Non-zero when the decoder sits between records (a clean place to end). */
+int g2t_decoder_at_boundary(const struct g2t_decoder *d);
+
+/* Encoders: write a record's payload into out[0..cap); return its size or a
+ * negative status.  g2t_record_frame() then adds header and CRC. */
+long g2t_task_id_encode(uint8_t *out, size_t cap, const struct g2t_task_id *id);
+long g2t_task_encode(uint8_t *out, size_t cap, const struct g2t_task *t);
+long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s);
+long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w);
+
+/* Decoders: parse a payload; pointers in the result point into it. */
+int g2t_task_id_decode(struct g2t_task_id *id, const uint8_t *p, size_t len);
+int g2t_task_decode(struct g2t_task *t, const uint8_t *p, size_t len);
+int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len);
+/* w->w must have room for `wcap` floats. */
+int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
+                       size_t len);
+
+/* Row bytes in a shard. */
+uint32_t g2t_shard_row_size(const struct g2t_shard *s);
+/* Converts one encoded row to floats. */
+void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
+                          float *out);
+
+/* Writes the 8-byte stream header. */
+void g2t_stream_header(uint8_t out[G2T_HEADER_SIZE]);
+/* Fills header[8] and crc[4] around a payload. */
+void g2t_record_frame(uint8_t header[G2T_HEADER_SIZE], uint8_t crc[G2T_CRC_SIZE],
+                      uint32_t type, const uint8_t *payload, uint32_t len,
+                      g2t_crc_fn crc_fn);
+
+/* Parameter sanity: G2T_OK or G2T_EPARAM. */
+int g2t_params_check(const struct g2t_params *p);
+void g2t_params_default(struct g2t_params *p);
+
+/*
+ * Training.  Rows come through a reader: it copies `count` rows of side
+ * `side` (0: class a, labelled +1; 1: class b, labelled -1), starting at
+ * row `first`, as floats into out[count * features].  It returns 0 or a
+ * negative status, which training passes back.
+ */
+typedef int (*g2t_row_reader)(void *ctx, int side, uint32_t first,
+                              uint32_t count, float *out);
+
+/* Floats of working memory g2t_train() needs for `block` rows per side. */
+size_t g2t_train_work_floats(uint32_t features, uint32_t block);
+
+/*
+ * Trains one binary classifier over n[0] rows of class a and n[1] rows of
+ * class b.  work has g2t_train_work_floats(features, block) floats; out->w
+ * has `features` floats.  Bit-identical on every IEEE-754 binary32 target
+ * built with -ffp-contract=off.
+ */
+int g2t_train(const struct g2t_task *task, uint32_t features,
+              const uint32_t n[2], g2t_row_reader read, void *ctx,
+              float *work, uint32_t block, struct g2t_weights *out);
+
+/* Deterministic exp and log for float, without libm (a few ulp). */
+float g2t_expf(float x);
+float g2t_logf(float x);
+
+/* Sum of a[i] * b[i] in a fixed order: the same bits everywhere. */
+float g2t_dot(const float *a, const float *b, uint32_t n);
+
+/*
+ * One-vs-one prediction over K classes.  w holds P = K(K-1)/2 rows of
+ * (features + 1) floats, weights then bias, in canonical pair order;
+ * present[P] (NULL: all) marks the pairs a partial model has.
+ * votes[K] and margin[K] are the caller's.  Ties in votes go to the larger
+ * summed decision value, then to the lower class index.
+ */
+uint32_t g2t_ovo_predict(const float *w, const uint8_t *present,
+                         uint32_t classes, uint32_t features, const float *x,
+                         uint32_t *votes, float *margin);
+/* DDAG: evaluates only K-1 classifiers; a missing pair keeps class a. */
+uint32_t g2t_ddag_predict(const float *w, const uint8_t *present,
+                          uint32_t classes, uint32_t features, const float *x);
+/* Index of pair (a, b), a < b, in canonical order. */
+uint32_t g2t_pair_index(uint32_t classes, uint32_t a, uint32_t b);
+/* Inverse of g2t_pair_index. */
+void g2t_pair_classes(uint32_t classes, uint32_t index, uint32_t *a, uint32_t *b);
+
+#endif

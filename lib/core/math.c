@@ -1,0 +1,79 @@
+/* Float helpers with one result on every target: no libm, no contraction. */
+#include "g2t_core.h"
+
+float g2t_dot(const float *a, const float *b, uint32_t n)
+{
+	float s[8] = { 0 };
+	uint32_t i = 0;
+
+	/* eight independent sums: vectorisable, and the order never changes */
+	for (; i + 8 <= n; i += 8)
+		for (uint32_t j = 0; j < 8; j++)
+			s[j] += a[i + j] * b[i + j];
+	for (; i < n; i++)
+		s[i & 7] += a[i] * b[i];
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static float bits_to_float(uint32_t u)
+{
+	union { uint32_t u; float f; } v = { u };
+	return v.f;
+}
+
+static uint32_t float_to_bits(float f)
+{
+	union { float f; uint32_t u; } v = { f };
+	return v.u;
+}
+
+float g2t_expf(float x)
+{
+	float k, r, p;
+	int32_t n;
+
+	if (x != x)
+		return x;
+	if (x > 88.0f)
+		return bits_to_float(0x7f800000u);
+	if (x < -87.0f)
+		return 0.0f;
+	/* x = n ln2 + r, |r| <= ln2/2; ln2 split in two for exact reduction */
+	k = x * 1.44269504f;
+	n = (int32_t)(k + (k >= 0.0f ? 0.5f : -0.5f));
+	r = (x - (float)n * 0.693145752f) - (float)n * 1.42860677e-6f;
+	p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f +
+	    r * (0.00833336823f + r * 0.00138889f)))));
+	return p * bits_to_float((uint32_t)(n + 127) << 23);
+}
+
+/* Natural log for x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)). */
+float g2t_logf(float x)
+{
+	uint32_t u = float_to_bits(x);
+	int32_t e;
+	float m, s, s2;
+
+	if (!(x > 0.0f))
+		return x == 0.0f ? bits_to_float(0xff800000u) : bits_to_float(0x7fc00000u);
+	if (u >= 0x7f800000u)
+		return x;
+	if (u < 0x00800000u) { /* subnormal: scale into the normal range */
+		x *= 8388608.0f;
+		u = float_to_bits(x);
+		e = -23;
+	} else {
+		e = 0;
+	}
+	e += (int32_t)(u >> 23) - 127;
+	m = bits_to_float((u & 0x007fffffu) | 0x3f800000u);
+	if (m > 1.41421356f) {
+		m *= 0.5f;
+		e++;
+	}
+	/* log m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.1716 */
+	s = (m - 1.0f) / (m + 1.0f);
+	s2 = s * s;
+	return 2.0f * s * (1.0f + s2 * (0.333333343f + s2 * (0.2f + s2 * (0.142857149f +
+	       s2 * 0.111111112f)))) + (float)e * 0.693147182f;
+}

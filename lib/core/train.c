@@ -1,0 +1,300 @@
+/*
+ * Linear binary training by SGD with a scaled weight vector, so that the L2
+ * shrink costs O(1) per row: w = v / div.  Averaged SGD keeps the average
+ * as a = (acc + frac * v) / adiv, which also costs O(1) per row beyond the
+ * rows that change v.  Everything is binary32 arithmetic in a fixed order.
+ */
+#include "g2t_core.h"
+
+#define RENORM_LIMIT 1e5f
+#define L1_PERIOD 16u
+
+
+/* Per-side row feed: a block buffer and an affine permutation over it. */
+struct feed {
+	uint32_t rows, blocks, block;  /* rows on this side, blocks, rows/block */
+	uint32_t bstep, bpos, left;    /* block permutation, blocks left */
+	uint32_t first, count;         /* rows in the buffer */
+	uint32_t rstep, rpos, taken;   /* row permutation within the block */
+	float *buf;
+};
+
+struct sgd {
+	const struct g2t_params *p;
+	uint32_t features;
+	float *v, *acc;          /* scaled weights and the average's accumulator */
+	float div, adiv, frac;   /* w = v/div, a = (acc + frac v)/adiv */
+	float bias, abias;
+	float eta0;
+	uint32_t t, avg_start;   /* step, first averaged step */
+	int averaging;
+	float loss_sum;
+};
+
+static uint32_t rng_next(uint32_t *s)
+{
+	/* splitmix32 */
+	uint32_t z = (*s += 0x9e3779b9u);
+
+	z = (z ^ (z >> 16)) * 0x85ebca6bu;
+	z = (z ^ (z >> 13)) * 0xc2b2ae35u;
+	return z ^ (z >> 16);
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b) {
+		uint32_t r = a % b;
+		a = b;
+		b = r;
+	}
+	return a;
+}
+
+/* A step coprime to n in [1, n): i -> (i * step + start) mod n permutes. */
+static uint32_t coprime_step(uint32_t n, uint32_t *rng)
+{
+	uint32_t s;
+
+	if (n <= 2)
+		return 1;
+	s = 1 + rng_next(rng) % (n - 1);
+	while (gcd(s, n) != 1)
+		s = s + 1 < n ? s + 1 : 1;
+	return s;
+}
+
+static void feed_epoch(struct feed *f, uint32_t *rng)
+{
+	f->bstep = coprime_step(f->blocks, rng);
+	f->bpos = rng_next(rng) % f->blocks;
+	f->left = f->blocks;
+	f->count = f->taken = 0;
+}
+
+/* Next row of this side, loading the next block when the buffer is used. */
+static int feed_next(struct feed *f, int side, g2t_row_reader read, void *ctx,
+                     uint32_t features, uint32_t *rng, const float **row)
+{
+	if (f->taken == f->count) {
+		int rc;
+
+		f->first = f->bpos * f->block;
+		f->count = f->rows - f->first < f->block ? f->rows - f->first : f->block;
+		rc = read(ctx, side, f->first, f->count, f->buf);
+		if (rc)
+			return rc;
+		f->bpos += f->bstep;
+		if (f->bpos >= f->blocks)
+			f->bpos -= f->blocks;
+		f->left--;
+		f->rstep = coprime_step(f->count, rng);
+		f->rpos = rng_next(rng) % f->count;
+		f->taken = 0;
+	}
+	*row = f->buf + (size_t)f->rpos * features;
+	f->rpos += f->rstep;
+	if (f->rpos >= f->count)
+		f->rpos -= f->count;
+	f->taken++;
+	return G2T_OK;
+}
+
+/* Loss and its negated derivative at margin z = y * score. */
+static float loss_at(uint32_t loss, float z, float *slope)
+{
+	if (loss == G2T_LOSS_LOGISTIC) {
+		if (z > 30.0f) {
+			*slope = g2t_expf(-z);
+			return *slope;
+		}
+		float e = g2t_expf(z);
+		*slope = 1.0f / (1.0f + e);
+		return z < -30.0f ? -z : g2t_logf(1.0f + 1.0f / e);
+	}
+	if (z >= 1.0f) {
+		*slope = 0.0f;
+		return 0.0f;
+	}
+	if (loss == G2T_LOSS_SQHINGE) {
+		*slope = 1.0f - z;
+		return 0.5f * (1.0f - z) * (1.0f - z);
+	}
+	*slope = 1.0f;
+	return 1.0f - z;
+}
+
+static void renormalise(struct sgd *s)
+{
+	for (uint32_t i = 0; i < s->features; i++) {
+		float w = s->v[i] / s->div;
+
+		if (s->averaging)
+			s->acc[i] = (s->acc[i] + s->frac * s->v[i]) / s->adiv;
+		s->v[i] = w;
+	}
+	s->div = 1.0f;
+	s->adiv = 1.0f;
+	s->frac = 0.0f;
+}
+
+/* Truncated gradient: pull every weight toward 0 by g, stopping at 0. */
+static void truncate_l1(struct sgd *s, float g)
+{
+	float gv = g * s->div;
+
+	for (uint32_t i = 0; i < s->features; i++) {
+		if (s->v[i] > gv)
+			s->v[i] -= gv;
+		else if (s->v[i] < -gv)
+			s->v[i] += gv;
+		else
+			s->v[i] = 0.0f;
+	}
+}
+
+static float learning_rate(const struct sgd *s)
+{
+	const struct g2t_params *p = s->p;
+
+	if (p->algo == G2T_ALGO_PEGASOS)
+		return 1.0f / (p->lambda * (float)(s->t + 2));
+	return s->eta0 / (1.0f + p->lambda * s->eta0 * (float)s->t);
+}
+
+static void sgd_step(struct sgd *s, const float *x, float y)
+{
+	const struct g2t_params *p = s->p;
+	float slope, eta = learning_rate(s);
+	float z = y * (g2t_dot(s->v, x, s->features) / s->div + s->bias);
+	uint32_t i;
+
+	s->loss_sum += loss_at(p->loss, z, &slope);
+	s->div = s->div / (1.0f - eta * p->lambda);
+	if (slope != 0.0f) {
+		float c = eta * slope * y * s->div, ca = -s->frac * c;
+
+		if (s->averaging) {
+			for (i = 0; i < s->features; i++) {
+				s->v[i] += c * x[i];
+				s->acc[i] += ca * x[i];
+			}
+		} else {
+			for (i = 0; i < s->features; i++)
+				s->v[i] += c * x[i];
+		}
+		s->bias += eta * slope * y;
+	}
+	if (p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
+		truncate_l1(s, eta * p->l1 * (float)L1_PERIOD);
+	if (s->t >= s->avg_start) {
+		float mu = 1.0f / (float)(s->t - s->avg_start + 1);
+
+		if (!s->averaging) {
+			for (i = 0; i < s->features; i++)
+				s->acc[i] = 0.0f;
+			s->adiv = s->div;
+			s->frac = 1.0f;
+			s->abias = s->bias;
+			s->averaging = 1;
+		} else {
+			s->adiv = s->adiv / (1.0f - mu);
+			s->frac = s->frac + mu * s->adiv / s->div;
+			s->abias = s->abias + mu * (s->bias - s->abias);
+		}
+	}
+	if (s->div > RENORM_LIMIT || s->adiv > RENORM_LIMIT)
+		renormalise(s);
+	s->t++;
+}
+
+size_t g2t_train_work_floats(uint32_t features, uint32_t block)
+{
+	return (size_t)features * (2u + 2u * (size_t)block);
+}
+
+/* eta0 from the mean squared norm of the first block of each side. */
+static float initial_rate(const struct feed f[2], uint32_t features)
+{
+	float r2 = 1.0f; /* the bias input */
+	uint32_t n = 0;
+
+	for (int side = 0; side < 2; side++)
+		for (uint32_t r = 0; r < f[side].count; r++, n++) {
+			const float *x = f[side].buf + (size_t)r * features;
+			r2 += g2t_dot(x, x, features) / (float)(f[0].count + f[1].count);
+		}
+	return n ? 1.0f / r2 : 1.0f;
+}
+
+static int epoch(struct sgd *s, struct feed f[2], g2t_row_reader read,
+                 void *ctx, uint32_t *rng)
+{
+	uint64_t done[2] = { 0, 0 };
+	uint32_t i, total = f[0].rows + f[1].rows;
+
+	feed_epoch(&f[0], rng);
+	feed_epoch(&f[1], rng);
+	s->loss_sum = 0.0f;
+	for (i = 0; i < total; i++) {
+		/* interleave the two classes in proportion to their sizes */
+		int side = done[1] >= f[1].rows ||
+		           (done[0] < f[0].rows && done[0] * f[1].rows <= done[1] * f[0].rows) ? 0 : 1;
+		const float *row;
+		int rc = feed_next(&f[side], side, read, ctx, s->features, rng, &row);
+
+		if (rc)
+			return rc;
+		if (s->t == 0 && s->p->algo == G2T_ALGO_ASGD)
+			s->eta0 = initial_rate(f, s->features);
+		sgd_step(s, row, side ? -1.0f : 1.0f);
+		done[side]++;
+	}
+	return G2T_OK;
+}
+
+int g2t_train(const struct g2t_task *task, uint32_t features,
+              const uint32_t n[2], g2t_row_reader read, void *ctx,
+              float *work, uint32_t block, struct g2t_weights *out)
+{
+	const struct g2t_params *p = &task->id.params;
+	struct sgd s = { 0 };
+	struct feed f[2];
+	uint32_t rng = p->seed * 0x9e3779b9u ^ task->id.task, e, i;
+	int rc;
+
+	if (g2t_params_check(p) || !n[0] || !n[1] || !block || !features)
+		return G2T_EPARAM;
+	s.p = p;
+	s.features = features;
+	s.v = work;
+	s.acc = work + features;
+	s.div = s.adiv = 1.0f;
+	s.avg_start = p->algo == G2T_ALGO_ASGD && p->l1 == 0.0f
+	            ? (p->epochs > 1 ? n[0] + n[1] : 0) : 0xffffffffu;
+	for (i = 0; i < features; i++)
+		s.v[i] = 0.0f;
+	for (int side = 0; side < 2; side++) {
+		f[side].rows = n[side];
+		f[side].block = block;
+		f[side].blocks = (n[side] + block - 1) / block;
+		f[side].buf = work + (2u + (size_t)side * block) * features;
+	}
+	for (e = 0; e < p->epochs; e++) {
+		rc = epoch(&s, f, read, ctx, &rng);
+		if (rc)
+			return rc;
+	}
+	for (i = 0; i < features; i++)
+		out->w[i] = s.averaging ? (s.acc[i] + s.frac * s.v[i]) / s.adiv
+		                        : s.v[i] / s.div;
+	out->bias = s.averaging ? s.abias : s.bias;
+	for (i = 0; i < G2T_HASH_SIZE; i++)
+		out->task_hash[i] = task->hash[i];
+	out->id = task->id;
+	out->features = features;
+	out->rows_seen = (uint64_t)(n[0] + n[1]) * p->epochs;
+	out->epochs = p->epochs;
+	out->loss = s.loss_sum / (float)(n[0] + n[1]);
+	return G2T_OK;
+}

@@ -1,0 +1,212 @@
+/*
+ * g2t.h - the hosted layer of g2t: files, text input, schemas, training
+ * drivers, merging and models.  Built on the freestanding core.  Nothing
+ * here prints or exits: functions return a G2T status and, where input is
+ * at fault, fill a struct g2t_diag saying where and what.
+ */
+#ifndef G2T_H
+#define G2T_H
+
+#include <stdio.h>
+
+#include "core/g2t_core.h"
+
+/* The exit codes shared by every g2t program (see g2t(7)). */
+enum g2t_exit {
+	G2T_EXIT_OK = 0,
+	G2T_EXIT_FAIL = 1,       /* I/O error, out of memory */
+	G2T_EXIT_USAGE = 2,      /* bad option or argument */
+	G2T_EXIT_DATA = 3,       /* bad input data */
+	G2T_EXIT_INCOMPLETE = 4, /* result incomplete (merge: pairs missing) */
+	G2T_EXIT_TEMPFAIL = 75   /* held, or no work now: try again later */
+};
+
+/* Where input went wrong: a text line or a stream byte offset, and what. */
+struct g2t_diag {
+	long line;          /* 1-based text line, 0 when not a text position */
+	long long offset;   /* stream byte offset, -1 when none */
+	char what[240];
+};
+
+const char *g2t_strerror(int status);
+int g2t_exit_code(int status);
+/* Sets d and returns status; what is a printf format. */
+int g2t_fail(struct g2t_diag *d, int status, long line, long long offset,
+             const char *what, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Bounds the tools put on record payloads. */
+#define G2T_SHARD_LIMIT (1u << 30)
+#define G2T_RECORD_LIMIT (64u << 20)
+#define G2T_NAME_LIMIT 4096u
+
+/* BLAKE2b-256 helpers over libsodium; g2t_crypto_init() before direct use. */
+void g2t_crypto_init(void);
+void g2t_hash(uint8_t out[G2T_HASH_SIZE], const void *p, size_t len);
+void g2t_task_hash(uint8_t out[G2T_HASH_SIZE], const struct g2t_task_id *id);
+uint32_t g2t_crc32(uint32_t crc, const uint8_t *buf, size_t len);
+
+/*
+ * Output written atomically: to a temporary file beside `path`, renamed over
+ * it by g2t_out_commit() after fsync.  path NULL or "-" is stdout.
+ */
+struct g2t_out {
+	FILE *f;
+	char *path, *tmp;
+};
+int g2t_out_open(struct g2t_out *o, const char *path);
+int g2t_out_commit(struct g2t_out *o);
+/* Removes the temporary file; safe after a commit and on a zeroed struct. */
+void g2t_out_abort(struct g2t_out *o);
+int g2t_write_header(FILE *f);
+int g2t_write_record(FILE *f, uint32_t type, const uint8_t *payload, uint32_t len);
+
+/* One record read from a stream. */
+struct g2t_rec {
+	uint32_t type, length;
+	const uint8_t *payload;  /* NULL for a SHARD read with shard_hash set */
+	long long offset;        /* of the record header in the stream */
+	uint8_t hash[G2T_HASH_SIZE]; /* shard_hash mode: BLAKE2b of the payload */
+	uint8_t head[G2T_SHARD_HEADER_SIZE]; /* shard_hash mode: its header */
+};
+
+/*
+ * Record reader over a file or stdin.  With `shard_hash`, SHARD payloads
+ * are hashed as they pass instead of kept, and the input is made seekable
+ * (a pipe is copied to an unlinked temporary file) so rows can be re-read
+ * with pread() at rec.offset + 8.
+ */
+struct g2t_in;
+int g2t_in_open(struct g2t_in **in, const char *path, int shard_hash,
+                struct g2t_diag *d);
+/* 1 and a record, 0 at a clean end, or a negative status. */
+int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d);
+int g2t_in_fd(const struct g2t_in *in);
+/* Offset in g2t_in_fd() of stream byte pos. */
+long long g2t_in_file_offset(const struct g2t_in *in, long long pos);
+const char *g2t_in_name(const struct g2t_in *in);
+void g2t_in_free(struct g2t_in *in);
+
+/* The decoded SCHEMA record. */
+struct g2t_schema {
+	uint32_t features, classes, flags;
+	char *label;               /* label column name */
+	char **feature;            /* feature names */
+	float *offset, *scale;     /* scaled = (raw - offset) * scale */
+	char **klass;              /* class names, canonical order */
+	uint32_t *rows;            /* rows per class */
+	uint8_t (*shard_hash)[G2T_HASH_SIZE];
+	uint8_t id[G2T_HASH_SIZE]; /* hash of the payload */
+	uint8_t *payload;          /* encoded form, owned */
+	uint32_t length;
+};
+#define G2T_SCHEMA_NUMERIC 1u /* classes in numeric order */
+
+/* Builds an empty schema to be filled and encoded; caller frees. */
+struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes);
+int g2t_schema_encode(struct g2t_schema *s);
+int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len);
+void g2t_schema_free(struct g2t_schema *s);
+/* Index of a class or feature by name, or -1. */
+long g2t_schema_class(const struct g2t_schema *s, const char *name, size_t len);
+
+/* Text data: CSV (RFC 4180, header row) or svmlight. */
+enum g2t_text_format { G2T_TEXT_AUTO, G2T_TEXT_CSV, G2T_TEXT_SVMLIGHT };
+struct g2t_text_opts {
+	int format;            /* enum g2t_text_format */
+	char delimiter;        /* CSV field separator */
+	const char *label;     /* column name or 1-based number; NULL: last */
+	int label_optional;    /* a named label column may be absent */
+};
+/* One data row: the label and the feature values, dense or sparse. */
+struct g2t_row {
+	const char *label;     /* NULL when the input has no label column */
+	size_t label_len;
+	uint32_t n;            /* values */
+	const uint32_t *index; /* svmlight: 0-based feature indices; CSV: NULL */
+	const float *value;
+	long line;
+};
+struct g2t_text;
+int g2t_text_open(struct g2t_text **t, const char *path,
+                  const struct g2t_text_opts *o, struct g2t_diag *d);
+/* 1 and a row, 0 at the end, or a negative status. */
+int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d);
+int g2t_text_format(const struct g2t_text *t);
+/* CSV: names of the feature columns (in order) and of the label column. */
+uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
+const char *g2t_text_label_name(const struct g2t_text *t);
+void g2t_text_free(struct g2t_text *t);
+
+/* g2t-split */
+struct g2t_split_opts {
+	struct g2t_text_opts text;
+	const char *classes;        /* comma-separated subset, or NULL */
+	int quantize;               /* 8 or 32 */
+	struct g2t_params params;
+};
+struct g2t_dataset;
+int g2t_dataset_load(struct g2t_dataset **ds, const char *path,
+                     const struct g2t_split_opts *o, struct g2t_diag *d);
+/* One stream: header, SCHEMA, shards, tasks. */
+int g2t_split_stream(struct g2t_dataset *ds, FILE *out);
+/* One self-contained file per task under dir. */
+int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d);
+uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
+void g2t_dataset_free(struct g2t_dataset *ds);
+
+/* g2t-train */
+struct g2t_train_opts {
+	unsigned jobs;
+	long task;                  /* only this task, or -1 */
+	struct g2t_params params;   /* overrides where `override` bits say so */
+	unsigned override;          /* G2T_OVERRIDE_* */
+	int progress;
+};
+enum {
+	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_LAMBDA = 4,
+	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32
+};
+/* Trains every task in the inputs and writes schemas and weights to out.
+ * On input errors *bad names the input at fault. */
+int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts *o,
+                    FILE *out, const char **bad, struct g2t_diag *d);
+
+/* g2t-merge */
+struct g2t_merge;
+struct g2t_merge *g2t_merge_new(void);
+/* Adds every SCHEMA and WEIGHTS record of one input. */
+int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d);
+/* Checks every weights record and places it; *bad names the input at fault. */
+int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d);
+/* Missing pairs as "a/b" names into buf; returns how many are missing. */
+long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap);
+int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d);
+void g2t_merge_free(struct g2t_merge *m);
+
+/* A model: the schema and the K(K-1)/2 classifiers. */
+struct g2t_model {
+	struct g2t_schema *schema;
+	uint32_t classes, features, pairs;
+	uint8_t *present;   /* pairs flags */
+	float *w;           /* pairs x (features + 1): weights then bias */
+};
+int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
+void g2t_model_free(struct g2t_model *m);
+
+/* g2t-predict */
+struct g2t_predict_opts {
+	struct g2t_text_opts text;
+	int eval, dag;
+};
+int g2t_predict_file(const struct g2t_model *m, const char *path,
+                     const struct g2t_predict_opts *o, FILE *out,
+                     struct g2t_diag *d);
+
+/* Index of a name that occurs twice in names[0..n), or -1. */
+long g2t_duplicate_name(const char *const *names, size_t n);
+
+/* Parses a finite number from s[0..n); 0 or G2T_EDATA. */
+int g2t_parse_float(const char *s, size_t n, float *out);
+
+#endif

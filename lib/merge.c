@@ -1,0 +1,265 @@
+/* g2t-merge: check weights against their schema and build the model. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "g2t.h"
+
+struct piece {
+	uint8_t *payload;
+	uint32_t length;
+	const char *file;
+	long long offset;
+};
+
+struct g2t_merge {
+	struct g2t_schema **schema;
+	size_t schemas;
+	struct piece *weights;
+	size_t count, cap;
+	char **files;                /* copies of input names */
+	size_t nfiles;
+	/* built */
+	const struct g2t_schema *model_schema;
+	float *w;                    /* pairs x (features + 1) */
+	uint8_t *present;
+	uint32_t pairs;
+};
+
+struct g2t_merge *g2t_merge_new(void)
+{
+	return calloc(1, sizeof(struct g2t_merge));
+}
+
+void g2t_merge_free(struct g2t_merge *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->schemas; i++)
+		g2t_schema_free(m->schema[i]);
+	for (size_t i = 0; i < m->count; i++)
+		free(m->weights[i].payload);
+	for (size_t i = 0; i < m->nfiles; i++)
+		free(m->files[i]);
+	free(m->schema);
+	free(m->weights);
+	free(m->files);
+	free(m->w);
+	free(m->present);
+	free(m);
+}
+
+static int keep_schema(struct g2t_merge *m, const struct g2t_rec *r, struct g2t_diag *d)
+{
+	struct g2t_schema *s, **p;
+	int rc = g2t_schema_decode(&s, r->payload, r->length);
+
+	if (rc)
+		return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
+	for (size_t i = 0; i < m->schemas; i++)
+		if (!memcmp(m->schema[i]->id, s->id, G2T_HASH_SIZE)) {
+			g2t_schema_free(s);
+			return G2T_OK;
+		}
+	if (!(p = realloc(m->schema, (m->schemas + 1) * sizeof *p))) {
+		g2t_schema_free(s);
+		return G2T_ENOMEM;
+	}
+	m->schema = p;
+	m->schema[m->schemas++] = s;
+	return G2T_OK;
+}
+
+static int keep_weights(struct g2t_merge *m, const struct g2t_rec *r, const char *file)
+{
+	struct piece *p;
+
+	if (m->count == m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 64;
+
+		if (!(p = realloc(m->weights, cap * sizeof *p)))
+			return G2T_ENOMEM;
+		m->weights = p;
+		m->cap = cap;
+	}
+	p = &m->weights[m->count];
+	if (!(p->payload = malloc(r->length ? r->length : 1)))
+		return G2T_ENOMEM;
+	memcpy(p->payload, r->payload, r->length);
+	p->length = r->length;
+	p->file = file;
+	p->offset = r->offset;
+	m->count++;
+	return G2T_OK;
+}
+
+int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
+{
+	struct g2t_in *in;
+	struct g2t_rec r;
+	char **files = realloc(m->files, (m->nfiles + 1) * sizeof *files);
+	int rc;
+
+	if (!files)
+		return G2T_ENOMEM;
+	m->files = files;
+	if (!(files[m->nfiles] = strdup(path ? path : "stdin")))
+		return G2T_ENOMEM;
+	path = files[m->nfiles++];
+	if ((rc = g2t_in_open(&in, strcmp(path, "stdin") ? path : NULL, 0, d)))
+		return rc;
+	while ((rc = g2t_in_next(in, &r, d)) == 1) {
+		if (r.type == G2T_REC_SCHEMA)
+			rc = keep_schema(m, &r, d);
+		else if (r.type == G2T_REC_WEIGHTS)
+			rc = keep_weights(m, &r, path);
+		else if (r.type == G2T_REC_MODEL)
+			rc = g2t_fail(d, G2T_EDATA, 0, r.offset,
+			              "a MODEL record: this is a model, not weights");
+		else
+			rc = G2T_OK;
+		if (rc)
+			break;
+	}
+	g2t_in_free(in);
+	return rc;
+}
+
+static const struct g2t_schema *schema_of(const struct g2t_merge *m, const uint8_t *id)
+{
+	for (size_t i = 0; i < m->schemas; i++)
+		if (!memcmp(m->schema[i]->id, id, G2T_HASH_SIZE))
+			return m->schema[i];
+	return NULL;
+}
+
+/* Checks one weights record and puts it in its place. */
+static int place(struct g2t_merge *m, const struct piece *p, float *w,
+                 struct g2t_diag *d)
+{
+	const struct g2t_schema *s = m->model_schema;
+	struct g2t_weights wt = { .w = w };
+	uint8_t hash[G2T_HASH_SIZE];
+	uint32_t F = s->features, a, b, pair;
+	float *dst;
+
+	if (g2t_weights_decode(&wt, F, p->payload, p->length))
+		return g2t_fail(d, G2T_EFORMAT, 0, p->offset, "bad WEIGHTS record");
+	if (memcmp(wt.id.schema_id, s->id, G2T_HASH_SIZE))
+		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
+		                "weights for task %u belong to a different schema", wt.id.task);
+	g2t_task_hash(hash, &wt.id);
+	if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE))
+		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
+		                "weights for task %u: task hash does not match", wt.id.task);
+	a = wt.id.class_a;
+	b = wt.id.class_b;
+	if (wt.features != F || b >= s->classes ||
+	    (pair = g2t_pair_index(s->classes, a, b)) != wt.id.task)
+		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
+		                "weights for task %u do not fit the schema", wt.id.task);
+	w[F] = wt.bias;
+	for (uint32_t i = 0; i <= F; i++)
+		if (!isfinite(w[i]))
+			return g2t_fail(d, G2T_EFORMAT, 0, p->offset,
+			                "weights for task %u are not finite", wt.id.task);
+	dst = m->w + (size_t)pair * (F + 1);
+	if (m->present[pair] && memcmp(dst, w, (F + 1) * sizeof *w))
+		return g2t_fail(d, G2T_ECONFLICT, 0, p->offset,
+		                "two different weights for '%s' vs '%s'", s->klass[a], s->klass[b]);
+	memcpy(dst, w, (F + 1) * sizeof *w);
+	m->present[pair] = 1;
+	return G2T_OK;
+}
+
+int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
+{
+	const struct g2t_schema *s;
+	float *w;
+	int rc = G2T_OK;
+
+	*bad = NULL;
+	if (m->count == 0)
+		return g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
+	*bad = m->weights[0].file;
+	/* weights carry their schema id: the first one names the model's schema */
+	s = schema_of(m, m->weights[0].payload + G2T_HASH_SIZE);
+	if (m->weights[0].length < 2 * G2T_HASH_SIZE || !s)
+		return g2t_fail(d, G2T_ESCHEMA, 0, m->weights[0].offset,
+		                "no SCHEMA record for these weights");
+	m->model_schema = s;
+	m->pairs = s->classes * (s->classes - 1) / 2;
+	m->w = calloc((size_t)m->pairs * (s->features + 1), sizeof *m->w);
+	m->present = calloc(m->pairs, 1);
+	w = malloc(((size_t)s->features + 1) * sizeof *w);
+	if (!m->w || !m->present || !w)
+		rc = G2T_ENOMEM;
+	for (size_t i = 0; i < m->count && !rc; i++) {
+		*bad = m->weights[i].file;
+		rc = place(m, &m->weights[i], w, d);
+	}
+	free(w);
+	if (!rc)
+		*bad = NULL;
+	return rc;
+}
+
+long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap)
+{
+	const struct g2t_schema *s = m->model_schema;
+	long missing = 0;
+	size_t used = 0;
+
+	if (cap)
+		buf[0] = '\0';
+	for (uint32_t p = 0; p < m->pairs; p++) {
+		uint32_t a, b;
+		int n;
+
+		if (m->present[p])
+			continue;
+		g2t_pair_classes(s->classes, p, &a, &b);
+		n = snprintf(buf + used, cap - used, "%s%s/%s", missing ? " " : "",
+		             s->klass[a], s->klass[b]);
+		missing++;
+		if (n < 0 || (size_t)n >= cap - used) {
+			if (cap >= 4)
+				memcpy(buf + cap - 4, "...", 4);
+			used = cap - 1;
+		} else {
+			used += (size_t)n;
+		}
+	}
+	return missing;
+}
+
+int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
+{
+	const struct g2t_schema *s = m->model_schema;
+	uint64_t len = G2T_HASH_SIZE + 12 + m->pairs +
+	               (uint64_t)m->pairs * (s->features + 1) * 4;
+	uint8_t *p, *o;
+	int rc;
+
+	if (len > G2T_RECORD_LIMIT)
+		return g2t_fail(d, G2T_ETOOBIG, 0, -1, "model of %llu bytes is too large",
+		                (unsigned long long)len);
+	if (!(p = malloc(len)))
+		return G2T_ENOMEM;
+	memcpy(p, s->id, G2T_HASH_SIZE);
+	g2t_put_u32(p + 32, s->classes);
+	g2t_put_u32(p + 36, s->features);
+	g2t_put_u32(p + 40, m->pairs);
+	memcpy(p + 44, m->present, m->pairs);
+	o = p + 44 + m->pairs;
+	for (size_t i = 0; i < (size_t)m->pairs * (s->features + 1); i++, o += 4)
+		g2t_put_f32(o, m->w[i]);
+	rc = g2t_write_header(out);
+	if (!rc)
+		rc = g2t_write_record(out, G2T_REC_SCHEMA, s->payload, s->length);
+	if (!rc)
+		rc = g2t_write_record(out, G2T_REC_MODEL, p, (uint32_t)len);
+	free(p);
+	return rc;
+}

@@ -1,0 +1,201 @@
+/* The SCHEMA record: features, scaling, classes and their shards. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "g2t.h"
+
+#define MAX_FEATURES (1u << 24)
+#define MAX_CLASSES 65535u
+
+struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes)
+{
+	struct g2t_schema *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	s->features = features;
+	s->classes = classes;
+	s->feature = calloc(features, sizeof *s->feature);
+	s->offset = calloc(features, sizeof *s->offset);
+	s->scale = calloc(features, sizeof *s->scale);
+	s->klass = calloc(classes, sizeof *s->klass);
+	s->rows = calloc(classes, sizeof *s->rows);
+	s->shard_hash = calloc(classes, sizeof *s->shard_hash);
+	if (!s->feature || !s->offset || !s->scale || !s->klass || !s->rows ||
+	    !s->shard_hash) {
+		g2t_schema_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void g2t_schema_free(struct g2t_schema *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; s->feature && i < s->features; i++)
+		free(s->feature[i]);
+	for (uint32_t i = 0; s->klass && i < s->classes; i++)
+		free(s->klass[i]);
+	free(s->label);
+	free(s->feature);
+	free(s->offset);
+	free(s->scale);
+	free(s->klass);
+	free(s->rows);
+	free(s->shard_hash);
+	free(s->payload);
+	free(s);
+}
+
+long g2t_schema_class(const struct g2t_schema *s, const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < s->classes; i++)
+		if (strlen(s->klass[i]) == len && !memcmp(s->klass[i], name, len))
+			return i;
+	return -1;
+}
+
+static size_t str_size(const char *p)
+{
+	return 4 + strlen(p);
+}
+
+static uint8_t *put_str(uint8_t *o, const char *p)
+{
+	uint32_t n = (uint32_t)strlen(p);
+
+	g2t_put_u32(o, n);
+	memcpy(o + 4, p, n);
+	return o + 4 + n;
+}
+
+int g2t_schema_encode(struct g2t_schema *s)
+{
+	uint64_t size = 12 + str_size(s->label) + 8ull * s->features +
+	                (uint64_t)s->classes * (4 + G2T_HASH_SIZE);
+	uint8_t *o;
+	uint32_t i;
+
+	for (i = 0; i < s->features; i++)
+		size += str_size(s->feature[i]);
+	for (i = 0; i < s->classes; i++)
+		size += str_size(s->klass[i]);
+	if (size > G2T_RECORD_LIMIT)
+		return G2T_ETOOBIG;
+	free(s->payload);
+	s->payload = o = malloc(size);
+	if (!o)
+		return G2T_ENOMEM;
+	s->length = (uint32_t)size;
+	g2t_put_u32(o, s->features);
+	g2t_put_u32(o + 4, s->classes);
+	g2t_put_u32(o + 8, s->flags);
+	o = put_str(o + 12, s->label);
+	for (i = 0; i < s->features; i++)
+		o = put_str(o, s->feature[i]);
+	for (i = 0; i < s->features; i++, o += 8) {
+		g2t_put_f32(o, s->offset[i]);
+		g2t_put_f32(o + 4, s->scale[i]);
+	}
+	for (i = 0; i < s->classes; i++) {
+		o = put_str(o, s->klass[i]);
+		g2t_put_u32(o, s->rows[i]);
+		memcpy(o + 4, s->shard_hash[i], G2T_HASH_SIZE);
+		o += 4 + G2T_HASH_SIZE;
+	}
+	g2t_hash(s->id, s->payload, s->length);
+	return G2T_OK;
+}
+
+/* A bounded cursor over a payload. */
+struct cursor {
+	const uint8_t *p;
+	size_t left;
+	int bad;
+};
+
+static uint32_t take_u32(struct cursor *c)
+{
+	uint32_t v;
+
+	if (c->left < 4) {
+		c->bad = 1;
+		return 0;
+	}
+	v = g2t_get_u32(c->p);
+	c->p += 4;
+	c->left -= 4;
+	return v;
+}
+
+static char *take_str(struct cursor *c)
+{
+	uint32_t n = take_u32(c);
+	char *s;
+
+	if (c->bad || n > G2T_NAME_LIMIT || n > c->left ||
+	    memchr(c->p, '\0', n)) {
+		c->bad = 1;
+		return NULL;
+	}
+	s = malloc(n + 1);
+	if (!s) {
+		c->bad = 2;
+		return NULL;
+	}
+	memcpy(s, c->p, n);
+	s[n] = '\0';
+	c->p += n;
+	c->left -= n;
+	return s;
+}
+
+int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
+{
+	struct cursor c = { p, len, 0 };
+	uint32_t features = take_u32(&c), classes = take_u32(&c), i;
+	struct g2t_schema *s;
+
+	*out = NULL;
+	if (c.bad || features == 0 || features > MAX_FEATURES || classes < 2 ||
+	    classes > MAX_CLASSES || len < 12 + 12ull * features + 40ull * classes)
+		return G2T_EFORMAT;
+	if (!(s = g2t_schema_new(features, classes)))
+		return G2T_ENOMEM;
+	s->flags = take_u32(&c);
+	s->label = take_str(&c);
+	for (i = 0; i < features && !c.bad; i++)
+		s->feature[i] = take_str(&c);
+	for (i = 0; i < features && !c.bad; i++) {
+		union { uint32_t u; float f; } o = { take_u32(&c) }, k = { take_u32(&c) };
+
+		s->offset[i] = o.f;
+		s->scale[i] = k.f;
+	}
+	for (i = 0; i < classes && !c.bad; i++) {
+		s->klass[i] = take_str(&c);
+		s->rows[i] = take_u32(&c);
+		if (c.left < G2T_HASH_SIZE) {
+			c.bad = 1;
+			break;
+		}
+		memcpy(s->shard_hash[i], c.p, G2T_HASH_SIZE);
+		c.p += G2T_HASH_SIZE;
+		c.left -= G2T_HASH_SIZE;
+	}
+	if (c.bad || c.left || g2t_duplicate_name((const char *const *)s->klass, classes) >= 0) {
+		g2t_schema_free(s);
+		return c.bad == 2 ? G2T_ENOMEM : G2T_EFORMAT;
+	}
+	s->payload = malloc(len);
+	if (!s->payload) {
+		g2t_schema_free(s);
+		return G2T_ENOMEM;
+	}
+	memcpy(s->payload, p, len);
+	s->length = (uint32_t)len;
+	g2t_hash(s->id, p, len);
+	*out = s;
+	return G2T_OK;
+}

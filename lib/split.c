@@ -1,0 +1,570 @@
+/* g2t-split: text data to a schema, class shards and one-vs-one tasks. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#include "g2t.h"
+
+struct g2t_dataset {
+	struct g2t_schema *schema;
+	uint32_t features, rows, classes;
+	float *x;                 /* rows x features, scaled after loading */
+	size_t xcap;
+	uint32_t *y;              /* class of each row */
+	size_t ycap;
+	char **names;             /* classes in order of appearance */
+	size_t namecap;
+	uint32_t *slot;           /* label hash table: class + 1, 0 empty */
+	uint32_t slots;
+	uint32_t **members;       /* rows of each canonical class, shuffled */
+	int quantize;
+	struct g2t_params params;
+	/* svmlight rows before densifying */
+	uint32_t *sp_index;
+	float *sp_value;
+	size_t *sp_start, sp_len, sp_cap, sp_rows_cap;
+};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (n--)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+	return h;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 64;
+	void *q;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return G2T_OK;
+	q = realloc(*p, n * size);
+	if (!q)
+		return G2T_ENOMEM;
+	*p = q;
+	*cap = n;
+	return G2T_OK;
+}
+
+static int rehash(struct g2t_dataset *ds)
+{
+	uint32_t n = ds->slots ? ds->slots * 2 : 64, i;
+	uint32_t *s = calloc(n, sizeof *s);
+
+	if (!s)
+		return G2T_ENOMEM;
+	for (i = 0; i < ds->classes; i++) {
+		uint64_t h = fnv1a(ds->names[i], strlen(ds->names[i])) & (n - 1);
+
+		while (s[h])
+			h = (h + 1) & (n - 1);
+		s[h] = i + 1;
+	}
+	free(ds->slot);
+	ds->slot = s;
+	ds->slots = n;
+	return G2T_OK;
+}
+
+/* Class id of a label, added when new; -1 when out of memory. */
+static long class_of(struct g2t_dataset *ds, const char *label, size_t len, int add)
+{
+	uint64_t h;
+
+	if (ds->classes * 2 >= ds->slots && rehash(ds))
+		return -1;
+	for (h = fnv1a(label, len) & (ds->slots - 1); ds->slot[h];
+	     h = (h + 1) & (ds->slots - 1)) {
+		const char *n = ds->names[ds->slot[h] - 1];
+
+		if (strlen(n) == len && !memcmp(n, label, len))
+			return ds->slot[h] - 1;
+	}
+	if (!add)
+		return -2;
+	if (grow((void **)&ds->names, &ds->namecap, ds->classes + 1, sizeof *ds->names) ||
+	    !(ds->names[ds->classes] = strndup(label, len)))
+		return -1;
+	ds->slot[h] = ++ds->classes;
+	return ds->classes - 1;
+}
+
+/* --classes: pre-register the wanted classes; others are dropped. */
+static int want_classes(struct g2t_dataset *ds, const char *list, struct g2t_diag *d)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0)
+			return g2t_fail(d, G2T_EPARAM, 0, -1, "empty class name in --classes");
+		if (class_of(ds, p, n, 0) >= 0)
+			return g2t_fail(d, G2T_EPARAM, 0, -1, "class '%.*s' listed twice",
+			                (int)n, p);
+		if (class_of(ds, p, n, 1) < 0)
+			return G2T_ENOMEM;
+		p += n + (p[n] == ',');
+	}
+	if (ds->classes < 2)
+		return g2t_fail(d, G2T_EPARAM, 0, -1, "--classes needs at least two classes");
+	return G2T_OK;
+}
+
+static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t klass)
+{
+	if (grow((void **)&ds->y, &ds->ycap, ds->rows + 1, sizeof *ds->y))
+		return G2T_ENOMEM;
+	ds->y[ds->rows] = klass;
+	if (!r->index) {
+		if (grow((void **)&ds->x, &ds->xcap, (size_t)(ds->rows + 1) * r->n,
+		         sizeof *ds->x))
+			return G2T_ENOMEM;
+		memcpy(ds->x + (size_t)ds->rows * r->n, r->value, r->n * sizeof *ds->x);
+	} else {
+		if (grow((void **)&ds->sp_index, &ds->sp_cap, ds->sp_len + r->n + 1,
+		         sizeof *ds->sp_index) ||
+		    grow((void **)&ds->sp_start, &ds->sp_rows_cap, ds->rows + 2,
+		         sizeof *ds->sp_start))
+			return G2T_ENOMEM;
+		if (!(ds->sp_value = realloc(ds->sp_value, ds->sp_cap * sizeof *ds->sp_value)))
+			return G2T_ENOMEM;
+		memcpy(ds->sp_index + ds->sp_len, r->index, r->n * sizeof *r->index);
+		memcpy(ds->sp_value + ds->sp_len, r->value, r->n * sizeof *r->value);
+		ds->sp_start[ds->rows] = ds->sp_len;
+		ds->sp_len += r->n;
+		for (uint32_t i = 0; i < r->n; i++)
+			if (r->index[i] >= ds->features)
+				ds->features = r->index[i] + 1;
+	}
+	ds->rows++;
+	return G2T_OK;
+}
+
+static int densify(struct g2t_dataset *ds)
+{
+	ds->x = calloc((size_t)ds->rows * ds->features, sizeof *ds->x);
+	if (!ds->x)
+		return G2T_ENOMEM;
+	ds->sp_start[ds->rows] = ds->sp_len;
+	for (uint32_t r = 0; r < ds->rows; r++)
+		for (size_t k = ds->sp_start[r]; k < ds->sp_start[r + 1]; k++)
+			ds->x[(size_t)r * ds->features + ds->sp_index[k]] = ds->sp_value[k];
+	return G2T_OK;
+}
+
+static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
+                     struct g2t_diag *d)
+{
+	struct g2t_row r;
+	int rc;
+
+	while ((rc = g2t_text_next(t, &r, d)) == 1) {
+		long k = class_of(ds, r.label, r.label_len, !filtered);
+
+		if (k == -1)
+			return G2T_ENOMEM;
+		if (k >= 0 && (rc = add_row(ds, &r, (uint32_t)k)))
+			return rc;
+		if (ds->rows == UINT32_MAX)
+			return g2t_fail(d, G2T_EDATA, r.line, -1, "too many rows");
+	}
+	return rc;
+}
+
+/* Canonical class order: numeric when every name is a number. */
+static int numeric;
+
+static int class_cmp(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+
+	if (numeric) {
+		double u = strtod(x, NULL), v = strtod(y, NULL);
+
+		if (u != v)
+			return u < v ? -1 : 1;
+	}
+	return strcmp(x, y);
+}
+
+static int all_numeric(char **names, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		float f;
+
+		if (g2t_parse_float(names[i], strlen(names[i]), &f))
+			return 0;
+	}
+	return 1;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Sorts classes, checks their sizes, lists and shuffles their rows. */
+static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
+{
+	uint32_t K = ds->classes, *remap, *count, i;
+	char **sorted = malloc(K * sizeof *sorted);
+	struct g2t_schema *s;
+
+	remap = calloc(K, sizeof *remap);
+	count = calloc(K, sizeof *count);
+	ds->members = calloc(K, sizeof *ds->members);
+	if (!sorted || !remap || !count || !ds->members)
+		goto nomem;
+	memcpy(sorted, ds->names, K * sizeof *sorted);
+	numeric = all_numeric(sorted, K);
+	qsort(sorted, K, sizeof *sorted, class_cmp);
+	for (i = 0; i < K; i++)
+		remap[class_of(ds, sorted[i], strlen(sorted[i]), 0)] = i;
+	for (i = 0; i < ds->rows; i++)
+		count[ds->y[i] = remap[ds->y[i]]]++;
+	for (i = 0; i < K; i++) {
+		if (count[i] < 2) {
+			int rc = g2t_fail(d, G2T_EDATA, 0, -1, count[i]
+			                  ? "class '%s' has only one row (a class needs two)"
+			                  : "class '%s' has no rows", sorted[i]);
+			free(sorted), free(remap), free(count);
+			return rc;
+		}
+		if (!(ds->members[i] = malloc(count[i] * sizeof **ds->members)))
+			goto nomem;
+	}
+	if (!(s = ds->schema = g2t_schema_new(ds->features, K)))
+		goto nomem;
+	s->flags = numeric ? G2T_SCHEMA_NUMERIC : 0;
+	for (i = 0; i < K; i++) {
+		s->klass[i] = strdup(sorted[i]);
+		s->rows[i] = 0;
+		if (!s->klass[i])
+			goto nomem;
+	}
+	for (i = 0; i < ds->rows; i++)
+		ds->members[ds->y[i]][s->rows[ds->y[i]]++] = i;
+	for (i = 0; i < K; i++) {
+		uint64_t seed = (uint64_t)ds->params.seed << 32 | i;
+
+		for (uint32_t j = count[i] - 1; j > 0; j--) {
+			uint32_t k = (uint32_t)(splitmix64(&seed) % (j + 1)), t;
+
+			t = ds->members[i][j];
+			ds->members[i][j] = ds->members[i][k];
+			ds->members[i][k] = t;
+		}
+	}
+	free(sorted), free(remap), free(count);
+	return G2T_OK;
+nomem:
+	free(sorted), free(remap), free(count);
+	return G2T_ENOMEM;
+}
+
+/* Min-max scaling to [0, 1], stored in the schema and applied in place. */
+static void scale(struct g2t_dataset *ds)
+{
+	struct g2t_schema *s = ds->schema;
+	uint32_t F = ds->features, j;
+
+	for (j = 0; j < F; j++) {
+		float lo = ds->x[j], hi = ds->x[j];
+
+		for (uint32_t r = 1; r < ds->rows; r++) {
+			float v = ds->x[(size_t)r * F + j];
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+		s->offset[j] = lo;
+		s->scale[j] = hi > lo ? 1.0f / (hi - lo) : 0.0f;
+	}
+	for (uint32_t r = 0; r < ds->rows; r++)
+		for (j = 0; j < F; j++) {
+			float *v = &ds->x[(size_t)r * F + j];
+			*v = (*v - s->offset[j]) * s->scale[j];
+		}
+}
+
+static int name_columns(struct g2t_dataset *ds, struct g2t_text *t)
+{
+	struct g2t_schema *s = ds->schema;
+	const char *const *names;
+	uint32_t n = g2t_text_columns(t, &names);
+	char buf[32];
+
+	s->label = strdup(g2t_text_label_name(t) ? g2t_text_label_name(t) : "label");
+	if (!s->label)
+		return G2T_ENOMEM;
+	for (uint32_t j = 0; j < ds->features; j++) {
+		snprintf(buf, sizeof buf, "f%u", j + 1);
+		if (!(s->feature[j] = strdup(j < n ? names[j] : buf)))
+			return G2T_ENOMEM;
+	}
+	return G2T_OK;
+}
+
+/* A byte sink for shard payloads. */
+struct sink {
+	crypto_generichash_state *hash;
+	FILE *f;
+	uint32_t crc;
+	int err;
+};
+
+static void put(struct sink *k, const uint8_t *p, size_t n)
+{
+	if (k->hash)
+		crypto_generichash_update(k->hash, p, n);
+	if (k->f) {
+		k->crc = g2t_crc32(k->crc, p, n);
+		k->err |= fwrite(p, 1, n, k->f) != n;
+	}
+}
+
+static void shard_of(const struct g2t_dataset *ds, uint32_t klass, struct g2t_shard *s)
+{
+	s->klass = klass;
+	s->rows = ds->schema->rows[klass];
+	s->features = ds->features;
+	s->encoding = ds->quantize == 8 ? G2T_ENC_U8 : G2T_ENC_F32;
+	s->lo = 0.0f;
+	s->step = ds->quantize == 8 ? 1.0f / 255.0f : 0.0f;
+}
+
+static uint8_t quantise(float v)
+{
+	float q = v * 255.0f + 0.5f;
+
+	return q <= 0.0f ? 0 : q >= 255.0f ? 255 : (uint8_t)q;
+}
+
+/* Emits one class's SHARD payload to a sink, row by row. */
+static void emit_shard(const struct g2t_dataset *ds, uint32_t klass, struct sink *k,
+                       uint8_t *row)
+{
+	struct g2t_shard sh;
+	uint8_t head[G2T_SHARD_HEADER_SIZE];
+	uint32_t F = ds->features;
+
+	shard_of(ds, klass, &sh);
+	g2t_shard_header_encode(head, sizeof head, &sh);
+	put(k, head, sizeof head);
+	for (uint32_t r = 0; r < sh.rows; r++) {
+		const float *x = ds->x + (size_t)ds->members[klass][r] * F;
+
+		for (uint32_t j = 0; j < F; j++) {
+			if (sh.encoding == G2T_ENC_U8)
+				row[j] = quantise(x[j]);
+			else
+				g2t_put_f32(row + 4 * j, x[j]);
+		}
+		put(k, row, g2t_shard_row_size(&sh));
+	}
+}
+
+static int write_shard(const struct g2t_dataset *ds, uint32_t klass, FILE *f,
+                       uint8_t *row)
+{
+	struct g2t_shard sh;
+	uint8_t h[G2T_HEADER_SIZE], c[G2T_CRC_SIZE];
+	uint64_t len;
+	struct sink k = { NULL, f, 0, 0 };
+
+	shard_of(ds, klass, &sh);
+	len = G2T_SHARD_HEADER_SIZE + (uint64_t)sh.rows * g2t_shard_row_size(&sh);
+	if (len > G2T_SHARD_LIMIT)
+		return G2T_ETOOBIG;
+	g2t_put_u32(h, G2T_REC_SHARD);
+	g2t_put_u32(h + 4, (uint32_t)len);
+	k.crc = g2t_crc32(0, h, sizeof h);
+	if (fwrite(h, 1, sizeof h, f) != sizeof h)
+		return G2T_EIO;
+	emit_shard(ds, klass, &k, row);
+	g2t_put_u32(c, k.crc);
+	if (k.err || fwrite(c, 1, sizeof c, f) != sizeof c)
+		return G2T_EIO;
+	return G2T_OK;
+}
+
+static int hash_shards(struct g2t_dataset *ds)
+{
+	uint8_t *row = malloc((size_t)ds->features * 4);
+	crypto_generichash_state st;
+
+	if (!row)
+		return G2T_ENOMEM;
+	for (uint32_t k = 0; k < ds->classes; k++) {
+		struct sink s = { &st, NULL, 0, 0 };
+
+		g2t_crypto_init();
+		crypto_generichash_init(&st, NULL, 0, G2T_HASH_SIZE);
+		emit_shard(ds, k, &s, row);
+		crypto_generichash_final(&st, ds->schema->shard_hash[k], G2T_HASH_SIZE);
+	}
+	free(row);
+	return g2t_schema_encode(ds->schema);
+}
+
+int g2t_dataset_load(struct g2t_dataset **out, const char *path,
+                     const struct g2t_split_opts *o, struct g2t_diag *d)
+{
+	struct g2t_dataset *ds = calloc(1, sizeof *ds);
+	struct g2t_text *t = NULL;
+	int rc;
+
+	*out = ds;
+	if (!ds)
+		return G2T_ENOMEM;
+	ds->quantize = o->quantize;
+	ds->params = o->params;
+	if (o->classes && (rc = want_classes(ds, o->classes, d)))
+		return rc;
+	if ((rc = g2t_text_open(&t, path, &o->text, d)))
+		goto done;
+	if (g2t_text_format(t) == G2T_TEXT_CSV) {
+		const char *const *names;
+		ds->features = g2t_text_columns(t, &names);
+	}
+	if ((rc = read_rows(ds, t, o->classes != NULL, d)))
+		goto done;
+	rc = G2T_EDATA;
+	if (ds->rows == 0) {
+		g2t_fail(d, rc, 0, -1, "no data rows");
+		goto done;
+	}
+	if (ds->features == 0) {
+		g2t_fail(d, rc, 0, -1, "no features");
+		goto done;
+	}
+	if (ds->classes < 2) {
+		g2t_fail(d, rc, 0, -1, "only one class ('%s'); need at least two",
+		         ds->names[0]);
+		goto done;
+	}
+	if ((ds->sp_start && (rc = densify(ds))) || (rc = order_classes(ds, d)) ||
+	    (rc = name_columns(ds, t)))
+		goto done;
+	scale(ds);
+	rc = hash_shards(ds);
+done:
+	g2t_text_free(t);
+	return rc;
+}
+
+uint32_t g2t_dataset_classes(const struct g2t_dataset *ds)
+{
+	return ds->classes;
+}
+
+static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE *f)
+{
+	struct g2t_task t = { .token_len = 0 };
+	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4];
+
+	memcpy(t.id.schema_id, ds->schema->id, G2T_HASH_SIZE);
+	t.id.task = g2t_pair_index(ds->classes, a, b);
+	t.id.class_a = a;
+	t.id.class_b = b;
+	t.id.params = ds->params;
+	g2t_task_hash(t.hash, &t.id);
+	g2t_task_encode(buf, sizeof buf, &t);
+	return g2t_write_record(f, G2T_REC_TASK, buf, sizeof buf);
+}
+
+int g2t_split_stream(struct g2t_dataset *ds, FILE *out)
+{
+	uint8_t *row = malloc((size_t)ds->features * 4);
+	int rc = row ? G2T_OK : G2T_ENOMEM;
+
+	if (!rc)
+		rc = g2t_write_header(out);
+	if (!rc)
+		rc = g2t_write_record(out, G2T_REC_SCHEMA, ds->schema->payload,
+		                      ds->schema->length);
+	for (uint32_t k = 0; k < ds->classes && !rc; k++)
+		rc = write_shard(ds, k, out, row);
+	for (uint32_t a = 0; a < ds->classes && !rc; a++)
+		for (uint32_t b = a + 1; b < ds->classes && !rc; b++)
+			rc = write_task(ds, a, b, out);
+	free(row);
+	return rc;
+}
+
+static int write_task_file(const struct g2t_dataset *ds, const char *dir,
+                           uint32_t a, uint32_t b, uint8_t *row, struct g2t_diag *d)
+{
+	struct g2t_out o;
+	char path[4096];
+	int rc;
+
+	snprintf(path, sizeof path, "%s/task-%05u.g2t", dir,
+	         g2t_pair_index(ds->classes, a, b));
+	if ((rc = g2t_out_open(&o, path)))
+		return g2t_fail(d, rc, 0, -1, "%s: %s", path, strerror(errno));
+	rc = g2t_write_header(o.f);
+	if (!rc)
+		rc = g2t_write_record(o.f, G2T_REC_SCHEMA, ds->schema->payload,
+		                      ds->schema->length);
+	if (!rc)
+		rc = write_shard(ds, a, o.f, row);
+	if (!rc)
+		rc = write_shard(ds, b, o.f, row);
+	if (!rc)
+		rc = write_task(ds, a, b, o.f);
+	if (!rc)
+		rc = g2t_out_commit(&o);
+	g2t_out_abort(&o);
+	return rc ? g2t_fail(d, rc, 0, -1, "%s: %s", path, strerror(errno)) : G2T_OK;
+}
+
+int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)
+{
+	uint8_t *row = malloc((size_t)ds->features * 4);
+	int rc = G2T_OK;
+
+	if (!row)
+		return G2T_ENOMEM;
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+		rc = g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
+	for (uint32_t a = 0; a < ds->classes && !rc; a++)
+		for (uint32_t b = a + 1; b < ds->classes && !rc; b++)
+			rc = write_task_file(ds, dir, a, b, row, d);
+	free(row);
+	return rc;
+}
+
+void g2t_dataset_free(struct g2t_dataset *ds)
+{
+	if (!ds)
+		return;
+	g2t_schema_free(ds->schema);
+	for (uint32_t i = 0; i < ds->classes; i++) {
+		free(ds->names[i]);
+		if (ds->members)
+			free(ds->members[i]);
+	}
+	free(ds->names);
+	free(ds->members);
+	free(ds->slot);
+	free(ds->x);
+	free(ds->y);
+	free(ds->sp_index);
+	free(ds->sp_value);
+	free(ds->sp_start);
+	free(ds);
+}

@@ -1,0 +1,475 @@
+/* Text data: CSV (RFC 4180) and svmlight, gzip or plain, row by row. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "g2t.h"
+
+#define TEXT_BUF (1u << 18)
+#define RECORD_LIMIT (64u << 20) /* one CSV record */
+#define FIELD_LIMIT (1u << 24)
+
+struct g2t_text {
+	gzFile gz;
+	int format;
+	char delim;
+	char *buf;                 /* decompressed input */
+	size_t at, have;
+	int eof, pending;          /* pending: the record in rec is unread data */
+	char *rec;                 /* current record, fields split in place */
+	size_t len, cap;
+	long line, next_line;      /* first line of rec; line after it */
+	char **fld;                /* fields of rec */
+	size_t nfld, fldcap;
+	uint32_t columns;          /* CSV: header fields */
+	long label_col;            /* -1: none */
+	char **names;              /* feature column names */
+	char *label_name;
+	float *value;
+	uint32_t *index;
+	size_t valcap;
+};
+
+static const double pow10[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+int g2t_parse_float(const char *s, size_t n, float *out)
+{
+	uint64_t m = 0;
+	size_t i = 0, digits = 0, frac = 0;
+	int neg = 0, dot = 0;
+	double v;
+	char tmp[128], *end;
+
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n && (*s == '-' || *s == '+'))
+		neg = *s == '-', i++;
+	/* exact fast path: m / 10^frac is one correctly rounded division */
+	for (; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			m = m * 10 + (uint64_t)(s[i] - '0');
+			digits++;
+			frac += dot;
+		} else if (s[i] == '.' && !dot) {
+			dot = 1;
+		} else {
+			break;
+		}
+	}
+	if (i == n && digits && digits <= 15 && frac <= 22) {
+		v = (double)m / pow10[frac];
+		*out = (float)(neg ? -v : v);
+		return G2T_OK;
+	}
+	if (n == 0 || n >= sizeof tmp)
+		return G2T_EDATA;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	errno = 0;
+	v = strtod(tmp, &end);
+	if (end != tmp + n || !isfinite(v) || fabs(v) > FLT_MAX)
+		return G2T_EDATA;
+	*out = (float)v;
+	return G2T_OK;
+}
+
+static int refill(struct g2t_text *t, struct g2t_diag *d)
+{
+	int n = gzread(t->gz, t->buf, TEXT_BUF);
+
+	if (n < 0) {
+		int err;
+		const char *msg = gzerror(t->gz, &err);
+
+		return g2t_fail(d, G2T_EIO, t->next_line, -1, "%s",
+		                err == Z_ERRNO ? strerror(errno) : msg);
+	}
+	t->at = 0;
+	t->have = (size_t)n;
+	t->eof = n == 0;
+	return G2T_OK;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 16;
+	void *q;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return G2T_OK;
+	q = realloc(*p, n * size);
+	if (!q)
+		return G2T_ENOMEM;
+	*p = q;
+	*cap = n;
+	return G2T_OK;
+}
+
+/* Reads the next non-empty record into t->rec; 1, 0 at the end, or < 0. */
+static int read_record(struct g2t_text *t, struct g2t_diag *d)
+{
+	int quoted = 0, rc;
+
+	for (;;) {
+		t->len = 0;
+		t->line = t->next_line;
+		for (;;) {
+			char c;
+
+			if (t->at == t->have) {
+				if ((rc = refill(t, d)))
+					return rc;
+				if (t->eof)
+					break;
+			}
+			c = t->buf[t->at++];
+			if (c == '\n')
+				t->next_line++;
+			if (c == '"' && t->format == G2T_TEXT_CSV)
+				quoted = !quoted;
+			else if (c == '\n' && !quoted)
+				break;
+			if (t->len + 1 >= t->cap &&
+			    (rc = grow((void **)&t->rec, &t->cap, t->len + 2, 1)))
+				return rc;
+			if (t->len >= RECORD_LIMIT)
+				return g2t_fail(d, G2T_EDATA, t->line, -1, "record too long");
+			t->rec[t->len++] = c;
+		}
+		if (quoted)
+			return g2t_fail(d, G2T_EDATA, t->line, -1, "unterminated quoted field");
+		if (t->len && t->rec[t->len - 1] == '\r')
+			t->len--;
+		if (t->len) {
+			t->rec[t->len] = '\0';
+			return 1;
+		}
+		if (t->eof)
+			return 0;
+	}
+}
+
+static int add_field(struct g2t_text *t, char *f)
+{
+	int rc;
+
+	if (t->nfld == t->fldcap &&
+	    (rc = grow((void **)&t->fld, &t->fldcap, t->nfld + 1, sizeof *t->fld)))
+		return rc;
+	if (t->nfld >= FIELD_LIMIT)
+		return G2T_EDATA;
+	t->fld[t->nfld++] = f;
+	return G2T_OK;
+}
+
+/* Splits rec into NUL-terminated, unquoted fields, in place. */
+static int split_csv(struct g2t_text *t, struct g2t_diag *d)
+{
+	char *r = t->rec, *w = t->rec, *end = t->rec + t->len;
+
+	t->nfld = 0;
+	for (;;) {
+		char *start = w;
+
+		if (r < end && *r == '"') {
+			for (r++;; r++) {
+				if (*r == '"' && r[1] == '"')
+					*w++ = *r++;
+				else if (*r == '"')
+					break;
+				else
+					*w++ = *r;
+			}
+			r++;
+			if (r < end && *r != t->delim)
+				return g2t_fail(d, G2T_EDATA, t->line, -1,
+				                "field %zu: text after a closing quote", t->nfld + 1);
+		} else {
+			while (r < end && *r != t->delim) {
+				if (*r == '"')
+					return g2t_fail(d, G2T_EDATA, t->line, -1,
+					                "field %zu: quote inside an unquoted field",
+					                t->nfld + 1);
+				*w++ = *r++;
+			}
+		}
+		if (add_field(t, start))
+			return g2t_fail(d, G2T_EDATA, t->line, -1, "too many fields");
+		if (r >= end) {
+			*w = '\0';
+			return G2T_OK;
+		}
+		*w++ = '\0';
+		r++;
+	}
+}
+
+static int is_number(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static int looks_svmlight(const char *rec)
+{
+	const char *p = strpbrk(rec, " \t");
+
+	if (!p)
+		return 0;
+	p += strspn(p, " \t");
+	if (*p < '0' || *p > '9')
+		return 0;
+	p += strspn(p, "0123456789");
+	return *p == ':';
+}
+
+/* Picks the label column of a CSV header. */
+static int find_label(struct g2t_text *t, const struct g2t_text_opts *o,
+                      struct g2t_diag *d)
+{
+	const char *want = o->label;
+
+	t->label_col = (long)t->nfld - 1;
+	if (!want)
+		return G2T_OK;
+	for (size_t i = 0; i < t->nfld; i++)
+		if (!strcmp(t->fld[i], want))
+			return t->label_col = (long)i, G2T_OK;
+	if (is_number(want)) {
+		unsigned long k = strtoul(want, NULL, 10);
+
+		if (k >= 1 && k <= t->nfld)
+			return t->label_col = (long)k - 1, G2T_OK;
+		return g2t_fail(d, G2T_EDATA, t->line, -1,
+		                "label column %s does not exist (%zu columns)", want, t->nfld);
+	}
+	if (o->label_optional)
+		return t->label_col = -1, G2T_OK;
+	return g2t_fail(d, G2T_EDATA, t->line, -1, "no column named '%s'", want);
+}
+
+static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
+                       struct g2t_diag *d)
+{
+	size_t i, k = 0;
+	long dup;
+	int rc;
+
+	if ((rc = split_csv(t, d)) || (rc = find_label(t, o, d)))
+		return rc;
+	dup = g2t_duplicate_name((const char *const *)t->fld, t->nfld);
+	if (dup >= 0)
+		return g2t_fail(d, G2T_EDATA, t->line, -1, "column name '%s' appears twice",
+		                t->fld[dup]);
+	t->columns = (uint32_t)t->nfld;
+	t->names = calloc(t->nfld, sizeof *t->names);
+	if (!t->names || t->nfld < (t->label_col >= 0 ? 2u : 1u))
+		return t->names ? g2t_fail(d, G2T_EDATA, t->line, -1, "no feature columns")
+		                : G2T_ENOMEM;
+	for (i = 0; i < t->nfld; i++) {
+		char *copy = strdup(t->fld[i]);
+
+		if (!copy)
+			return G2T_ENOMEM;
+		if ((long)i == t->label_col)
+			t->label_name = copy;
+		else
+			t->names[k++] = copy;
+	}
+	return G2T_OK;
+}
+
+int g2t_text_open(struct g2t_text **out, const char *path,
+                  const struct g2t_text_opts *o, struct g2t_diag *d)
+{
+	struct g2t_text *t = calloc(1, sizeof *t);
+	int rc, fd;
+
+	*out = NULL;
+	if (!t)
+		return G2T_ENOMEM;
+	*out = t;
+	t->delim = o->delimiter ? o->delimiter : ',';
+	t->format = o->format == G2T_TEXT_SVMLIGHT ? G2T_TEXT_SVMLIGHT : G2T_TEXT_CSV;
+	t->next_line = 1;
+	t->label_col = -1;
+	fd = !path || !strcmp(path, "-") ? dup(STDIN_FILENO) : -2;
+	t->gz = fd == -2 ? gzopen(path, "rb") : fd >= 0 ? gzdopen(fd, "rb") : NULL;
+	t->buf = malloc(TEXT_BUF);
+	if (!t->gz || !t->buf)
+		return g2t_fail(d, t->buf ? G2T_EIO : G2T_ENOMEM, 0, -1, "%s",
+		                errno ? strerror(errno) : "cannot open");
+	rc = read_record(t, d);
+	if (rc <= 0)
+		return rc ? rc : g2t_fail(d, G2T_EDATA, 0, -1, "empty file");
+	if (o->format == G2T_TEXT_AUTO && looks_svmlight(t->rec))
+		t->format = G2T_TEXT_SVMLIGHT;
+	if (t->format == G2T_TEXT_SVMLIGHT) {
+		t->pending = 1;
+		return G2T_OK;
+	}
+	return read_header(t, o, d);
+}
+
+static int ensure_values(struct g2t_text *t, size_t n)
+{
+	size_t cap = t->valcap;
+
+	if (n <= cap)
+		return G2T_OK;
+	if (grow((void **)&t->value, &cap, n, sizeof *t->value))
+		return G2T_ENOMEM;
+	cap = t->valcap;
+	if (grow((void **)&t->index, &cap, n, sizeof *t->index))
+		return G2T_ENOMEM;
+	t->valcap = cap;
+	return G2T_OK;
+}
+
+static int number(struct g2t_text *t, const char *s, size_t n, const char *col,
+                  float *out, struct g2t_diag *d)
+{
+	if (g2t_parse_float(s, n, out) == G2T_OK)
+		return G2T_OK;
+	if (n == 0)
+		return g2t_fail(d, G2T_EDATA, t->line, -1, "column '%s': empty value", col);
+	return g2t_fail(d, G2T_EDATA, t->line, -1,
+	                "column '%s': '%.*s' is not a finite number", col,
+	                n > 40 ? 40 : (int)n, s);
+}
+
+static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
+{
+	uint32_t k = 0;
+	int rc;
+
+	if ((rc = split_csv(t, d)))
+		return rc;
+	if (t->nfld != t->columns)
+		return g2t_fail(d, G2T_EDATA, t->line, -1, "expected %u fields, found %zu",
+		                t->columns, t->nfld);
+	if (ensure_values(t, t->nfld))
+		return G2T_ENOMEM;
+	row->label = NULL;
+	row->label_len = 0;
+	for (size_t i = 0; i < t->nfld; i++) {
+		if ((long)i == t->label_col) {
+			row->label = t->fld[i];
+			row->label_len = strlen(t->fld[i]);
+		} else if ((rc = number(t, t->fld[i], strlen(t->fld[i]), t->names[k],
+		                        &t->value[k], d))) {
+			return rc;
+		} else {
+			k++;
+		}
+	}
+	if (row->label && !row->label_len)
+		return g2t_fail(d, G2T_EDATA, t->line, -1, "empty label");
+	row->n = k;
+	row->index = NULL;
+	row->value = t->value;
+	return 1;
+}
+
+static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
+{
+	char *p = t->rec, *tok;
+	uint32_t k = 0;
+	unsigned long prev = 0;
+
+	if ((tok = strchr(p, '#')))
+		*tok = '\0';
+	tok = strtok_r(p, " \t", &p);
+	if (!tok)
+		return g2t_fail(d, G2T_EDATA, t->line, -1, "missing label");
+	row->label = tok;
+	row->label_len = strlen(tok);
+	while ((tok = strtok_r(NULL, " \t", &p))) {
+		char *colon = strchr(tok, ':'), *end;
+		unsigned long at;
+
+		if (!strncmp(tok, "qid:", 4))
+			continue;
+		errno = 0;
+		at = colon ? strtoul(tok, &end, 10) : 0;
+		if (!colon || end != colon || errno || at == 0 || at > (1ul << 24) ||
+		    at <= prev)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "'%.40s' is not index:value with increasing index", tok);
+		if (ensure_values(t, k + 1))
+			return G2T_ENOMEM;
+		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "feature %lu: '%.40s' is not a finite number", at, colon + 1);
+		t->index[k++] = (uint32_t)(at - 1);
+		prev = at;
+	}
+	row->n = k;
+	row->index = t->index;
+	row->value = t->value;
+	return 1;
+}
+
+int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
+{
+	int rc = 1;
+
+	if (!t->pending)
+		rc = read_record(t, d);
+	t->pending = 0;
+	if (rc <= 0)
+		return rc;
+	row->line = t->line;
+	return t->format == G2T_TEXT_CSV ? csv_row(t, row, d) : svm_row(t, row, d);
+}
+
+int g2t_text_format(const struct g2t_text *t)
+{
+	return t->format;
+}
+
+uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names)
+{
+	*names = (const char *const *)t->names;
+	return t->names ? t->columns - (t->label_col >= 0) : 0;
+}
+
+const char *g2t_text_label_name(const struct g2t_text *t)
+{
+	return t->label_name;
+}
+
+void g2t_text_free(struct g2t_text *t)
+{
+	if (!t)
+		return;
+	if (t->gz)
+		gzclose(t->gz);
+	for (uint32_t i = 0; t->names && i + (t->label_col >= 0) < t->columns; i++)
+		free(t->names[i]);
+	free(t->names);
+	free(t->label_name);
+	free(t->buf);
+	free(t->rec);
+	free(t->fld);
+	free(t->value);
+	free(t->index);
+	free(t);
+}

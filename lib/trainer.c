@@ -1,0 +1,381 @@
+/* g2t-train: index the input streams, then train their tasks on threads. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "g2t.h"
+
+#define ROW_BUFFER_BYTES (128u << 10) /* per side; bounds training memory */
+
+struct shard_ref {
+	uint8_t hash[G2T_HASH_SIZE];
+	struct g2t_shard head;
+	int input;
+	long long offset;            /* of the rows in the input's file */
+};
+
+struct job {
+	struct g2t_task task;
+	int input;                   /* where the task was read */
+	long long offset;
+	const struct g2t_schema *schema;
+	const struct shard_ref *side[2];
+	uint8_t *out;                /* encoded WEIGHTS payload */
+	long out_len;
+	int rc;
+};
+
+struct index {
+	struct g2t_in **in;
+	int inputs;
+	struct g2t_schema **schema;
+	size_t schemas;
+	struct shard_ref *shard;
+	size_t shards, shard_cap;
+	struct job *job;
+	size_t jobs, job_cap;
+	size_t next;                 /* next job to take */
+	pthread_mutex_t lock;
+	const struct g2t_train_opts *opts;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 16;
+	void *q;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return G2T_OK;
+	q = realloc(*p, n * size);
+	if (!q)
+		return G2T_ENOMEM;
+	*p = q;
+	*cap = n;
+	return G2T_OK;
+}
+
+static const struct g2t_schema *find_schema(const struct index *x, const uint8_t *id)
+{
+	for (size_t i = 0; i < x->schemas; i++)
+		if (!memcmp(x->schema[i]->id, id, G2T_HASH_SIZE))
+			return x->schema[i];
+	return NULL;
+}
+
+static int add_schema(struct index *x, const struct g2t_rec *r, struct g2t_diag *d)
+{
+	struct g2t_schema *s, **p;
+	int rc = g2t_schema_decode(&s, r->payload, r->length);
+
+	if (rc)
+		return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
+	if (find_schema(x, s->id)) {
+		g2t_schema_free(s);
+		return G2T_OK;
+	}
+	if (!(p = realloc(x->schema, (x->schemas + 1) * sizeof *p))) {
+		g2t_schema_free(s);
+		return G2T_ENOMEM;
+	}
+	x->schema = p;
+	x->schema[x->schemas++] = s;
+	return G2T_OK;
+}
+
+static const struct shard_ref *find_shard(const struct index *x, const uint8_t *hash)
+{
+	for (size_t i = 0; i < x->shards; i++)
+		if (!memcmp(x->shard[i].hash, hash, G2T_HASH_SIZE))
+			return &x->shard[i];
+	return NULL;
+}
+
+static int add_shard(struct index *x, int input, const struct g2t_rec *r,
+                     struct g2t_diag *d)
+{
+	struct shard_ref *s;
+
+	if (find_shard(x, r->hash))
+		return G2T_OK;
+	if (grow((void **)&x->shard, &x->shard_cap, x->shards + 1, sizeof *x->shard))
+		return G2T_ENOMEM;
+	s = &x->shard[x->shards];
+	if (g2t_shard_header_decode(&s->head, r->head, r->length))
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad SHARD record");
+	memcpy(s->hash, r->hash, G2T_HASH_SIZE);
+	s->input = input;
+	s->offset = g2t_in_file_offset(x->in[input], r->offset) + G2T_HEADER_SIZE +
+	            G2T_SHARD_HEADER_SIZE;
+	x->shards++;
+	return G2T_OK;
+}
+
+static int add_task(struct index *x, int input, const struct g2t_rec *r,
+                    struct g2t_diag *d)
+{
+	struct job *j;
+	long t = x->opts->task;
+
+	if (grow((void **)&x->job, &x->job_cap, x->jobs + 1, sizeof *x->job))
+		return G2T_ENOMEM;
+	j = &x->job[x->jobs];
+	memset(j, 0, sizeof *j);
+	if (g2t_task_decode(&j->task, r->payload, r->length))
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
+	j->task.token = NULL; /* not carried into weights */
+	j->task.token_len = 0;
+	j->input = input;
+	j->offset = r->offset;
+	if (t < 0 || j->task.id.task == (uint32_t)t)
+		x->jobs++;
+	return G2T_OK;
+}
+
+static int scan(struct index *x, int input, struct g2t_diag *d)
+{
+	struct g2t_rec r;
+	int rc;
+
+	while ((rc = g2t_in_next(x->in[input], &r, d)) == 1) {
+		if (r.type == G2T_REC_SCHEMA)
+			rc = add_schema(x, &r, d);
+		else if (r.type == G2T_REC_SHARD)
+			rc = add_shard(x, input, &r, d);
+		else if (r.type == G2T_REC_TASK)
+			rc = add_task(x, input, &r, d);
+		else
+			rc = G2T_OK;
+		if (rc)
+			return rc;
+	}
+	return rc;
+}
+
+/* Applies option overrides and binds each task to its schema and shards. */
+static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
+{
+	const struct g2t_train_opts *o = x->opts;
+	struct g2t_params *p = &j->task.id.params;
+	const struct g2t_schema *s = find_schema(x, j->task.id.schema_id);
+	uint32_t ab[2] = { j->task.id.class_a, j->task.id.class_b };
+
+	if (o->override & G2T_OVERRIDE_LOSS) p->loss = o->params.loss;
+	if (o->override & G2T_OVERRIDE_ALGO) p->algo = o->params.algo;
+	if (o->override & G2T_OVERRIDE_LAMBDA) p->lambda = o->params.lambda;
+	if (o->override & G2T_OVERRIDE_L1) p->l1 = o->params.l1;
+	if (o->override & G2T_OVERRIDE_EPOCHS) p->epochs = o->params.epochs;
+	if (o->override & G2T_OVERRIDE_SEED) p->seed = o->params.seed;
+	if (o->override)
+		g2t_task_hash(j->task.hash, &j->task.id);
+	if (!s)
+		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
+		                "task %u: its SCHEMA record is missing", j->task.id.task);
+	if (ab[1] >= s->classes ||
+	    g2t_pair_index(s->classes, ab[0], ab[1]) != j->task.id.task)
+		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
+		                "task %u: pair %u/%u does not fit the schema",
+		                j->task.id.task, ab[0], ab[1]);
+	j->schema = s;
+	for (int side = 0; side < 2; side++) {
+		const struct shard_ref *r = find_shard(x, s->shard_hash[ab[side]]);
+
+		if (!r)
+			return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
+			                "task %u: no shard for class '%s'", j->task.id.task,
+			                s->klass[ab[side]]);
+		if (r->head.klass != ab[side] || r->head.features != s->features ||
+		    r->head.rows != s->rows[ab[side]])
+			return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
+			                "task %u: shard of class '%s' does not fit the schema",
+			                j->task.id.task, s->klass[ab[side]]);
+		j->side[side] = r;
+	}
+	return G2T_OK;
+}
+
+/* Row reader for the core: pread the encoded rows, decode to floats. */
+struct reader {
+	const struct index *x;
+	const struct job *j;
+	uint8_t *raw;
+};
+
+static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	const struct reader *r = ctx;
+	const struct shard_ref *s = r->j->side[side];
+	uint32_t size = g2t_shard_row_size(&s->head);
+	size_t want = (size_t)count * size, got = 0;
+	long long at = s->offset + (long long)first * size;
+	int fd = g2t_in_fd(r->x->in[s->input]);
+
+	while (got < want) {
+		ssize_t n = pread(fd, r->raw + got, want - got, (off_t)(at + (long long)got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return G2T_EIO;
+		got += (size_t)n;
+	}
+	for (uint32_t i = 0; i < count; i++)
+		g2t_shard_row_decode(&s->head, r->raw + (size_t)i * size,
+		                     out + (size_t)i * s->head.features);
+	return G2T_OK;
+}
+
+static int train_job(const struct index *x, struct job *j)
+{
+	uint32_t F = j->schema->features;
+	uint32_t block = ROW_BUFFER_BYTES / (F * 4u) ? ROW_BUFFER_BYTES / (F * 4u) : 1;
+	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
+	float *work = malloc(g2t_train_work_floats(F, block) * sizeof *work);
+	float *w = malloc((size_t)F * sizeof *w);
+	struct reader r = { x, j, malloc((size_t)block * F * 4u) };
+	struct g2t_weights out = { .w = w };
+	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 28 + (size_t)F * 8 + 4;
+	int rc = G2T_ENOMEM;
+
+	if (work && w && r.raw && (j->out = malloc(cap))) {
+		rc = g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
+		if (rc == G2T_OK) {
+			j->out_len = g2t_weights_encode(j->out, cap, &out);
+			rc = j->out_len < 0 ? (int)j->out_len : G2T_OK;
+		}
+	}
+	free(work);
+	free(w);
+	free(r.raw);
+	return rc;
+}
+
+static void *worker(void *arg)
+{
+	struct index *x = arg;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&x->lock);
+		i = x->next++;
+		pthread_mutex_unlock(&x->lock);
+		if (i >= x->jobs)
+			return NULL;
+		x->job[i].rc = train_job(x, &x->job[i]);
+		if (x->opts->progress)
+			fprintf(stderr, "\rg2t-train: %zu/%zu tasks", i + 1, x->jobs);
+	}
+}
+
+static int run_jobs(struct index *x)
+{
+	unsigned n = x->opts->jobs ? x->opts->jobs : 1;
+	pthread_t *t = calloc(n, sizeof *t);
+	unsigned started = 0;
+
+	if (!t)
+		return G2T_ENOMEM;
+	pthread_mutex_init(&x->lock, NULL);
+	while (started + 1 < n && pthread_create(&t[started], NULL, worker, x) == 0)
+		started++;
+	worker(x);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&x->lock);
+	free(t);
+	if (x->opts->progress)
+		fputc('\n', stderr);
+	return G2T_OK;
+}
+
+/* Each schema that has tasks, then its weights, in input order. */
+static int write_output(const struct index *x, FILE *out)
+{
+	int rc = g2t_write_header(out);
+
+	for (size_t s = 0; s < x->schemas && !rc; s++) {
+		int wrote = 0;
+
+		for (size_t i = 0; i < x->jobs && !rc; i++) {
+			const struct job *j = &x->job[i];
+
+			if (j->schema != x->schema[s])
+				continue;
+			if (!wrote++)
+				rc = g2t_write_record(out, G2T_REC_SCHEMA, j->schema->payload,
+				                      j->schema->length);
+			if (!rc)
+				rc = g2t_write_record(out, G2T_REC_WEIGHTS, j->out,
+				                      (uint32_t)j->out_len);
+		}
+	}
+	return rc;
+}
+
+static void free_index(struct index *x)
+{
+	for (int i = 0; i < x->inputs; i++)
+		g2t_in_free(x->in[i]);
+	for (size_t i = 0; i < x->schemas; i++)
+		g2t_schema_free(x->schema[i]);
+	for (size_t i = 0; i < x->jobs; i++)
+		free(x->job[i].out);
+	free(x->in);
+	free(x->schema);
+	free(x->shard);
+	free(x->job);
+}
+
+int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts *o,
+                    FILE *out, const char **bad, struct g2t_diag *d)
+{
+	struct index x = { .opts = o };
+	const char *stdin_only = NULL;
+	int rc = G2T_OK, i;
+	size_t k;
+
+	if (n == 0) {
+		paths = &stdin_only;
+		n = 1;
+	}
+	if (!(x.in = calloc((size_t)n, sizeof *x.in)))
+		return G2T_ENOMEM;
+	x.inputs = n;
+	for (i = 0; i < n && !rc; i++) {
+		*bad = paths[i] ? paths[i] : "stdin";
+		size_t shards = x.shards;
+
+		rc = g2t_in_open(&x.in[i], paths[i], 1, d);
+		if (!rc)
+			rc = scan(&x, i, d);
+		if (!rc && x.shards == shards) { /* nothing to re-read here */
+			g2t_in_free(x.in[i]);
+			x.in[i] = NULL;
+		}
+	}
+	*bad = NULL;
+	if (!rc && x.jobs == 0)
+		rc = g2t_fail(d, G2T_EDATA, 0, -1, o->task >= 0
+		              ? "task %ld is not in the input"
+		              : "no TASK records in the input (is it a task stream?)", o->task);
+	for (k = 0; k < x.jobs && !rc; k++) {
+		rc = resolve(&x, &x.job[k], d);
+		if (rc)
+			*bad = paths[x.job[k].input] ? paths[x.job[k].input] : "stdin";
+	}
+	if (!rc)
+		rc = run_jobs(&x);
+	for (k = 0; k < x.jobs && !rc; k++)
+		if ((rc = x.job[k].rc))
+			g2t_fail(d, rc, 0, -1, "task %u: %s", x.job[k].task.id.task,
+			         g2t_strerror(rc));
+	if (!rc)
+		rc = write_output(&x, out);
+	free_index(&x);
+	return rc;
+}

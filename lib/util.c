@@ -1,0 +1,223 @@
+/* Status words, hashes, checksums and atomic output files. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zlib.h>
+
+#include "g2t.h"
+
+const char *g2t_strerror(int status)
+{
+	switch (status) {
+	case G2T_OK: return "success";
+	case G2T_ENOMEM: return "out of memory";
+	case G2T_EIO: return "input/output error";
+	case G2T_ETRUNC: return "truncated stream";
+	case G2T_EMAGIC: return "not a G2T stream (bad magic)";
+	case G2T_EVERSION: return "unsupported G2T stream version";
+	case G2T_ECRC: return "record checksum mismatch";
+	case G2T_ETOOBIG: return "record too large";
+	case G2T_EFORMAT: return "malformed record";
+	case G2T_ESCHEMA: return "record does not match the schema";
+	case G2T_EPARAM: return "invalid parameter";
+	case G2T_EDATA: return "bad input data";
+	case G2T_ECONFLICT: return "conflicting results";
+	default: return "unknown error";
+	}
+}
+
+int g2t_exit_code(int status)
+{
+	switch (status) {
+	case G2T_OK: return G2T_EXIT_OK;
+	case G2T_ENOMEM: case G2T_EIO: return G2T_EXIT_FAIL;
+	case G2T_EPARAM: return G2T_EXIT_USAGE;
+	default: return G2T_EXIT_DATA;
+	}
+}
+
+int g2t_fail(struct g2t_diag *d, int status, long line, long long offset,
+             const char *what, ...)
+{
+	va_list ap;
+
+	d->line = line;
+	d->offset = offset;
+	va_start(ap, what);
+	vsnprintf(d->what, sizeof d->what, what, ap);
+	va_end(ap);
+	return status;
+}
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+
+static void start_sodium(void)
+{
+	if (sodium_init() < 0)
+		abort(); /* libsodium cannot run at all: nothing sensible to do */
+}
+
+void g2t_crypto_init(void)
+{
+	pthread_once(&sodium_once, start_sodium);
+}
+
+void g2t_hash(uint8_t out[G2T_HASH_SIZE], const void *p, size_t len)
+{
+	g2t_crypto_init();
+	crypto_generichash(out, G2T_HASH_SIZE, p, len, NULL, 0);
+}
+
+void g2t_task_hash(uint8_t out[G2T_HASH_SIZE], const struct g2t_task_id *id)
+{
+	uint8_t buf[G2T_TASK_ID_SIZE];
+
+	g2t_task_id_encode(buf, sizeof buf, id);
+	g2t_hash(out, buf, sizeof buf);
+}
+
+uint32_t g2t_crc32(uint32_t crc, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		uInt n = len > 1u << 30 ? 1u << 30 : (uInt)len;
+
+		crc = (uint32_t)crc32(crc, buf, n);
+		buf += n;
+		len -= n;
+	}
+	return crc;
+}
+
+int g2t_write_header(FILE *f)
+{
+	uint8_t h[G2T_HEADER_SIZE];
+
+	g2t_stream_header(h);
+	return fwrite(h, 1, sizeof h, f) == sizeof h ? G2T_OK : G2T_EIO;
+}
+
+int g2t_write_record(FILE *f, uint32_t type, const uint8_t *payload, uint32_t len)
+{
+	uint8_t h[G2T_HEADER_SIZE], c[G2T_CRC_SIZE];
+
+	g2t_record_frame(h, c, type, payload, len, g2t_crc32);
+	if (fwrite(h, 1, sizeof h, f) != sizeof h ||
+	    (len && fwrite(payload, 1, len, f) != len) ||
+	    fwrite(c, 1, sizeof c, f) != sizeof c)
+		return G2T_EIO;
+	return G2T_OK;
+}
+
+int g2t_out_open(struct g2t_out *o, const char *path)
+{
+	int fd;
+
+	memset(o, 0, sizeof *o);
+	if (!path || !strcmp(path, "-")) {
+		o->f = stdout;
+		return G2T_OK;
+	}
+	o->path = strdup(path);
+	o->tmp = malloc(strlen(path) + 8);
+	if (!o->path || !o->tmp)
+		goto nomem;
+	snprintf(o->tmp, strlen(path) + 8, "%s.XXXXXX", path);
+	fd = mkstemp(o->tmp);
+	if (fd < 0) {
+		free(o->tmp);
+		o->tmp = NULL;
+		return G2T_EIO;
+	}
+	o->f = fdopen(fd, "wb");
+	if (!o->f) {
+		close(fd);
+		g2t_out_abort(o);
+		return G2T_EIO;
+	}
+	return G2T_OK;
+nomem:
+	g2t_out_abort(o);
+	return G2T_ENOMEM;
+}
+
+/* fsync the directory holding path, so the rename is durable too. */
+static int sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+	int fd, rc = G2T_OK;
+
+	if (!dir)
+		return G2T_ENOMEM;
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = G2T_EIO;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+int g2t_out_commit(struct g2t_out *o)
+{
+	int rc = G2T_OK;
+
+	if (o->f == stdout)
+		return fflush(stdout) == 0 && !ferror(stdout) ? G2T_OK : G2T_EIO;
+	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
+		rc = G2T_EIO;
+	if (fclose(o->f) != 0)
+		rc = G2T_EIO;
+	o->f = NULL;
+	if (rc == G2T_OK && rename(o->tmp, o->path) != 0)
+		rc = G2T_EIO;
+	if (rc == G2T_OK)
+		rc = sync_parent(o->path);
+	if (rc == G2T_OK) {
+		free(o->tmp);
+		o->tmp = NULL;
+	}
+	g2t_out_abort(o);
+	return rc;
+}
+
+void g2t_out_abort(struct g2t_out *o)
+{
+	if (o->f && o->f != stdout)
+		fclose(o->f);
+	if (o->tmp)
+		unlink(o->tmp);
+	free(o->tmp);
+	free(o->path);
+	memset(o, 0, sizeof *o);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+long g2t_duplicate_name(const char *const *names, size_t n)
+{
+	const char **sorted = malloc(n * sizeof *sorted);
+	long dup = -1;
+
+	if (!sorted)
+		return -1;
+	memcpy(sorted, names, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, by_name);
+	for (size_t i = 1; i < n && dup < 0; i++)
+		if (!strcmp(sorted[i - 1], sorted[i]))
+			for (size_t j = 0; j < n && dup < 0; j++)
+				if (!strcmp(names[j], sorted[i]))
+					dup = (long)j;
+	free(sorted);
+	return dup;
+}
