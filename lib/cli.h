@@ -26,7 +26,7 @@ enum {
 	"      --algo asgd|pegasos  averaged SGD or Pegasos (asgd)\n" \
 	"      --lambda X           L2 regularisation (1e-4)\n" \
 	"      --l1 X               L1 strength, truncated gradient (0)\n" \
-	"      --epochs N           passes over the rows (10)\n" \
+	"      --epochs N           passes over the rows (20)\n" \
 	"      --seed N             shuffle seed (1)\n"
 
 /* The program's name, for messages. */

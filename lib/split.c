@@ -280,24 +280,27 @@ nomem:
 static void scale(struct g2t_dataset *ds)
 {
 	struct g2t_schema *s = ds->schema;
-	uint32_t F = ds->features, j;
+	uint32_t F = ds->features, j, r;
+	float *lo = s->offset, *hi = s->scale; /* hi lives in scale until the end */
 
-	for (j = 0; j < F; j++) {
-		float lo = ds->x[j], hi = ds->x[j];
+	memcpy(lo, ds->x, F * sizeof *lo);
+	memcpy(hi, ds->x, F * sizeof *hi);
+	for (r = 1; r < ds->rows; r++) {
+		const float *x = ds->x + (size_t)r * F;
 
-		for (uint32_t r = 1; r < ds->rows; r++) {
-			float v = ds->x[(size_t)r * F + j];
-			lo = v < lo ? v : lo;
-			hi = v > hi ? v : hi;
-		}
-		s->offset[j] = lo;
-		s->scale[j] = hi > lo ? 1.0f / (hi - lo) : 0.0f;
-	}
-	for (uint32_t r = 0; r < ds->rows; r++)
 		for (j = 0; j < F; j++) {
-			float *v = &ds->x[(size_t)r * F + j];
-			*v = (*v - s->offset[j]) * s->scale[j];
+			lo[j] = x[j] < lo[j] ? x[j] : lo[j];
+			hi[j] = x[j] > hi[j] ? x[j] : hi[j];
 		}
+	}
+	for (j = 0; j < F; j++)
+		hi[j] = hi[j] > lo[j] ? 1.0f / (hi[j] - lo[j]) : 0.0f;
+	for (r = 0; r < ds->rows; r++) {
+		float *x = ds->x + (size_t)r * F;
+
+		for (j = 0; j < F; j++)
+			x[j] = (x[j] - lo[j]) * s->scale[j];
+	}
 }
 
 static int name_columns(struct g2t_dataset *ds, struct g2t_text *t)
@@ -367,6 +370,12 @@ static void emit_shard(const struct g2t_dataset *ds, uint32_t klass, struct sink
 	for (uint32_t r = 0; r < sh.rows; r++) {
 		const float *x = ds->x + (size_t)ds->members[klass][r] * F;
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (sh.encoding == G2T_ENC_F32) {
+			put(k, (const uint8_t *)x, (size_t)F * 4);
+			continue;
+		}
+#endif
 		for (uint32_t j = 0; j < F; j++) {
 			if (sh.encoding == G2T_ENC_U8)
 				row[j] = quantise(x[j]);

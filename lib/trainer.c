@@ -205,17 +205,12 @@ struct reader {
 	uint8_t *raw;
 };
 
-static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+static int pread_all(int fd, void *buf, size_t want, long long at)
 {
-	const struct reader *r = ctx;
-	const struct shard_ref *s = r->j->side[side];
-	uint32_t size = g2t_shard_row_size(&s->head);
-	size_t want = (size_t)count * size, got = 0;
-	long long at = s->offset + (long long)first * size;
-	int fd = g2t_in_fd(r->x->in[s->input]);
+	size_t got = 0;
 
 	while (got < want) {
-		ssize_t n = pread(fd, r->raw + got, want - got, (off_t)(at + (long long)got));
+		ssize_t n = pread(fd, (char *)buf + got, want - got, (off_t)(at + (long long)got));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -223,6 +218,25 @@ static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float 
 			return G2T_EIO;
 		got += (size_t)n;
 	}
+	return G2T_OK;
+}
+
+static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	const struct reader *r = ctx;
+	const struct shard_ref *s = r->j->side[side];
+	uint32_t size = g2t_shard_row_size(&s->head);
+	int fd = g2t_in_fd(r->x->in[s->input]);
+	long long at = s->offset + (long long)first * size;
+	int rc;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* float32 rows are already in memory order: read them in place */
+	if (s->head.encoding == G2T_ENC_F32)
+		return pread_all(fd, out, (size_t)count * size, at);
+#endif
+	if ((rc = pread_all(fd, r->raw, (size_t)count * size, at)))
+		return rc;
 	for (uint32_t i = 0; i < count; i++)
 		g2t_shard_row_decode(&s->head, r->raw + (size_t)i * size,
 		                     out + (size_t)i * s->head.features);

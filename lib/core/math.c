@@ -4,14 +4,21 @@
 float g2t_dot(const float *a, const float *b, uint32_t n)
 {
 	float s[8] = { 0 };
-	uint32_t i = 0;
+	size_t i, m = n & ~(size_t)7;
 
 	/* eight independent sums: vectorisable, and the order never changes */
-	for (; i + 8 <= n; i += 8)
-		for (uint32_t j = 0; j < 8; j++)
-			s[j] += a[i + j] * b[i + j];
+	for (i = 0; i < m; i += 8) {
+		s[0] += a[i] * b[i];
+		s[1] += a[i + 1] * b[i + 1];
+		s[2] += a[i + 2] * b[i + 2];
+		s[3] += a[i + 3] * b[i + 3];
+		s[4] += a[i + 4] * b[i + 4];
+		s[5] += a[i + 5] * b[i + 5];
+		s[6] += a[i + 6] * b[i + 6];
+		s[7] += a[i + 7] * b[i + 7];
+	}
 	for (; i < n; i++)
-		s[i & 7] += a[i] * b[i];
+		s[i - m] += a[i] * b[i];
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 

@@ -175,7 +175,7 @@ void g2t_params_default(struct g2t_params *p)
 	p->algo = G2T_ALGO_ASGD;
 	p->lambda = 1e-4f;
 	p->l1 = 0.0f;
-	p->epochs = 10;
+	p->epochs = 20;
 	p->seed = 1;
 }
 

@@ -1,20 +1,22 @@
 /*
  * Linear binary training by SGD with a scaled weight vector, so that the L2
- * shrink costs O(1) per row: w = v / div.  Averaged SGD keeps the average
- * as a = (acc + frac * v) / adiv, which also costs O(1) per row beyond the
+ * shrink costs O(1) per row: w = v * scale.  Averaged SGD keeps the average
+ * as a = (acc + frac * v) / (abase * k) after k averaged steps, which also costs O(1) per row beyond the
  * rows that change v.  Everything is binary32 arithmetic in a fixed order.
  */
 #include "g2t_core.h"
 
 #define RENORM_LIMIT 1e5f
+#define RENORM_MIN 1e-5f
 #define L1_PERIOD 16u
 
 
 /* Per-side row feed: a block buffer and an affine permutation over it. */
 struct feed {
 	uint32_t rows, blocks, block;  /* rows on this side, blocks, rows/block */
-	uint32_t bstep, bpos, left;    /* block permutation, blocks left */
+	uint32_t bstep, bpos;          /* block permutation */
 	uint32_t first, count;         /* rows in the buffer */
+	int loaded;                    /* the buffer holds first..first+count */
 	uint32_t rstep, rpos, taken;   /* row permutation within the block */
 	float *buf;
 };
@@ -23,11 +25,12 @@ struct sgd {
 	const struct g2t_params *p;
 	uint32_t features;
 	float *v, *acc;          /* scaled weights and the average's accumulator */
-	float div, adiv, frac;   /* w = v/div, a = (acc + frac v)/adiv */
+	float scale;             /* w = v * scale */
+	float frac, abase;       /* a = (acc + frac v) / (abase * k) */
 	float bias, abias;
 	float eta0;
-	uint32_t t, avg_start;   /* step, first averaged step */
-	int averaging;
+	uint32_t t, k;           /* steps taken, steps averaged */
+	uint32_t avg_start;      /* first averaged step */
 	float loss_sum;
 };
 
@@ -68,8 +71,7 @@ static void feed_epoch(struct feed *f, uint32_t *rng)
 {
 	f->bstep = coprime_step(f->blocks, rng);
 	f->bpos = rng_next(rng) % f->blocks;
-	f->left = f->blocks;
-	f->count = f->taken = 0;
+	f->taken = f->count; /* the next row starts the epoch's first block */
 }
 
 /* Next row of this side, loading the next block when the buffer is used. */
@@ -79,15 +81,20 @@ static int feed_next(struct feed *f, int side, g2t_row_reader read, void *ctx,
 	if (f->taken == f->count) {
 		int rc;
 
-		f->first = f->bpos * f->block;
-		f->count = f->rows - f->first < f->block ? f->rows - f->first : f->block;
-		rc = read(ctx, side, f->first, f->count, f->buf);
-		if (rc)
-			return rc;
+		uint32_t first = f->bpos * f->block;
+
+		if (!f->loaded || first != f->first) {
+			f->first = first;
+			f->count = f->rows - first < f->block ? f->rows - first : f->block;
+			f->loaded = 0;
+			rc = read(ctx, side, f->first, f->count, f->buf);
+			if (rc)
+				return rc;
+			f->loaded = 1;
+		}
 		f->bpos += f->bstep;
 		if (f->bpos >= f->blocks)
 			f->bpos -= f->blocks;
-		f->left--;
 		f->rstep = coprime_step(f->count, rng);
 		f->rpos = rng_next(rng) % f->count;
 		f->taken = 0;
@@ -126,22 +133,23 @@ static float loss_at(uint32_t loss, float z, float *slope)
 
 static void renormalise(struct sgd *s)
 {
-	for (uint32_t i = 0; i < s->features; i++) {
-		float w = s->v[i] / s->div;
+	float adiv = s->abase * (float)s->k;
 
-		if (s->averaging)
-			s->acc[i] = (s->acc[i] + s->frac * s->v[i]) / s->adiv;
-		s->v[i] = w;
+	for (uint32_t i = 0; i < s->features; i++) {
+		if (s->k)
+			s->acc[i] = (s->acc[i] + s->frac * s->v[i]) / adiv;
+		s->v[i] = s->v[i] * s->scale;
 	}
-	s->div = 1.0f;
-	s->adiv = 1.0f;
+	s->scale = 1.0f;
 	s->frac = 0.0f;
+	if (s->k)
+		s->abase = 1.0f / (float)s->k;
 }
 
 /* Truncated gradient: pull every weight toward 0 by g, stopping at 0. */
 static void truncate_l1(struct sgd *s, float g)
 {
-	float gv = g * s->div;
+	float gv = g / s->scale;
 
 	for (uint32_t i = 0; i < s->features; i++) {
 		if (s->v[i] > gv)
@@ -162,19 +170,30 @@ static float learning_rate(const struct sgd *s)
 	return s->eta0 / (1.0f + p->lambda * s->eta0 * (float)s->t);
 }
 
+/* Starts the average at the current weights: acc = 0, frac = 1. */
+static void start_average(struct sgd *s)
+{
+	for (uint32_t i = 0; i < s->features; i++)
+		s->acc[i] = 0.0f;
+	s->frac = 1.0f;
+	s->abase = 1.0f / s->scale;
+	s->abias = s->bias;
+	s->k = 1;
+}
+
 static void sgd_step(struct sgd *s, const float *x, float y)
 {
 	const struct g2t_params *p = s->p;
 	float slope, eta = learning_rate(s);
-	float z = y * (g2t_dot(s->v, x, s->features) / s->div + s->bias);
+	float z = y * (g2t_dot(s->v, x, s->features) * s->scale + s->bias);
 	uint32_t i;
 
 	s->loss_sum += loss_at(p->loss, z, &slope);
-	s->div = s->div / (1.0f - eta * p->lambda);
+	s->scale = s->scale * (1.0f - eta * p->lambda);
 	if (slope != 0.0f) {
-		float c = eta * slope * y * s->div, ca = -s->frac * c;
+		float c = eta * slope * y / s->scale, ca = -s->frac * c;
 
-		if (s->averaging) {
+		if (s->k) {
 			for (i = 0; i < s->features; i++) {
 				s->v[i] += c * x[i];
 				s->acc[i] += ca * x[i];
@@ -187,23 +206,14 @@ static void sgd_step(struct sgd *s, const float *x, float y)
 	}
 	if (p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
 		truncate_l1(s, eta * p->l1 * (float)L1_PERIOD);
-	if (s->t >= s->avg_start) {
-		float mu = 1.0f / (float)(s->t - s->avg_start + 1);
-
-		if (!s->averaging) {
-			for (i = 0; i < s->features; i++)
-				s->acc[i] = 0.0f;
-			s->adiv = s->div;
-			s->frac = 1.0f;
-			s->abias = s->bias;
-			s->averaging = 1;
-		} else {
-			s->adiv = s->adiv / (1.0f - mu);
-			s->frac = s->frac + mu * s->adiv / s->div;
-			s->abias = s->abias + mu * (s->bias - s->abias);
-		}
+	if (s->k) {
+		s->k++;
+		s->frac = s->frac + s->abase * s->scale;
+		s->abias = s->abias + (s->bias - s->abias) / (float)s->k;
+	} else if (s->t == s->avg_start) {
+		start_average(s);
 	}
-	if (s->div > RENORM_LIMIT || s->adiv > RENORM_LIMIT)
+	if (s->scale < RENORM_MIN || s->abase * (float)s->k > RENORM_LIMIT)
 		renormalise(s);
 	s->t++;
 }
@@ -269,12 +279,14 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
 	s.features = features;
 	s.v = work;
 	s.acc = work + features;
-	s.div = s.adiv = 1.0f;
+	s.scale = 1.0f;
 	s.avg_start = p->algo == G2T_ALGO_ASGD && p->l1 == 0.0f
 	            ? (p->epochs > 1 ? n[0] + n[1] : 0) : 0xffffffffu;
 	for (i = 0; i < features; i++)
 		s.v[i] = 0.0f;
 	for (int side = 0; side < 2; side++) {
+		f[side].loaded = 0;
+		f[side].count = 0;
 		f[side].rows = n[side];
 		f[side].block = block;
 		f[side].blocks = (n[side] + block - 1) / block;
@@ -286,9 +298,9 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
 			return rc;
 	}
 	for (i = 0; i < features; i++)
-		out->w[i] = s.averaging ? (s.acc[i] + s.frac * s.v[i]) / s.adiv
-		                        : s.v[i] / s.div;
-	out->bias = s.averaging ? s.abias : s.bias;
+		out->w[i] = s.k ? (s.acc[i] + s.frac * s.v[i]) / (s.abase * (float)s.k)
+		                : s.v[i] * s.scale;
+	out->bias = s.k ? s.abias : s.bias;
 	for (i = 0; i < G2T_HASH_SIZE; i++)
 		out->task_hash[i] = task->hash[i];
 	out->id = task->id;
