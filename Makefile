@@ -11,7 +11,8 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 # Project flags come after the user's; -ffp-contract=off keeps results
 # bit-identical across platforms.
-G2T_CFLAGS = -std=c11 -Wall -Wextra -Wshadow -ffp-contract=off -pthread -Ilib
+G2T_CFLAGS = -std=c11 -Wall -Wextra -Wshadow -ffp-contract=off -pthread -Ilib \
+	-D_POSIX_C_SOURCE=200809L
 ALL_CFLAGS = $(CFLAGS) $(G2T_CFLAGS) $(WERROR)
 LDLIBS = -lsodium -lz -lm -pthread
 
@@ -88,7 +89,7 @@ asan: deps-check
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \
 	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	  LDFLAGS='-fsanitize=address,undefined' all units
-	@G2T_BIN=build/asan/bin G2T_UNITS=build/asan/tests tests/run.sh
+	@FUZZ_SECONDS=0 G2T_BIN=build/asan/bin G2T_UNITS=build/asan/tests tests/run.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -99,8 +100,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(LIB_SRC)
 fuzz: deps-fuzz $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(BUILD)/corpus/$${t##*/}; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/corpus/$${t##*/} \
-	    tests/fuzz/seeds 2>&1 | tail -n 3 || exit 1; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=$(BUILD)/fuzz/ \
+	    $(BUILD)/corpus/$${t##*/} tests/fuzz/seeds > $$t.log 2>&1; rc=$$?; \
+	  echo "$${t##*/}: $$(grep -E '^Done' $$t.log)"; \
+	  [ $$rc -eq 0 ] || { tail -n 30 $$t.log; exit 1; }; \
 	done
 
 install: all

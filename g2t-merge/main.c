@@ -8,12 +8,14 @@ static const char usage[] =
 	"Check trained weights against their schema and write the model.\n\n"
 	"  -o, --output FILE        write to FILE instead of stdout\n"
 	"      --allow-partial      write a model even when pairs are missing\n"
+	"      --progress           report progress on stderr\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
 
 static const struct option options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "allow-partial", no_argument, NULL, OPT_ALLOW_PARTIAL },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -30,7 +32,8 @@ static int complete_enough(const struct g2t_merge *m, int allow_partial)
 	return !missing || allow_partial;
 }
 
-static int merge(char **inputs, int n, const char *output, int allow_partial)
+static int merge(char **inputs, int n, const char *output, int allow_partial,
+                 int progress)
 {
 	struct g2t_merge *m = g2t_merge_new();
 	struct g2t_diag d = { 0, -1, "" };
@@ -40,6 +43,8 @@ static int merge(char **inputs, int n, const char *output, int allow_partial)
 
 	for (i = 0; i < (n ? n : 1) && !rc; i++) {
 		bad = n ? inputs[i] : "stdin";
+		if (progress)
+			g2t_warn("reading %s", bad);
 		rc = g2t_merge_add(m, n ? inputs[i] : NULL, &d);
 	}
 	if (!rc)
@@ -62,17 +67,19 @@ static int merge(char **inputs, int n, const char *output, int allow_partial)
 int main(int argc, char **argv)
 {
 	const char *output = NULL;
-	int c, allow_partial = 0;
+	int c, allow_partial = 0, progress = 0;
 
 	g2t_prog = "g2t-merge";
 	while ((c = getopt_long(argc, argv, "o:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'o': output = optarg; break;
 		case OPT_ALLOW_PARTIAL: allow_partial = 1; break;
+		case OPT_PROGRESS: progress = 1; break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
-		default: return g2t_usage_error("bad option");
+		default: return g2t_usage_error(NULL);
 		}
 	}
-	return g2t_close_stdout(merge(argv + optind, argc - optind, output, allow_partial));
+	return g2t_close_stdout(merge(argv + optind, argc - optind, output, allow_partial,
+	                              g2t_cli_progress(progress)));
 }

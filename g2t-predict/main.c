@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
-		default: return g2t_usage_error("bad option");
+		default: return g2t_usage_error(NULL);
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2)

@@ -13,6 +13,7 @@ static const char usage[] =
 	"  -c, --classes A,B,...    keep only these classes\n"
 	"  -q, --quantize 8|32      bits per stored value (32)\n"
 	"  -o, --output DIR         one self-contained file per task in DIR\n"
+	"      --progress           report progress on stderr\n"
 	G2T_CLI_PARAM_HELP
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
@@ -24,22 +25,31 @@ static const struct option options[] = {
 	{ "classes", required_argument, NULL, 'c' },
 	{ "quantize", required_argument, NULL, 'q' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	G2T_CLI_PARAM_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
 
-static int split(const char *input, const char *dir, const struct g2t_split_opts *o)
+static int split(const char *input, const char *dir, const struct g2t_split_opts *o,
+                 int progress)
 {
 	struct g2t_dataset *ds = NULL;
 	struct g2t_diag d = { 0, -1, "" };
 	const char *name = input ? input : "stdin";
-	int rc = g2t_dataset_load(&ds, input, o, &d);
+	int rc;
 
+	if (progress)
+		g2t_warn("reading %s", name);
+	rc = g2t_dataset_load(&ds, input, o, &d);
 	if (rc) {
 		g2t_dataset_free(ds);
 		return g2t_report(rc == G2T_EPARAM ? NULL : name, rc, &d);
+	}
+	if (progress) {
+		uint32_t K = g2t_dataset_classes(ds);
+		g2t_warn("%u classes: writing %u tasks", K, K * (K - 1) / 2);
 	}
 	rc = dir ? g2t_split_dir(ds, dir, &d) : g2t_split_stream(ds, stdout);
 	g2t_dataset_free(ds);
@@ -52,7 +62,7 @@ int main(int argc, char **argv)
 	const char *dir = NULL;
 	unsigned long q;
 	unsigned set = 0;
-	int c;
+	int c, progress = 0;
 
 	g2t_prog = "g2t-split";
 	g2t_params_default(&o.params);
@@ -61,6 +71,7 @@ int main(int argc, char **argv)
 		case 'l': o.text.label = optarg; break;
 		case 'c': o.classes = optarg; break;
 		case 'o': dir = optarg; break;
+		case OPT_PROGRESS: progress = 1; break;
 		case 'd':
 			if (g2t_cli_delimiter(optarg, &o.text.delimiter))
 				return g2t_usage_error("bad delimiter '%s'", optarg);
@@ -79,11 +90,11 @@ int main(int argc, char **argv)
 		default:
 			if (g2t_cli_param(c, optarg, &o.params, &set) == 1)
 				break;
-			return c == '?' ? g2t_usage_error("bad option")
+			return c == '?' ? g2t_usage_error(NULL)
 			                : g2t_usage_error("bad value '%s'", optarg);
 		}
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
-	return g2t_close_stdout(split(argv[optind], dir, &o));
+	return g2t_close_stdout(split(argv[optind], dir, &o, g2t_cli_progress(progress)));
 }

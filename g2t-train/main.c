@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 		default:
 			if (g2t_cli_param(c, optarg, &o.params, &o.override) == 1)
 				break;
-			return c == '?' ? g2t_usage_error("bad option")
+			return c == '?' ? g2t_usage_error(NULL)
 			                : g2t_usage_error("bad value '%s'", optarg);
 		}
 	}

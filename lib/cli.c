@@ -1,5 +1,4 @@
 /* Front-end helpers shared by the g2t programs. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -41,11 +40,14 @@ int g2t_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", g2t_prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", g2t_prog);
+	if (fmt) { /* NULL: getopt_long has said what was wrong */
+		fprintf(stderr, "%s: ", g2t_prog);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Try '%s --help' for more information.\n", g2t_prog);
 	return G2T_EXIT_USAGE;
 }
 

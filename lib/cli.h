@@ -36,7 +36,7 @@ extern const char *g2t_prog;
 void g2t_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* prog: file:line: what, or prog: file: byte N: what; returns the exit code. */
 int g2t_report(const char *file, int status, const struct g2t_diag *d);
-/* Usage error: message, "try --help", returns G2T_EXIT_USAGE. */
+/* Usage error: message (NULL: none), "try --help"; returns G2T_EXIT_USAGE. */
 int g2t_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void g2t_print_version(void);
 

@@ -179,7 +179,7 @@ struct g2t_merge *g2t_merge_new(void);
 int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d);
 /* Checks every weights record and places it; *bad names the input at fault. */
 int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d);
-/* Missing pairs as "a/b" names into buf; returns how many are missing. */
+/* Missing pairs as "a/b (task N)" into buf; returns how many are missing. */
 long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap);
 int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d);
 void g2t_merge_free(struct g2t_merge *m);

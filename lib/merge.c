@@ -1,5 +1,4 @@
 /* g2t-merge: check weights against their schema and build the model. */
-#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,8 +219,8 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap)
 		if (m->present[p])
 			continue;
 		g2t_pair_classes(s->classes, p, &a, &b);
-		n = snprintf(buf + used, cap - used, "%s%s/%s", missing ? " " : "",
-		             s->klass[a], s->klass[b]);
+		n = snprintf(buf + used, cap - used, "%s%s/%s (task %u)", missing ? ", " : "",
+		             s->klass[a], s->klass[b], p);
 		missing++;
 		if (n < 0 || (size_t)n >= cap - used) {
 			if (cap >= 4)

@@ -1,5 +1,4 @@
 /* g2t-split: text data to a schema, class shards and one-vs-one tasks. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,4 @@
 /* Reading records from files and pipes with the core's decoder. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -1,5 +1,4 @@
 /* Text data: CSV (RFC 4180) and svmlight, gzip or plain, row by row. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -394,6 +393,8 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 	uint32_t k = 0;
 	unsigned long prev = 0;
 
+	if (ensure_values(t, 1)) /* so that index is set even for no values */
+		return G2T_ENOMEM;
 	if ((tok = strchr(p, '#')))
 		*tok = '\0';
 	tok = strtok_r(p, " \t", &p);

@@ -1,5 +1,4 @@
 /* g2t-train: index the input streams, then train their tasks on threads. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,5 +1,4 @@
 /* Status words, hashes, checksums and atomic output files. */
-#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

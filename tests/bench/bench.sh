@@ -314,7 +314,7 @@ gen_blobs() {
 		print "label"
 		for (r = 0; r < R; r++) for (c = 1; c <= K; c++) {
 			for (j = 1; j <= D; j++)
-				printf "%.4f,", m[c, j] + 1.2 * (rand() + rand() + rand() - 1.5)
+				printf "%.4f,", m[c, j] + 4 * (rand() + rand() + rand() - 1.5)
 			printf "c%02d\n", c
 		}
 	}'

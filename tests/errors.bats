@@ -1,0 +1,581 @@
+#!/usr/bin/env bats
+# "Bad input gets a clear error and loses nothing" (issue 2): every bad input
+# gives a non-zero exit (3 bad data, 2 usage, 1 I/O), one line on stderr
+# naming the program and the file (with :LINE: for text, "byte N" for G2T
+# streams), nothing on stdout, and with -o no output or temporary file.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup_file() {
+	require_programs
+	local d=$BATS_FILE_TMPDIR ds
+	for ds in iris digits; do
+		g2t-split "$DATA/$ds.train.csv.gz" >"$d/$ds.split"
+		g2t-train "$d/$ds.split" >"$d/$ds.w"
+		g2t-merge "$d/$ds.w" >"$d/$ds.model"
+	done
+}
+
+setup() {
+	F=$BATS_FILE_TMPDIR
+	T=$BATS_TEST_TMPDIR
+	cd "$T" || return 1 # relative names in messages; outputs land here
+	# A valid small CSV that the bad ones are variations of.
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,8,y\n' >ok.csv
+}
+
+# split_fails FILE LINE [OPTIONS...]: g2t-split rejects FILE with exit 3,
+# naming FILE and LINE (LINE '' for no line), on stdout and with -o DIR.
+split_fails() {
+	local file=$1 line=$2 place
+	shift 2
+	if [ -n "$line" ]; then place="$file:$line: "; else place="$file: "; fi
+	place=${place//./\\.}
+	run --separate-stderr g2t-split "$@" "$file"
+	expect_error g2t-split 3 "$place"
+	run --separate-stderr g2t-split "$@" -o out "$file"
+	expect_error g2t-split 3 "$place"
+	# No task file, no temporary file: out/ is absent or empty.
+	if [ -e out ]; then expect_dir_contents out; fi
+}
+
+# --- CSV and svmlight input to g2t-split ----------------------------------
+
+@test "split: the valid base CSV is accepted (so the failures below are real)" {
+	run --separate-stderr g2t-split ok.csv
+	expect_status 0
+	expect_no_stderr
+}
+
+@test "split: empty file -> exit 3 naming the file" {
+	: >empty.csv
+	split_fails empty.csv ''
+	expect_stderr 'empty'
+}
+
+@test "split: header only -> exit 3 naming the file" {
+	echo 'a,b,label' >hdr.csv
+	split_fails hdr.csv '(1: |2: )?'
+}
+
+@test "split: ragged row (too few fields) -> exit 3 naming line 4" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,y\n7,8,y\n' >ragged.csv
+	split_fails ragged.csv 4
+	expect_stderr 'expected 3 fields, found 2'
+}
+
+@test "split: ragged row (too many fields) -> exit 3 naming line 5" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,8,9,y\n' >ragged.csv
+	split_fails ragged.csv 5
+	expect_stderr '3.*4'
+}
+
+@test "split: ragged row with CRLF line ends -> exit 3 naming line 4" {
+	printf 'a,b,label\r\n1,2,x\r\n3,4,x\r\n5,y\r\n7,8,y\r\n' >crlf.csv
+	split_fails crlf.csv 4
+}
+
+@test "split: non-numeric feature -> exit 3 naming line 3 and the column" {
+	printf 'a,b,label\n1,2,x\n3,abc,x\n5,6,y\n7,8,y\n' >nonnum.csv
+	split_fails nonnum.csv 3
+	expect_stderr "'b'"
+	expect_stderr 'abc'
+}
+
+@test "split: empty feature field -> exit 3 naming line 3" {
+	printf 'a,b,label\n1,2,x\n3,,x\n5,6,y\n7,8,y\n' >emptyfield.csv
+	split_fails emptyfield.csv 3
+}
+
+@test "split: NaN -> exit 3 naming line 4" {
+	printf 'a,b,label\n1,2,x\n3,4,x\nNaN,6,y\n7,8,y\n' >nan.csv
+	split_fails nan.csv 4
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,nan,y\n' >nan2.csv
+	split_fails nan2.csv 5
+}
+
+@test "split: inf, -Infinity and overflowing 1e999 -> exit 3 naming the line" {
+	printf 'a,b,label\n1,2,x\n3,inf,x\n5,6,y\n7,8,y\n' >inf.csv
+	split_fails inf.csv 3
+	printf 'a,b,label\n1,2,x\n3,4,x\n-Infinity,6,y\n7,8,y\n' >inf2.csv
+	split_fails inf2.csv 4
+	printf 'a,b,label\n1e999,2,x\n3,4,x\n5,6,y\n7,8,y\n' >inf3.csv
+	split_fails inf3.csv 2
+}
+
+@test "split: one class only -> exit 3" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,x\n' >oneclass.csv
+	split_fails oneclass.csv ''
+	expect_stderr 'class'
+}
+
+@test "split: a class with one row -> exit 3 naming the class" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,8,z\n9,10,z\n' >single.csv
+	split_fails single.csv '([0-9]+: )?'
+	expect_stderr "'y'"
+}
+
+@test "split: --label nope (no such column) -> exit 3" {
+	split_fails ok.csv '(1: )?' --label nope
+	expect_stderr 'nope'
+}
+
+@test "split: --label 99 (no such column number) -> exit 3" {
+	split_fails ok.csv '(1: )?' --label 99
+	expect_stderr '99'
+}
+
+@test "split: duplicate header names -> exit 3 naming line 1 and the name" {
+	printf 'a,a,label\n1,2,x\n3,4,x\n5,6,y\n7,8,y\n' >dup.csv
+	split_fails dup.csv 1
+	expect_stderr "'a'"
+}
+
+@test "split: unterminated quoted field -> exit 3 naming the line it starts on" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,"6,y\n7,8,y\n' >quote.csv
+	split_fails quote.csv 4
+}
+
+@test "split: text after a closing quote -> exit 3 naming the line" {
+	printf 'a,b,label\n1,2,x\n3,"4"5,x\n5,6,y\n7,8,y\n' >quote2.csv
+	split_fails quote2.csv 3
+}
+
+@test "split: svmlight indices not increasing -> exit 3 naming the line" {
+	printf '1 1:0.5 2:1\n1 1:0.6 2:1.1\n2 2:3 1:4\n2 1:4 2:3\n' >bad.svm
+	split_fails bad.svm 3
+	printf '1 1:0.5 2:1\n1 1:0.6 2:1.1\n2 1:4 2:3\n2 0:4 2:3\n' >zero.svm
+	split_fails zero.svm 4
+}
+
+@test "split: svmlight non-numeric value -> exit 3 naming the line" {
+	printf '1 1:0.5 2:1\n1 1:0.6 2:x\n2 1:3 2:4\n2 1:4 2:3\n' >bad.svm
+	split_fails bad.svm 2
+}
+
+@test "split: --classes with a class that has no rows -> exit 3" {
+	split_fails ok.csv '' --classes x,nope
+	expect_stderr 'nope'
+}
+
+@test "split: errors on stdin name 'stdin' and the line" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,y\n7,8,y\n' >ragged.csv
+	run --separate-stderr g2t-split <ragged.csv
+	expect_error g2t-split 3 'stdin:4: '
+}
+
+@test "split: gzip input errors still name the line" {
+	printf 'a,b,label\n1,2,x\n3,4,x\n5,y\n7,8,y\n' | gzip >ragged.csv.gz
+	split_fails ragged.csv.gz 4
+}
+
+@test "split: missing input file -> exit 1 naming it; -o DIR not created" {
+	run --separate-stderr g2t-split nonexistent.csv
+	expect_error g2t-split 1 'nonexistent\.csv: '
+	run --separate-stderr g2t-split -o out nonexistent.csv
+	expect_error g2t-split 1 'nonexistent\.csv: '
+	[ ! -e out ]
+}
+
+# --- G2T streams into g2t-train and g2t-merge ------------------------------
+
+# stream_fails PROG FILE [MIN_OFFSET MAX_OFFSET]: PROG rejects FILE with exit 3,
+# "PROG: FILE: byte N: ...", N within [MIN, MAX] when given; with -o, no file.
+stream_fails() {
+	local prog=$1 file=$2 lo=${3-} hi=${4-} n
+	run --separate-stderr "$prog" "$file"
+	expect_error "$prog" 3 "${file//./\\.}: byte [0-9]+: "
+	if [ -n "$lo" ]; then
+		n=$(byte_offset)
+		if [ "$n" -lt "$lo" ] || [ "$n" -gt "$hi" ]; then
+			echo "byte offset $n is not within [$lo, $hi]"
+			return 1
+		fi
+	fi
+	mkdir -p o
+	run --separate-stderr "$prog" -o o/out "$file"
+	expect_status 3
+	expect_dir_contents o
+}
+
+# Makes the bad streams of one kind from a good one: $1 good stream.
+make_bad_streams() {
+	local good=$1 size
+	size=$(stat -c %s "$good")
+	: >empty.g2t
+	head -c 200 /dev/urandom >random.g2t
+	printf 'this is not a g2t stream at all\n' >text.g2t
+	cp "$good" version.g2t
+	put_u32 version.g2t 4 2
+	head -c $((size / 2)) "$good" >truncated.g2t
+	head -c 12 "$good" >truncated-header.g2t
+	# Length of the first record (the SCHEMA, at 8) past the end of the input.
+	cp "$good" length.g2t
+	put_u32 length.g2t 12 $((size + 100))
+	# Length over the tools' limit (2^31 - 1).
+	cp "$good" huge.g2t
+	put_u32 huge.g2t 12 2147483647
+}
+
+@test "train: empty input -> exit 3 naming the file" {
+	: >empty.g2t
+	stream_fails g2t-train empty.g2t 0 0
+	run --separate-stderr g2t-train <empty.g2t
+	expect_error g2t-train 3 'stdin: byte 0: '
+}
+
+@test "train: random bytes (bad magic) -> exit 3, byte 0" {
+	make_bad_streams "$F/iris.split"
+	stream_fails g2t-train random.g2t 0 0
+	stream_fails g2t-train text.g2t 0 0
+}
+
+@test "train: wrong version -> exit 3 naming the file" {
+	make_bad_streams "$F/iris.split"
+	stream_fails g2t-train version.g2t 0 8
+	expect_stderr 'version'
+}
+
+@test "train: stream truncated in the middle (head -c) -> exit 3, byte offset" {
+	make_bad_streams "$F/iris.split"
+	stream_fails g2t-train truncated.g2t 8 "$(stat -c %s truncated.g2t)"
+	stream_fails g2t-train truncated-header.g2t 8 12
+}
+
+@test "train: flipped byte in a SHARD payload (CRC) -> exit 3, offset in that record" {
+	cp "$F/iris.split" crc.g2t
+	# The second record is the first SHARD; flip a byte in its values.
+	read -r off type len < <(records crc.g2t | sed -n 2p)
+	[ "$type" -eq 2 ]
+	flip_byte crc.g2t $((off + 8 + 40))
+	stream_fails g2t-train crc.g2t "$off" $((off + 12 + len))
+	expect_stderr 'checksum|CRC|crc'
+}
+
+@test "train: flipped byte in the last TASK record -> exit 3, no -o output" {
+	cp "$F/iris.split" late.g2t
+	read -r off type len < <(records late.g2t | tail -n 1)
+	[ "$type" -eq 3 ]
+	flip_byte late.g2t $((off + 8 + 50))
+	stream_fails g2t-train late.g2t "$off" $((off + 12 + len))
+}
+
+@test "train: record length past the end of the input -> exit 3" {
+	make_bad_streams "$F/iris.split"
+	stream_fails g2t-train length.g2t 8 "$(stat -c %s length.g2t)"
+	stream_fails g2t-train huge.g2t 8 16
+}
+
+@test "train: a model file -> exit 3 'no TASK records' naming the file" {
+	run --separate-stderr g2t-train "$F/iris.model"
+	expect_status 3
+	expect_no_stdout
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	expect_stderr 'no TASK'
+	expect_stderr "^g2t-train: .*iris\.model"
+}
+
+@test "train: a weights stream -> exit 3 'no TASK records' naming the file" {
+	run --separate-stderr g2t-train "$F/iris.w"
+	expect_status 3
+	expect_no_stdout
+	expect_stderr 'no TASK'
+	expect_stderr "^g2t-train: .*iris\.w"
+}
+
+@test "train: --task N not in the input -> exit 3" {
+	run --separate-stderr g2t-train --task 99 -o o "$F/iris.split"
+	expect_status 3
+	expect_no_stdout
+	expect_stderr '99'
+	[ ! -e o ]
+}
+
+@test "train: missing input file -> exit 1 naming it" {
+	run --separate-stderr g2t-train nonexistent.g2t
+	expect_error g2t-train 1 'nonexistent\.g2t: '
+}
+
+@test "train: a bad file after a good one -> exit 3, no -o output" {
+	make_bad_streams "$F/iris.split"
+	run --separate-stderr g2t-train -o out "$F/iris.split" truncated.g2t
+	expect_status 3
+	expect_stderr 'truncated\.g2t'
+	[ ! -e out ]
+	expect_dir_contents . ok.csv empty.g2t random.g2t text.g2t version.g2t \
+		truncated.g2t truncated-header.g2t length.g2t huge.g2t
+}
+
+@test "merge: empty input, bad magic, wrong version -> exit 3 naming the file" {
+	make_bad_streams "$F/iris.w"
+	stream_fails g2t-merge empty.g2t 0 0
+	stream_fails g2t-merge random.g2t 0 0
+	stream_fails g2t-merge version.g2t 0 8
+	expect_stderr 'version'
+}
+
+@test "merge: truncated weights -> exit 3 with a byte offset" {
+	make_bad_streams "$F/iris.w"
+	stream_fails g2t-merge truncated.g2t 8 "$(stat -c %s truncated.g2t)"
+	stream_fails g2t-merge length.g2t 8 "$(stat -c %s length.g2t)"
+	stream_fails g2t-merge huge.g2t 8 16
+}
+
+@test "merge: flipped byte in a WEIGHTS payload (CRC) -> exit 3, offset in that record" {
+	cp "$F/iris.w" crc.g2t
+	read -r off type len < <(records crc.g2t | sed -n 3p)
+	[ "$type" -eq 4 ]
+	flip_byte crc.g2t $((off + 8 + 120))
+	stream_fails g2t-merge crc.g2t "$off" $((off + 12 + len))
+	expect_stderr 'checksum|CRC|crc'
+}
+
+@test "merge: a task stream -> exit 3 'no WEIGHTS' naming the file" {
+	run --separate-stderr g2t-merge -o out "$F/iris.split"
+	expect_status 3
+	expect_no_stdout
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	expect_stderr 'no WEIGHTS'
+	expect_stderr "^g2t-merge: .*iris\.split"
+	[ ! -e out ]
+}
+
+@test "merge: a model file -> exit 3 naming the file" {
+	run --separate-stderr g2t-merge -o out "$F/iris.model"
+	expect_status 3
+	expect_no_stdout
+	expect_stderr "^g2t-merge: .*iris\.model"
+	[ ! -e out ]
+}
+
+@test "merge: letter weights with the digits schema -> exit 3 mentioning the schema" {
+	g2t-split -c A,B,C "$DATA/letter.train.csv.gz" | g2t-train >letter.w
+	# Stream header and SCHEMA of digits, then the WEIGHTS of letter.
+	{
+		head -c "$(first_record_end "$F/digits.split")" "$F/digits.split"
+		tail -c +$(($(first_record_end letter.w) + 1)) letter.w
+	} >mixed.w
+	run --separate-stderr g2t-merge -o out mixed.w
+	expect_error g2t-merge 3 'mixed\.w: (byte [0-9]+: )?'
+	expect_stderr '[Ss][Cc][Hh][Ee][Mm][Aa]'
+	[ ! -e out ]
+}
+
+@test "merge: weights with another schema of the same shape (iris test scaling) -> exit 3" {
+	g2t-split "$DATA/iris.test.csv.gz" | g2t-train >other.w
+	{
+		head -c "$(first_record_end other.w)" other.w
+		tail -c +$(($(first_record_end "$F/iris.w") + 1)) "$F/iris.w"
+	} >mixed.w
+	run --separate-stderr g2t-merge -o out mixed.w
+	expect_error g2t-merge 3 'mixed\.w: (byte [0-9]+: )?'
+	expect_stderr '[Ss][Cc][Hh][Ee][Mm][Aa]'
+	[ ! -e out ]
+}
+
+@test "merge: weights of two data sets (iris + digits) -> exit 3 mentioning the schema" {
+	run --separate-stderr g2t-merge -o out "$F/iris.w" "$F/digits.w"
+	expect_error g2t-merge 3 '.*digits\.w: (byte [0-9]+: )?'
+	expect_stderr '[Ss][Cc][Hh][Ee][Mm][Aa]'
+	[ ! -e out ]
+}
+
+@test "merge: conflicting duplicates (same task, other --seed) -> exit 3 'two different weights'" {
+	g2t-train --seed 5 "$F/iris.split" >seed5.w
+	cat "$F/iris.w" seed5.w >conflict.w
+	run --separate-stderr g2t-merge -o out conflict.w
+	expect_error g2t-merge 3 'conflict\.w: (byte [0-9]+: )?'
+	expect_stderr 'two different weights'
+	[ ! -e out ]
+	run --separate-stderr g2t-merge -o out "$F/iris.w" seed5.w
+	expect_error g2t-merge 3 'seed5\.w: (byte [0-9]+: )?'
+	expect_stderr 'two different weights'
+	[ ! -e out ]
+}
+
+@test "merge: identical duplicates are fine (cat w w | merge)" {
+	cat "$F/iris.w" "$F/iris.w" >twice.w
+	run --separate-stderr g2t-merge -o out twice.w
+	expect_status 0
+	expect_no_stderr
+	expect_same out "$F/iris.model"
+}
+
+@test "merge: missing pairs -> exit 4, no -o output" {
+	g2t-train --task 0 "$F/iris.split" >t0.w
+	mkdir o
+	run --separate-stderr g2t-merge -o o/m t0.w
+	expect_status 4
+	expect_no_stdout
+	expect_dir_contents o
+}
+
+@test "merge: missing input file -> exit 1 naming it" {
+	run --separate-stderr g2t-merge nonexistent.w
+	expect_error g2t-merge 1 'nonexistent\.w: '
+}
+
+@test "merge: a failure keeps an existing -o file as it was" {
+	echo precious >out
+	run --separate-stderr g2t-merge -o out "$F/iris.split"
+	expect_status 3
+	[ "$(cat out)" = precious ]
+	expect_dir_contents . ok.csv out
+}
+
+# --- g2t-predict ----------------------------------------------------------
+
+@test "predict --eval: a row whose class is unknown to the model -> exit 3 naming the line" {
+	{
+		zcat "$DATA/iris.test.csv.gz" | head -n 5
+		echo '5.0,3.0,1.5,0.2,7'
+		zcat "$DATA/iris.test.csv.gz" | sed -n '6,10p'
+	} >unknown.csv
+	run --separate-stderr g2t-predict --eval "$F/iris.model" unknown.csv
+	expect_error g2t-predict 3 'unknown\.csv:6: '
+	expect_stderr "'7'"
+	run --separate-stderr g2t-predict --eval -o out "$F/iris.model" unknown.csv
+	expect_status 3
+	[ ! -e out ]
+	# Without --eval the label is not used.
+	run --separate-stderr g2t-predict "$F/iris.model" unknown.csv
+	expect_status 0
+	[ "${#lines[@]}" -eq 10 ]
+}
+
+@test "predict: CSV missing a feature column -> exit 3 naming the column" {
+	zcat "$DATA/iris.test.csv.gz" | cut -d, -f1,2,3,5 >missing.csv
+	run --separate-stderr g2t-predict "$F/iris.model" missing.csv
+	expect_error g2t-predict 3 'missing\.csv(:1)?: '
+	expect_stderr 'petal_width_cm'
+}
+
+@test "predict --eval: CSV without the label column -> exit 3" {
+	zcat "$DATA/iris.test.csv.gz" | cut -d, -f1-4 >nolabel.csv
+	run --separate-stderr g2t-predict --eval "$F/iris.model" nolabel.csv
+	expect_error g2t-predict 3 'nolabel\.csv(:1)?: '
+	expect_stderr 'label'
+}
+
+@test "predict: non-numeric feature -> exit 3 naming the line; -o leaves nothing" {
+	{
+		zcat "$DATA/iris.test.csv.gz" | head -n 3
+		echo '1,2,x,4,0'
+	} >bad.csv
+	run --separate-stderr g2t-predict -o out "$F/iris.model" bad.csv
+	expect_status 3
+	expect_stderr '^g2t-predict: bad\.csv:4: '
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	expect_dir_contents . ok.csv bad.csv
+}
+
+@test "predict: a model that is not a model (task stream, weights) -> exit 3 naming it" {
+	run --separate-stderr g2t-predict "$F/iris.split" "$DATA/iris.test.csv.gz"
+	expect_status 3
+	expect_no_stdout
+	expect_stderr '^g2t-predict: .*iris\.split'
+	run --separate-stderr g2t-predict "$F/iris.w" "$DATA/iris.test.csv.gz"
+	expect_status 3
+	expect_stderr '^g2t-predict: .*iris\.w'
+}
+
+@test "predict: corrupt model files -> exit 3 with a byte offset" {
+	make_bad_streams "$F/iris.model"
+	for f in empty random version truncated length; do
+		run --separate-stderr g2t-predict $f.g2t "$DATA/iris.test.csv.gz"
+		expect_error g2t-predict 3 "$f\\.g2t: byte [0-9]+: "
+	done
+	cp "$F/iris.model" crc.g2t
+	read -r off type len < <(records crc.g2t | tail -n 1)
+	[ "$type" -eq 5 ]
+	flip_byte crc.g2t $((off + 8 + 60))
+	run --separate-stderr g2t-predict crc.g2t "$DATA/iris.test.csv.gz"
+	expect_error g2t-predict 3 'crc\.g2t: byte [0-9]+: '
+}
+
+@test "predict: a model of another data set -> exit 3 (feature columns missing)" {
+	run --separate-stderr g2t-predict "$F/digits.model" "$DATA/iris.test.csv.gz"
+	expect_error g2t-predict 3 '.*iris\.test\.csv\.gz(:1)?: '
+}
+
+@test "predict: missing model or data file -> exit 1 naming it" {
+	run --separate-stderr g2t-predict nonexistent.model "$DATA/iris.test.csv.gz"
+	expect_error g2t-predict 1 'nonexistent\.model: '
+	run --separate-stderr g2t-predict "$F/iris.model" nonexistent.csv
+	expect_error g2t-predict 1 'nonexistent\.csv: '
+}
+
+# --- usage errors ---------------------------------------------------------
+
+# usage_fails PROG ARGS...: exit 2, nothing on stdout, stderr names PROG.
+usage_fails() {
+	run --separate-stderr "$@"
+	expect_status 2
+	expect_no_stdout
+	expect_stderr "^$1: "
+}
+
+@test "usage: --quantize 7 -> exit 2" {
+	usage_fails g2t-split --quantize 7 "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split -q 16 "$DATA/iris.train.csv.gz"
+}
+
+@test "usage: -j 0, -j abc -> exit 2" {
+	usage_fails g2t-train -j 0 "$F/iris.split"
+	usage_fails g2t-train -j abc "$F/iris.split"
+	usage_fails g2t-train --jobs=-1 "$F/iris.split"
+}
+
+@test "usage: --lambda -1 and 0, --l1 -1 -> exit 2 (train and split)" {
+	usage_fails g2t-train --lambda -1 "$F/iris.split"
+	usage_fails g2t-train --lambda 0 "$F/iris.split"
+	usage_fails g2t-train --l1 -1 "$F/iris.split"
+	usage_fails g2t-split --lambda -1 "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split --l1 -1 "$DATA/iris.train.csv.gz"
+}
+
+@test "usage: --epochs 0 -> exit 2 (train and split)" {
+	usage_fails g2t-train --epochs 0 "$F/iris.split"
+	usage_fails g2t-split --epochs 0 "$DATA/iris.train.csv.gz"
+}
+
+@test "usage: --loss foo, --algo foo -> exit 2 (train and split)" {
+	usage_fails g2t-train --loss foo "$F/iris.split"
+	usage_fails g2t-train --algo foo "$F/iris.split"
+	usage_fails g2t-split --loss foo "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split --algo foo "$DATA/iris.train.csv.gz"
+}
+
+@test "usage: --seed out of u32 range -> exit 2" {
+	usage_fails g2t-train --seed 4294967296 "$F/iris.split"
+	usage_fails g2t-train --seed -1 "$F/iris.split"
+}
+
+@test "usage: bad --delimiter, --format, --task, --classes -> exit 2" {
+	usage_fails g2t-split -d ab "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split -f xml "$DATA/iris.train.csv.gz"
+	usage_fails g2t-predict -f xml "$F/iris.model" "$DATA/iris.test.csv.gz"
+	usage_fails g2t-train --task -1 "$F/iris.split"
+	usage_fails g2t-split --classes x ok.csv
+}
+
+@test "usage: wrong number of arguments -> exit 2" {
+	usage_fails g2t-predict
+	usage_fails g2t-predict "$F/iris.model" a.csv b.csv
+	usage_fails g2t-split ok.csv ok.csv
+}
+
+@test "usage: a usage error writes no -o output" {
+	run --separate-stderr g2t-train --epochs 0 -o out "$F/iris.split"
+	expect_status 2
+	run --separate-stderr g2t-merge --bogus -o out "$F/iris.w"
+	expect_status 2
+	expect_dir_contents . ok.csv
+}
+
+@test "output: an -o path in a missing directory -> exit 1 naming it" {
+	run --separate-stderr g2t-train -o nodir/w "$F/iris.split"
+	expect_error g2t-train 1 'nodir/w: '
+	expect_stderr '[Nn]o such file'
+}

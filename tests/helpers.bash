@@ -1,0 +1,212 @@
+# Shared helpers for the Bats suite (tests/*.bats).
+#
+# The programs are taken from $G2T_BIN (make asan sets it to build/asan/bin)
+# or from bin/ next to tests/; they are put first in PATH so tests read like
+# the documentation: `g2t-split FILE | g2t-train -j2 | g2t-merge`.
+
+bats_require_minimum_version 1.5.0
+
+G2T_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+G2T_BIN=${G2T_BIN:-$G2T_ROOT/bin}
+if [[ $G2T_BIN != /* ]]; then
+	if [ -d "$G2T_BIN" ]; then
+		G2T_BIN=$(cd "$G2T_BIN" && pwd)
+	else
+		G2T_BIN=$G2T_ROOT/$G2T_BIN
+	fi
+fi
+export G2T_BIN
+export PATH="$G2T_BIN:$PATH"
+DATA=$G2T_ROOT/tests/data
+
+# Fail early and clearly when the programs are not built.
+require_programs() {
+	local p
+	for p in g2t-split g2t-train g2t-merge g2t-predict; do
+		if [ ! -x "$G2T_BIN/$p" ]; then
+			echo "missing $G2T_BIN/$p: run make first" >&2
+			return 1
+		fi
+	done
+}
+
+# --- assertions (print context on failure) --------------------------------
+
+# expect_status N: the last `run` exited with N.
+expect_status() {
+	if [ "$status" -ne "$1" ]; then
+		echo "expected exit status $1, got $status"
+		echo "stderr: ${stderr-}"
+		echo "stdout (first 300 bytes): ${output:0:300}"
+		return 1
+	fi
+}
+
+# expect_stderr REGEX: stderr of the last `run --separate-stderr` matches.
+expect_stderr() {
+	if ! [[ ${stderr-} =~ $1 ]]; then
+		echo "stderr does not match /$1/"
+		echo "stderr: ${stderr-}"
+		return 1
+	fi
+}
+
+# expect_output REGEX: stdout of the last `run` matches.
+expect_output() {
+	if ! [[ $output =~ $1 ]]; then
+		echo "stdout does not match /$1/"
+		echo "stdout (first 500 bytes): ${output:0:500}"
+		return 1
+	fi
+}
+
+expect_no_stdout() {
+	if [ -n "$output" ]; then
+		echo "expected no output on stdout, got ${#output} bytes: ${output:0:200}"
+		return 1
+	fi
+}
+
+expect_no_stderr() {
+	if [ -n "${stderr-}" ]; then
+		echo "expected nothing on stderr, got: $stderr"
+		return 1
+	fi
+}
+
+# expect_error PROG STATUS PLACE_REGEX: the last run failed with STATUS, wrote
+# nothing on stdout and exactly one line on stderr, "PROG: " then a place
+# matching PLACE_REGEX (e.g. 'bad\.csv:4: ' or 'x\.g2t: byte [0-9]+: ').
+expect_error() {
+	local prog=$1 st=$2 place=$3
+	expect_status "$st"
+	expect_no_stdout
+	if [ "${#stderr_lines[@]}" -ne 1 ]; then
+		echo "expected a one-line error, got ${#stderr_lines[@]} lines:"
+		echo "$stderr"
+		return 1
+	fi
+	expect_stderr "^$prog: $place"
+	# A message has some text after the place.
+	expect_stderr "^$prog: $place.*[[:alpha:]]"
+}
+
+# expect_dir_contents DIR [NAME...]: DIR holds exactly these entries (sorted),
+# so no temporary or partial file was left behind.
+expect_dir_contents() {
+	local dir=$1
+	shift
+	local got want
+	got=$(cd "$dir" && ls -A | LC_ALL=C sort | tr '\n' ' ')
+	want=$(printf '%s\n' "$@" | sed '/^$/d' | LC_ALL=C sort | tr '\n' ' ')
+	if [ "$got" != "$want" ]; then
+		echo "directory $dir holds [$got], expected [$want]"
+		return 1
+	fi
+}
+
+# expect_same FILE1 FILE2: byte-identical.
+expect_same() {
+	if ! cmp "$1" "$2"; then
+		echo "$1 and $2 differ"
+		return 1
+	fi
+}
+
+# --- numbers --------------------------------------------------------------
+
+# accuracy_of TEXT: the A of an "accuracy A (c/n)" line in TEXT.
+accuracy_of() {
+	printf '%s\n' "$1" | awk '$1 == "accuracy" { print $2; exit }'
+}
+
+# expect_ge X MIN [WHAT]: the number X is at least MIN.
+expect_ge() {
+	if ! awk -v x="$1" -v m="$2" 'BEGIN { exit !(x != "" && x + 0 >= m + 0) }'; then
+		echo "${3:-value} '$1' is below $2"
+		return 1
+	fi
+}
+
+# expect_accuracy_ge MIN: the last run printed "accuracy A (c/n)" with A >= MIN.
+expect_accuracy_ge() {
+	local a
+	a=$(accuracy_of "$output")
+	expect_ge "$a" "$1" accuracy
+}
+
+# data_rows FILE: rows of a CSV file with a header (gzip or not).
+data_rows() {
+	zcat -f "$1" | awk 'NF' | sed 1d | wc -l
+}
+
+# csv_labels FILE: the last column of every data row (simple CSVs only).
+csv_labels() {
+	zcat -f "$1" | sed 1d | awk -F, 'NF { print $NF }'
+}
+
+# zero_words FILE: number of 4-byte aligned all-zero words, a proxy for the
+# zero weights of a model (its MODEL record is dense).
+zero_words() {
+	od -An -v -tx4 -w4 "$1" | grep -c '^ *00000000$' || true
+}
+
+# --- building inputs ------------------------------------------------------
+
+# csv_to_svmlight CSV: label first, then 1-based index:value for every feature.
+csv_to_svmlight() {
+	zcat -f "$1" | awk -F, 'NR > 1 && NF {
+		s = $NF
+		for (i = 1; i < NF; i++) s = s " " i ":" $i
+		print s
+	}'
+}
+
+# flip_byte FILE OFFSET: invert the bits of the byte at OFFSET (0-based), in place.
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	[ -n "$b" ] || { echo "flip_byte: $1 has no byte $2"; return 1; }
+	printf "$(printf '\\%03o' $((b ^ 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# put_u32 FILE OFFSET VALUE: overwrite 4 bytes at OFFSET with VALUE, little-endian.
+put_u32() {
+	local v=$3
+	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((v & 255)) $((v >> 8 & 255)) \
+		$((v >> 16 & 255)) $((v >> 24 & 255)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# u32_at FILE OFFSET: the little-endian u32 at OFFSET.
+u32_at() {
+	od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '
+}
+
+# records FILE: one line "offset type length" per record of a single stream
+# (stream header at 0, records from 8; a repeated stream header is skipped).
+records() {
+	local f=$1 size off=8 type len
+	size=$(stat -c %s "$f")
+	while [ "$off" -lt "$size" ]; do
+		read -r type len < <(od -An -tu4 -j "$off" -N8 "$f")
+		if [ "$type" = 1412581257 ]; then # magic 0x54324789
+			off=$((off + 8))
+			continue
+		fi
+		echo "$off $type $len"
+		off=$((off + 12 + len))
+	done
+}
+
+# first_record_end FILE: offset just after the first record (the SCHEMA in the
+# outputs of g2t-split and g2t-train).
+first_record_end() {
+	echo $((8 + 12 + $(u32_at "$1" 12)))
+}
+
+# byte_offset: the N of "byte N" in the last run's stderr.
+byte_offset() {
+	[[ ${stderr-} =~ byte\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
+}

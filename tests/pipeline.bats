@@ -1,0 +1,580 @@
+#!/usr/bin/env bats
+# The command-shape contract of issue 2: split | train | merge, predict.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+# One split, weights and model per data set, shared by the tests of this file.
+setup_file() {
+	require_programs
+	local d=$BATS_FILE_TMPDIR ds
+	for ds in iris wine digits letter; do
+		g2t-split "$DATA/$ds.train.csv.gz" >"$d/$ds.split" &&
+			g2t-train -j2 "$d/$ds.split" >"$d/$ds.w" &&
+			g2t-merge "$d/$ds.w" >"$d/$ds.model" ||
+			rm -f "$d/$ds.model"
+	done
+}
+
+setup() {
+	F=$BATS_FILE_TMPDIR
+	T=$BATS_TEST_TMPDIR
+}
+
+# model DS: path of the shared model of data set DS, which must exist.
+model() {
+	[ -s "$F/$1.model" ] || { echo "no model for $1: the pipeline failed in setup_file"; return 1; }
+	echo "$F/$1.model"
+}
+
+# --- the pipeline, stdin, files and '-' -----------------------------------
+
+@test "pipeline: split | train -j2 | merge on stdin, quiet, same model as with files" {
+	run --separate-stderr bash -c 'g2t-split <"$1" | g2t-train -j2 | g2t-merge >"$2"' _ \
+		"$DATA/iris.train.csv.gz" "$T/m.model"
+	expect_status 0
+	expect_no_stdout
+	expect_no_stderr # progress only on a terminal or with --progress
+	expect_same "$T/m.model" "$(model iris)"
+	run --separate-stderr g2t-predict --eval "$T/m.model" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_no_stderr
+	expect_accuracy_ge 0.9
+}
+
+@test "pipeline: FILE, '-' and stdin give identical bytes at every stage" {
+	zcat "$DATA/iris.train.csv.gz" >"$T/iris.csv"
+	g2t-split "$T/iris.csv" >"$T/s.file"
+	g2t-split - <"$T/iris.csv" >"$T/s.dash"
+	g2t-split <"$T/iris.csv" >"$T/s.stdin"
+	expect_same "$T/s.file" "$T/s.dash"
+	expect_same "$T/s.file" "$T/s.stdin"
+	expect_same "$T/s.file" "$F/iris.split" # gzip input reads the same
+
+	g2t-train "$T/s.file" >"$T/w.file"
+	g2t-train - <"$T/s.file" >"$T/w.dash"
+	g2t-train <"$T/s.file" >"$T/w.stdin"
+	expect_same "$T/w.file" "$T/w.dash"
+	expect_same "$T/w.file" "$T/w.stdin"
+
+	g2t-merge "$T/w.file" >"$T/m.file"
+	g2t-merge - <"$T/w.file" >"$T/m.dash"
+	g2t-merge <"$T/w.file" >"$T/m.stdin"
+	expect_same "$T/m.file" "$T/m.dash"
+	expect_same "$T/m.file" "$T/m.stdin"
+
+	zcat "$DATA/iris.test.csv.gz" >"$T/test.csv"
+	g2t-predict "$T/m.file" "$T/test.csv" >"$T/p.file"
+	g2t-predict "$T/m.file" - <"$T/test.csv" >"$T/p.dash"
+	g2t-predict "$T/m.file" <"$T/test.csv" >"$T/p.stdin"
+	g2t-predict "$T/m.file" "$DATA/iris.test.csv.gz" >"$T/p.gz"
+	expect_same "$T/p.file" "$T/p.dash"
+	expect_same "$T/p.file" "$T/p.stdin"
+	expect_same "$T/p.file" "$T/p.gz"
+	[ -s "$T/p.file" ]
+}
+
+@test "pipeline: concatenated streams are one stream (cat split split | train | merge)" {
+	run --separate-stderr bash -c 'cat "$1" "$1" | g2t-train | g2t-merge >"$2"' _ \
+		"$F/iris.split" "$T/m.model"
+	expect_status 0
+	expect_same "$T/m.model" "$(model iris)"
+}
+
+# --- predict output -------------------------------------------------------
+
+# check_labels DS: predict prints one class name per data row and nothing else.
+check_labels() {
+	local ds=$1 m
+	m=$(model "$ds")
+	run --separate-stderr g2t-predict "$m" "$DATA/$ds.test.csv.gz"
+	expect_status 0
+	expect_no_stderr
+	local rows
+	rows=$(data_rows "$DATA/$ds.test.csv.gz")
+	if [ "${#lines[@]}" -ne "$rows" ]; then
+		echo "$ds: ${#lines[@]} lines of output for $rows data rows"
+		return 1
+	fi
+	csv_labels "$DATA/$ds.train.csv.gz" | sort -u >"$T/classes"
+	printf '%s\n' "${lines[@]}" | sort -u >"$T/predicted"
+	local extra
+	extra=$(comm -13 "$T/classes" "$T/predicted")
+	if [ -n "$extra" ]; then
+		echo "$ds: lines that are not class names: $extra"
+		return 1
+	fi
+	# Not a constant predictor.
+	[ "$(wc -l <"$T/predicted")" -gt 1 ]
+}
+
+@test "predict: exactly one class name per data row, nothing else (iris)" {
+	check_labels iris
+}
+
+@test "predict: exactly one class name per data row, nothing else (digits)" {
+	check_labels digits
+}
+
+@test "predict: exactly one class name per data row, nothing else (letter)" {
+	check_labels letter
+}
+
+@test "predict: the labels printed agree with --eval's count of right rows" {
+	local m
+	m=$(model wine)
+	g2t-predict "$m" "$DATA/wine.test.csv.gz" >"$T/pred"
+	csv_labels "$DATA/wine.test.csv.gz" >"$T/true"
+	right=$(paste -d' ' "$T/pred" "$T/true" | awk '$1 == $2' | wc -l)
+	run --separate-stderr g2t-predict --eval "$m" "$DATA/wine.test.csv.gz"
+	expect_status 0
+	expect_output "^accuracy [01]\.[0-9]{4} \\($right/$(data_rows "$DATA/wine.test.csv.gz")\\)"
+}
+
+@test "predict: columns are matched by header name, in any order; label optional" {
+	local m
+	m=$(model iris)
+	g2t-predict "$m" "$DATA/iris.test.csv.gz" >"$T/p.orig"
+	zcat "$DATA/iris.test.csv.gz" |
+		awk -F, 'BEGIN { OFS = "," } { print $5, $4, $3, $2, $1 }' >"$T/reversed.csv"
+	zcat "$DATA/iris.test.csv.gz" | cut -d, -f1-4 >"$T/nolabel.csv"
+	g2t-predict "$m" "$T/reversed.csv" >"$T/p.reversed"
+	g2t-predict "$m" "$T/nolabel.csv" >"$T/p.nolabel"
+	expect_same "$T/p.orig" "$T/p.reversed"
+	expect_same "$T/p.orig" "$T/p.nolabel"
+}
+
+# --- accuracy -------------------------------------------------------------
+
+# eval_acc DS MIN [OPTIONS...]
+eval_acc() {
+	local ds=$1 min=$2 m
+	shift 2
+	m=$(model "$ds")
+	run --separate-stderr g2t-predict --eval "$@" "$m" "$DATA/$ds.test.csv.gz"
+	expect_status 0
+	expect_no_stderr
+	expect_output "^accuracy [01]\.[0-9]{4} \([0-9]+/$(data_rows "$DATA/$ds.test.csv.gz")\)"
+	expect_accuracy_ge "$min"
+}
+
+@test "eval: letter accuracy >= 0.82" {
+	eval_acc letter 0.82
+}
+
+@test "eval: digits accuracy >= 0.98" {
+	eval_acc digits 0.98
+}
+
+@test "eval: iris accuracy >= 0.9" {
+	eval_acc iris 0.9
+}
+
+@test "eval: wine accuracy >= 0.9" {
+	eval_acc wine 0.9
+}
+
+@test "eval: confusion matrix has K class columns and rows summing to n, diagonal to c" {
+	local m
+	m=$(model iris)
+	run --separate-stderr g2t-predict --eval "$m" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	# The header line: an empty field then the K class names, TAB-separated.
+	printf '%s\n' "$output" | awk -F'\t' '
+		/^accuracy / { split($0, a, /[ ()\/]+/); c = a[3]; n = a[4]; next }
+		!hdr && /^\t/ { hdr = 1; k = NF - 1; next }
+		hdr && NF > 1 {
+			if (NF != k + 1) { print "row with " NF " fields: " $0; bad = 1 }
+			r++
+			for (i = 2; i <= NF; i++) { sum += $i; if (i - 1 == r) diag += $i }
+		}
+		END {
+			if (!hdr) { print "no header line"; exit 1 }
+			if (k != 3 || r != 3) { print "k=" k " rows=" r; exit 1 }
+			if (sum != n || diag != c) { print "sum " sum "/" n " diag " diag "/" c; exit 1 }
+			exit bad
+		}'
+}
+
+@test "eval --dag: letter accuracy >= 0.80 and within 0.02 of voting" {
+	eval_acc letter 0.80 --dag
+	dag=$(accuracy_of "$output")
+	eval_acc letter 0.80
+	vote=$(accuracy_of "$output")
+	awk -v a="$dag" -v b="$vote" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.02) }'
+}
+
+@test "eval --dag: iris and digits still accurate; plain --dag prints one label per row" {
+	eval_acc iris 0.9 --dag
+	eval_acc digits 0.97 --dag
+	run --separate-stderr g2t-predict --dag "$(model digits)" "$DATA/digits.test.csv.gz"
+	expect_status 0
+	[ "${#lines[@]}" -eq "$(data_rows "$DATA/digits.test.csv.gz")" ]
+}
+
+# --- determinism ----------------------------------------------------------
+
+@test "determinism: g2t-train -j1, -j2 and -j3 outputs are byte-identical (letter)" {
+	g2t-train -j1 "$F/letter.split" >"$T/w1"
+	g2t-train -j2 "$F/letter.split" >"$T/w2"
+	g2t-train -j 3 "$F/letter.split" >"$T/w3"
+	expect_same "$T/w1" "$T/w2"
+	expect_same "$T/w1" "$T/w3"
+	expect_same "$T/w1" "$F/letter.w"
+}
+
+@test "determinism: g2t-train -j1 and -j2 are byte-identical (digits)" {
+	g2t-train -j1 "$F/digits.split" >"$T/w1"
+	g2t-train --jobs=2 "$F/digits.split" >"$T/w2"
+	expect_same "$T/w1" "$T/w2"
+}
+
+@test "determinism: g2t-split twice gives the same bytes; --seed changes them" {
+	g2t-split "$DATA/digits.train.csv.gz" >"$T/a"
+	g2t-split "$DATA/digits.train.csv.gz" >"$T/b"
+	expect_same "$T/a" "$T/b"
+	expect_same "$T/a" "$F/digits.split"
+	g2t-split --seed 2 "$DATA/digits.train.csv.gz" >"$T/c"
+	! cmp -s "$T/a" "$T/c"
+}
+
+# --- one file per task ----------------------------------------------------
+
+@test "split -o DIR: iris gives the 3 files task-00000..00002.g2t, nothing else" {
+	run --separate-stderr g2t-split -o "$T/tasks" "$DATA/iris.train.csv.gz"
+	expect_status 0
+	expect_no_stdout
+	expect_dir_contents "$T/tasks" task-00000.g2t task-00001.g2t task-00002.g2t
+}
+
+@test "split -o DIR: digits gives K(K-1)/2 = 45 files" {
+	run --separate-stderr g2t-split -o "$T/tasks" "$DATA/digits.train.csv.gz"
+	expect_status 0
+	expect_dir_contents "$T/tasks" $(seq -f 'task-%05g.g2t' 0 44)
+}
+
+@test "split -o DIR: train DIR/*.g2t | merge is byte-identical to the stdin pipeline" {
+	g2t-split -o "$T/tasks" "$DATA/digits.train.csv.gz"
+	run --separate-stderr bash -c 'g2t-train -j2 "$1"/*.g2t | g2t-merge >"$2"' _ "$T/tasks" "$T/m"
+	expect_status 0
+	expect_same "$T/m" "$(model digits)"
+}
+
+@test "split -o DIR: each task file trains alone; merging the weights files gives the model" {
+	g2t-split -o "$T/tasks" "$DATA/iris.train.csv.gz"
+	mkdir "$T/w"
+	for t in "$T"/tasks/*.g2t; do
+		g2t-train -o "$T/w/${t##*/}" "$t"
+	done
+	expect_dir_contents "$T/w" task-00000.g2t task-00001.g2t task-00002.g2t
+	run --separate-stderr g2t-merge -o "$T/m" "$T"/w/*.g2t
+	expect_status 0
+	expect_same "$T/m" "$(model iris)"
+	# Any order, and identical duplicates are accepted.
+	run --separate-stderr g2t-merge -o "$T/m2" "$T/w/task-00002.g2t" "$T/w/task-00000.g2t" \
+		"$T/w/task-00001.g2t" "$T/w/task-00000.g2t"
+	expect_status 0
+	expect_same "$T/m2" "$(model iris)"
+}
+
+# --- partial training -----------------------------------------------------
+
+@test "train --task N trains one task; merge exits 4 naming the missing pairs" {
+	g2t-train --task 1 "$F/iris.split" >"$T/w1"
+	[ "$(records "$T/w1" | awk '$2 == 4' | wc -l)" -eq 1 ]
+	run --separate-stderr g2t-merge -o "$T/m" "$T/w1"
+	expect_status 4
+	expect_no_stdout
+	expect_stderr 'missing'
+	[ ! -e "$T/m" ]
+	# The same weights as training the task file alone.
+	g2t-split -o "$T/tasks" "$DATA/iris.train.csv.gz"
+	g2t-train "$T/tasks/task-00001.g2t" >"$T/w1b"
+	expect_same "$T/w1" "$T/w1b"
+}
+
+@test "merge --allow-partial: exit 0, still names missing pairs, the model predicts" {
+	g2t-train -t 1 "$F/iris.split" >"$T/w1"
+	run --separate-stderr g2t-merge --allow-partial "$T/w1"
+	expect_status 0
+	expect_stderr 'missing'
+	g2t-merge --allow-partial "$T/w1" >"$T/m" 2>/dev/null
+	run --separate-stderr g2t-predict "$T/m" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	[ "${#lines[@]}" -eq "$(data_rows "$DATA/iris.test.csv.gz")" ]
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_output '^accuracy '
+}
+
+@test "merge names missing pairs by class names and task index (letter A-E, tasks 7, 9)" {
+	g2t-split -c A,B,C,D,E -o "$T/tasks" "$DATA/letter.train.csv.gz"
+	expect_dir_contents "$T/tasks" $(seq -f 'task-%05g.g2t' 0 9)
+	rm "$T/tasks/task-00007.g2t" "$T/tasks/task-00009.g2t"
+	g2t-train -j2 "$T"/tasks/*.g2t >"$T/w"
+	run --separate-stderr g2t-merge -o "$T/m" "$T/w"
+	expect_status 4
+	[ ! -e "$T/m" ]
+	# Pair 7 is (C,D), pair 9 is (D,E).
+	expect_stderr 'C.D'
+	expect_stderr 'D.E'
+	# g2t(7): "names them by task index and class names: submit those
+	# indices again".
+	expect_stderr '(^|[^0-9])7([^0-9]|$)'
+	expect_stderr '(^|[^0-9])9([^0-9]|$)'
+}
+
+# --- split options --------------------------------------------------------
+
+@test "split --classes A,B,C: 3 tasks, a model that predicts only A, B, C" {
+	run --separate-stderr g2t-split --classes A,B,C -o "$T/tasks" "$DATA/letter.train.csv.gz"
+	expect_status 0
+	expect_dir_contents "$T/tasks" task-00000.g2t task-00001.g2t task-00002.g2t
+	g2t-split -c A,B,C "$DATA/letter.train.csv.gz" | g2t-train | g2t-merge >"$T/m"
+	g2t-predict "$T/m" "$DATA/letter.test.csv.gz" | sort -u >"$T/labels"
+	[ "$(tr '\n' ' ' <"$T/labels")" = "A B C " ]
+	zcat "$DATA/letter.test.csv.gz" | awk -F, 'NR == 1 || $NF ~ /^[ABC]$/' >"$T/abc.csv"
+	run --separate-stderr g2t-predict --eval "$T/m" "$T/abc.csv"
+	expect_status 0
+	expect_accuracy_ge 0.95
+}
+
+@test "split --quantize 8: about 1/4 of the bytes, letter accuracy still >= 0.80" {
+	g2t-split --quantize 8 "$DATA/letter.train.csv.gz" >"$T/q8"
+	s8=$(stat -c %s "$T/q8")
+	s32=$(stat -c %s "$F/letter.split")
+	echo "q8 $s8 bytes, q32 $s32 bytes"
+	[ $((s8 * 100 / s32)) -ge 22 ]
+	[ $((s8 * 100 / s32)) -le 30 ]
+	g2t-train -j2 "$T/q8" | g2t-merge >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/letter.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.80
+}
+
+@test "split -q 32 is the default" {
+	g2t-split -q 32 "$DATA/iris.train.csv.gz" >"$T/q32"
+	expect_same "$T/q32" "$F/iris.split"
+}
+
+@test "svmlight input: iris converted to index:value trains and predicts" {
+	csv_to_svmlight "$DATA/iris.train.csv.gz" >"$T/train.svm"
+	csv_to_svmlight "$DATA/iris.test.csv.gz" >"$T/test.svm"
+	g2t-split "$T/train.svm" >"$T/s"
+	g2t-split -f svmlight "$T/train.svm" >"$T/s2"
+	expect_same "$T/s" "$T/s2"
+	g2t-train "$T/s" | g2t-merge >"$T/m"
+	run --separate-stderr g2t-predict "$T/m" "$T/test.svm"
+	expect_status 0
+	[ "${#lines[@]}" -eq "$(wc -l <"$T/test.svm")" ]
+	run --separate-stderr g2t-predict --eval "$T/m" "$T/test.svm"
+	expect_status 0
+	expect_accuracy_ge 0.9
+}
+
+@test "--label by name and by number: label-first CSV splits like the original" {
+	zcat "$DATA/iris.train.csv.gz" |
+		awk -F, 'BEGIN { OFS = "," } { print $5, $1, $2, $3, $4 }' >"$T/lf.csv"
+	zcat "$DATA/iris.test.csv.gz" |
+		awk -F, 'BEGIN { OFS = "," } { print $5, $1, $2, $3, $4 }' >"$T/lf.test.csv"
+	g2t-split --label label "$T/lf.csv" >"$T/byname"
+	g2t-split -l 1 "$T/lf.csv" >"$T/bynumber"
+	expect_same "$T/byname" "$F/iris.split"
+	expect_same "$T/bynumber" "$F/iris.split"
+	g2t-train "$T/byname" | g2t-merge >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$T/lf.test.csv"
+	expect_status 0
+	expect_accuracy_ge 0.9
+}
+
+@test "--delimiter ';' and TAB (as 'tab', '\\t' and a literal TAB) split like commas" {
+	zcat "$DATA/iris.train.csv.gz" | tr , ';' >"$T/semi.csv"
+	zcat "$DATA/iris.train.csv.gz" | tr , '\t' >"$T/tab.csv"
+	g2t-split --delimiter ';' "$T/semi.csv" >"$T/semi"
+	g2t-split -d tab "$T/tab.csv" >"$T/tab1"
+	g2t-split -d '\t' "$T/tab.csv" >"$T/tab2"
+	g2t-split -d "$(printf '\t')" "$T/tab.csv" >"$T/tab3"
+	expect_same "$T/semi" "$F/iris.split"
+	expect_same "$T/tab1" "$F/iris.split"
+	expect_same "$T/tab2" "$F/iris.split"
+	expect_same "$T/tab3" "$F/iris.split"
+	zcat "$DATA/iris.test.csv.gz" | tr , ';' >"$T/semi.test.csv"
+	g2t-predict "$(model iris)" "$DATA/iris.test.csv.gz" >"$T/p.comma"
+	g2t-predict -d ';' "$(model iris)" "$T/semi.test.csv" >"$T/p.semi"
+	expect_same "$T/p.comma" "$T/p.semi"
+}
+
+@test "RFC 4180: quoted fields, embedded commas, \"\" escapes, CRLF, quoted class names" {
+	{
+		printf '"x, first","y ""second""",kind\r\n'
+		for i in 1 2 3 4 5 6; do
+			printf '"0.%s",0.%s,"a,b"\r\n' "$i" "$((i + 1))"
+			printf '5.%s,"0.%s","say ""hi"""\r\n' "$i" "$i"
+			printf '0.%s,5.%s,plain\r\n' "$i" "$i"
+		done
+	} >"$T/q.csv"
+	run --separate-stderr bash -c 'g2t-split "$1" | g2t-train | g2t-merge >"$2"' _ "$T/q.csv" "$T/m"
+	expect_status 0
+	run --separate-stderr g2t-predict "$T/m" "$T/q.csv"
+	expect_status 0
+	[ "${#lines[@]}" -eq 18 ]
+	# Names as written in the CSV, unquoted, without the CR.
+	printf '%s\n' "${lines[@]}" | LC_ALL=C sort -u >"$T/labels"
+	printf '%s\n' 'a,b' 'plain' 'say "hi"' >"$T/want"
+	expect_same "$T/labels" "$T/want"
+	run --separate-stderr g2t-predict --eval "$T/m" "$T/q.csv"
+	expect_status 0
+	expect_accuracy_ge 0.9
+	expect_output $'\ta,b\tplain\tsay "hi"'
+}
+
+@test "RFC 4180: a quoted field spanning lines counts its lines in later messages" {
+	printf 'x,y,kind\n1,2,a\n3,4,a\n5,6,"multi\nline"\n7,8,"multi\nline"\n9,10\n' >"$T/ml.csv"
+	run --separate-stderr g2t-split "$T/ml.csv"
+	expect_error g2t-split 3 '.*ml\.csv:8: '
+}
+
+# --- common options -------------------------------------------------------
+
+@test "--help: exit 0, usage on stdout, for every program" {
+	for p in g2t-split g2t-train g2t-merge g2t-predict; do
+		run --separate-stderr "$p" --help
+		expect_status 0
+		expect_output "[Uu]sage.*$p"
+		run --separate-stderr "$p" -h
+		expect_status 0
+		expect_output "[Uu]sage"
+	done
+}
+
+@test "--version: exit 0, program name and a version on stdout" {
+	for p in g2t-split g2t-train g2t-merge g2t-predict; do
+		run --separate-stderr "$p" --version
+		expect_status 0
+		expect_output "$p.*[0-9]+\.[0-9]+"
+		run --separate-stderr "$p" -V
+		expect_status 0
+		expect_output "[0-9]+\.[0-9]+"
+	done
+}
+
+@test "unknown option: exit 2, stderr points to --help, nothing on stdout" {
+	for p in g2t-split g2t-train g2t-merge g2t-predict; do
+		run --separate-stderr "$p" --no-such-option
+		expect_status 2
+		expect_no_stdout
+		expect_stderr "[Tt]ry.*--help"
+	done
+}
+
+@test "--progress is accepted by split, train and merge (documented in their pages)" {
+	run --separate-stderr g2t-split --progress -o "$T/tasks" "$DATA/iris.train.csv.gz"
+	expect_status 0
+	run --separate-stderr g2t-train --progress -o "$T/w" "$F/iris.split"
+	expect_status 0
+	[ -n "$stderr" ] # progress reported although stderr is not a terminal
+	run --separate-stderr g2t-merge --progress -o "$T/m" "$T/w"
+	expect_status 0
+	expect_same "$T/m" "$(model iris)"
+}
+
+@test "-o FILE: train, merge and predict write the same bytes as on stdout" {
+	mkdir "$T/o"
+	run --separate-stderr g2t-train -o "$T/o/w" "$F/iris.split"
+	expect_status 0
+	expect_no_stdout
+	expect_same "$T/o/w" "$F/iris.w"
+	run --separate-stderr g2t-merge --output "$T/o/m" "$T/o/w"
+	expect_status 0
+	expect_no_stdout
+	expect_same "$T/o/m" "$(model iris)"
+	g2t-predict "$T/o/m" "$DATA/iris.test.csv.gz" >"$T/p.stdout"
+	run --separate-stderr g2t-predict -o "$T/o/p" "$T/o/m" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_no_stdout
+	expect_same "$T/o/p" "$T/p.stdout"
+	g2t-predict -e "$T/o/m" "$DATA/iris.test.csv.gz" >"$T/e.stdout"
+	g2t-predict -e -o "$T/o/e" "$T/o/m" "$DATA/iris.test.csv.gz"
+	expect_same "$T/o/e" "$T/e.stdout"
+	# No temporary files left next to the outputs.
+	expect_dir_contents "$T/o" w m p e
+}
+
+@test "-o FILE replaces an existing file" {
+	echo old >"$T/m"
+	g2t-merge -o "$T/m" "$F/iris.w"
+	expect_same "$T/m" "$(model iris)"
+}
+
+# --- training parameters --------------------------------------------------
+
+# train_eval OPTIONS...: train letter with OPTIONS, leave weights in $T/w and
+# the --eval output in $output.
+train_eval() {
+	g2t-train -j2 "$@" "$F/letter.split" >"$T/w"
+	g2t-merge "$T/w" >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/letter.test.csv.gz"
+	expect_status 0
+}
+
+@test "train --epochs 1: a different model than the default (10 epochs)" {
+	train_eval --epochs 1
+	! cmp -s "$T/w" "$F/letter.w"
+	! cmp -s "$T/m" "$F/letter.model"
+	expect_accuracy_ge 0.6
+}
+
+@test "train --loss logistic: different weights, letter accuracy >= 0.77" {
+	train_eval --loss logistic
+	! cmp -s "$T/w" "$F/letter.w"
+	expect_accuracy_ge 0.77
+}
+
+@test "train --loss sqhinge: different weights, letter accuracy >= 0.80" {
+	train_eval --loss sqhinge
+	! cmp -s "$T/w" "$F/letter.w"
+	expect_accuracy_ge 0.80
+}
+
+@test "train --algo pegasos: different weights, letter accuracy >= 0.74" {
+	train_eval --algo pegasos
+	! cmp -s "$T/w" "$F/letter.w"
+	expect_accuracy_ge 0.74
+}
+
+@test "train --loss hinge --algo asgd: the defaults, same bytes" {
+	g2t-train --loss hinge --algo asgd "$F/iris.split" >"$T/w"
+	expect_same "$T/w" "$F/iris.w"
+}
+
+@test "train --seed and --lambda override: different weights that still merge and predict" {
+	g2t-train --seed 7 "$F/iris.split" >"$T/w1"
+	g2t-train --lambda 1e-3 "$F/iris.split" >"$T/w2"
+	! cmp -s "$T/w1" "$F/iris.w"
+	! cmp -s "$T/w2" "$F/iris.w"
+	g2t-merge "$T/w1" >"$T/m1"
+	g2t-merge "$T/w2" >"$T/m2"
+	run --separate-stderr g2t-predict --eval "$T/m1" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.85
+}
+
+@test "split training parameters reach the tasks: split --epochs 1 == train --epochs 1" {
+	g2t-split --epochs 1 "$DATA/iris.train.csv.gz" | g2t-train >"$T/a"
+	g2t-train --epochs 1 "$F/iris.split" >"$T/b"
+	expect_same "$T/a" "$T/b"
+	! cmp -s "$T/a" "$F/iris.w"
+}
+
+@test "train --l1 0.001: sparser weights (more zeros, smaller stream), digits still >= 0.97" {
+	g2t-train -j2 --l1 0.001 "$F/digits.split" >"$T/w"
+	g2t-merge "$T/w" >"$T/m"
+	z0=$(zero_words "$F/digits.model")
+	z1=$(zero_words "$T/m")
+	echo "zero words: default $z0, l1 $z1"
+	[ "$z1" -gt "$z0" ]
+	[ "$(stat -c %s "$T/w")" -lt "$(stat -c %s "$F/digits.w")" ]
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/digits.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.97
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs every test of g2t and ends with the line "N passed, N failed".
+# G2T_BIN and G2T_UNITS point at another build (make asan); FUZZ_SECONDS
+# bounds each fuzz target (0 skips them).
+set -u
+cd "$(dirname "$0")/.."
+export G2T_BIN=${G2T_BIN:-bin}
+units=${G2T_UNITS:-build/tests}
+fuzz_seconds=${FUZZ_SECONDS:-15}
+passed=0 failed=0
+
+# Echoes TAP from stdin and counts its results.
+count() {
+	local line
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case $line in
+		"ok "*) passed=$((passed + 1)) ;;
+		"not ok "*) failed=$((failed + 1)) ;;
+		esac
+	done
+}
+
+# One check: a name and a command; its output is shown only on failure.
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		echo "ok - $name"
+		passed=$((passed + 1))
+	else
+		printf '%s\n' "$out" | tail -n 20
+		echo "not ok - $name"
+		failed=$((failed + 1))
+	fi
+}
+
+# A unit test binary: its TAP, plus a failure if it dies before the end.
+unit() {
+	local log
+	log=$(mktemp)
+	"$1" > "$log" 2>&1
+	local rc=$?
+	count < "$log"
+	grep -q '^1\.\.' "$log" || { echo "not ok - $1 exited early ($rc)"; failed=$((failed + 1)); }
+	rm -f "$log"
+}
+
+echo "# unit tests"
+for t in "$units"/test_*; do
+	[ -x "$t" ] && unit "$t"
+done
+
+echo "# freestanding core"
+check "core builds with -ffreestanding -nostdlib and calls nothing outside" make -s core-check
+
+echo "# manual pages"
+for page in man/*.[157]; do
+	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
+done
+
+echo "# program behaviour (bats)"
+count < <(bats --tap tests/*.bats 2>&1)
+
+if [ "$fuzz_seconds" -gt 0 ] && command -v clang > /dev/null; then
+	echo "# fuzzing, ${fuzz_seconds}s a target"
+	check "fuzz targets run clean" make -s fuzz FUZZ_SECONDS="$fuzz_seconds"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,294 @@
+/* Known-answer tests of the freestanding core. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "check.h"
+#include "g2t.h"
+
+static void test_scalars(void)
+{
+	uint8_t b[4];
+
+	g2t_put_u32(b, 0x01020304u);
+	CHECK(b[0] == 4 && b[3] == 1, "u32 is little-endian");
+	g2t_put_f32(b, 1.0f);
+	CHECK(g2t_get_u32(b) == 0x3f800000u, "f32 1.0 is 0x3f800000");
+	CHECK(g2t_get_f32(b) == 1.0f, "f32 round trip");
+}
+
+static void test_pairs(void)
+{
+	int ok = 1;
+
+	for (uint32_t K = 2; K <= 100 && ok; K++) {
+		uint32_t p = 0;
+
+		for (uint32_t a = 0; a < K; a++)
+			for (uint32_t b = a + 1; b < K; b++, p++) {
+				uint32_t x, y;
+
+				g2t_pair_classes(K, p, &x, &y);
+				ok &= g2t_pair_index(K, a, b) == p && x == a && y == b;
+			}
+		ok &= p == K * (K - 1) / 2;
+	}
+	CHECK(ok, "pair index is canonical and invertible for K = 2..100");
+	CHECK(g2t_pair_index(95, 93, 94) == 4464, "95 classes give 4465 pairs");
+}
+
+static void test_math(void)
+{
+	float worst = 0.0f, a[19], b[19];
+
+	for (float x = -80.0f; x < 80.0f; x += 0.0137f) {
+		float e = fabsf(g2t_expf(x) - expf(x)) / expf(x);
+		worst = e > worst ? e : worst;
+	}
+	CHECK(worst < 4e-7f, "expf within 4e-7 relative of libm (%g)", worst);
+	worst = 0.0f;
+	for (float x = 1e-30f; x < 1e30f; x *= 1.37f) {
+		float e = fabsf(g2t_logf(x) - logf(x));
+		worst = e > worst ? e : worst;
+	}
+	CHECK(worst < 1e-5f, "logf within 1e-5 of libm (%g)", worst);
+	for (int i = 0; i < 19; i++) {
+		a[i] = (float)(i + 1);
+		b[i] = 1.0f;
+	}
+	CHECK(g2t_dot(a, b, 19) == 190.0f, "dot of 1..19 with ones is 190");
+	CHECK(g2t_dot(a, b, 0) == 0.0f, "empty dot is 0");
+}
+
+static uint32_t zcrc(uint32_t c, const uint8_t *p, size_t n)
+{
+	return (uint32_t)crc32(c, p, (uInt)n);
+}
+
+/* header + one 5-byte record of type 9 + one WEIGHTS-sized record. */
+static size_t sample_stream(uint8_t *out)
+{
+	static const uint8_t payload[5] = { 'h', 'e', 'l', 'l', 'o' };
+	size_t n = 0;
+
+	g2t_stream_header(out);
+	n += G2T_HEADER_SIZE;
+	g2t_record_frame(out + n, out + n + G2T_HEADER_SIZE + 5, 9, payload, 5, zcrc);
+	memcpy(out + n + G2T_HEADER_SIZE, payload, 5);
+	n += G2T_HEADER_SIZE + 5 + G2T_CRC_SIZE;
+	return n;
+}
+
+/* Feeds a stream one byte at a time; returns records seen or a status. */
+static int decode_bytewise(const uint8_t *p, size_t n, uint8_t *buf, uint32_t cap,
+                           uint32_t *last_type)
+{
+	struct g2t_decoder d;
+	int records = 0;
+
+	g2t_decoder_init(&d, buf, cap, zcrc);
+	for (size_t i = 0; i < n; i++) {
+		size_t used;
+		int ev, rc = g2t_decoder_push(&d, p + i, 1, &used, &ev);
+
+		if (rc < 0)
+			return rc;
+		if (ev == G2T_EV_RECORD) {
+			records++;
+			*last_type = d.type;
+		}
+	}
+	return g2t_decoder_at_boundary(&d) ? records : G2T_ETRUNC;
+}
+
+static void test_decoder(void)
+{
+	uint8_t s[64], two[128], buf[16];
+	uint32_t type = 0;
+	size_t n = sample_stream(s);
+
+	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == 1 && type == 9,
+	      "one record decoded byte by byte");
+	memcpy(two, s, n);
+	memcpy(two + n, s, n);
+	CHECK(decode_bytewise(two, 2 * n, buf, sizeof buf, &type) == 2,
+	      "concatenated streams decode as one");
+	CHECK(decode_bytewise(s, n - 1, buf, sizeof buf, &type) == G2T_ETRUNC,
+	      "a cut stream is truncated");
+	s[G2T_HEADER_SIZE * 2 + 2] ^= 1;
+	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_ECRC,
+	      "a flipped payload bit fails the CRC");
+	s[G2T_HEADER_SIZE * 2 + 2] ^= 1;
+	s[0] = 'X';
+	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_EMAGIC, "bad magic");
+	s[0] = 0x89;
+	s[4] = 2;
+	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_EVERSION, "bad version");
+	s[4] = 1;
+	CHECK(decode_bytewise(s, n, buf, 4, &type) == G2T_ETOOBIG,
+	      "a record over the buffer is refused unless streamed");
+}
+
+static void test_weights_codec(void)
+{
+	float w[100] = { 0 }, back[100];
+	uint8_t buf[2048];
+	struct g2t_weights in = { .features = 100, .bias = -0.5f, .w = w, .rows_seen = 1ull << 33,
+	                          .epochs = 3, .loss = 0.25f };
+	struct g2t_weights out = { .w = back };
+	long n;
+
+	g2t_params_default(&in.id.params);
+	in.id.class_a = 1;
+	in.id.class_b = 4;
+	w[7] = 1.5f;
+	w[99] = -2.0f;
+	n = g2t_weights_encode(buf, sizeof buf, &in);
+	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 4 + 2 * 8, "mostly-zero weights are sparse (%ld)", n);
+	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_OK &&
+	      !memcmp(w, back, sizeof w) && out.bias == -0.5f && out.rows_seen == 1ull << 33 &&
+	      out.id.class_b == 4, "sparse weights round trip");
+	for (int i = 0; i < 100; i++)
+		w[i] = (float)i;
+	n = g2t_weights_encode(buf, sizeof buf, &in);
+	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 400, "dense weights are dense");
+	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_OK &&
+	      !memcmp(w, back, sizeof w), "dense weights round trip");
+	CHECK(g2t_weights_decode(&out, 50, buf, (size_t)n) == G2T_ENOMEM,
+	      "weights over the caller's room are refused");
+	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n - 1) == G2T_EFORMAT,
+	      "a short payload is malformed");
+}
+
+/* Two separable blobs: x0 > x1 for class a. */
+static int blob_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++) {
+		float t = (float)((first + i) % 17) / 17.0f;
+
+		out[2 * i] = side ? 0.1f + 0.3f * t : 0.6f + 0.3f * t;
+		out[2 * i + 1] = side ? 0.6f + 0.3f * t : 0.1f + 0.3f * t;
+	}
+	return 0;
+}
+
+static void test_training(void)
+{
+	struct g2t_task task = { .token_len = 0 };
+	uint32_t n[2] = { 50, 70 };
+	float work[2 * 2 + 2 * 2 * 8], w1[2], w2[2], x[2];
+	struct g2t_weights a = { .w = w1 }, b = { .w = w2 };
+	uint32_t losses[] = { G2T_LOSS_HINGE, G2T_LOSS_LOGISTIC, G2T_LOSS_SQHINGE };
+
+	g2t_params_default(&task.id.params);
+	task.id.class_b = 1;
+	CHECK(g2t_train_work_floats(2, 8) == sizeof work / sizeof *work, "work size");
+	for (int l = 0; l < 3; l++) {
+		int right = 0;
+
+		task.id.params.loss = losses[l];
+		g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &a);
+		for (int side = 0; side < 2; side++)
+			for (uint32_t r = 0; r < n[side]; r++) {
+				blob_rows(NULL, side, r, 1, x);
+				right += (g2t_dot(w1, x, 2) + a.bias > 0.0f) == (side == 0);
+			}
+		CHECK(right == 120, "loss %d separates separable data (%d/120)", l, right);
+	}
+	task.id.params.loss = G2T_LOSS_HINGE;
+	g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &a);
+	g2t_train(&task, 2, n, blob_rows, NULL, work, 3, &b);
+	CHECK(a.rows_seen == 120u * task.id.params.epochs, "rows seen counted");
+	CHECK(g2t_dot(w2, (float[]){ 0.9f, 0.1f }, 2) + b.bias > 0.0f &&
+	      g2t_dot(w2, (float[]){ 0.1f, 0.9f }, 2) + b.bias < 0.0f,
+	      "a 3-row buffer trains as well");
+	g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &b);
+	CHECK(!memcmp(w1, w2, sizeof w1) && a.bias == b.bias, "training is deterministic");
+	task.id.params.lambda = 0.0f;
+	CHECK(g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &a) == G2T_EPARAM,
+	      "lambda 0 is refused");
+}
+
+static void test_predict(void)
+{
+	/* 3 classes, 1 feature: pair (0,1) (0,2) (1,2); weights then bias */
+	float w[] = { 1.0f, 0.0f, -1.0f, 0.0f, 1.0f, -0.5f };
+	float x = 1.0f, margin[3];
+	uint32_t votes[3];
+	uint8_t present[3] = { 1, 1, 1 };
+
+	/* x = 1: 0 beats 1 (+1), 2 beats 0 (-1), 1 beats 2 (+0.5): a 1-1-1 tie */
+	CHECK(g2t_ovo_predict(w, present, 3, 1, &x, votes, margin) == 2,
+	      "a vote tie goes to the larger summed margin (class 2: %g)", margin[2]);
+	CHECK(votes[0] == 1 && votes[1] == 1 && votes[2] == 1, "one vote each");
+	CHECK(g2t_ddag_predict(w, present, 3, 1, &x) == 1, "DDAG: 2 beats 0, then 1 beats 2");
+	present[1] = 0;
+	CHECK(g2t_ovo_predict(w, present, 3, 1, &x, votes, margin) == 0 && votes[2] == 0,
+	      "a missing pair casts no vote");
+}
+
+static void test_parse_float(void)
+{
+	float f = 0.0f;
+
+	CHECK(!g2t_parse_float("0.1", 3, &f) && f == 0.1f, "0.1");
+	CHECK(!g2t_parse_float("-12.5", 5, &f) && f == -12.5f, "-12.5");
+	CHECK(!g2t_parse_float(" 7 ", 3, &f) && f == 7.0f, "spaces around a number");
+	CHECK(!g2t_parse_float("1e3", 3, &f) && f == 1000.0f, "exponent via strtod");
+	CHECK(!g2t_parse_float("3.4028234e38", 12, &f) && f == 3.4028234e38f, "FLT_MAX");
+	CHECK(g2t_parse_float("1e39", 4, &f) == G2T_EDATA, "over float range");
+	CHECK(g2t_parse_float("nan", 3, &f) == G2T_EDATA, "NaN refused");
+	CHECK(g2t_parse_float("inf", 3, &f) == G2T_EDATA, "inf refused");
+	CHECK(g2t_parse_float("", 0, &f) == G2T_EDATA, "empty refused");
+	CHECK(g2t_parse_float("1.2.3", 5, &f) == G2T_EDATA, "1.2.3 refused");
+	CHECK(g2t_parse_float("12abc", 5, &f) == G2T_EDATA, "trailing junk refused");
+}
+
+static void test_schema(void)
+{
+	struct g2t_schema *s = g2t_schema_new(2, 3), *back = NULL;
+	const char *names[] = { "a", "b", "c" };
+
+	s->label = strdup("label");
+	s->feature[0] = strdup("x");
+	s->feature[1] = strdup("y");
+	s->offset[1] = 2.0f;
+	s->scale[1] = 0.5f;
+	for (int i = 0; i < 3; i++) {
+		s->klass[i] = strdup(names[i]);
+		s->rows[i] = (uint32_t)(10 + i);
+		s->shard_hash[i][0] = (uint8_t)i;
+	}
+	CHECK(g2t_schema_encode(s) == G2T_OK, "schema encodes");
+	CHECK(g2t_schema_decode(&back, s->payload, s->length) == G2T_OK &&
+	      !memcmp(back->id, s->id, G2T_HASH_SIZE) && back->scale[1] == 0.5f &&
+	      back->rows[2] == 12 && !strcmp(back->klass[1], "b") &&
+	      g2t_schema_class(back, "c", 1) == 2, "schema round trip");
+	g2t_schema_free(back);
+	back = NULL;
+	CHECK(g2t_schema_decode(&back, s->payload, s->length - 1) == G2T_EFORMAT && !back,
+	      "a short schema is malformed");
+	free(s->klass[2]);
+	s->klass[2] = strdup("a");
+	g2t_schema_encode(s);
+	CHECK(g2t_schema_decode(&back, s->payload, s->length) == G2T_EFORMAT,
+	      "duplicate class names are refused");
+	g2t_schema_free(s);
+}
+
+int main(void)
+{
+	test_scalars();
+	test_pairs();
+	test_math();
+	test_decoder();
+	test_weights_codec();
+	test_training();
+	test_predict();
+	test_parse_float();
+	test_schema();
+	return check_done();
+}
