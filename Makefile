@@ -123,7 +123,7 @@ uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libg2t.a \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/g2t.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/g2t
-	cd $(DESTDIR)$(MANDIR) && rm -f $(notdir $(MANPAGES:%=man1/%))
+	rm -f $(foreach p,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 
 clean:
 	rm -rf $(BUILD) $(BIN)

@@ -520,7 +520,13 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 	char path[4096];
 	int rc;
 
-	snprintf(path, sizeof path, "%s/task-%05u.g2t", dir,
+	int width = 1;
+
+	/* one width for the directory, so that ls lists tasks in order */
+	for (uint32_t n = ds->classes * (ds->classes - 1) / 2 - 1; n >= 10; n /= 10)
+		width++;
+	width = width < 5 ? 5 : width;
+	snprintf(path, sizeof path, "%s/task-%0*u.g2t", dir, width,
 	         g2t_pair_index(ds->classes, a, b));
 	if ((rc = g2t_out_open(&o, path)))
 		return g2t_fail(d, rc, 0, -1, "%s: %s", path, strerror(errno));

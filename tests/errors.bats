@@ -20,18 +20,20 @@ setup_file() {
 setup() {
 	F=$BATS_FILE_TMPDIR
 	T=$BATS_TEST_TMPDIR
-	cd "$T" || return 1 # relative names in messages; outputs land here
+	# Relative names in messages; outputs land here (not in $T itself, where
+	# bats keeps its own files).
+	mkdir -p "$T/work" && cd "$T/work" || return 1
 	# A valid small CSV that the bad ones are variations of.
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,8,y\n' >ok.csv
 }
 
-# split_fails FILE LINE [OPTIONS...]: g2t-split rejects FILE with exit 3,
-# naming FILE and LINE (LINE '' for no line), on stdout and with -o DIR.
+# split_fails FILE AFTER [OPTIONS...]: g2t-split rejects FILE with exit 3 and
+# one line "g2t-split: FILE" then AFTER, a regex (':4: ' for line 4), both
+# without and with -o DIR.
 split_fails() {
-	local file=$1 line=$2 place
+	local file=$1 after=$2 place
 	shift 2
-	if [ -n "$line" ]; then place="$file:$line: "; else place="$file: "; fi
-	place=${place//./\\.}
+	place="${file//./\\.}$after"
 	run --separate-stderr g2t-split "$@" "$file"
 	expect_error g2t-split 3 "$place"
 	run --separate-stderr g2t-split "$@" -o out "$file"
@@ -50,112 +52,112 @@ split_fails() {
 
 @test "split: empty file -> exit 3 naming the file" {
 	: >empty.csv
-	split_fails empty.csv ''
+	split_fails empty.csv ': '
 	expect_stderr 'empty'
 }
 
 @test "split: header only -> exit 3 naming the file" {
 	echo 'a,b,label' >hdr.csv
-	split_fails hdr.csv '(1: |2: )?'
+	split_fails hdr.csv '(:[0-9]+)?: '
 }
 
 @test "split: ragged row (too few fields) -> exit 3 naming line 4" {
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,y\n7,8,y\n' >ragged.csv
-	split_fails ragged.csv 4
+	split_fails ragged.csv ':4: '
 	expect_stderr 'expected 3 fields, found 2'
 }
 
 @test "split: ragged row (too many fields) -> exit 3 naming line 5" {
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,8,9,y\n' >ragged.csv
-	split_fails ragged.csv 5
+	split_fails ragged.csv ':5: '
 	expect_stderr '3.*4'
 }
 
 @test "split: ragged row with CRLF line ends -> exit 3 naming line 4" {
 	printf 'a,b,label\r\n1,2,x\r\n3,4,x\r\n5,y\r\n7,8,y\r\n' >crlf.csv
-	split_fails crlf.csv 4
+	split_fails crlf.csv ':4: '
 }
 
 @test "split: non-numeric feature -> exit 3 naming line 3 and the column" {
 	printf 'a,b,label\n1,2,x\n3,abc,x\n5,6,y\n7,8,y\n' >nonnum.csv
-	split_fails nonnum.csv 3
+	split_fails nonnum.csv ':3: '
 	expect_stderr "'b'"
 	expect_stderr 'abc'
 }
 
 @test "split: empty feature field -> exit 3 naming line 3" {
 	printf 'a,b,label\n1,2,x\n3,,x\n5,6,y\n7,8,y\n' >emptyfield.csv
-	split_fails emptyfield.csv 3
+	split_fails emptyfield.csv ':3: '
 }
 
 @test "split: NaN -> exit 3 naming line 4" {
 	printf 'a,b,label\n1,2,x\n3,4,x\nNaN,6,y\n7,8,y\n' >nan.csv
-	split_fails nan.csv 4
+	split_fails nan.csv ':4: '
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,nan,y\n' >nan2.csv
-	split_fails nan2.csv 5
+	split_fails nan2.csv ':5: '
 }
 
 @test "split: inf, -Infinity and overflowing 1e999 -> exit 3 naming the line" {
 	printf 'a,b,label\n1,2,x\n3,inf,x\n5,6,y\n7,8,y\n' >inf.csv
-	split_fails inf.csv 3
+	split_fails inf.csv ':3: '
 	printf 'a,b,label\n1,2,x\n3,4,x\n-Infinity,6,y\n7,8,y\n' >inf2.csv
-	split_fails inf2.csv 4
+	split_fails inf2.csv ':4: '
 	printf 'a,b,label\n1e999,2,x\n3,4,x\n5,6,y\n7,8,y\n' >inf3.csv
-	split_fails inf3.csv 2
+	split_fails inf3.csv ':2: '
 }
 
 @test "split: one class only -> exit 3" {
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,x\n' >oneclass.csv
-	split_fails oneclass.csv ''
+	split_fails oneclass.csv ': '
 	expect_stderr 'class'
 }
 
 @test "split: a class with one row -> exit 3 naming the class" {
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,6,y\n7,8,z\n9,10,z\n' >single.csv
-	split_fails single.csv '([0-9]+: )?'
+	split_fails single.csv '(:[0-9]+)?: '
 	expect_stderr "'y'"
 }
 
 @test "split: --label nope (no such column) -> exit 3" {
-	split_fails ok.csv '(1: )?' --label nope
+	split_fails ok.csv '(:1)?: ' --label nope
 	expect_stderr 'nope'
 }
 
 @test "split: --label 99 (no such column number) -> exit 3" {
-	split_fails ok.csv '(1: )?' --label 99
+	split_fails ok.csv '(:1)?: ' --label 99
 	expect_stderr '99'
 }
 
 @test "split: duplicate header names -> exit 3 naming line 1 and the name" {
 	printf 'a,a,label\n1,2,x\n3,4,x\n5,6,y\n7,8,y\n' >dup.csv
-	split_fails dup.csv 1
+	split_fails dup.csv ':1: '
 	expect_stderr "'a'"
 }
 
 @test "split: unterminated quoted field -> exit 3 naming the line it starts on" {
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,"6,y\n7,8,y\n' >quote.csv
-	split_fails quote.csv 4
+	split_fails quote.csv ':4: '
 }
 
 @test "split: text after a closing quote -> exit 3 naming the line" {
 	printf 'a,b,label\n1,2,x\n3,"4"5,x\n5,6,y\n7,8,y\n' >quote2.csv
-	split_fails quote2.csv 3
+	split_fails quote2.csv ':3: '
 }
 
 @test "split: svmlight indices not increasing -> exit 3 naming the line" {
 	printf '1 1:0.5 2:1\n1 1:0.6 2:1.1\n2 2:3 1:4\n2 1:4 2:3\n' >bad.svm
-	split_fails bad.svm 3
+	split_fails bad.svm ':3: '
 	printf '1 1:0.5 2:1\n1 1:0.6 2:1.1\n2 1:4 2:3\n2 0:4 2:3\n' >zero.svm
-	split_fails zero.svm 4
+	split_fails zero.svm ':4: '
 }
 
 @test "split: svmlight non-numeric value -> exit 3 naming the line" {
 	printf '1 1:0.5 2:1\n1 1:0.6 2:x\n2 1:3 2:4\n2 1:4 2:3\n' >bad.svm
-	split_fails bad.svm 2
+	split_fails bad.svm ':2: '
 }
 
 @test "split: --classes with a class that has no rows -> exit 3" {
-	split_fails ok.csv '' --classes x,nope
+	split_fails ok.csv ': ' --classes x,nope
 	expect_stderr 'nope'
 }
 
@@ -167,7 +169,7 @@ split_fails() {
 
 @test "split: gzip input errors still name the line" {
 	printf 'a,b,label\n1,2,x\n3,4,x\n5,y\n7,8,y\n' | gzip >ragged.csv.gz
-	split_fails ragged.csv.gz 4
+	split_fails ragged.csv.gz ':4: '
 }
 
 @test "split: missing input file -> exit 1 naming it; -o DIR not created" {
@@ -265,6 +267,34 @@ make_bad_streams() {
 	make_bad_streams "$F/iris.split"
 	stream_fails g2t-train length.g2t 8 "$(stat -c %s length.g2t)"
 	stream_fails g2t-train huge.g2t 8 16
+}
+
+@test "train and merge: every corrupt stream -> exit 3, nothing on stdout, no -o file" {
+	make_bad_streams "$F/iris.split"
+	cp "$F/iris.split" crc.g2t
+	read -r off _ < <(records crc.g2t | tail -n 1)
+	flip_byte crc.g2t $((off + 60))
+	mkdir o
+	for f in *.g2t; do
+		run --separate-stderr g2t-train "$f"
+		expect_status 3
+		expect_no_stdout
+		run --separate-stderr g2t-train -j2 -o o/w "$f"
+		expect_status 3
+		expect_dir_contents o
+	done
+	make_bad_streams "$F/iris.w"
+	cp "$F/iris.w" crc.g2t
+	read -r off _ < <(records crc.g2t | tail -n 1)
+	flip_byte crc.g2t $((off + 60))
+	for f in *.g2t; do
+		run --separate-stderr g2t-merge "$f"
+		expect_status 3
+		expect_no_stdout
+		run --separate-stderr g2t-merge -o o/m "$f"
+		expect_status 3
+		expect_dir_contents o
+	done
 }
 
 @test "train: a model file -> exit 3 'no TASK records' naming the file" {
