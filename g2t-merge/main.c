@@ -42,7 +42,7 @@ static int merge(char **inputs, int n, const char *output, int allow_partial,
 	int rc = m ? G2T_OK : G2T_ENOMEM, i;
 
 	for (i = 0; i < (n ? n : 1) && !rc; i++) {
-		bad = n ? inputs[i] : "stdin";
+		bad = g2t_display_name(n ? inputs[i] : NULL);
 		if (progress)
 			g2t_warn("reading %s", bad);
 		rc = g2t_merge_add(m, n ? inputs[i] : NULL, &d);
@@ -53,15 +53,16 @@ static int merge(char **inputs, int n, const char *output, int allow_partial,
 		g2t_merge_free(m);
 		return G2T_EXIT_INCOMPLETE;
 	}
-	if (!rc && (rc = g2t_out_open(&out, output)))
+	if (!rc && (rc = g2t_out_open(&out, output, &d)))
 		bad = output;
 	if (!rc)
 		rc = g2t_merge_write(m, out.f, &d);
-	if (!rc && (rc = g2t_out_commit(&out)))
+	if (!rc && (rc = g2t_out_commit(&out, &d)))
 		bad = output ? output : "stdout";
 	g2t_out_abort(&out);
+	rc = rc ? g2t_report(bad, rc, &d) : G2T_EXIT_OK; /* bad may point into m */
 	g2t_merge_free(m);
-	return rc ? g2t_report(bad, rc, &d) : G2T_EXIT_OK;
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -34,13 +34,13 @@ static int predict(const char *model, const char *input, const char *output,
 	const char *bad = model;
 	int rc = g2t_model_load(&m, model, &d);
 
-	if (!rc && (rc = g2t_out_open(&out, output)))
+	if (!rc && (rc = g2t_out_open(&out, output, &d)))
 		bad = output;
 	if (!rc) {
-		bad = input ? input : "stdin";
+		bad = g2t_display_name(input);
 		rc = g2t_predict_file(m, input, o, out.f, &d);
 	}
-	if (!rc && (rc = g2t_out_commit(&out)))
+	if (!rc && (rc = g2t_out_commit(&out, &d)))
 		bad = output ? output : "stdout";
 	g2t_out_abort(&out);
 	g2t_model_free(m);

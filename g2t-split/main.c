@@ -37,7 +37,7 @@ static int split(const char *input, const char *dir, const struct g2t_split_opts
 {
 	struct g2t_dataset *ds = NULL;
 	struct g2t_diag d = { 0, -1, "" };
-	const char *name = input ? input : "stdin";
+	const char *name = g2t_display_name(input);
 	int rc;
 
 	if (progress)

@@ -32,12 +32,12 @@ static int train(const char *const *inputs, int n, const char *output,
 	struct g2t_diag d = { 0, -1, "" };
 	struct g2t_out out;
 	const char *bad = NULL;
-	int rc = g2t_out_open(&out, output);
+	int rc = g2t_out_open(&out, output, &d);
 
 	if (rc)
-		return g2t_report(output, rc, NULL);
+		return g2t_report(output, rc, &d);
 	rc = g2t_train_files(inputs, n, o, out.f, &bad, &d);
-	if (!rc && (rc = g2t_out_commit(&out)))
+	if (!rc && (rc = g2t_out_commit(&out, &d)))
 		bad = output ? output : "stdout";
 	g2t_out_abort(&out);
 	return rc ? g2t_report(bad, rc, &d) : G2T_EXIT_OK;

@@ -54,8 +54,8 @@ struct g2t_out {
 	FILE *f;
 	char *path, *tmp;
 };
-int g2t_out_open(struct g2t_out *o, const char *path);
-int g2t_out_commit(struct g2t_out *o);
+int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d);
+int g2t_out_commit(struct g2t_out *o, struct g2t_diag *d);
 /* Removes the temporary file; safe after a commit and on a zeroed struct. */
 void g2t_out_abort(struct g2t_out *o);
 int g2t_write_header(FILE *f);
@@ -202,6 +202,9 @@ struct g2t_predict_opts {
 int g2t_predict_file(const struct g2t_model *m, const char *path,
                      const struct g2t_predict_opts *o, FILE *out,
                      struct g2t_diag *d);
+
+/* How messages name an input: "stdin" for NULL or "-". */
+const char *g2t_display_name(const char *path);
 
 /* Index of a name that occurs twice in names[0..n), or -1. */
 long g2t_duplicate_name(const char *const *names, size_t n);

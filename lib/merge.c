@@ -103,11 +103,11 @@ int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
 	if (!files)
 		return G2T_ENOMEM;
 	m->files = files;
-	if (!(files[m->nfiles] = strdup(path ? path : "stdin")))
+	if (!(files[m->nfiles] = strdup(g2t_display_name(path))))
 		return G2T_ENOMEM;
-	path = files[m->nfiles++];
-	if ((rc = g2t_in_open(&in, strcmp(path, "stdin") ? path : NULL, 0, d)))
+	if ((rc = g2t_in_open(&in, path, 0, d)))
 		return rc;
+	path = files[m->nfiles++];
 	while ((rc = g2t_in_next(in, &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA)
 			rc = keep_schema(m, &r, d);
@@ -143,11 +143,12 @@ static int place(struct g2t_merge *m, const struct piece *p, float *w,
 	uint32_t F = s->features, a, b, pair;
 	float *dst;
 
+	if (p->length < 2 * G2T_HASH_SIZE ||
+	    memcmp(p->payload + G2T_HASH_SIZE, s->id, G2T_HASH_SIZE))
+		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
+		                "weights for a different schema than the first weights'");
 	if (g2t_weights_decode(&wt, F, p->payload, p->length))
 		return g2t_fail(d, G2T_EFORMAT, 0, p->offset, "bad WEIGHTS record");
-	if (memcmp(wt.id.schema_id, s->id, G2T_HASH_SIZE))
-		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
-		                "weights for task %u belong to a different schema", wt.id.task);
 	g2t_task_hash(hash, &wt.id);
 	if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE))
 		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
@@ -178,7 +179,7 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	float *w;
 	int rc = G2T_OK;
 
-	*bad = NULL;
+	*bad = m->nfiles == 1 ? m->files[0] : NULL;
 	if (m->count == 0)
 		return g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
 	*bad = m->weights[0].file;

@@ -528,8 +528,8 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 	width = width < 5 ? 5 : width;
 	snprintf(path, sizeof path, "%s/task-%0*u.g2t", dir, width,
 	         g2t_pair_index(ds->classes, a, b));
-	if ((rc = g2t_out_open(&o, path)))
-		return g2t_fail(d, rc, 0, -1, "%s: %s", path, strerror(errno));
+	if ((rc = g2t_out_open(&o, path, d)))
+		return g2t_fail(d, rc, 0, -1, "%s: %s", path, d->what);
 	rc = g2t_write_header(o.f);
 	if (!rc)
 		rc = g2t_write_record(o.f, G2T_REC_SCHEMA, ds->schema->payload,
@@ -541,9 +541,11 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 	if (!rc)
 		rc = write_task(ds, a, b, o.f);
 	if (!rc)
-		rc = g2t_out_commit(&o);
+		rc = g2t_out_commit(&o, d);
+	else
+		g2t_fail(d, rc, 0, -1, "%s", strerror(errno));
 	g2t_out_abort(&o);
-	return rc ? g2t_fail(d, rc, 0, -1, "%s: %s", path, strerror(errno)) : G2T_OK;
+	return rc ? g2t_fail(d, rc, 0, -1, "%s: %s", path, d->what) : G2T_OK;
 }
 
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)

@@ -54,11 +54,10 @@ int g2t_in_open(struct g2t_in **out, const char *path, int shard_hash,
 		return G2T_ENOMEM;
 	in->spool = -1;
 	in->shard_hash = shard_hash;
+	in->name = g2t_display_name(path);
 	if (!path || !strcmp(path, "-")) {
-		in->name = "stdin";
 		in->fd = STDIN_FILENO;
 	} else {
-		in->name = path;
 		in->fd = open(path, O_RDONLY);
 		if (in->fd < 0) {
 			free(in);

@@ -360,9 +360,9 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 		return G2T_ENOMEM;
 	x.inputs = n;
 	for (i = 0; i < n && !rc; i++) {
-		*bad = paths[i] ? paths[i] : "stdin";
 		size_t shards = x.shards;
 
+		*bad = g2t_display_name(paths[i]);
 		rc = g2t_in_open(&x.in[i], paths[i], 1, d);
 		if (!rc)
 			rc = scan(&x, i, d);
@@ -371,7 +371,8 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 			x.in[i] = NULL;
 		}
 	}
-	*bad = NULL;
+	if (!rc)
+		*bad = n == 1 ? g2t_display_name(paths[0]) : NULL;
 	if (!rc && x.jobs == 0)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, o->task >= 0
 		              ? "task %ld is not in the input"
@@ -379,10 +380,12 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 	for (k = 0; k < x.jobs && !rc; k++) {
 		rc = resolve(&x, &x.job[k], d);
 		if (rc)
-			*bad = paths[x.job[k].input] ? paths[x.job[k].input] : "stdin";
+			*bad = g2t_display_name(paths[x.job[k].input]);
 	}
 	if (!rc)
 		rc = run_jobs(&x);
+	if (!rc)
+		*bad = NULL;
 	for (k = 0; k < x.jobs && !rc; k++)
 		if ((rc = x.job[k].rc))
 			g2t_fail(d, rc, 0, -1, "task %u: %s", x.job[k].task.id.task,

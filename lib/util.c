@@ -114,8 +114,9 @@ int g2t_write_record(FILE *f, uint32_t type, const uint8_t *payload, uint32_t le
 	return G2T_OK;
 }
 
-int g2t_out_open(struct g2t_out *o, const char *path)
+int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d)
 {
+	size_t n = path ? strlen(path) + 8 : 0;
 	int fd;
 
 	memset(o, 0, sizeof *o);
@@ -124,26 +125,22 @@ int g2t_out_open(struct g2t_out *o, const char *path)
 		return G2T_OK;
 	}
 	o->path = strdup(path);
-	o->tmp = malloc(strlen(path) + 8);
-	if (!o->path || !o->tmp)
-		goto nomem;
-	snprintf(o->tmp, strlen(path) + 8, "%s.XXXXXX", path);
-	fd = mkstemp(o->tmp);
-	if (fd < 0) {
-		free(o->tmp);
-		o->tmp = NULL;
-		return G2T_EIO;
-	}
-	o->f = fdopen(fd, "wb");
-	if (!o->f) {
-		close(fd);
+	o->tmp = malloc(n);
+	if (!o->path || !o->tmp) {
 		g2t_out_abort(o);
-		return G2T_EIO;
+		return G2T_ENOMEM;
 	}
-	return G2T_OK;
-nomem:
+	snprintf(o->tmp, n, "%s.XXXXXX", path);
+	fd = mkstemp(o->tmp);
+	if (fd >= 0 && (o->f = fdopen(fd, "wb")))
+		return G2T_OK;
+	g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	else
+		free(o->tmp), o->tmp = NULL; /* nothing was created */
 	g2t_out_abort(o);
-	return G2T_ENOMEM;
+	return G2T_EIO;
 }
 
 /* fsync the directory holding path, so the rename is durable too. */
@@ -164,27 +161,29 @@ static int sync_parent(const char *path)
 	return rc;
 }
 
-int g2t_out_commit(struct g2t_out *o)
+int g2t_out_commit(struct g2t_out *o, struct g2t_diag *d)
 {
 	int rc = G2T_OK;
 
 	if (o->f == stdout)
-		return fflush(stdout) == 0 && !ferror(stdout) ? G2T_OK : G2T_EIO;
-	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
+		rc = fflush(stdout) == 0 && !ferror(stdout) ? G2T_OK : G2T_EIO;
+	else if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
 		rc = G2T_EIO;
-	if (fclose(o->f) != 0)
-		rc = G2T_EIO;
-	o->f = NULL;
-	if (rc == G2T_OK && rename(o->tmp, o->path) != 0)
-		rc = G2T_EIO;
-	if (rc == G2T_OK)
-		rc = sync_parent(o->path);
-	if (rc == G2T_OK) {
-		free(o->tmp);
-		o->tmp = NULL;
+	if (o->f != stdout) {
+		if (fclose(o->f) != 0)
+			rc = G2T_EIO;
+		o->f = NULL;
+		if (rc == G2T_OK && rename(o->tmp, o->path) != 0)
+			rc = G2T_EIO;
+		if (rc == G2T_OK)
+			rc = sync_parent(o->path);
+		if (rc == G2T_OK) {
+			free(o->tmp);
+			o->tmp = NULL;
+		}
+		g2t_out_abort(o);
 	}
-	g2t_out_abort(o);
-	return rc;
+	return rc ? g2t_fail(d, rc, 0, -1, "%s", strerror(errno)) : G2T_OK;
 }
 
 void g2t_out_abort(struct g2t_out *o)
@@ -219,4 +218,9 @@ long g2t_duplicate_name(const char *const *names, size_t n)
 					dup = (long)j;
 	free(sorted);
 	return dup;
+}
+
+const char *g2t_display_name(const char *path)
+{
+	return !path || !strcmp(path, "-") ? "stdin" : path;
 }

@@ -81,13 +81,17 @@ static int header_done(struct g2t_decoder *d, int *event)
 
 	d->got = 0;
 	if (first == G2T_MAGIC) {
-		if (second != G2T_FORMAT_VERSION)
+		if (second != G2T_FORMAT_VERSION) {
+			d->pos -= 4; /* report the version's offset */
 			return G2T_EVERSION;
+		}
 		d->seen_magic = 1;
 		return G2T_OK;
 	}
-	if (!d->seen_magic)
+	if (!d->seen_magic) {
+		d->pos -= G2T_HEADER_SIZE;
 		return G2T_EMAGIC;
+	}
 	d->type = first;
 	d->length = second;
 	d->offset = d->pos - G2T_HEADER_SIZE;
