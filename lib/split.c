@@ -180,31 +180,35 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
 	return rc;
 }
 
-/* Canonical class order: numeric when every name is a number. */
-static int numeric;
+/* Canonical class order: by value when every name is a number, then bytes. */
+struct class_key {
+	double value;            /* 0 for all when not every name is a number */
+	const char *name;
+	uint32_t id;             /* order of appearance */
+};
 
 static int class_cmp(const void *a, const void *b)
 {
-	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	const struct class_key *x = a, *y = b;
 
-	if (numeric) {
-		double u = strtod(x, NULL), v = strtod(y, NULL);
-
-		if (u != v)
-			return u < v ? -1 : 1;
-	}
-	return strcmp(x, y);
+	if (x->value != y->value)
+		return x->value < y->value ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
-static int all_numeric(char **names, uint32_t n)
+/* Fills keys in canonical order; returns whether the order is numeric. */
+static int sort_classes(char **names, uint32_t n, struct class_key *keys)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		float f;
+	int numeric = 1;
+	float f;
 
-		if (g2t_parse_float(names[i], strlen(names[i]), &f))
-			return 0;
-	}
-	return 1;
+	for (uint32_t i = 0; i < n; i++)
+		numeric &= g2t_parse_float(names[i], strlen(names[i]), &f) == G2T_OK;
+	for (uint32_t i = 0; i < n; i++)
+		keys[i] = (struct class_key){ numeric ? strtod(names[i], NULL) : 0.0,
+		                              names[i], i };
+	qsort(keys, n, sizeof *keys, class_cmp);
+	return numeric;
 }
 
 static uint64_t splitmix64(uint64_t *s)
@@ -220,26 +224,25 @@ static uint64_t splitmix64(uint64_t *s)
 static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 {
 	uint32_t K = ds->classes, *remap, *count, i;
-	char **sorted = malloc(K * sizeof *sorted);
+	struct class_key *sorted = malloc(K * sizeof *sorted);
 	struct g2t_schema *s;
+	int numeric;
 
 	remap = calloc(K, sizeof *remap);
 	count = calloc(K, sizeof *count);
 	ds->members = calloc(K, sizeof *ds->members);
 	if (!sorted || !remap || !count || !ds->members)
 		goto nomem;
-	memcpy(sorted, ds->names, K * sizeof *sorted);
-	numeric = all_numeric(sorted, K);
-	qsort(sorted, K, sizeof *sorted, class_cmp);
+	numeric = sort_classes(ds->names, K, sorted);
 	for (i = 0; i < K; i++)
-		remap[class_of(ds, sorted[i], strlen(sorted[i]), 0)] = i;
+		remap[sorted[i].id] = i;
 	for (i = 0; i < ds->rows; i++)
 		count[ds->y[i] = remap[ds->y[i]]]++;
 	for (i = 0; i < K; i++) {
 		if (count[i] < 2) {
 			int rc = g2t_fail(d, G2T_EDATA, 0, -1, count[i]
 			                  ? "class '%s' has only one row (a class needs two)"
-			                  : "class '%s' has no rows", sorted[i]);
+			                  : "class '%s' has no rows", sorted[i].name);
 			free(sorted), free(remap), free(count);
 			return rc;
 		}
@@ -250,7 +253,7 @@ static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 		goto nomem;
 	s->flags = numeric ? G2T_SCHEMA_NUMERIC : 0;
 	for (i = 0; i < K; i++) {
-		s->klass[i] = strdup(sorted[i]);
+		s->klass[i] = strdup(sorted[i].name);
 		s->rows[i] = 0;
 		if (!s->klass[i])
 			goto nomem;
