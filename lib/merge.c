@@ -98,6 +98,7 @@ int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
 	struct g2t_in *in;
 	struct g2t_rec r;
 	char **files = realloc(m->files, (m->nfiles + 1) * sizeof *files);
+	const char *name;
 	int rc;
 
 	if (!files)
@@ -105,14 +106,14 @@ int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
 	m->files = files;
 	if (!(files[m->nfiles] = strdup(g2t_display_name(path))))
 		return G2T_ENOMEM;
+	name = files[m->nfiles++];
 	if ((rc = g2t_in_open(&in, path, 0, d)))
 		return rc;
-	path = files[m->nfiles++];
 	while ((rc = g2t_in_next(in, &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA)
 			rc = keep_schema(m, &r, d);
 		else if (r.type == G2T_REC_WEIGHTS)
-			rc = keep_weights(m, &r, path);
+			rc = keep_weights(m, &r, name);
 		else if (r.type == G2T_REC_MODEL)
 			rc = g2t_fail(d, G2T_EDATA, 0, r.offset,
 			              "a MODEL record: this is a model, not weights");
