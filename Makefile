@@ -127,3 +127,5 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD) $(BIN)
+
+-include mcu/mcu.mk
