@@ -203,6 +203,21 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
                      const struct g2t_predict_opts *o, FILE *out,
                      struct g2t_diag *d);
 
+/* Grows *p (of *cap items of `size` bytes) to hold `need` items, doubling. */
+int g2t_grow(void **p, size_t *cap, size_t need, size_t size);
+
+/* A set of distinct schemas, as met in streams. */
+struct g2t_schemas {
+	struct g2t_schema **at;
+	size_t n;
+};
+/* Adds the SCHEMA record r unless its id is known. */
+int g2t_schemas_add(struct g2t_schemas *set, const struct g2t_rec *r,
+                    struct g2t_diag *d);
+const struct g2t_schema *g2t_schemas_find(const struct g2t_schemas *set,
+                                          const uint8_t id[G2T_HASH_SIZE]);
+void g2t_schemas_clear(struct g2t_schemas *set);
+
 /* How messages name an input: "stdin" for NULL or "-". */
 const char *g2t_display_name(const char *path);
 

@@ -13,8 +13,7 @@ struct piece {
 };
 
 struct g2t_merge {
-	struct g2t_schema **schema;
-	size_t schemas;
+	struct g2t_schemas schemas;
 	struct piece *weights;
 	size_t count, cap;
 	char **files;                /* copies of input names */
@@ -35,13 +34,11 @@ void g2t_merge_free(struct g2t_merge *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->schemas; i++)
-		g2t_schema_free(m->schema[i]);
+	g2t_schemas_clear(&m->schemas);
 	for (size_t i = 0; i < m->count; i++)
 		free(m->weights[i].payload);
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
-	free(m->schema);
 	free(m->weights);
 	free(m->files);
 	free(m->w);
@@ -49,39 +46,12 @@ void g2t_merge_free(struct g2t_merge *m)
 	free(m);
 }
 
-static int keep_schema(struct g2t_merge *m, const struct g2t_rec *r, struct g2t_diag *d)
-{
-	struct g2t_schema *s, **p;
-	int rc = g2t_schema_decode(&s, r->payload, r->length);
-
-	if (rc)
-		return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
-	for (size_t i = 0; i < m->schemas; i++)
-		if (!memcmp(m->schema[i]->id, s->id, G2T_HASH_SIZE)) {
-			g2t_schema_free(s);
-			return G2T_OK;
-		}
-	if (!(p = realloc(m->schema, (m->schemas + 1) * sizeof *p))) {
-		g2t_schema_free(s);
-		return G2T_ENOMEM;
-	}
-	m->schema = p;
-	m->schema[m->schemas++] = s;
-	return G2T_OK;
-}
-
 static int keep_weights(struct g2t_merge *m, const struct g2t_rec *r, const char *file)
 {
 	struct piece *p;
 
-	if (m->count == m->cap) {
-		size_t cap = m->cap ? 2 * m->cap : 64;
-
-		if (!(p = realloc(m->weights, cap * sizeof *p)))
-			return G2T_ENOMEM;
-		m->weights = p;
-		m->cap = cap;
-	}
+	if (g2t_grow((void **)&m->weights, &m->cap, m->count + 1, sizeof *p))
+		return G2T_ENOMEM;
 	p = &m->weights[m->count];
 	if (!(p->payload = malloc(r->length ? r->length : 1)))
 		return G2T_ENOMEM;
@@ -111,7 +81,7 @@ int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
 		return rc;
 	while ((rc = g2t_in_next(in, &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA)
-			rc = keep_schema(m, &r, d);
+			rc = g2t_schemas_add(&m->schemas, &r, d);
 		else if (r.type == G2T_REC_WEIGHTS)
 			rc = keep_weights(m, &r, name);
 		else if (r.type == G2T_REC_MODEL)
@@ -124,14 +94,6 @@ int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
 	}
 	g2t_in_free(in);
 	return rc;
-}
-
-static const struct g2t_schema *schema_of(const struct g2t_merge *m, const uint8_t *id)
-{
-	for (size_t i = 0; i < m->schemas; i++)
-		if (!memcmp(m->schema[i]->id, id, G2T_HASH_SIZE))
-			return m->schema[i];
-	return NULL;
 }
 
 /* Checks one weights record and puts it in its place. */
@@ -185,7 +147,7 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 		return g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
 	*bad = m->weights[0].file;
 	/* weights carry their schema id: the first one names the model's schema */
-	s = schema_of(m, m->weights[0].payload + G2T_HASH_SIZE);
+	s = g2t_schemas_find(&m->schemas, m->weights[0].payload + G2T_HASH_SIZE);
 	if (m->weights[0].length < 2 * G2T_HASH_SIZE || !s)
 		return g2t_fail(d, G2T_ESCHEMA, 0, m->weights[0].offset,
 		                "no SCHEMA record for these weights");

@@ -199,3 +199,42 @@ int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
 	*out = s;
 	return G2T_OK;
 }
+
+int g2t_schemas_add(struct g2t_schemas *set, const struct g2t_rec *r,
+                    struct g2t_diag *d)
+{
+	struct g2t_schema *s, **at;
+	int rc = g2t_schema_decode(&s, r->payload, r->length);
+
+	if (rc)
+		return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
+	if (g2t_schemas_find(set, s->id)) {
+		g2t_schema_free(s);
+		return G2T_OK;
+	}
+	if (!(at = realloc(set->at, (set->n + 1) * sizeof *at))) {
+		g2t_schema_free(s);
+		return G2T_ENOMEM;
+	}
+	set->at = at;
+	set->at[set->n++] = s;
+	return G2T_OK;
+}
+
+const struct g2t_schema *g2t_schemas_find(const struct g2t_schemas *set,
+                                          const uint8_t id[G2T_HASH_SIZE])
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (!memcmp(set->at[i]->id, id, G2T_HASH_SIZE))
+			return set->at[i];
+	return NULL;
+}
+
+void g2t_schemas_clear(struct g2t_schemas *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		g2t_schema_free(set->at[i]);
+	free(set->at);
+	set->at = NULL;
+	set->n = 0;
+}

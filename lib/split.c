@@ -37,23 +37,6 @@ static uint64_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 64;
-	void *q;
-
-	while (n < need)
-		n *= 2;
-	if (n == *cap)
-		return G2T_OK;
-	q = realloc(*p, n * size);
-	if (!q)
-		return G2T_ENOMEM;
-	*p = q;
-	*cap = n;
-	return G2T_OK;
-}
-
 static int rehash(struct g2t_dataset *ds)
 {
 	uint32_t n = ds->slots ? ds->slots * 2 : 64, i;
@@ -90,7 +73,7 @@ static long class_of(struct g2t_dataset *ds, const char *label, size_t len, int 
 	}
 	if (!add)
 		return -2;
-	if (grow((void **)&ds->names, &ds->namecap, ds->classes + 1, sizeof *ds->names) ||
+	if (g2t_grow((void **)&ds->names, &ds->namecap, ds->classes + 1, sizeof *ds->names) ||
 	    !(ds->names[ds->classes] = strndup(label, len)))
 		return -1;
 	ds->slot[h] = ++ds->classes;
@@ -121,18 +104,18 @@ static int want_classes(struct g2t_dataset *ds, const char *list, struct g2t_dia
 
 static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t klass)
 {
-	if (grow((void **)&ds->y, &ds->ycap, ds->rows + 1, sizeof *ds->y))
+	if (g2t_grow((void **)&ds->y, &ds->ycap, ds->rows + 1, sizeof *ds->y))
 		return G2T_ENOMEM;
 	ds->y[ds->rows] = klass;
 	if (!r->index) {
-		if (grow((void **)&ds->x, &ds->xcap, (size_t)(ds->rows + 1) * r->n,
+		if (g2t_grow((void **)&ds->x, &ds->xcap, (size_t)(ds->rows + 1) * r->n,
 		         sizeof *ds->x))
 			return G2T_ENOMEM;
 		memcpy(ds->x + (size_t)ds->rows * r->n, r->value, r->n * sizeof *ds->x);
 	} else {
-		if (grow((void **)&ds->sp_index, &ds->sp_cap, ds->sp_len + r->n + 1,
+		if (g2t_grow((void **)&ds->sp_index, &ds->sp_cap, ds->sp_len + r->n + 1,
 		         sizeof *ds->sp_index) ||
-		    grow((void **)&ds->sp_start, &ds->sp_rows_cap, ds->rows + 2,
+		    g2t_grow((void **)&ds->sp_start, &ds->sp_rows_cap, ds->rows + 2,
 		         sizeof *ds->sp_start))
 			return G2T_ENOMEM;
 		if (!(ds->sp_value = realloc(ds->sp_value, ds->sp_cap * sizeof *ds->sp_value)))

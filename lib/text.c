@@ -100,23 +100,6 @@ static int refill(struct g2t_text *t, struct g2t_diag *d)
 	return G2T_OK;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 16;
-	void *q;
-
-	while (n < need)
-		n *= 2;
-	if (n == *cap)
-		return G2T_OK;
-	q = realloc(*p, n * size);
-	if (!q)
-		return G2T_ENOMEM;
-	*p = q;
-	*cap = n;
-	return G2T_OK;
-}
-
 /* Reads the next non-empty record into t->rec; 1, 0 at the end, or < 0. */
 static int read_record(struct g2t_text *t, struct g2t_diag *d)
 {
@@ -142,7 +125,7 @@ static int read_record(struct g2t_text *t, struct g2t_diag *d)
 			else if (c == '\n' && !quoted)
 				break;
 			if (t->len + 1 >= t->cap &&
-			    (rc = grow((void **)&t->rec, &t->cap, t->len + 2, 1)))
+			    (rc = g2t_grow((void **)&t->rec, &t->cap, t->len + 2, 1)))
 				return rc;
 			if (t->len >= RECORD_LIMIT)
 				return g2t_fail(d, G2T_EDATA, t->line, -1, "record too long");
@@ -166,7 +149,7 @@ static int add_field(struct g2t_text *t, char *f)
 	int rc;
 
 	if (t->nfld == t->fldcap &&
-	    (rc = grow((void **)&t->fld, &t->fldcap, t->nfld + 1, sizeof *t->fld)))
+	    (rc = g2t_grow((void **)&t->fld, &t->fldcap, t->nfld + 1, sizeof *t->fld)))
 		return rc;
 	if (t->nfld >= FIELD_LIMIT)
 		return G2T_EDATA;
@@ -333,10 +316,10 @@ static int ensure_values(struct g2t_text *t, size_t n)
 
 	if (n <= cap)
 		return G2T_OK;
-	if (grow((void **)&t->value, &cap, n, sizeof *t->value))
+	if (g2t_grow((void **)&t->value, &cap, n, sizeof *t->value))
 		return G2T_ENOMEM;
 	cap = t->valcap;
-	if (grow((void **)&t->index, &cap, n, sizeof *t->index))
+	if (g2t_grow((void **)&t->index, &cap, n, sizeof *t->index))
 		return G2T_ENOMEM;
 	t->valcap = cap;
 	return G2T_OK;

@@ -30,8 +30,7 @@ struct job {
 struct index {
 	struct g2t_in **in;
 	int inputs;
-	struct g2t_schema **schema;
-	size_t schemas;
+	struct g2t_schemas schemas;
 	struct shard_ref *shard;
 	size_t shards, shard_cap;
 	struct job *job;
@@ -40,51 +39,6 @@ struct index {
 	pthread_mutex_t lock;
 	const struct g2t_train_opts *opts;
 };
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 16;
-	void *q;
-
-	while (n < need)
-		n *= 2;
-	if (n == *cap)
-		return G2T_OK;
-	q = realloc(*p, n * size);
-	if (!q)
-		return G2T_ENOMEM;
-	*p = q;
-	*cap = n;
-	return G2T_OK;
-}
-
-static const struct g2t_schema *find_schema(const struct index *x, const uint8_t *id)
-{
-	for (size_t i = 0; i < x->schemas; i++)
-		if (!memcmp(x->schema[i]->id, id, G2T_HASH_SIZE))
-			return x->schema[i];
-	return NULL;
-}
-
-static int add_schema(struct index *x, const struct g2t_rec *r, struct g2t_diag *d)
-{
-	struct g2t_schema *s, **p;
-	int rc = g2t_schema_decode(&s, r->payload, r->length);
-
-	if (rc)
-		return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
-	if (find_schema(x, s->id)) {
-		g2t_schema_free(s);
-		return G2T_OK;
-	}
-	if (!(p = realloc(x->schema, (x->schemas + 1) * sizeof *p))) {
-		g2t_schema_free(s);
-		return G2T_ENOMEM;
-	}
-	x->schema = p;
-	x->schema[x->schemas++] = s;
-	return G2T_OK;
-}
 
 static const struct shard_ref *find_shard(const struct index *x, const uint8_t *hash)
 {
@@ -101,7 +55,7 @@ static int add_shard(struct index *x, int input, const struct g2t_rec *r,
 
 	if (find_shard(x, r->hash))
 		return G2T_OK;
-	if (grow((void **)&x->shard, &x->shard_cap, x->shards + 1, sizeof *x->shard))
+	if (g2t_grow((void **)&x->shard, &x->shard_cap, x->shards + 1, sizeof *x->shard))
 		return G2T_ENOMEM;
 	s = &x->shard[x->shards];
 	if (g2t_shard_header_decode(&s->head, r->head, r->length))
@@ -120,7 +74,7 @@ static int add_task(struct index *x, int input, const struct g2t_rec *r,
 	struct job *j;
 	long t = x->opts->task;
 
-	if (grow((void **)&x->job, &x->job_cap, x->jobs + 1, sizeof *x->job))
+	if (g2t_grow((void **)&x->job, &x->job_cap, x->jobs + 1, sizeof *x->job))
 		return G2T_ENOMEM;
 	j = &x->job[x->jobs];
 	memset(j, 0, sizeof *j);
@@ -142,7 +96,7 @@ static int scan(struct index *x, int input, struct g2t_diag *d)
 
 	while ((rc = g2t_in_next(x->in[input], &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA)
-			rc = add_schema(x, &r, d);
+			rc = g2t_schemas_add(&x->schemas, &r, d);
 		else if (r.type == G2T_REC_SHARD)
 			rc = add_shard(x, input, &r, d);
 		else if (r.type == G2T_REC_TASK)
@@ -160,7 +114,7 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 {
 	const struct g2t_train_opts *o = x->opts;
 	struct g2t_params *p = &j->task.id.params;
-	const struct g2t_schema *s = find_schema(x, j->task.id.schema_id);
+	const struct g2t_schema *s = g2t_schemas_find(&x->schemas, j->task.id.schema_id);
 	uint32_t ab[2] = { j->task.id.class_a, j->task.id.class_b };
 
 	if (o->override & G2T_OVERRIDE_LOSS) p->loss = o->params.loss;
@@ -311,13 +265,13 @@ static int write_output(const struct index *x, FILE *out)
 {
 	int rc = g2t_write_header(out);
 
-	for (size_t s = 0; s < x->schemas && !rc; s++) {
+	for (size_t s = 0; s < x->schemas.n && !rc; s++) {
 		int wrote = 0;
 
 		for (size_t i = 0; i < x->jobs && !rc; i++) {
 			const struct job *j = &x->job[i];
 
-			if (j->schema != x->schema[s])
+			if (j->schema != x->schemas.at[s])
 				continue;
 			if (!wrote++)
 				rc = g2t_write_record(out, G2T_REC_SCHEMA, j->schema->payload,
@@ -334,12 +288,10 @@ static void free_index(struct index *x)
 {
 	for (int i = 0; i < x->inputs; i++)
 		g2t_in_free(x->in[i]);
-	for (size_t i = 0; i < x->schemas; i++)
-		g2t_schema_free(x->schema[i]);
+	g2t_schemas_clear(&x->schemas);
 	for (size_t i = 0; i < x->jobs; i++)
 		free(x->job[i].out);
 	free(x->in);
-	free(x->schema);
 	free(x->shard);
 	free(x->job);
 }

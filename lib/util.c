@@ -224,3 +224,20 @@ const char *g2t_display_name(const char *path)
 {
 	return !path || !strcmp(path, "-") ? "stdin" : path;
 }
+
+int g2t_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 16;
+	void *q;
+
+	while (n < need)
+		n *= 2;
+	if (n == *cap)
+		return G2T_OK;
+	q = realloc(*p, n * size);
+	if (!q)
+		return G2T_ENOMEM;
+	*p = q;
+	*cap = n;
+	return G2T_OK;
+}
