@@ -14,14 +14,14 @@ CFLAGS ?= -O2 -g
 G2T_CFLAGS = -std=c11 -Wall -Wextra -Wshadow -ffp-contract=off -pthread -Ilib \
 	-D_POSIX_C_SOURCE=200809L
 ALL_CFLAGS = $(CFLAGS) $(G2T_CFLAGS) $(WERROR)
-LDLIBS = -lsodium -lz -lm -pthread
+LDLIBS = -lcurl -lsodium -lz -lm -pthread
 
 BUILD ?= build
 BIN ?= bin
 
-PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict
+PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack
 CORE_SRC = lib/core/record.c lib/core/math.c lib/core/predict.c lib/core/train.c
-LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c \
+LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c \
 	lib/trainer.c lib/merge.c lib/model.c lib/cli.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 MANPAGES = $(wildcard man/*.[157])
@@ -31,6 +31,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIBG2T = $(BUILD)/libg2t.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 UNITS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all check demo bench asan fuzz install uninstall clean core-check deps-%
 .SUFFIXES:
@@ -59,6 +60,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBG2T) $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
 
+# Test tools: a loopback HTTP receiver for g2t-pack --send.
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lmicrohttpd -lsodium
+
 # The core must build freestanding and call nothing outside itself.
 core-check:
 	@for f in $(CORE_SRC); do \
@@ -75,7 +81,7 @@ check: deps-check
 	$(MAKE) WERROR=-Werror all units
 	@tests/run.sh
 
-units: $(UNITS)
+units: $(UNITS) $(TOOLS)
 
 demo: deps-demo
 	$(MAKE) all

@@ -11,6 +11,8 @@
 
 #include "core/g2t_core.h"
 
+struct g2t_keyring;
+
 /* The exit codes shared by every g2t program (see g2t(7)). */
 enum g2t_exit {
 	G2T_EXIT_OK = 0,
@@ -18,6 +20,7 @@ enum g2t_exit {
 	G2T_EXIT_USAGE = 2,      /* bad option or argument */
 	G2T_EXIT_DATA = 3,       /* bad input data */
 	G2T_EXIT_INCOMPLETE = 4, /* result incomplete (merge: pairs missing) */
+	G2T_EXIT_REFUSED = 5,    /* done, but some inputs were refused */
 	G2T_EXIT_TEMPFAIL = 75   /* held, or no work now: try again later */
 };
 
@@ -39,6 +42,7 @@ int g2t_fail(struct g2t_diag *d, int status, long line, long long offset,
 #define G2T_SHARD_LIMIT (1u << 30)
 #define G2T_RECORD_LIMIT (64u << 20)
 #define G2T_NAME_LIMIT 4096u
+#define G2T_FEATURE_LIMIT (1u << 24)
 
 /* BLAKE2b-256 helpers over libsodium; g2t_crypto_init() before direct use. */
 void g2t_crypto_init(void);
@@ -175,7 +179,12 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 /* g2t-merge */
 struct g2t_merge;
 struct g2t_merge *g2t_merge_new(void);
-/* Adds every SCHEMA and WEIGHTS record of one input. */
+/* Trust mode: only packets signed by these keys, raw weights only when
+ * allowed; refused inputs are listed by g2t_merge_refusals(). */
+void g2t_merge_trust(struct g2t_merge *m, const struct g2t_keyring *trust,
+                     int allow_unsigned);
+size_t g2t_merge_refusals(const struct g2t_merge *m, const char *const **lines);
+/* Adds every SCHEMA, WEIGHTS and PACKET record of one input. */
 int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d);
 /* Checks every weights record and places it; *bad names the input at fault. */
 int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d);
@@ -223,6 +232,124 @@ const char *g2t_display_name(const char *path);
 
 /* Index of a name that occurs twice in names[0..n), or -1. */
 long g2t_duplicate_name(const char *const *names, size_t n);
+
+/* Signing keys: Ed25519 through libsodium. */
+#define G2T_PK_SIZE 32u
+#define G2T_SK_SIZE 64u
+struct g2t_signer {
+	uint8_t pk[G2T_PK_SIZE];
+	uint8_t sk[G2T_SK_SIZE];    /* in guarded memory, wiped when freed */
+};
+/* Writes a new key pair; the secret file is created exclusively, mode 0600. */
+int g2t_key_generate(const char *pub_path, const char *sec_path, struct g2t_diag *d);
+/* Loads a secret key file, refusing one that group or others can read. */
+int g2t_signer_load(struct g2t_signer **s, const char *path, struct g2t_diag *d);
+void g2t_signer_free(struct g2t_signer *s);
+/* Trusted public keys. */
+struct g2t_keyring {
+	uint8_t (*pk)[G2T_PK_SIZE];
+	size_t n;
+};
+/* Adds a public key file, or every *.pub file of a directory. */
+int g2t_keyring_add(struct g2t_keyring *k, const char *path, struct g2t_diag *d);
+int g2t_keyring_has(const struct g2t_keyring *k, const uint8_t pk[G2T_PK_SIZE]);
+void g2t_keyring_clear(struct g2t_keyring *k);
+/* Short printable key id: 16 hex digits of BLAKE2b(pk). */
+void g2t_key_id(char out[17], const uint8_t pk[G2T_PK_SIZE]);
+
+/* Packets: weight sets encoded, deflated and signed (g2t(5), PACKET). */
+enum g2t_precision { G2T_PREC_F32 = 0, G2T_PREC_F16 = 1, G2T_PREC_Q8 = 2 };
+struct g2t_batch {
+	const uint8_t *const *schema;  /* SCHEMA payloads the weights refer to */
+	const uint32_t *schema_len;
+	size_t schemas;
+	const struct g2t_weights *weights;
+	size_t count;
+};
+/* Builds a PACKET payload; *out is the caller's to free. */
+int g2t_packet_build(uint8_t **out, size_t *len, const struct g2t_batch *b,
+                     const struct g2t_signer *key, uint64_t seq, uint64_t time,
+                     int precision);
+/* An opened packet: its signature verified, its body inflated. */
+struct g2t_packet {
+	uint8_t pk[G2T_PK_SIZE];
+	uint64_t seq, time;
+	int precision;
+	uint32_t count;           /* weight sets inside */
+	const uint8_t *body;      /* signed bytes (points into the payload) */
+	size_t body_len;
+	uint8_t *raw;             /* inflated items, owned */
+	size_t raw_len, at;
+};
+/* What a packet holds, one at a time. */
+struct g2t_packet_item {
+	uint32_t type;            /* G2T_REC_SCHEMA or G2T_REC_WEIGHTS */
+	const uint8_t *payload;   /* SCHEMA payload */
+	uint32_t length;
+	struct g2t_weights weights; /* WEIGHTS, decoded; w points into room */
+	float *room;              /* grown as needed; free() when done */
+	size_t room_floats;
+};
+int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
+                    struct g2t_diag *d);
+/* 1 and the next item, 0 at the end, or a negative status. */
+int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
+                    struct g2t_diag *d);
+void g2t_packet_close(struct g2t_packet *pk);
+
+/* The device spool of g2t-pack (Algorithm 1); see lib/spool.c. */
+struct g2t_link {
+	double rtt_ms;        /* smoothed round-trip time of sends */
+	double bytes_per_s;   /* smoothed upload throughput */
+	double failure;       /* smoothed share of failed sends */
+	uint64_t sends;       /* sends measured */
+};
+struct g2t_spool;
+/* Creates, locks and recovers the spool directory. */
+int g2t_spool_open(struct g2t_spool **s, const char *dir, struct g2t_diag *d);
+void g2t_spool_close(struct g2t_spool *s);
+/* Keeps the SCHEMA and WEIGHTS records of an input stream, durably;
+ * *added is how many weight sets were new. */
+int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *added,
+                  struct g2t_diag *d);
+/* Weight sets held, not yet packed. */
+uint32_t g2t_spool_held(const struct g2t_spool *s);
+/* Packs every held set into one signed packet, kept until acknowledged. */
+int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precision,
+                   uint64_t now, uint64_t *seq, struct g2t_diag *d);
+/* Sequence numbers of packets waiting, oldest first. */
+size_t g2t_spool_pending(const struct g2t_spool *s, const uint64_t **seqs);
+/* The PACKET payload of a waiting packet; *out is the caller's to free. */
+int g2t_spool_packet(struct g2t_spool *s, uint64_t seq, uint8_t **out, size_t *len,
+                     struct g2t_diag *d);
+/* Drops a packet once it is acknowledged (or written out). */
+int g2t_spool_packet_done(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d);
+/* Records a send's outcome in the link statistics. */
+int g2t_spool_note_send(struct g2t_spool *s, int ok, double rtt_ms, double bytes_per_s,
+                        struct g2t_diag *d);
+const struct g2t_link *g2t_spool_link(const struct g2t_spool *s);
+/* Network quality q in (0, 1] from link statistics (formula in g2t-pack(1)). */
+double g2t_link_quality(const struct g2t_link *l);
+/* W_t = round(1/q), bounded by [lo, hi]. */
+uint32_t g2t_batch_threshold(double q, uint32_t lo, uint32_t hi);
+
+/* Sending packets over HTTP(S) with libcurl (curl_global_init first). */
+struct g2t_send_opts {
+	const char *url;          /* server base URL; POSTs go to URL/v1/results */
+	const char *cacert;       /* CA bundle for a private CA, or NULL */
+	long connect_timeout;     /* seconds */
+	long timeout;             /* seconds for one attempt, and idle limit */
+	long retry_max;           /* seconds of retrying in all */
+};
+struct g2t_send_result {
+	int acked;                /* the server named the packet's digest */
+	long http;                /* last HTTP status, 0 if none */
+	unsigned attempts, failures;
+	double rtt_ms, bytes_per_s; /* of the last attempt */
+};
+/* POSTs one packet until acknowledged, refused, or out of retry time. */
+int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t len,
+                    struct g2t_send_result *r, struct g2t_diag *d);
 
 /* Parses a finite number from s[0..n); 0 or G2T_EDATA. */
 int g2t_parse_float(const char *s, size_t n, float *out);

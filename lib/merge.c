@@ -6,10 +6,17 @@
 #include "g2t.h"
 
 struct piece {
-	uint8_t *payload;
+	uint8_t *payload;            /* a WEIGHTS payload */
 	uint32_t length;
 	const char *file;
-	long long offset;
+	long long offset;            /* of the record that brought it */
+	int signed_by_device;        /* came in a verified packet */
+};
+
+/* A packet seen: its key and sequence number, to refuse replays. */
+struct seen {
+	uint8_t pk[G2T_PK_SIZE];
+	uint64_t seq;
 };
 
 struct g2t_merge {
@@ -18,6 +25,12 @@ struct g2t_merge {
 	size_t count, cap;
 	char **files;                /* copies of input names */
 	size_t nfiles;
+	const struct g2t_keyring *trust; /* NULL: packets are refused */
+	int allow_unsigned;          /* raw weights accepted in trust mode */
+	struct seen *seen;
+	size_t nseen, seen_cap;
+	char **refusal;              /* why inputs were refused, one line each */
+	size_t nrefusals;
 	/* built */
 	const struct g2t_schema *model_schema;
 	float *w;                    /* pairs x (features + 1) */
@@ -39,6 +52,10 @@ void g2t_merge_free(struct g2t_merge *m)
 		free(m->weights[i].payload);
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i]);
+	for (size_t i = 0; i < m->nrefusals; i++)
+		free(m->refusal[i]);
+	free(m->refusal);
+	free(m->seen);
 	free(m->weights);
 	free(m->files);
 	free(m->w);
@@ -46,21 +63,102 @@ void g2t_merge_free(struct g2t_merge *m)
 	free(m);
 }
 
-static int keep_weights(struct g2t_merge *m, const struct g2t_rec *r, const char *file)
+static int keep_weights(struct g2t_merge *m, const uint8_t *payload, uint32_t len,
+                        const char *file, long long offset, int signed_by_device)
 {
 	struct piece *p;
 
 	if (g2t_grow((void **)&m->weights, &m->cap, m->count + 1, sizeof *p))
 		return G2T_ENOMEM;
 	p = &m->weights[m->count];
-	if (!(p->payload = malloc(r->length ? r->length : 1)))
+	if (!(p->payload = malloc(len ? len : 1)))
 		return G2T_ENOMEM;
-	memcpy(p->payload, r->payload, r->length);
-	p->length = r->length;
+	memcpy(p->payload, payload, len);
+	p->length = len;
 	p->file = file;
-	p->offset = r->offset;
+	p->offset = offset;
+	p->signed_by_device = signed_by_device;
 	m->count++;
 	return G2T_OK;
+}
+
+/* Notes that an input was refused; merging goes on without it. */
+static int refuse(struct g2t_merge *m, const char *file, long long offset,
+                  const char *why)
+{
+	char line[400], **r = realloc(m->refusal, (m->nrefusals + 1) * sizeof *r);
+
+	if (!r)
+		return G2T_ENOMEM;
+	m->refusal = r;
+	snprintf(line, sizeof line, "%s: byte %lld: refused: %s", file, offset, why);
+	if (!(r[m->nrefusals] = strdup(line)))
+		return G2T_ENOMEM;
+	m->nrefusals++;
+	return G2T_OK;
+}
+
+static int replayed(struct g2t_merge *m, const struct g2t_packet *pk)
+{
+	for (size_t i = 0; i < m->nseen; i++)
+		if (m->seen[i].seq == pk->seq && !memcmp(m->seen[i].pk, pk->pk, G2T_PK_SIZE))
+			return 1;
+	if (g2t_grow((void **)&m->seen, &m->seen_cap, m->nseen + 1, sizeof *m->seen))
+		return -1;
+	memcpy(m->seen[m->nseen].pk, pk->pk, G2T_PK_SIZE);
+	m->seen[m->nseen++].seq = pk->seq;
+	return 0;
+}
+
+/* Verifies a packet and keeps what it holds, or refuses it whole. */
+static int take_packet(struct g2t_merge *m, const struct g2t_rec *r, const char *file)
+{
+	struct g2t_packet pk;
+	struct g2t_packet_item item = { 0 };
+	struct g2t_diag d = { 0, -1, "" };
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	char id[17], why[300];
+	int rc, more, dup;
+
+	if (!m->trust)
+		return refuse(m, file, r->offset, "a signed packet, but no --trust keys");
+	if ((rc = g2t_packet_open(&pk, r->payload, r->length, &d)))
+		return rc == G2T_ENOMEM ? rc : refuse(m, file, r->offset, d.what);
+	g2t_key_id(id, pk.pk);
+	rc = G2T_OK;
+	if (!g2t_keyring_has(m->trust, pk.pk)) {
+		snprintf(why, sizeof why, "key %s is not trusted", id);
+		rc = refuse(m, file, r->offset, why);
+	} else if ((dup = replayed(m, &pk))) {
+		snprintf(why, sizeof why, "sequence %llu of key %s seen before (replay)",
+		         (unsigned long long)pk.seq, id);
+		rc = dup < 0 ? G2T_ENOMEM : refuse(m, file, r->offset, why);
+	} else {
+		while ((more = g2t_packet_next(&pk, &item, &d)) == 1 && !rc) {
+			struct g2t_rec sr = { .type = G2T_REC_SCHEMA, .payload = item.payload,
+			                      .length = item.length, .offset = r->offset };
+			long n;
+
+			if (item.type == G2T_REC_SCHEMA) {
+				rc = g2t_schemas_add(&m->schemas, &sr, &d);
+				continue;
+			}
+			if (g2t_grow((void **)&buf, &cap, G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 32 +
+			             (size_t)item.weights.features * 8, 1)) {
+				rc = G2T_ENOMEM;
+				break;
+			}
+			n = g2t_weights_encode(buf, cap, &item.weights);
+			rc = n < 0 ? (int)n : keep_weights(m, buf, (uint32_t)n, file, r->offset, 1);
+		}
+		if (!rc && more < 0)
+			rc = more == G2T_ENOMEM ? more : refuse(m, file, r->offset, d.what);
+	}
+	free(item.room);
+	free(buf);
+	g2t_packet_close(&pk);
+	return rc;
 }
 
 int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
@@ -82,8 +180,12 @@ int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
 	while ((rc = g2t_in_next(in, &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA)
 			rc = g2t_schemas_add(&m->schemas, &r, d);
+		else if (r.type == G2T_REC_WEIGHTS && m->trust && !m->allow_unsigned)
+			rc = refuse(m, name, r.offset, "unsigned weights (--allow-unsigned takes them)");
 		else if (r.type == G2T_REC_WEIGHTS)
-			rc = keep_weights(m, &r, name);
+			rc = keep_weights(m, r.payload, r.length, name, r.offset, 0);
+		else if (r.type == G2T_REC_PACKET)
+			rc = take_packet(m, &r, name);
 		else if (r.type == G2T_REC_MODEL)
 			rc = g2t_fail(d, G2T_EDATA, 0, r.offset,
 			              "a MODEL record: this is a model, not weights");
@@ -161,6 +263,11 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		*bad = m->weights[i].file;
 		rc = place(m, &m->weights[i], w, d);
+		/* a device's packet can be wrong alone; a local file stops the merge */
+		if (rc && rc != G2T_ENOMEM && m->weights[i].signed_by_device) {
+			rc = refuse(m, m->weights[i].file, m->weights[i].offset, d->what);
+			*d = (struct g2t_diag){ 0, -1, "" };
+		}
 	}
 	free(w);
 	if (!rc)
@@ -225,4 +332,17 @@ int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 		rc = g2t_write_record(out, G2T_REC_MODEL, p, (uint32_t)len);
 	free(p);
 	return rc;
+}
+
+void g2t_merge_trust(struct g2t_merge *m, const struct g2t_keyring *trust,
+                     int allow_unsigned)
+{
+	m->trust = trust;
+	m->allow_unsigned = allow_unsigned;
+}
+
+size_t g2t_merge_refusals(const struct g2t_merge *m, const char *const **lines)
+{
+	*lines = (const char *const *)m->refusal;
+	return m->nrefusals;
 }

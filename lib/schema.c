@@ -4,7 +4,6 @@
 
 #include "g2t.h"
 
-#define MAX_FEATURES (1u << 24)
 #define MAX_CLASSES 65535u
 
 struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes)
@@ -158,7 +157,7 @@ int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
 	struct g2t_schema *s;
 
 	*out = NULL;
-	if (c.bad || features == 0 || features > MAX_FEATURES || classes < 2 ||
+	if (c.bad || features == 0 || features > G2T_FEATURE_LIMIT || classes < 2 ||
 	    classes > MAX_CLASSES || len < 12 + 12ull * features + 40ull * classes)
 		return G2T_EFORMAT;
 	if (!(s = g2t_schema_new(features, classes)))

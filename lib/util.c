@@ -28,6 +28,9 @@ const char *g2t_strerror(int status)
 	case G2T_EPARAM: return "invalid parameter";
 	case G2T_EDATA: return "bad input data";
 	case G2T_ECONFLICT: return "conflicting results";
+	case G2T_ESIGNATURE: return "bad signature";
+	case G2T_EREFUSED: return "refused";
+	case G2T_ETEMP: return "temporary failure, try again later";
 	default: return "unknown error";
 	}
 }
@@ -38,6 +41,7 @@ int g2t_exit_code(int status)
 	case G2T_OK: return G2T_EXIT_OK;
 	case G2T_ENOMEM: case G2T_EIO: return G2T_EXIT_FAIL;
 	case G2T_EPARAM: return G2T_EXIT_USAGE;
+	case G2T_ETEMP: return G2T_EXIT_TEMPFAIL;
 	default: return G2T_EXIT_DATA;
 	}
 }

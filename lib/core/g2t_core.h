@@ -29,7 +29,10 @@ enum g2t_status {
 	G2T_ESCHEMA = -9,   /* record does not belong to the schema */
 	G2T_EPARAM = -10,   /* invalid parameter */
 	G2T_EDATA = -11,    /* bad input data (text files) */
-	G2T_ECONFLICT = -12 /* two different results for one task */
+	G2T_ECONFLICT = -12, /* two different results for one task */
+	G2T_ESIGNATURE = -13, /* signature does not verify */
+	G2T_EREFUSED = -14,  /* refused by policy: untrusted key, replay, unsigned */
+	G2T_ETEMP = -15      /* temporary failure: try again later */
 };
 
 /* Stream framing. */
@@ -43,7 +46,8 @@ enum g2t_record_type {
 	G2T_REC_SHARD = 2,
 	G2T_REC_TASK = 3,
 	G2T_REC_WEIGHTS = 4,
-	G2T_REC_MODEL = 5
+	G2T_REC_MODEL = 5,
+	G2T_REC_PACKET = 6
 };
 
 #define G2T_HASH_SIZE 32u /* BLAKE2b-256 */
