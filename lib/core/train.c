@@ -9,6 +9,7 @@
 #define RENORM_LIMIT 1e5f
 #define RENORM_MIN 1e-5f
 #define L1_PERIOD 16u
+#define L1_CUT 32.0f /* final weights under L1_CUT * l1 in size become 0 */
 
 
 /* Per-side row feed: a block buffer and an affine permutation over it. */
@@ -146,18 +147,20 @@ static void renormalise(struct sgd *s)
 		s->abase = 1.0f / (float)s->k;
 }
 
-/* Truncated gradient: pull every weight toward 0 by g, stopping at 0. */
+/*
+ * Truncated gradient: pull every weight toward 0 by g, stopping at 0.  The
+ * average's accumulator takes the opposite change, as for a gradient step.
+ */
 static void truncate_l1(struct sgd *s, float g)
 {
 	float gv = g / s->scale;
 
 	for (uint32_t i = 0; i < s->features; i++) {
-		if (s->v[i] > gv)
-			s->v[i] -= gv;
-		else if (s->v[i] < -gv)
-			s->v[i] += gv;
-		else
-			s->v[i] = 0.0f;
+		float v = s->v[i];
+
+		s->v[i] = v > gv ? v - gv : v < -gv ? v + gv : 0.0f;
+		if (s->k)
+			s->acc[i] -= s->frac * (s->v[i] - v);
 	}
 }
 
@@ -280,7 +283,7 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
 	s.v = work;
 	s.acc = work + features;
 	s.scale = 1.0f;
-	s.avg_start = p->algo == G2T_ALGO_ASGD && p->l1 == 0.0f
+	s.avg_start = p->algo == G2T_ALGO_ASGD
 	            ? (p->epochs > 1 ? n[0] + n[1] : 0) : 0xffffffffu;
 	for (i = 0; i < features; i++)
 		s.v[i] = 0.0f;
@@ -301,6 +304,10 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
 		out->w[i] = s.k ? (s.acc[i] + s.frac * s.v[i]) / (s.abase * (float)s.k)
 		                : s.v[i] * s.scale;
 	out->bias = s.k ? s.abias : s.bias;
+	/* averaging blurs the zeros the truncation made: cut what stays small */
+	for (i = 0; p->l1 > 0.0f && i < features; i++)
+		if (out->w[i] <= L1_CUT * p->l1 && out->w[i] >= -L1_CUT * p->l1)
+			out->w[i] = 0.0f;
 	for (i = 0; i < G2T_HASH_SIZE; i++)
 		out->task_hash[i] = task->hash[i];
 	out->id = task->id;
