@@ -32,6 +32,7 @@ LIBG2T = $(BUILD)/libg2t.a
 BINS = $(PROGRAMS:%=$(BIN)/%)
 UNITS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+BENCHES = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
 .PHONY: all check demo bench asan fuzz install uninstall clean core-check deps-%
 .SUFFIXES:
@@ -65,6 +66,10 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/flags
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lmicrohttpd -lsodium
 
+$(BUILD)/bench/%: tests/bench/%.c $(LIBG2T) $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
+
 # The core must build freestanding and call nothing outside itself.
 core-check:
 	@for f in $(CORE_SRC); do \
@@ -88,8 +93,9 @@ demo: deps-demo
 	@scripts/demo.sh
 
 bench: deps-bench
-	$(MAKE) all
+	$(MAKE) all units $(BENCHES)
 	@tests/bench/bench.sh
+	@tests/bench/pack.sh
 
 asan: deps-check
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \

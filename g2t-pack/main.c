@@ -22,6 +22,7 @@ static const char usage[] =
 	"      --min-batch N        smallest W_t (1)\n"
 	"      --max-batch N        largest W_t (64)\n"
 	"  -P, --precision 32|16|8  bits per weight value (32, lossless)\n"
+	"      --no-schema          leave the schema out (the receiver has it)\n"
 	"      --flush              pack whatever is held now\n"
 	"      --send URL           POST packets to URL/v1/results until acknowledged\n"
 	"      --cacert FILE        CA certificates for a private server\n"
@@ -31,7 +32,7 @@ static const char usage[] =
 	"  -V, --version            show the version\n";
 
 enum { OPT_KEYGEN = OPT_FIRST_FREE, OPT_MIN_BATCH, OPT_MAX_BATCH, OPT_FLUSH,
-       OPT_SEND, OPT_CACERT, OPT_RETRY_MAX };
+       OPT_SEND, OPT_CACERT, OPT_RETRY_MAX, OPT_NO_SCHEMA };
 
 static const struct option options[] = {
 	{ "key", required_argument, NULL, 's' },
@@ -42,6 +43,7 @@ static const struct option options[] = {
 	{ "min-batch", required_argument, NULL, OPT_MIN_BATCH },
 	{ "max-batch", required_argument, NULL, OPT_MAX_BATCH },
 	{ "precision", required_argument, NULL, 'P' },
+	{ "no-schema", no_argument, NULL, OPT_NO_SCHEMA },
 	{ "flush", no_argument, NULL, OPT_FLUSH },
 	{ "send", required_argument, NULL, OPT_SEND },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
@@ -56,7 +58,7 @@ struct pack_opts {
 	const char *key, *spool, *input, *output;
 	double quality;                 /* 0: measure */
 	unsigned long min_batch, max_batch;
-	int precision, flush;
+	int precision, flush, no_schema;
 	struct g2t_send_opts send;      /* send.url NULL: write packets out */
 };
 
@@ -178,7 +180,8 @@ static int pack(const struct pack_opts *o)
 	where = o->spool;
 	if (!rc && held && (held >= threshold || o->flush)) {
 		uint64_t s;
-		rc = g2t_spool_pack(sp, key, o->precision, (uint64_t)time(NULL), &s, &d);
+		rc = g2t_spool_pack(sp, key, o->precision, !o->no_schema, (uint64_t)time(NULL),
+		                    &s, &d);
 	}
 	g2t_signer_free(key);
 	if (!rc && !g2t_spool_pending(sp, &seq)) {
@@ -236,6 +239,7 @@ int main(int argc, char **argv)
 		case 'o': o.output = optarg; break;
 		case OPT_KEYGEN: make_keys = 1; break;
 		case OPT_FLUSH: o.flush = 1; break;
+		case OPT_NO_SCHEMA: o.no_schema = 1; break;
 		case OPT_SEND: o.send.url = optarg; break;
 		case OPT_CACERT: o.send.cacert = optarg; break;
 		case 'q':

@@ -314,9 +314,10 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
                   struct g2t_diag *d);
 /* Weight sets held, not yet packed. */
 uint32_t g2t_spool_held(const struct g2t_spool *s);
-/* Packs every held set into one signed packet, kept until acknowledged. */
+/* Packs every held set into one signed packet, kept until acknowledged;
+ * with_schemas puts the SCHEMA records the weights belong to in it too. */
 int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precision,
-                   uint64_t now, uint64_t *seq, struct g2t_diag *d);
+                   int with_schemas, uint64_t now, uint64_t *seq, struct g2t_diag *d);
 /* Sequence numbers of packets waiting, oldest first. */
 size_t g2t_spool_pending(const struct g2t_spool *s, const uint64_t **seqs);
 /* The PACKET payload of a waiting packet; *out is the caller's to free. */

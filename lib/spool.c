@@ -560,7 +560,7 @@ static int write_packet(struct g2t_spool *s, uint64_t seq, const uint8_t *pkt,
 }
 
 int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precision,
-                   uint64_t now, uint64_t *seq, struct g2t_diag *d)
+                   int with_schemas, uint64_t now, uint64_t *seq, struct g2t_diag *d)
 {
 	struct gathered g = { { 0 }, NULL, 0, 0 };
 	const uint8_t **sp = NULL;
@@ -585,7 +585,8 @@ int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precis
 	if (!rc)
 		rc = save_state(s, d);
 	if (!rc) {
-		struct g2t_batch b = { sp, sl, g.schemas.n, g.weights, g.count };
+		struct g2t_batch b = { sp, sl, with_schemas ? g.schemas.n : 0, g.weights,
+		                       g.count };
 		rc = g2t_packet_build(&pkt, &len, &b, key, *seq, now, precision);
 	}
 	if (!rc)
