@@ -117,13 +117,16 @@ static int write_out(struct g2t_spool *sp, const char *output, struct g2t_diag *
 		rc = g2t_out_commit(&out, d);
 	g2t_out_abort(&out);
 	while (!rc && g2t_spool_pending(sp, &seq))
-		rc = g2t_spool_packet_done(sp, seq[0], d);
+		rc = g2t_spool_packet_done(sp, seq[0], 0, d);
 	return rc;
 }
 
-/* Sends waiting packets oldest first; stops at the first that fails. */
+/*
+ * Sends waiting packets oldest first.  A packet refused for good is set
+ * aside and the rest go on; a temporary failure stops the round.
+ */
 static int send_all(struct g2t_spool *sp, const struct g2t_send_opts *o,
-                    struct g2t_diag *d)
+                    int *refused, struct g2t_diag *d)
 {
 	const uint64_t *seq;
 	int rc = G2T_OK;
@@ -143,8 +146,14 @@ static int send_all(struct g2t_spool *sp, const struct g2t_send_opts *o,
 			/* link figures matter less than the packet: keep going on error */
 			g2t_spool_note_send(sp, r.acked, r.rtt_ms, r.bytes_per_s, &ignored);
 		}
-		if (!rc)
-			rc = g2t_spool_packet_done(sp, s, d);
+		if (rc == G2T_EREFUSED) {
+			g2t_warn("%s: %s (packet %llu kept aside as p-%020llu.refused)", o->url,
+			         d->what, (unsigned long long)s, (unsigned long long)s);
+			++*refused;
+			rc = g2t_spool_packet_done(sp, s, 1, d);
+		} else if (!rc) {
+			rc = g2t_spool_packet_done(sp, s, 0, d);
+		}
 	}
 	return rc;
 }
@@ -160,7 +169,7 @@ static int pack(const struct pack_opts *o)
 	size_t len;
 	uint32_t added = 0, held, threshold;
 	double q;
-	int rc;
+	int rc, refused = 0;
 
 	if ((rc = g2t_signer_load(&key, o->key, &d)))
 		return g2t_report(NULL, rc, &d);
@@ -171,13 +180,14 @@ static int pack(const struct pack_opts *o)
 	}
 	if (!rc && len == 0 && !o->send.url && !o->flush)
 		rc = g2t_fail(&d, G2T_EDATA, 0, -1, "empty input");
-	if (!rc && len)
-		rc = g2t_spool_add(sp, in, len, &added, &d);
+	if (!rc && len && (rc = g2t_spool_add(sp, in, len, &added, &d)) == G2T_EIO)
+		where = NULL; /* storing failed: the message names the spool file */
 	free(in);
 	q = o->quality > 0 ? o->quality : sp ? g2t_link_quality(g2t_spool_link(sp)) : 1.0;
 	threshold = g2t_batch_threshold(q, (uint32_t)o->min_batch, (uint32_t)o->max_batch);
 	held = sp ? g2t_spool_held(sp) : 0;
-	where = o->spool;
+	if (!rc)
+		where = o->spool;
 	if (!rc && held && (held >= threshold || o->flush)) {
 		uint64_t s;
 		rc = g2t_spool_pack(sp, key, o->precision, !o->no_schema, (uint64_t)time(NULL),
@@ -191,10 +201,13 @@ static int pack(const struct pack_opts *o)
 	}
 	if (!rc) {
 		where = o->send.url ? o->send.url : g2t_display_name(o->output);
-		rc = o->send.url ? send_all(sp, &o->send, &d) : write_out(sp, o->output, &d);
+		rc = o->send.url ? send_all(sp, &o->send, &refused, &d)
+		                 : write_out(sp, o->output, &d);
 	}
 	g2t_spool_close(sp);
-	return rc ? g2t_report(where, rc, &d) : G2T_EXIT_OK;
+	if (rc)
+		return g2t_report(where, rc, &d);
+	return refused ? g2t_exit_code(G2T_EREFUSED) : G2T_EXIT_OK;
 }
 
 static int keygen(const char *pub, const char *key)

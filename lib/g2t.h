@@ -280,6 +280,7 @@ struct g2t_packet {
 	size_t body_len;
 	uint8_t *raw;             /* inflated items, owned */
 	size_t raw_len, at;
+	uint32_t seen;            /* weight sets read so far */
 };
 /* What a packet holds, one at a time. */
 struct g2t_packet_item {
@@ -323,8 +324,10 @@ size_t g2t_spool_pending(const struct g2t_spool *s, const uint64_t **seqs);
 /* The PACKET payload of a waiting packet; *out is the caller's to free. */
 int g2t_spool_packet(struct g2t_spool *s, uint64_t seq, uint8_t **out, size_t *len,
                      struct g2t_diag *d);
-/* Drops a packet once it is acknowledged (or written out). */
-int g2t_spool_packet_done(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d);
+/* Drops a packet once it is acknowledged or written out, or sets a refused
+ * one aside (p-<seq>.refused) so that it no longer blocks the others. */
+int g2t_spool_packet_done(struct g2t_spool *s, uint64_t seq, int refused,
+                          struct g2t_diag *d);
 /* Records a send's outcome in the link statistics. */
 int g2t_spool_note_send(struct g2t_spool *s, int ok, double rtt_ms, double bytes_per_s,
                         struct g2t_diag *d);

@@ -135,13 +135,16 @@ static int take_packet(struct g2t_merge *m, const struct g2t_rec *r, const char 
 		         (unsigned long long)pk.seq, id);
 		rc = dup < 0 ? G2T_ENOMEM : refuse(m, file, r->offset, why);
 	} else {
+		size_t before = m->count;
+
 		while ((more = g2t_packet_next(&pk, &item, &d)) == 1 && !rc) {
 			struct g2t_rec sr = { .type = G2T_REC_SCHEMA, .payload = item.payload,
 			                      .length = item.length, .offset = r->offset };
 			long n;
 
 			if (item.type == G2T_REC_SCHEMA) {
-				rc = g2t_schemas_add(&m->schemas, &sr, &d);
+				if ((more = g2t_schemas_add(&m->schemas, &sr, &d)))
+					break;
 				continue;
 			}
 			if (g2t_grow((void **)&buf, &cap, G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 32 +
@@ -152,8 +155,11 @@ static int take_packet(struct g2t_merge *m, const struct g2t_rec *r, const char 
 			n = g2t_weights_encode(buf, cap, &item.weights);
 			rc = n < 0 ? (int)n : keep_weights(m, buf, (uint32_t)n, file, r->offset, 1);
 		}
-		if (!rc && more < 0)
+		if (!rc && more < 0) { /* refused whole: drop what it gave so far */
+			while (m->count > before)
+				free(m->weights[--m->count].payload);
 			rc = more == G2T_ENOMEM ? more : refuse(m, file, r->offset, d.what);
+		}
 	}
 	free(item.room);
 	free(buf);

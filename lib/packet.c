@@ -125,6 +125,8 @@ static void encode_weights(struct bytes *b, const struct g2t_weights *w, int pre
 	put_varint(b, w->rows_seen);
 	put_varint(b, w->epochs);
 	put_f32(b, w->loss);
+	put_varint(b, w->token_len);
+	put(b, w->token, w->token_len);
 	for (i = 0; i < w->features; i++) {
 		nnz += w->w[i] != 0.0f;
 		top = w->w[i] > top ? w->w[i] : -w->w[i] > top ? -w->w[i] : top;
@@ -272,6 +274,10 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 	w->rows_seen = take_varint(r);
 	w->epochs = (uint32_t)take_varint(r);
 	w->loss = take_f32(r);
+	w->token_len = (uint32_t)take_varint(r);
+	w->token = w->token_len <= G2T_TOKEN_MAX ? take(r, w->token_len) : NULL;
+	if (!w->token)
+		w->token_len = 0, r->bad = 1;
 	nnz = take_varint(r);
 	if (r->bad || features == 0 || features > G2T_FEATURE_LIMIT || nnz > features)
 		return G2T_EFORMAT;
@@ -286,9 +292,9 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 		uint64_t delta = take_varint(r);
 		const uint8_t *v;
 
-		at += delta;
-		if ((k && delta == 0) || at >= features)
+		if ((k && delta == 0) || delta >= features - at)
 			return G2T_EFORMAT;
+		at += delta;
 		if (precision == G2T_PREC_F32) {
 			w->w[at] = take_f32(r);
 		} else if (precision == G2T_PREC_F16) {
@@ -317,12 +323,12 @@ int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
 	memcpy(pk->pk, p + 4, sizeof pk->pk);
 	pk->seq = g2t_get_u32(p + 36) | (uint64_t)g2t_get_u32(p + 40) << 32;
 	pk->time = g2t_get_u32(p + 44) | (uint64_t)g2t_get_u32(p + 48) << 32;
-	pk->precision = (int)g2t_get_u32(p + 52);
+	pk->precision = g2t_get_u32(p + 52) > G2T_PREC_Q8 ? -1 : (int)g2t_get_u32(p + 52);
 	pk->count = g2t_get_u32(p + 56);
 	pk->body = p;
 	pk->body_len = len - SIG_SIZE;
 	raw_len = g2t_get_u32(p + 60);
-	if (pk->precision > G2T_PREC_Q8 || raw_len > RAW_LIMIT)
+	if (pk->precision < 0 || raw_len > RAW_LIMIT)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "bad packet header");
 	g2t_crypto_init();
 	if (crypto_sign_verify_detached(p + pk->body_len, p, pk->body_len, pk->pk) != 0)
@@ -346,7 +352,9 @@ int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
 	int rc;
 
 	if (pk->at == pk->raw_len)
-		return 0;
+		return pk->seen == pk->count ? 0
+		       : g2t_fail(d, G2T_EFORMAT, 0, -1, "packet holds %u weight sets, not %u",
+		                  pk->seen, pk->count);
 	kind = take(&r, 1);
 	if (*kind == ITEM_SCHEMA) {
 		const uint8_t *n = take(&r, 4);
@@ -367,6 +375,7 @@ int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
 	if (rc)
 		return rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, -1, "malformed packet body");
 	pk->at = (size_t)(r.p - pk->raw);
+	pk->seen += item->type == G2T_REC_WEIGHTS;
 	return 1;
 }
 

@@ -32,6 +32,19 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
 	return k;
 }
 
+/* The server's words, made fit for a one-line message. */
+static const char *one_line(char *text)
+{
+	size_t n = strlen(text);
+
+	for (char *c = text; *c; c++)
+		if ((unsigned char)*c < ' ')
+			*c = ' ';
+	while (n && text[n - 1] == ' ')
+		text[--n] = '\0';
+	return text;
+}
+
 static void sleep_for(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -141,12 +154,13 @@ int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t le
 		} else if (cc != CURLE_OK) {
 			rc = g2t_fail(d, G2T_EIO, 0, -1, "%s", curl_easy_strerror(cc));
 		} else {
-			rc = g2t_fail(d, G2T_EREFUSED, 0, -1, "HTTP %ld: %.160s", http, resp->buf);
+			rc = g2t_fail(d, G2T_EREFUSED, 0, -1, "HTTP %ld: %.160s", http,
+			              one_line(resp->buf));
 		}
 		r->failures++;
 		if (!retryable(cc, http))
 			break;
-		rc = g2t_fail(d, G2T_ETEMP, 0, -1, "%s", d->what); /* unless a retry works */
+		rc = G2T_ETEMP; /* unless a retry works; d keeps the last reason */
 		/* full backoff halved by jitter, never below the server's Retry-After */
 		double wait = backoff * (0.5 + 0.5 * (double)randombytes_uniform(1001) / 1000.0);
 

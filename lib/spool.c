@@ -7,6 +7,7 @@
  *   w-<hash>.g2t      one accepted input: SCHEMA and WEIGHTS records
  *   p-<seq>.pkt       a packet: PACKET record, then the names of the
  *                     entries it consumed (a private MANIFEST record)
+ *   p-<seq>.refused   a packet the server refused for good, kept aside
  *
  * Every file is written to a temporary name, fsync'd and renamed, then the
  * directory is fsync'd, so a crash leaves the old or the new state.  A
@@ -152,10 +153,13 @@ static int next_record(const uint8_t *p, size_t len, size_t *at, uint32_t *type,
 	uint8_t h[G2T_HEADER_SIZE], c[G2T_CRC_SIZE];
 	uint32_t n;
 
-	if (*at == 0) {
-		if (len < G2T_HEADER_SIZE || g2t_get_u32(p) != G2T_MAGIC)
-			return G2T_EMAGIC;
-		*at = G2T_HEADER_SIZE;
+	if (*at == 0 && (len < G2T_HEADER_SIZE || g2t_get_u32(p) != G2T_MAGIC))
+		return G2T_EMAGIC;
+	/* a stream header starts the input and every concatenated stream */
+	while (len - *at >= G2T_HEADER_SIZE && g2t_get_u32(p + *at) == G2T_MAGIC) {
+		if (g2t_get_u32(p + *at + 4) != G2T_FORMAT_VERSION)
+			return G2T_EVERSION;
+		*at += G2T_HEADER_SIZE;
 	}
 	if (*at == len)
 		return 0;
@@ -305,18 +309,23 @@ static int settle_packet(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d)
 	if ((rc = slurp(path, &p, &len, d)))
 		return rc;
 	while ((rc = next_record(p, len, &at, &type, &payload, &plen)) == 1) {
-		if (type != REC_MANIFEST)
-			continue;
-		for (uint32_t i = 0; i + ENTRY_HASH <= plen && !rc; i += ENTRY_HASH) {
+		int gone = G2T_OK;
+
+		for (uint32_t i = 0; type == REC_MANIFEST && i + ENTRY_HASH <= plen && !gone;
+		     i += ENTRY_HASH) {
 			struct entry *e = find_entry(s, payload + i);
 
-			if (e && !(rc = remove_entry(s, e, d)))
+			if (e && !(gone = remove_entry(s, e, d)))
 				removed = 1;
+		}
+		if (gone) {
+			rc = gone;
+			break;
 		}
 	}
 	free(p);
 	if (rc < 0)
-		return g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc));
+		return d->what[0] ? rc : g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc));
 	return removed ? sync_dir(s, d) : G2T_OK;
 }
 
@@ -432,6 +441,12 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 			if (g2t_weights_decode(&wt, sc->features, payload, plen) ||
 			    wt.features != sc->features) {
 				rc = g2t_fail(d, G2T_EFORMAT, 0, r.offset, "bad WEIGHTS record");
+				break;
+			}
+			g2t_task_hash(hash, &wt.id);
+			if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE)) {
+				rc = g2t_fail(d, G2T_ESCHEMA, 0, r.offset,
+				              "WEIGHTS record whose task hash does not match its task");
 				break;
 			}
 			weights++;
@@ -633,13 +648,15 @@ int g2t_spool_packet(struct g2t_spool *s, uint64_t seq, uint8_t **out, size_t *l
 	return *out ? G2T_OK : G2T_ENOMEM;
 }
 
-int g2t_spool_packet_done(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d)
+int g2t_spool_packet_done(struct g2t_spool *s, uint64_t seq, int refused,
+                          struct g2t_diag *d)
 {
-	char name[64], path[4096];
+	char name[64], path[4096], aside[4096];
 
 	snprintf(name, sizeof name, "p-%020" PRIu64 ".pkt", seq);
 	path_of(s, name, path, sizeof path);
-	if (unlink(path) != 0 && errno != ENOENT)
+	snprintf(aside, sizeof aside, "%s/p-%020" PRIu64 ".refused", s->dir, seq);
+	if (refused ? rename(path, aside) != 0 : unlink(path) != 0 && errno != ENOENT)
 		return fail_errno(d, path);
 	for (size_t i = 0; i < s->npending; i++)
 		if (s->pending[i] == seq) {

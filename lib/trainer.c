@@ -18,6 +18,7 @@ struct shard_ref {
 
 struct job {
 	struct g2t_task task;
+	uint8_t token[G2T_TOKEN_MAX];
 	int input;                   /* where the task was read */
 	long long offset;
 	const struct g2t_schema *schema;
@@ -80,8 +81,9 @@ static int add_task(struct index *x, int input, const struct g2t_rec *r,
 	memset(j, 0, sizeof *j);
 	if (g2t_task_decode(&j->task, r->payload, r->length))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
-	j->task.token = NULL; /* not carried into weights */
-	j->task.token_len = 0;
+	/* the payload buffer is reused: keep a copy of the lease token */
+	memcpy(j->token, j->task.token, j->task.token_len);
+	j->task.token = j->token;
 	j->input = input;
 	j->offset = r->offset;
 	if (t < 0 || j->task.id.task == (uint32_t)t)
@@ -205,7 +207,7 @@ static int train_job(const struct index *x, struct job *j)
 	float *w = malloc((size_t)F * sizeof *w);
 	struct reader r = { x, j, malloc((size_t)block * F * 4u) };
 	struct g2t_weights out = { .w = w };
-	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 28 + (size_t)F * 8 + 4;
+	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
 
 	if (work && w && r.raw && (j->out = malloc(cap))) {

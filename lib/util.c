@@ -51,11 +51,14 @@ int g2t_fail(struct g2t_diag *d, int status, long line, long long offset,
 {
 	va_list ap;
 
+	char text[sizeof d->what]; /* the arguments may point into d->what */
+
+	va_start(ap, what);
+	vsnprintf(text, sizeof text, what, ap);
+	va_end(ap);
 	d->line = line;
 	d->offset = offset;
-	va_start(ap, what);
-	vsnprintf(d->what, sizeof d->what, what, ap);
-	va_end(ap);
+	memcpy(d->what, text, sizeof text);
 	return status;
 }
 
@@ -169,8 +172,10 @@ int g2t_out_commit(struct g2t_out *o, struct g2t_diag *d)
 {
 	int rc = G2T_OK;
 
-	if (o->f == stdout)
-		rc = fflush(stdout) == 0 && !ferror(stdout) ? G2T_OK : G2T_EIO;
+	if (o->f == stdout) /* a file (not a pipe) on stdout is made durable too */
+		rc = fflush(stdout) == 0 && !ferror(stdout) &&
+		     (fsync(STDOUT_FILENO) == 0 || errno == EINVAL || errno == EROFS)
+		     ? G2T_OK : G2T_EIO;
 	else if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
 		rc = G2T_EIO;
 	if (o->f != stdout) {

@@ -210,3 +210,73 @@ first_record_end() {
 byte_offset() {
 	[[ ${stderr-} =~ byte\ ([0-9]+) ]] && echo "${BASH_REMATCH[1]}"
 }
+
+# --- packets and the test receiver (tests/pack.bats) ----------------------
+
+# fix_record_crc FILE OFFSET: recompute the CRC of the record at OFFSET (after
+# its payload was edited on purpose); gzip's trailer is the same CRC-32.
+fix_record_crc() {
+	local f=$1 off=$2 len crc
+	len=$(u32_at "$f" $((off + 4)))
+	crc=$(tail -c +$((off + 1)) "$f" | head -c $((8 + len)) | gzip -c |
+		tail -c 8 | od -An -tu4 -N4 | tr -d ' ')
+	put_u32 "$f" $((off + 8 + len)) "$crc"
+}
+
+# packet_field FILE AT: for every PACKET record of FILE, the u32 at byte AT of
+# its payload (36: sequence number, low half; 56: weight sets held).
+packet_field() {
+	local off type len
+	records "$1" | while read -r off type len; do
+		[ "$type" = 6 ] && u32_at "$1" $((off + 8 + $2))
+	done
+}
+
+# packet_seqs FILE: the sequence numbers of FILE's packets, one a line.
+packet_seqs() {
+	packet_field "$1" 36
+}
+
+# The loopback HTTP receiver that stands in for the server.
+G2T_RECEIVER=${G2T_RECEIVER:-$G2T_ROOT/${G2T_UNITS:-build/tests}/../tools/receiver}
+
+# start_receiver DIR [OPTIONS...]: runs the receiver with its log in DIR/log and
+# the bodies it acknowledges saved as DIR/N.pkt; sets RECEIVER_PID and
+# RECEIVER_URL once it listens.  stop_receiver (in teardown) ends it.
+start_receiver() {
+	local dir=$1 i
+	shift
+	if [ ! -x "$G2T_RECEIVER" ]; then
+		echo "missing $G2T_RECEIVER: run make units"
+		return 1
+	fi
+	mkdir -p "$dir"
+	rm -f "$dir/port"
+	"$G2T_RECEIVER" --port-file "$dir/port" --log "$dir/log" --dir "$dir" "$@" \
+		>/dev/null 3>&- &
+	RECEIVER_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		[ -s "$dir/port" ] && break
+		sleep 0.025
+	done
+	if [ ! -s "$dir/port" ]; then
+		echo "the receiver did not start"
+		return 1
+	fi
+	RECEIVER_URL=http://127.0.0.1:$(cat "$dir/port")
+}
+
+stop_receiver() {
+	if [ -n "${RECEIVER_PID-}" ]; then
+		kill "$RECEIVER_PID" 2>/dev/null
+		wait "$RECEIVER_PID" 2>/dev/null
+		RECEIVER_PID=
+	fi
+	return 0
+}
+
+# closed_url DIR: sets RECEIVER_URL to a loopback port nothing listens on (one
+# a receiver just left).
+closed_url() {
+	start_receiver "$1" && stop_receiver
+}

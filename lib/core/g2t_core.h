@@ -106,6 +106,8 @@ struct g2t_weights {
 	uint64_t rows_seen; /* rows processed over all epochs */
 	uint32_t epochs;    /* epochs completed */
 	float loss;         /* mean training loss of the last epoch */
+	const uint8_t *token; /* the task's lease token, carried to the server */
+	uint32_t token_len;
 };
 
 /* Little-endian scalar codecs (exact on any host byte order). */

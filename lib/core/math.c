@@ -3,9 +3,18 @@
 
 float g2t_dot(const float *a, const float *b, uint32_t n)
 {
-	float s[8] = { 0 };
+	float s[8];
 	size_t i, m = n & ~(size_t)7;
 
+	for (i = 0; i < 8; i++) /* not "= { 0 }": that can become a memset call */
+		s[i] = 0.0f;
+#if defined(G2T_SMALL) || defined(__AVR__)
+	/* Small code: the same products into the same sums in the same order
+	 * as below, so the same bits. */
+	(void)m;
+	for (i = 0; i < n; i++)
+		s[i & 7] += a[i] * b[i];
+#else
 	/* eight independent sums: vectorisable, and the order never changes */
 	for (i = 0; i < m; i += 8) {
 		s[0] += a[i] * b[i];
@@ -19,6 +28,7 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 	}
 	for (; i < n; i++)
 		s[i - m] += a[i] * b[i];
+#endif
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 

@@ -325,10 +325,11 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 	uint32_t nnz = count_nonzero(w->w, w->features), i;
 	int sparse = (uint64_t)nnz * 8 + 4 < (uint64_t)w->features * 4;
 	uint64_t need = WEIGHTS_FIXED + (sparse ? 4 + (uint64_t)nnz * 8
-	                                        : (uint64_t)w->features * 4);
+	                                        : (uint64_t)w->features * 4) +
+	                4 + w->token_len;
 	uint8_t *o = out;
 
-	if (need > cap)
+	if (need > cap || w->token_len > G2T_TOKEN_MAX)
 		return G2T_ENOMEM;
 	copy(o, w->task_hash, G2T_HASH_SIZE);
 	o += G2T_HASH_SIZE;
@@ -355,7 +356,21 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 			o += 8;
 		}
 	}
+	g2t_put_u32(o, w->token_len);
+	copy(o + 4, w->token, w->token_len);
 	return (long)need;
+}
+
+/* The token after the values: o points at its length. */
+static int weights_token(struct g2t_weights *w, const uint8_t *o, size_t left)
+{
+	if (left < 4)
+		return G2T_EFORMAT;
+	w->token_len = g2t_get_u32(o);
+	if (w->token_len > G2T_TOKEN_MAX || left != 4 + (size_t)w->token_len)
+		return G2T_EFORMAT;
+	w->token = o + 4;
+	return G2T_OK;
 }
 
 int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
@@ -363,6 +378,7 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 {
 	uint32_t form, i, nnz, prev = 0;
 	const uint8_t *o = p + WEIGHTS_FIXED;
+	size_t values;
 
 	if (len < WEIGHTS_FIXED)
 		return G2T_EFORMAT;
@@ -380,7 +396,8 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 	if (w->features == 0 || w->features > wcap)
 		return w->features ? G2T_ENOMEM : G2T_EFORMAT;
 	if (form == G2T_DENSE) {
-		if (len != (uint64_t)w->features * 4)
+		values = (size_t)w->features * 4;
+		if (len < values || weights_token(w, o + values, len - values))
 			return G2T_EFORMAT;
 		for (i = 0; i < w->features; i++)
 			w->w[i] = g2t_get_f32(o + 4 * i);
@@ -389,7 +406,8 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 	if (form != G2T_SPARSE || len < 4)
 		return G2T_EFORMAT;
 	nnz = g2t_get_u32(o);
-	if (nnz > w->features || len != 4 + (uint64_t)nnz * 8)
+	values = 4 + (size_t)nnz * 8;
+	if (nnz > w->features || len < values || weights_token(w, o + values, len - values))
 		return G2T_EFORMAT;
 	for (i = 0; i < w->features; i++)
 		w->w[i] = 0.0f;

@@ -243,7 +243,7 @@ static float initial_rate(const struct feed f[2], uint32_t features)
 static int epoch(struct sgd *s, struct feed f[2], g2t_row_reader read,
                  void *ctx, uint32_t *rng)
 {
-	uint64_t done[2] = { 0, 0 };
+	uint32_t done[2] = { 0, 0 }; /* <= rows: 64-bit products only below */
 	uint32_t i, total = f[0].rows + f[1].rows;
 
 	feed_epoch(&f[0], rng);
@@ -252,7 +252,8 @@ static int epoch(struct sgd *s, struct feed f[2], g2t_row_reader read,
 	for (i = 0; i < total; i++) {
 		/* interleave the two classes in proportion to their sizes */
 		int side = done[1] >= f[1].rows ||
-		           (done[0] < f[0].rows && done[0] * f[1].rows <= done[1] * f[0].rows) ? 0 : 1;
+		           (done[0] < f[0].rows &&
+		            (uint64_t)done[0] * f[1].rows <= (uint64_t)done[1] * f[0].rows) ? 0 : 1;
 		const float *row;
 		int rc = feed_next(&f[side], side, read, ctx, s->features, rng, &row);
 
@@ -271,7 +272,7 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
               float *work, uint32_t block, struct g2t_weights *out)
 {
 	const struct g2t_params *p = &task->id.params;
-	struct sgd s = { 0 };
+	struct sgd s; /* set field by field: "= { 0 }" can become a memset call */
 	struct feed f[2];
 	uint32_t rng = p->seed * 0x9e3779b9u ^ task->id.task, e, i;
 	int rc;
@@ -283,6 +284,8 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
 	s.v = work;
 	s.acc = work + features;
 	s.scale = 1.0f;
+	s.frac = s.abase = s.bias = s.abias = s.eta0 = s.loss_sum = 0.0f;
+	s.t = s.k = 0;
 	s.avg_start = p->algo == G2T_ALGO_ASGD
 	            ? (p->epochs > 1 ? n[0] + n[1] : 0) : 0xffffffffu;
 	for (i = 0; i < features; i++)
@@ -310,10 +313,23 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
 			out->w[i] = 0.0f;
 	for (i = 0; i < G2T_HASH_SIZE; i++)
 		out->task_hash[i] = task->hash[i];
-	out->id = task->id;
+	/* field by field: a struct copy can become a memcpy call */
+	for (i = 0; i < G2T_HASH_SIZE; i++)
+		out->id.schema_id[i] = task->id.schema_id[i];
+	out->id.task = task->id.task;
+	out->id.class_a = task->id.class_a;
+	out->id.class_b = task->id.class_b;
+	out->id.params.loss = p->loss;
+	out->id.params.algo = p->algo;
+	out->id.params.lambda = p->lambda;
+	out->id.params.l1 = p->l1;
+	out->id.params.epochs = p->epochs;
+	out->id.params.seed = p->seed;
 	out->features = features;
 	out->rows_seen = (uint64_t)(n[0] + n[1]) * p->epochs;
 	out->epochs = p->epochs;
 	out->loss = s.loss_sum / (float)(n[0] + n[1]);
+	out->token = task->token;
+	out->token_len = task->token_len;
 	return G2T_OK;
 }

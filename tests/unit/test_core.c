@@ -146,14 +146,14 @@ static void test_weights_codec(void)
 	w[7] = 1.5f;
 	w[99] = -2.0f;
 	n = g2t_weights_encode(buf, sizeof buf, &in);
-	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 4 + 2 * 8, "mostly-zero weights are sparse (%ld)", n);
+	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 4 + 2 * 8 + 4, "mostly-zero weights are sparse (%ld)", n);
 	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_OK &&
 	      !memcmp(w, back, sizeof w) && out.bias == -0.5f && out.rows_seen == 1ull << 33 &&
 	      out.id.class_b == 4, "sparse weights round trip");
 	for (int i = 0; i < 100; i++)
 		w[i] = (float)i;
 	n = g2t_weights_encode(buf, sizeof buf, &in);
-	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 400, "dense weights are dense");
+	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 400 + 4, "dense weights are dense");
 	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_OK &&
 	      !memcmp(w, back, sizeof w), "dense weights round trip");
 	CHECK(g2t_weights_decode(&out, 50, buf, (size_t)n) == G2T_ENOMEM,
