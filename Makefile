@@ -14,14 +14,14 @@ CFLAGS ?= -O2 -g
 G2T_CFLAGS = -std=c11 -Wall -Wextra -Wshadow -ffp-contract=off -pthread -Ilib \
 	-D_POSIX_C_SOURCE=200809L
 ALL_CFLAGS = $(CFLAGS) $(G2T_CFLAGS) $(WERROR)
-LDLIBS = -lcurl -lsodium -lz -lm -pthread
+LDLIBS = -lmicrohttpd -lsqlite3 -lcurl -lsodium -lz -lm -pthread
 
 BUILD ?= build
 BIN ?= bin
 
-PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack
+PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack g2t-fetch g2t-serve
 CORE_SRC = lib/core/record.c lib/core/math.c lib/core/predict.c lib/core/train.c
-LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c \
+LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c lib/fetch.c lib/store.c lib/serve.c \
 	lib/trainer.c lib/merge.c lib/model.c lib/cli.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 MANPAGES = $(wildcard man/*.[157])

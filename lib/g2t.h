@@ -186,6 +186,9 @@ void g2t_merge_trust(struct g2t_merge *m, const struct g2t_keyring *trust,
 size_t g2t_merge_refusals(const struct g2t_merge *m, const char *const **lines);
 /* Adds every SCHEMA, WEIGHTS and PACKET record of one input. */
 int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d);
+/* Adds one record held in memory, as if read from an input called name. */
+int g2t_merge_add_record(struct g2t_merge *m, uint32_t type, const uint8_t *payload,
+                         uint32_t len, const char *name, struct g2t_diag *d);
 /* Checks every weights record and places it; *bad names the input at fault. */
 int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d);
 /* Missing pairs as "a/b (task N)" into buf; returns how many are missing. */
@@ -354,6 +357,121 @@ struct g2t_send_result {
 /* POSTs one packet until acknowledged, refused, or out of retry time. */
 int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t len,
                     struct g2t_send_result *r, struct g2t_diag *d);
+
+/* The coordinator's durable state (SQLite); see lib/store.c. */
+struct g2t_store;
+struct g2t_lease {
+	long task;              /* -1: no work now */
+	long long deadline;     /* Unix seconds */
+};
+enum { G2T_SEEN_NEW, G2T_SEEN_SAME, G2T_SEEN_REPLAY };
+enum g2t_result_verdict {
+	G2T_RESULT_ACCEPTED, G2T_RESULT_STALE, G2T_RESULT_UNKNOWN_LEASE,
+	G2T_RESULT_OTHER_DEVICE, G2T_RESULT_WRONG_TASK, G2T_RESULT_EXPIRED,
+	G2T_RESULT_BAD, G2T_RESULT_VERDICTS
+};
+struct g2t_store_counts {
+	long long tasks, pending, leased, done, issued, reissued, devices;
+};
+int g2t_store_open(struct g2t_store **s, const char *dir, struct g2t_diag *d);
+void g2t_store_close(struct g2t_store *s);
+int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
+                    const struct g2t_task *tasks, size_t n, struct g2t_diag *d);
+int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
+                    long base, const char *near, const uint8_t *token, size_t token_len,
+                    struct g2t_lease *out, struct g2t_diag *d);
+int g2t_store_packet_seen(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE],
+                          uint64_t seq, const uint8_t digest[G2T_HASH_SIZE]);
+int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,
+                      const uint8_t digest[G2T_HASH_SIZE], long long now,
+                      const struct g2t_weights *w, const uint8_t *const *payload,
+                      const uint32_t *len, size_t n, int *verdict, struct g2t_diag *d);
+int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long now);
+int g2t_store_each_result(struct g2t_store *s,
+                          int (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx);
+int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
+                         long long now, uint32_t klass);
+
+/*
+ * Retrying HTTP requests (lib/send.c, shared by g2t_send_packet and
+ * g2t_fetch_task): waits of 0.5 s doubling to at most 30 s, each times a
+ * random factor in [0.5, 1], never shorter than the server's Retry-After,
+ * and none ending more than `max` seconds after the first attempt began.
+ */
+struct g2t_retry {
+	double start;             /* monotonic time of the first attempt */
+	double backoff;           /* base of the next wait, seconds */
+	long max;                 /* seconds of retrying in all */
+};
+void g2t_retry_start(struct g2t_retry *t, long max);
+/* Whether a libcurl result (a CURLcode) and HTTP status are worth a retry:
+ * connection failures, timeouts, cut replies, 408, 429 and 5xx. */
+int g2t_retryable(int curl_code, long http);
+/* Sleeps before the next attempt; 0, or -1 at once when out of time. */
+int g2t_retry_wait(struct g2t_retry *t, long retry_after);
+
+/* Leasing tasks from a coordinator: g2t-fetch (curl_global_init first). */
+struct g2t_fetch_opts {
+	const char *url;          /* server base URL; POST URL/v1/lease */
+	const char *cacert;       /* CA bundle for a private CA, or NULL */
+	const char *cache;        /* shard cache directory, NULL for none */
+	long connect_timeout;     /* seconds */
+	long timeout;             /* seconds: a lease attempt, and idle limit */
+	long retry_max;           /* seconds of retrying each request */
+	long long limit_rate;     /* bytes per second each way, 0: no limit */
+};
+struct g2t_fetch_result {
+	long http;                /* last HTTP status, 0 if none */
+	int no_work;              /* 204: nothing to lease now */
+	int complete;             /* 204 with X-G2T-Complete: every task done */
+	long retry_after;         /* seconds the server asked to wait, or 0 */
+	uint32_t task;            /* index of the leased task */
+	long long deadline;       /* its lease deadline, Unix seconds, or 0 */
+	unsigned attempts;        /* HTTP requests tried */
+	unsigned cached, downloaded; /* shards from the cache, from the server */
+	int local;                /* the failure is the cache's or the output's,
+	                             and d names the file, not the server */
+	char warning[240];        /* a cache problem that did not stop us, or "" */
+};
+/*
+ * Leases one task and writes it to out as one self-contained stream:
+ * header, SCHEMA, SHARD of class a, SHARD of class b, TASK.  Nothing is
+ * written until every part has arrived and verified.  G2T_ETEMP when the
+ * server has no work (r->no_work) or retries ran out; G2T_EREFUSED when the
+ * server refused; G2T_EDATA and stream statuses for a bad answer.
+ */
+int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
+                   FILE *out, struct g2t_fetch_result *r, struct g2t_diag *d);
+/*
+ * The bytes a lease request signs, in out[cap]:
+ * "g2t-lease-v1\n" METHOD "\n" PATH "\n" TIME "\n" NONCE, no final newline.
+ * Returns their length, or 0 when cap is too small.
+ */
+size_t g2t_lease_message(char *out, size_t cap, const char *method, const char *path,
+                         const char *time, const char *nonce);
+
+/* The coordinator's HTTP server (libmicrohttpd); see lib/serve.c. */
+struct g2t_serve_opts {
+	const char *const *tasks;   /* task files or directories of them */
+	size_t ntasks;
+	const char *state;          /* directory of the SQLite state */
+	const char *const *devices; /* public key files or directories */
+	size_t ndevices;
+	int open;                   /* enrol any key on first use */
+	uint32_t address;           /* IPv4, network byte order */
+	unsigned port;              /* 0: any free port */
+	const char *tls_cert, *tls_key;
+	long lease_timeout;         /* seconds, before adapting to the device */
+	double rate;                /* requests per second per device */
+	size_t body_limit;          /* bytes of a request body */
+	unsigned threads, connection_limit, per_ip_limit, idle_timeout;
+};
+struct g2t_server;
+int g2t_server_start(struct g2t_server **s, const struct g2t_serve_opts *o,
+                     struct g2t_diag *d);
+unsigned g2t_server_port(const struct g2t_server *s);
+/* Stops taking connections, finishes the requests in flight, checkpoints. */
+void g2t_server_stop(struct g2t_server *s);
 
 /* Parses a finite number from s[0..n); 0 or G2T_EDATA. */
 int g2t_parse_float(const char *s, size_t n, float *out);

@@ -167,41 +167,66 @@ static int take_packet(struct g2t_merge *m, const struct g2t_rec *r, const char 
 	return rc;
 }
 
-int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
+/* Keeps a copy of an input's name for messages; NULL when out of memory. */
+static const char *name_input(struct g2t_merge *m, const char *path)
 {
-	struct g2t_in *in;
-	struct g2t_rec r;
 	char **files = realloc(m->files, (m->nfiles + 1) * sizeof *files);
-	const char *name;
-	int rc;
 
 	if (!files)
-		return G2T_ENOMEM;
+		return NULL;
 	m->files = files;
-	if (!(files[m->nfiles] = strdup(g2t_display_name(path))))
+	if (!(files[m->nfiles] = strdup(path)))
+		return NULL;
+	return files[m->nfiles++];
+}
+
+static int add_record(struct g2t_merge *m, const struct g2t_rec *r, const char *name,
+                      struct g2t_diag *d)
+{
+	switch (r->type) {
+	case G2T_REC_SCHEMA:
+		return g2t_schemas_add(&m->schemas, r, d);
+	case G2T_REC_WEIGHTS:
+		if (m->trust && !m->allow_unsigned)
+			return refuse(m, name, r->offset,
+			              "unsigned weights (--allow-unsigned takes them)");
+		return keep_weights(m, r->payload, r->length, name, r->offset, 0);
+	case G2T_REC_PACKET:
+		return take_packet(m, r, name);
+	case G2T_REC_MODEL:
+		return g2t_fail(d, G2T_EDATA, 0, r->offset,
+		                "a MODEL record: this is a model, not weights");
+	default:
+		return G2T_OK;
+	}
+}
+
+int g2t_merge_add(struct g2t_merge *m, const char *path, struct g2t_diag *d)
+{
+	const char *name = name_input(m, g2t_display_name(path));
+	struct g2t_in *in;
+	struct g2t_rec r;
+	int rc;
+
+	if (!name)
 		return G2T_ENOMEM;
-	name = files[m->nfiles++];
 	if ((rc = g2t_in_open(&in, path, 0, d)))
 		return rc;
-	while ((rc = g2t_in_next(in, &r, d)) == 1) {
-		if (r.type == G2T_REC_SCHEMA)
-			rc = g2t_schemas_add(&m->schemas, &r, d);
-		else if (r.type == G2T_REC_WEIGHTS && m->trust && !m->allow_unsigned)
-			rc = refuse(m, name, r.offset, "unsigned weights (--allow-unsigned takes them)");
-		else if (r.type == G2T_REC_WEIGHTS)
-			rc = keep_weights(m, r.payload, r.length, name, r.offset, 0);
-		else if (r.type == G2T_REC_PACKET)
-			rc = take_packet(m, &r, name);
-		else if (r.type == G2T_REC_MODEL)
-			rc = g2t_fail(d, G2T_EDATA, 0, r.offset,
-			              "a MODEL record: this is a model, not weights");
-		else
-			rc = G2T_OK;
-		if (rc)
-			break;
-	}
+	while ((rc = g2t_in_next(in, &r, d)) == 1 && !(rc = add_record(m, &r, name, d)))
+		;
 	g2t_in_free(in);
 	return rc;
+}
+
+int g2t_merge_add_record(struct g2t_merge *m, uint32_t type, const uint8_t *payload,
+                         uint32_t len, const char *name, struct g2t_diag *d)
+{
+	struct g2t_rec r = { .type = type, .length = len, .payload = payload, .offset = -1 };
+
+	if (!(name = m->nfiles && !strcmp(m->files[m->nfiles - 1], name)
+	             ? m->files[m->nfiles - 1] : name_input(m, name)))
+		return G2T_ENOMEM;
+	return add_record(m, &r, name, d);
 }
 
 /* Checks one weights record and puts it in its place. */

@@ -61,8 +61,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int retryable(CURLcode c, long http)
+void g2t_retry_start(struct g2t_retry *t, long max)
 {
+	t->start = now_s();
+	t->backoff = BACKOFF_FIRST;
+	t->max = max;
+}
+
+int g2t_retry_wait(struct g2t_retry *t, long retry_after)
+{
+	/* full backoff halved by jitter, never below the server's Retry-After */
+	double wait = t->backoff * (0.5 + 0.5 * (double)randombytes_uniform(1001) / 1000.0);
+
+	wait = (double)retry_after > wait ? (double)retry_after : wait;
+	if (now_s() + wait - t->start > (double)t->max)
+		return -1;
+	sleep_for(wait);
+	t->backoff = t->backoff * 2.0 > BACKOFF_CAP ? BACKOFF_CAP : t->backoff * 2.0;
+	return 0;
+}
+
+int g2t_retryable(int curl_code, long http)
+{
+	CURLcode c = (CURLcode)curl_code;
+
 	if (c != CURLE_OK)
 		return c == CURLE_COULDNT_CONNECT || c == CURLE_OPERATION_TIMEDOUT ||
 		       c == CURLE_SEND_ERROR || c == CURLE_RECV_ERROR ||
@@ -119,7 +141,7 @@ int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t le
 {
 	uint8_t digest[G2T_HASH_SIZE], *body = malloc(len + G2T_HEADER_SIZE * 2 + G2T_CRC_SIZE);
 	char hex[2 * G2T_HASH_SIZE + 1], want[2 * G2T_HASH_SIZE + 16];
-	double start = now_s(), backoff = BACKOFF_FIRST;
+	struct g2t_retry retry;
 	struct response *resp = malloc(sizeof *resp);
 	CURL *c = curl_easy_init();
 	int rc = G2T_OK;
@@ -137,6 +159,7 @@ int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t le
 	                 G2T_REC_PACKET, pkt, (uint32_t)len, g2t_crc32);
 	memcpy(body + 2 * G2T_HEADER_SIZE, pkt, len);
 	len += 2 * G2T_HEADER_SIZE + G2T_CRC_SIZE;
+	g2t_retry_start(&retry, o->retry_max);
 	for (;;) {
 		long http, after;
 		CURLcode cc = post(c, o, body, len, resp, &http, &after, r);
@@ -158,17 +181,11 @@ int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t le
 			              one_line(resp->buf));
 		}
 		r->failures++;
-		if (!retryable(cc, http))
+		if (!g2t_retryable(cc, http))
 			break;
 		rc = G2T_ETEMP; /* unless a retry works; d keeps the last reason */
-		/* full backoff halved by jitter, never below the server's Retry-After */
-		double wait = backoff * (0.5 + 0.5 * (double)randombytes_uniform(1001) / 1000.0);
-
-		wait = (double)after > wait ? (double)after : wait;
-		if (now_s() + wait - start > (double)o->retry_max)
+		if (g2t_retry_wait(&retry, after))
 			break;
-		sleep_for(wait);
-		backoff = backoff * 2.0 > BACKOFF_CAP ? BACKOFF_CAP : backoff * 2.0;
 	}
 	if (r->acked)
 		rc = G2T_OK;

@@ -54,6 +54,9 @@ done
 echo "# freestanding core"
 check "core builds with -ffreestanding -nostdlib and calls nothing outside" make -s core-check
 
+echo "# microcontrollers"
+check "make check-mcu: bit-exact on emulated Cortex-M and AVR" make -s check-mcu
+
 echo "# manual pages"
 for page in man/*.[157]; do
 	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"

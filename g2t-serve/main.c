@@ -1,0 +1,173 @@
+/* g2t-serve: hand out one-vs-one tasks over HTTP and collect the results. */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: g2t-serve --tasks DIR|FILE --state DIR [options]\n"
+	"Lease training tasks to devices, verify and keep their results, and serve\n"
+	"the model once every task is done.\n\n"
+	"  -t, --tasks PATH         task files from g2t-split (repeatable)\n"
+	"  -S, --state DIR          durable state (SQLite) directory\n"
+	"  -l, --listen ADDR:PORT   where to listen (127.0.0.1:8080; port 0: any)\n"
+	"  -d, --devices PATH       public keys allowed to work (repeatable)\n"
+	"      --open               enrol any key on first use\n"
+	"      --tls-cert FILE      serve HTTPS with this certificate...\n"
+	"      --tls-key FILE       ...and this key\n"
+	"      --lease-timeout S    seconds a device has for a task (300)\n"
+	"      --rate N             requests per second per device (50)\n"
+	"      --threads N          HTTP threads (the number of cores)\n"
+	"      --max-connections N  open connections at most (4096)\n"
+	"      --per-ip N           connections per client address (1024)\n"
+	"      --port-file FILE     write the port listened on to FILE\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n";
+
+enum { OPT_OPEN = OPT_FIRST_FREE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_LEASE, OPT_RATE,
+       OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
+
+static const struct option options[] = {
+	{ "tasks", required_argument, NULL, 't' },
+	{ "state", required_argument, NULL, 'S' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "devices", required_argument, NULL, 'd' },
+	{ "open", no_argument, NULL, OPT_OPEN },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "lease-timeout", required_argument, NULL, OPT_LEASE },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+	{ "per-ip", required_argument, NULL, OPT_PER_IP },
+	{ "port-file", required_argument, NULL, OPT_PORT_FILE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* ADDR:PORT with a dotted IPv4 address; 0 or -1. */
+static int parse_listen(const char *arg, struct g2t_serve_opts *o)
+{
+	const char *colon = strrchr(arg, ':');
+	char host[64];
+	unsigned long port;
+	struct in_addr a;
+
+	if (!colon || (size_t)(colon - arg) >= sizeof host ||
+	    g2t_cli_ulong(colon + 1, 0, 65535, &port))
+		return -1;
+	memcpy(host, arg, (size_t)(colon - arg));
+	host[colon - arg] = '\0';
+	if (inet_pton(AF_INET, host, &a) != 1)
+		return -1;
+	o->address = a.s_addr;
+	o->port = (unsigned)port;
+	return 0;
+}
+
+static int write_port(const char *path, unsigned port)
+{
+	struct g2t_diag d;
+	struct g2t_out out;
+	int rc = g2t_out_open(&out, path, &d);
+
+	if (!rc) {
+		fprintf(out.f, "%u\n", port);
+		rc = g2t_out_commit(&out, &d);
+	}
+	g2t_out_abort(&out);
+	return rc;
+}
+
+/* Serves until SIGINT or SIGTERM, then stops cleanly. */
+static int serve(const struct g2t_serve_opts *o, const char *port_file)
+{
+	struct g2t_server *s = NULL;
+	struct g2t_diag d = { 0, -1, "" };
+	sigset_t stop;
+	char addr[INET_ADDRSTRLEN];
+	int rc, sig;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the server's threads inherit it */
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = g2t_server_start(&s, o, &d))) {
+		g2t_server_stop(s);
+		return g2t_report(NULL, rc, &d);
+	}
+	inet_ntop(AF_INET, &o->address, addr, sizeof addr);
+	g2t_warn("listening on %s:%u", addr, g2t_server_port(s));
+	if (port_file && write_port(port_file, g2t_server_port(s)))
+		g2t_warn("%s: cannot write the port", port_file);
+	sigwait(&stop, &sig);
+	g2t_warn("stopping (signal %d)", sig);
+	g2t_server_stop(s);
+	return G2T_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_serve_opts o = { .lease_timeout = 300, .rate = 50, .body_limit = 64u << 20,
+	                            .connection_limit = 4096, .per_ip_limit = 1024,
+	                            .idle_timeout = 30 };
+	const char **tasks = calloc((size_t)argc, sizeof *tasks);
+	const char **devices = calloc((size_t)argc, sizeof *devices);
+	const char *port_file = NULL;
+	unsigned long v;
+	int c;
+
+	g2t_prog = "g2t-serve";
+	o.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	parse_listen("127.0.0.1:8080", &o);
+	if (!tasks || !devices)
+		return G2T_EXIT_FAIL;
+	while ((c = getopt_long(argc, argv, "t:S:l:d:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 't': tasks[o.ntasks++] = optarg; break;
+		case 'd': devices[o.ndevices++] = optarg; break;
+		case 'S': o.state = optarg; break;
+		case OPT_OPEN: o.open = 1; break;
+		case OPT_TLS_CERT: o.tls_cert = optarg; break;
+		case OPT_TLS_KEY: o.tls_key = optarg; break;
+		case OPT_PORT_FILE: port_file = optarg; break;
+		case 'l':
+			if (parse_listen(optarg, &o))
+				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080");
+			break;
+		case OPT_LEASE:
+		case OPT_RATE:
+		case OPT_THREADS:
+		case OPT_MAX_CONN:
+		case OPT_PER_IP:
+			if (g2t_cli_ulong(optarg, 1, 1000000, &v))
+				return g2t_usage_error("'%s' is not a number from 1", optarg);
+			if (c == OPT_LEASE) o.lease_timeout = (long)v;
+			if (c == OPT_RATE) o.rate = (double)v;
+			if (c == OPT_THREADS) o.threads = (unsigned)v;
+			if (c == OPT_MAX_CONN) o.connection_limit = (unsigned)v;
+			if (c == OPT_PER_IP) o.per_ip_limit = (unsigned)v;
+			break;
+		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
+		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
+		default: return g2t_usage_error(NULL);
+		}
+	}
+	if (!o.ntasks || !o.state || optind != argc)
+		return g2t_usage_error("--tasks and --state are needed, and nothing else");
+	if (!o.ndevices && !o.open)
+		return g2t_usage_error("name the devices (--devices DIR) or --open");
+	if (!o.tls_cert != !o.tls_key)
+		return g2t_usage_error("--tls-cert and --tls-key go together");
+	o.tasks = tasks;
+	o.devices = devices;
+	c = serve(&o, port_file);
+	free(tasks);
+	free(devices);
+	return c;
+}

@@ -1,0 +1,1092 @@
+/*
+ * g2t-serve: the coordinator (G2T-C) over HTTP with libmicrohttpd.
+ *
+ *   POST /v1/lease           signed by a device: a task stream (SCHEMA, TASK
+ *                            with a lease token), or 204 when there is none
+ *   GET  /v1/shards/HASH     a class shard, for a lease that uses it (ETag)
+ *   GET  /v1/tasks/N         the whole task stream, for the lease holder
+ *   POST /v1/results         a signed packet; durable before the 2xx
+ *   GET  /v1/status          JSON; GET /v1/model; GET /metrics
+ *
+ * Handlers run on libmicrohttpd's thread pool; the state (lib/store.c) and
+ * the counters are behind one mutex, held for no network I/O.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <sodium.h>
+
+#include "g2t.h"
+
+#define TOKEN_SIZE 16
+#define CLOCK_SKEW 300          /* seconds a signed request's time may be off */
+#define NONCE_SLOTS (1u << 20)  /* nonces remembered within CLOCK_SKEW */
+#define NONCE_PROBES 32
+#define LATENCY_BUCKETS 10
+
+static const double latency_le[LATENCY_BUCKETS] = {
+	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
+};
+
+static const char *const verdict_name[G2T_RESULT_VERDICTS] = {
+	"accepted", "stale", "unknown lease token", "lease held by another device",
+	"token of another task", "lease expired and re-issued", "does not fit the schema"
+};
+
+struct shard {
+	uint8_t hash[G2T_HASH_SIZE];
+	uint8_t *payload;
+	uint32_t length, klass;
+};
+
+/* A device's request budget: a token bucket. */
+struct bucket {
+	uint8_t key[G2T_PK_SIZE];
+	double tokens, at;
+};
+
+struct nonce {
+	uint8_t bytes[16];
+	long long time;
+};
+
+/* Counters shown in /v1/status and /metrics (since the server started). */
+struct counters {
+	unsigned long long requests, leases, no_work, accepted, stale, duplicates;
+	unsigned long long refused[G2T_RESULT_VERDICTS], denied, rate_limited;
+	unsigned long long latency[LATENCY_BUCKETS + 1];
+	double latency_sum;
+};
+
+struct g2t_server {
+	struct g2t_serve_opts opts;
+	struct MHD_Daemon *mhd;
+	pthread_mutex_t lock;
+	struct g2t_store *store;
+	struct g2t_schema *schema;
+	struct shard *shard;            /* one per class, by class index */
+	struct g2t_task *task;          /* by task index */
+	size_t tasks;
+	struct g2t_keyring devices;
+	struct bucket *bucket;
+	size_t buckets, bucket_cap;
+	struct nonce *nonce;            /* open addressing over NONCE_SLOTS */
+	struct counters n;
+	uint8_t *model;                 /* built once every task is done */
+	size_t model_len;
+};
+
+/* One request: its uploaded body, and when it started. */
+struct request {
+	uint8_t *body;
+	size_t len, cap;
+	int too_big;
+	double start;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- loading the tasks ---- */
+
+static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t_diag *d)
+{
+	struct g2t_schema *sc;
+	struct g2t_shard head;
+	struct g2t_task t;
+	int rc;
+
+	if (r->type == G2T_REC_SCHEMA) {
+		if ((rc = g2t_schema_decode(&sc, r->payload, r->length)))
+			return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
+		if (s->schema && memcmp(s->schema->id, sc->id, G2T_HASH_SIZE)) {
+			g2t_schema_free(sc);
+			return g2t_fail(d, G2T_ESCHEMA, 0, r->offset, "tasks of two schemas");
+		}
+		if (s->schema) {
+			g2t_schema_free(sc);
+			return G2T_OK;
+		}
+		s->schema = sc;
+		s->shard = calloc(sc->classes, sizeof *s->shard);
+		s->task = calloc((size_t)sc->classes * (sc->classes - 1) / 2, sizeof *s->task);
+		return s->shard && s->task ? G2T_OK : G2T_ENOMEM;
+	}
+	if (!s->schema && (r->type == G2T_REC_SHARD || r->type == G2T_REC_TASK))
+		return g2t_fail(d, G2T_ESCHEMA, 0, r->offset, "record before its SCHEMA");
+	if (r->type == G2T_REC_SHARD) {
+		uint8_t hash[G2T_HASH_SIZE];
+		struct shard *sh;
+
+		if (g2t_shard_header_decode(&head, r->payload, r->length) ||
+		    head.klass >= s->schema->classes)
+			return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad SHARD record");
+		g2t_hash(hash, r->payload, r->length);
+		sh = &s->shard[head.klass];
+		if (memcmp(hash, s->schema->shard_hash[head.klass], G2T_HASH_SIZE))
+			return g2t_fail(d, G2T_ESCHEMA, 0, r->offset, "shard not of the schema");
+		if (sh->payload)
+			return G2T_OK;
+		if (!(sh->payload = malloc(r->length)))
+			return G2T_ENOMEM;
+		memcpy(sh->payload, r->payload, r->length);
+		memcpy(sh->hash, hash, G2T_HASH_SIZE);
+		sh->length = r->length;
+		sh->klass = head.klass;
+		return G2T_OK;
+	}
+	if (r->type == G2T_REC_TASK) {
+		uint32_t P = s->schema->classes * (s->schema->classes - 1) / 2;
+
+		if (g2t_task_decode(&t, r->payload, r->length) || t.id.task >= P ||
+		    memcmp(t.id.schema_id, s->schema->id, G2T_HASH_SIZE) ||
+		    g2t_pair_index(s->schema->classes, t.id.class_a, t.id.class_b) != t.id.task)
+			return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
+		t.token = NULL;
+		t.token_len = 0;
+		s->task[t.id.task] = t;
+		return G2T_OK;
+	}
+	return G2T_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_stream(struct g2t_server *s, const char *path, struct g2t_diag *d)
+{
+	struct g2t_in *in;
+	struct g2t_rec r;
+	int rc = g2t_in_open(&in, path, 0, d);
+
+	while (!rc && (rc = g2t_in_next(in, &r, d)) == 1)
+		rc = load_record(s, &r, d);
+	g2t_in_free(in);
+	return rc < 0 ? g2t_fail(d, rc, d->line, d->offset, "%s: %s", path, d->what) : rc;
+}
+
+/* Every *.g2t file of a directory, in name order. */
+static int load_dir(struct g2t_server *s, const char *dir, struct g2t_diag *d)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = G2T_OK;
+
+	if (!dp)
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
+	while (!rc && (e = readdir(dp))) {
+		size_t len = strlen(e->d_name), size = strlen(dir) + len + 2;
+
+		if (len < 5 || strcmp(e->d_name + len - 4, ".g2t"))
+			continue;
+		if (g2t_grow((void **)&names, &cap, n + 1, sizeof *names) ||
+		    !(names[n] = malloc(size)))
+			rc = G2T_ENOMEM;
+		else
+			snprintf(names[n++], size, "%s/%s", dir, e->d_name);
+	}
+	closedir(dp);
+	qsort(names, n, sizeof *names, by_name);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = load_stream(s, names[i], d);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int load_path(struct g2t_server *s, const char *path, struct g2t_diag *d)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return load_dir(s, path, d);
+	return load_stream(s, path, d);
+}
+
+/* Every task of the schema needs its TASK record and both shards. */
+static int check_tasks(struct g2t_server *s, struct g2t_diag *d)
+{
+	uint32_t K;
+
+	if (!s->schema)
+		return g2t_fail(d, G2T_EDATA, 0, -1, "no tasks found");
+	K = s->schema->classes;
+	s->tasks = (size_t)K * (K - 1) / 2;
+	for (size_t i = 0; i < s->tasks; i++) {
+		const struct g2t_task *t = &s->task[i];
+
+		if (memcmp(t->id.schema_id, s->schema->id, G2T_HASH_SIZE) || t->id.task != i)
+			return g2t_fail(d, G2T_EDATA, 0, -1, "task %zu is missing", i);
+		if (!s->shard[t->id.class_a].payload || !s->shard[t->id.class_b].payload)
+			return g2t_fail(d, G2T_EDATA, 0, -1, "task %zu: a shard is missing", i);
+	}
+	return G2T_OK;
+}
+
+/* ---- replies ---- */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+                             const char *const *headers)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result ok;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	for (; headers && headers[0]; headers += 2)
+		MHD_add_response_header(r, headers[0], headers[1]);
+	ok = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+/* A JSON reply built with printf. */
+static enum MHD_Result json(struct MHD_Connection *c, unsigned status,
+                            const char *const *headers, const char *fmt, ...)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	va_list ap;
+
+	if (!f)
+		return MHD_NO;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fclose(f);
+	return reply(c, status, "application/json", text, len, MHD_RESPMEM_MUST_FREE, headers);
+}
+
+static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const char *why)
+{
+	static const char *const retry[] = { MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL };
+
+	return json(c, status, status == 429 || status == 503 ? retry : NULL,
+	            "{\"error\":\"%s\"}", why);
+}
+
+/* A G2T stream of records, in memory. */
+struct stream {
+	FILE *f;
+	char *p;
+	size_t len;
+};
+
+static int stream_open(struct stream *st)
+{
+	st->p = NULL;
+	st->f = open_memstream(&st->p, &st->len);
+	return st->f && !g2t_write_header(st->f) ? G2T_OK : G2T_ENOMEM;
+}
+
+static enum MHD_Result stream_reply(struct MHD_Connection *c, struct stream *st,
+                                    const char *const *headers)
+{
+	if (fclose(st->f) != 0) {
+		free(st->p);
+		return error(c, 500, "out of memory");
+	}
+	return reply(c, 200, "application/x-g2t", st->p, st->len, MHD_RESPMEM_MUST_FREE,
+	             headers);
+}
+
+/* ---- devices: signatures, nonces, rate ---- */
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* Remembers a nonce; 0 when new, 1 when seen within the window, -1 full. */
+static int nonce_seen(struct g2t_server *s, const uint8_t n[16], long long now)
+{
+	uint32_t h;
+
+	memcpy(&h, n, sizeof h);
+	for (uint32_t i = 0; i < NONCE_PROBES; i++) {
+		struct nonce *e = &s->nonce[(h + i) & (NONCE_SLOTS - 1)];
+
+		if (e->time && e->time >= now - CLOCK_SKEW && !memcmp(e->bytes, n, 16))
+			return 1;
+		if (!e->time || e->time < now - CLOCK_SKEW) {
+			memcpy(e->bytes, n, 16);
+			e->time = now;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Spends one request of a device's budget; 0 when it is spent. */
+static int within_rate(struct g2t_server *s, const uint8_t *key, double now)
+{
+	struct bucket *b = NULL;
+	double rate = s->opts.rate, burst = 2.0 * rate;
+
+	for (size_t i = 0; i < s->buckets && !b; i++)
+		if (!memcmp(s->bucket[i].key, key, G2T_PK_SIZE))
+			b = &s->bucket[i];
+	if (!b) {
+		if (g2t_grow((void **)&s->bucket, &s->bucket_cap, s->buckets + 1, sizeof *b))
+			return 1;
+		b = &s->bucket[s->buckets++];
+		memcpy(b->key, key, G2T_PK_SIZE);
+		b->tokens = burst;
+		b->at = now;
+	}
+	b->tokens += (now - b->at) * rate;
+	b->tokens = b->tokens > burst ? burst : b->tokens;
+	b->at = now;
+	if (b->tokens < 1.0)
+		return 0;
+	b->tokens -= 1.0;
+	return 1;
+}
+
+static int enrolled(struct g2t_server *s, const uint8_t *key)
+{
+	if (g2t_keyring_has(&s->devices, key))
+		return 1;
+	if (!s->opts.open)
+		return 0;
+	uint8_t (*pk)[G2T_PK_SIZE] = realloc(s->devices.pk, (s->devices.n + 1) * sizeof *pk);
+	if (!pk)
+		return 0;
+	s->devices.pk = pk;
+	memcpy(s->devices.pk[s->devices.n++], key, G2T_PK_SIZE);
+	return 1;
+}
+
+/*
+ * Checks a signed request: X-G2T-Key, -Time, -Nonce and -Signature over
+ * "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE".  Returns 0 or an HTTP status,
+ * with *why.  Called under the lock.
+ */
+static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
+                             const char *method, const char *url, uint8_t key[G2T_PK_SIZE],
+                             const char **why)
+{
+	const char *k = header(c, "X-G2T-Key"), *t = header(c, "X-G2T-Time");
+	const char *n = header(c, "X-G2T-Nonce"), *sig = header(c, "X-G2T-Signature");
+	uint8_t signature[64], nonce[16];
+	char message[512], *end;
+	size_t got;
+	long long when, now = (long long)time(NULL);
+	int len;
+
+	*why = "missing or malformed signature headers";
+	if (!k || !t || !n || !sig ||
+	    sodium_base642bin(key, G2T_PK_SIZE, k, strlen(k), NULL, &got, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) || got != G2T_PK_SIZE ||
+	    sodium_base642bin(signature, 64, sig, strlen(sig), NULL, &got, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) || got != 64 ||
+	    strlen(n) != 32 || sodium_hex2bin(nonce, 16, n, 32, NULL, &got, NULL) || got != 16)
+		return 401;
+	errno = 0;
+	when = strtoll(t, &end, 10);
+	if (errno || *end || end == t)
+		return 401;
+	len = snprintf(message, sizeof message, "g2t-lease-v1\n%s\n%s\n%s\n%s", method, url,
+	               t, n);
+	*why = "bad signature";
+	if (len < 0 || (size_t)len >= sizeof message ||
+	    crypto_sign_verify_detached(signature, (uint8_t *)message, (size_t)len, key))
+		return 401;
+	*why = "device not enrolled";
+	if (!enrolled(s, key))
+		return 403;
+	*why = "stale timestamp";
+	if (when < now - CLOCK_SKEW || when > now + CLOCK_SKEW)
+		return 401;
+	switch (nonce_seen(s, nonce, now)) {
+	case 1: *why = "nonce already used"; return 401;
+	case -1: *why = "too many requests to remember"; return 503;
+	}
+	*why = "rate limit";
+	if (!within_rate(s, key, now_s())) {
+		s->n.rate_limited++;
+		return 429;
+	}
+	return 0;
+}
+
+/* ---- handlers ---- */
+
+/* JSON array of the classes whose shards the device says it has. */
+static void near_classes(const struct g2t_server *s, const char *have, char *out,
+                         size_t cap)
+{
+	size_t used = 0;
+	int any = 0;
+
+	out[0] = '\0';
+	while (have && *have && used + 16 < cap) {
+		uint8_t h[G2T_HASH_SIZE];
+		size_t got;
+
+		if (!sodium_hex2bin(h, sizeof h, have, strcspn(have, ","), NULL, &got, NULL) &&
+		    got == G2T_HASH_SIZE)
+			for (uint32_t k = 0; k < s->schema->classes; k++)
+				if (!memcmp(s->schema->shard_hash[k], h, G2T_HASH_SIZE))
+					used += (size_t)snprintf(out + used, cap - used, "%s%u",
+					                         any++ ? "," : "[", k);
+		have += strcspn(have, ",");
+		have += *have == ',';
+	}
+	if (any)
+		snprintf(out + used, cap - used, "]");
+}
+
+static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, const char *url)
+{
+	uint8_t key[G2T_PK_SIZE], token[TOKEN_SIZE], buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
+	char near[1024], deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
+	struct g2t_lease l;
+	struct g2t_diag d;
+	struct stream st;
+	struct g2t_task t;
+	const char *why;
+	unsigned status;
+	int rc;
+
+	randombytes_buf(token, sizeof token);
+	pthread_mutex_lock(&s->lock);
+	status = authenticate(s, c, "POST", url, key, &why);
+	if (status) {
+		s->n.denied += status != 429;
+		pthread_mutex_unlock(&s->lock);
+		return error(c, status, why);
+	}
+	near_classes(s, header(c, "X-G2T-Have"), near, sizeof near);
+	rc = g2t_store_lease(s->store, key, (long long)time(NULL), s->opts.lease_timeout,
+	                     near[0] ? near : NULL, token, sizeof token, &l, &d);
+	s->n.leases += !rc && l.task >= 0;
+	s->n.no_work += !rc && l.task < 0;
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return error(c, 503, "state unavailable");
+	if (l.task < 0) {
+		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, "10", "X-G2T-Complete",
+		                          s->model ? "1" : "0", NULL };
+		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
+	}
+	t = s->task[l.task];
+	t.token = token;
+	t.token_len = sizeof token;
+	snprintf(deadline, sizeof deadline, "%lld", l.deadline);
+	snprintf(task, sizeof task, "%ld", l.task);
+	sodium_bin2hex(shards, 2 * G2T_HASH_SIZE + 1, s->schema->shard_hash[t.id.class_a],
+	               G2T_HASH_SIZE);
+	shards[2 * G2T_HASH_SIZE] = ',';
+	sodium_bin2hex(shards + 2 * G2T_HASH_SIZE + 1, 2 * G2T_HASH_SIZE + 1,
+	               s->schema->shard_hash[t.id.class_b], G2T_HASH_SIZE);
+	if (stream_open(&st) ||
+	    g2t_write_record(st.f, G2T_REC_SCHEMA, s->schema->payload, s->schema->length) ||
+	    g2t_write_record(st.f, G2T_REC_TASK, buf, (uint32_t)g2t_task_encode(buf, sizeof buf, &t))) {
+		if (st.f)
+			fclose(st.f);
+		free(st.p);
+		return error(c, 500, "out of memory");
+	}
+	{
+		const char *const h[] = { "X-G2T-Task", task, "X-G2T-Deadline", deadline,
+		                          "X-G2T-Shards", shards, NULL };
+		return stream_reply(c, &st, h);
+	}
+}
+
+/* The lease token of ?token=HEX, into token[TOKEN_SIZE]. */
+static int token_arg(struct MHD_Connection *c, uint8_t *token)
+{
+	const char *hex = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+	size_t got;
+
+	return hex && strlen(hex) == 2 * TOKEN_SIZE &&
+	       !sodium_hex2bin(token, TOKEN_SIZE, hex, 2 * TOKEN_SIZE, NULL, &got, NULL) &&
+	       got == TOKEN_SIZE ? 0 : -1;
+}
+
+static int holds_class(struct g2t_server *s, const uint8_t *token, uint32_t klass)
+{
+	int yes;
+
+	pthread_mutex_lock(&s->lock);
+	yes = g2t_store_lease_uses(s->store, token, TOKEN_SIZE, (long long)time(NULL), klass);
+	pthread_mutex_unlock(&s->lock);
+	return yes;
+}
+
+static enum MHD_Result shard(struct g2t_server *s, struct MHD_Connection *c, const char *hex)
+{
+	const char *match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	uint8_t h[G2T_HASH_SIZE], token[TOKEN_SIZE];
+	char etag[2 * G2T_HASH_SIZE + 3];
+	struct stream st;
+	size_t got;
+	uint32_t k;
+
+	if (sodium_hex2bin(h, sizeof h, hex, strlen(hex), NULL, &got, NULL) ||
+	    got != G2T_HASH_SIZE)
+		return error(c, 404, "no such shard");
+	for (k = 0; k < s->schema->classes; k++)
+		if (!memcmp(s->shard[k].hash, h, G2T_HASH_SIZE))
+			break;
+	if (k == s->schema->classes)
+		return error(c, 404, "no such shard");
+	if (token_arg(c, token) || !holds_class(s, token, k))
+		return error(c, 403, "no open lease that uses this shard");
+	snprintf(etag, sizeof etag, "\"%s\"", hex);
+	if (match && !strcmp(match, etag)) {
+		const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
+		return reply(c, 304, "application/x-g2t", "", 0, MHD_RESPMEM_PERSISTENT, hdr);
+	}
+	if (stream_open(&st) ||
+	    g2t_write_record(st.f, G2T_REC_SHARD, s->shard[k].payload, s->shard[k].length)) {
+		if (st.f)
+			fclose(st.f);
+		free(st.p);
+		return error(c, 500, "out of memory");
+	}
+	{
+		const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
+		return stream_reply(c, &st, hdr);
+	}
+}
+
+/* ---- results ---- */
+
+/* The first PACKET record of a request body. */
+static int find_packet(const uint8_t *p, size_t len, const uint8_t **pkt, uint32_t *plen)
+{
+	struct g2t_decoder dec;
+	size_t at = 0;
+
+	/* no buffer: every payload is streamed, and found in place */
+	g2t_decoder_init(&dec, NULL, 0, g2t_crc32);
+	dec.stream_big = 1;
+	*pkt = NULL;
+	while (at < len) {
+		size_t used;
+		int ev, rc = g2t_decoder_push(&dec, p + at, len - at, &used, &ev);
+
+		if (rc < 0)
+			return rc;
+		if (ev == G2T_EV_BEGIN && dec.type == G2T_REC_PACKET && !*pkt) {
+			*pkt = p + at + used;
+			*plen = dec.length;
+		}
+		at += used;
+	}
+	return g2t_decoder_at_boundary(&dec) && *pkt ? G2T_OK : G2T_EFORMAT;
+}
+
+/* Decoded weight sets of a packet, checked against the schema. */
+struct batch {
+	struct g2t_weights *w;
+	uint8_t **payload;
+	uint32_t *len;
+	int *verdict;
+	size_t n, cap;
+};
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->w[i].w);
+		free(b->payload[i]);
+	}
+	free(b->w);
+	free(b->payload);
+	free(b->len);
+	free(b->verdict);
+}
+
+static int batch_add(struct g2t_server *s, struct batch *b, const struct g2t_weights *w)
+{
+	size_t cap = b->cap, F = s->schema->features, room;
+	const struct g2t_task *t = w->id.task < s->tasks ? &s->task[w->id.task] : NULL;
+	struct g2t_weights *x;
+	int fits = t && w->features == F && !memcmp(w->id.schema_id, s->schema->id,
+	                                              G2T_HASH_SIZE) &&
+	           w->id.class_a == t->id.class_a && w->id.class_b == t->id.class_b;
+
+	if (g2t_grow((void **)&b->w, &cap, b->n + 1, sizeof *b->w) ||
+	    g2t_grow((void **)&b->payload, &b->cap, b->n + 1, sizeof *b->payload))
+		return G2T_ENOMEM;
+	b->len = realloc(b->len, b->cap * sizeof *b->len);
+	b->verdict = realloc(b->verdict, b->cap * sizeof *b->verdict);
+	if (!b->len || !b->verdict)
+		return G2T_ENOMEM;
+	x = &b->w[b->n];
+	*x = *w;
+	x->w = malloc(w->features * sizeof *x->w);
+	room = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)w->features * 8;
+	b->payload[b->n] = malloc(room);
+	if (!x->w || !b->payload[b->n])
+		return G2T_ENOMEM;
+	memcpy(x->w, w->w, w->features * sizeof *x->w);
+	/* kept without the token: the model needs none */
+	x->token_len = 0;
+	b->len[b->n] = (uint32_t)g2t_weights_encode(b->payload[b->n], room, x);
+	x->token = w->token;
+	x->token_len = w->token_len;
+	for (uint32_t i = 0; fits && i < w->features; i++)
+		fits = w->w[i] - w->w[i] == 0.0f; /* finite */
+	b->verdict[b->n++] = fits && w->token_len == TOKEN_SIZE ? G2T_RESULT_ACCEPTED
+	                                                        : G2T_RESULT_BAD;
+	return G2T_OK;
+}
+
+static int open_batch(struct g2t_server *s, struct g2t_packet *pk, struct batch *b,
+                      struct g2t_diag *d)
+{
+	struct g2t_packet_item item = { 0 };
+	int rc;
+
+	while ((rc = g2t_packet_next(pk, &item, d)) == 1)
+		if (item.type == G2T_REC_WEIGHTS && (rc = batch_add(s, b, &item.weights)))
+			break;
+	free(item.room);
+	return rc;
+}
+
+/* Lists each weight set's fate; the status is 409 when none was taken. */
+static enum MHD_Result verdicts(struct g2t_server *s, struct MHD_Connection *c,
+                                const char *digest, const struct batch *b)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	unsigned status = 409;
+
+	if (!f)
+		return MHD_NO;
+	fprintf(f, "{\"digest\":\"%s\",\"results\":[", digest);
+	for (size_t i = 0; i < b->n; i++) {
+		int v = b->verdict[i];
+
+		status = v <= G2T_RESULT_STALE ? 200 : status;
+		fprintf(f, "%s{\"task\":%u,\"status\":\"%s\"%s%s%s}", i ? "," : "",
+		        b->w[i].id.task, v == G2T_RESULT_ACCEPTED ? "accepted"
+		        : v == G2T_RESULT_STALE ? "ignored" : "refused",
+		        v > G2T_RESULT_STALE ? ",\"reason\":\"" : "",
+		        v > G2T_RESULT_STALE ? verdict_name[v] : "", v > G2T_RESULT_STALE ? "\"" : "");
+		s->n.accepted += v == G2T_RESULT_ACCEPTED;
+		s->n.stale += v == G2T_RESULT_STALE;
+		s->n.refused[v] += v > G2T_RESULT_STALE;
+	}
+	fprintf(f, "],\"status\":\"%s\"}\n", status == 200 ? "accepted" : "refused");
+	fclose(f);
+	return reply(c, status, "application/json", text, len, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
+                               const struct request *rq)
+{
+	const uint8_t *pkt;
+	uint32_t plen = 0;
+	uint8_t digest[G2T_HASH_SIZE];
+	char hex[2 * G2T_HASH_SIZE + 1];
+	struct g2t_packet pk;
+	struct batch b = { 0 };
+	struct g2t_diag d = { 0, -1, "" };
+	enum MHD_Result ok;
+	int rc, seen;
+
+	if (find_packet(rq->body, rq->len, &pkt, &plen))
+		return error(c, 400, "body is not a G2T stream with a PACKET record");
+	if (g2t_packet_open(&pk, pkt, plen, &d))
+		return error(c, 400, "packet does not verify");
+	g2t_hash(digest, pkt, plen);
+	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+	if ((rc = open_batch(s, &pk, &b, &d))) {
+		g2t_packet_close(&pk);
+		batch_free(&b);
+		return error(c, rc == G2T_ENOMEM ? 500 : 400, "malformed packet body");
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!enrolled(s, pk.pk)) {
+		s->n.denied++;
+		ok = error(c, 403, "device not enrolled");
+		goto done;
+	}
+	seen = g2t_store_packet_seen(s->store, pk.pk, pk.seq, digest);
+	if (seen == G2T_SEEN_SAME) { /* the device did not get our answer: again */
+		s->n.duplicates++;
+		ok = json(c, 200, NULL, "{\"digest\":\"%s\",\"status\":\"duplicate\"}", hex);
+		goto done;
+	}
+	if (seen == G2T_SEEN_REPLAY) {
+		s->n.denied++;
+		ok = json(c, 409, NULL, "{\"error\":\"sequence number already used\"}");
+		goto done;
+	}
+	{
+		int *taken = malloc((b.n ? b.n : 1) * sizeof *taken);
+
+		rc = taken ? g2t_store_results(s->store, pk.pk, pk.seq, digest,
+		                               (long long)time(NULL), b.w,
+		                               (const uint8_t *const *)b.payload, b.len, b.n,
+		                               taken, &d) : G2T_ENOMEM;
+		for (size_t i = 0; !rc && i < b.n; i++)
+			if (b.verdict[i] == G2T_RESULT_ACCEPTED)
+				b.verdict[i] = taken[i];
+		free(taken);
+	}
+	ok = rc ? error(c, 503, "state unavailable") : verdicts(s, c, hex, &b);
+done:
+	pthread_mutex_unlock(&s->lock);
+	g2t_packet_close(&pk);
+	batch_free(&b);
+	return ok;
+}
+
+/* ---- model, status, metrics ---- */
+
+static int merge_one(void *ctx, const uint8_t *p, uint32_t len)
+{
+	struct g2t_diag d;
+
+	return g2t_merge_add_record(ctx, G2T_REC_WEIGHTS, p, len, "state", &d);
+}
+
+/* Builds the model once every task is done (same code as g2t-merge). */
+static int build_model(struct g2t_server *s)
+{
+	struct g2t_merge *m = g2t_merge_new();
+	struct g2t_diag d;
+	const char *bad;
+	char names[64];
+	FILE *f;
+	int rc = m ? G2T_OK : G2T_ENOMEM;
+
+	if (!rc)
+		rc = g2t_merge_add_record(m, G2T_REC_SCHEMA, s->schema->payload,
+		                          s->schema->length, "state", &d);
+	if (!rc)
+		rc = g2t_store_each_result(s->store, merge_one, m);
+	if (!rc)
+		rc = g2t_merge_build(m, &bad, &d);
+	if (!rc && g2t_merge_missing(m, names, sizeof names))
+		rc = G2T_EDATA;
+	if (!rc && !(f = open_memstream((char **)&s->model, &s->model_len)))
+		rc = G2T_ENOMEM;
+	if (!rc) {
+		rc = g2t_merge_write(m, f, &d);
+		fclose(f);
+		if (rc) {
+			free(s->model);
+			s->model = NULL;
+		}
+	}
+	g2t_merge_free(m);
+	return rc;
+}
+
+static enum MHD_Result model(struct g2t_server *s, struct MHD_Connection *c)
+{
+	struct g2t_store_counts n;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
+	if (!rc && !s->model && n.done == n.tasks)
+		rc = build_model(s);
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return error(c, 500, "cannot build the model");
+	if (!s->model)
+		return json(c, 404, NULL, "{\"error\":\"incomplete: %lld of %lld tasks done\"}",
+		            n.done, n.tasks);
+	return reply(c, 200, "application/x-g2t", s->model, s->model_len,
+	             MHD_RESPMEM_PERSISTENT, NULL);
+}
+
+static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
+{
+	struct g2t_store_counts n;
+	struct counters k;
+	char refused[1024];
+	size_t used = 0;
+
+	pthread_mutex_lock(&s->lock);
+	g2t_store_counts(s->store, &n, (long long)time(NULL));
+	k = s->n;
+	pthread_mutex_unlock(&s->lock);
+	refused[0] = '\0';
+	for (int v = G2T_RESULT_UNKNOWN_LEASE; v < G2T_RESULT_VERDICTS; v++)
+		used += (size_t)snprintf(refused + used, sizeof refused - used, "%s\"%s\":%llu",
+		                         used ? "," : "", verdict_name[v], k.refused[v]);
+	return json(c, 200, NULL,
+	            "{\"tasks\":{\"total\":%lld,\"pending\":%lld,\"leased\":%lld,\"done\":%lld},"
+	            "\"devices\":%lld,\"leases\":{\"issued\":%lld,\"reissued\":%lld,"
+	            "\"no_work\":%llu},\"results\":{\"accepted\":%llu,\"ignored_stale\":%llu,"
+	            "\"duplicates\":%llu,\"refused\":{%s}},\"requests\":{\"total\":%llu,"
+	            "\"denied\":%llu,\"rate_limited\":%llu},\"complete\":%s}",
+	            n.tasks, n.pending, n.leased, n.done, n.devices, n.issued, n.reissued,
+	            k.no_work, k.accepted, k.stale, k.duplicates, refused, k.requests,
+	            k.denied, k.rate_limited, n.done == n.tasks ? "true" : "false");
+}
+
+static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
+{
+	struct g2t_store_counts n;
+	struct counters k;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	unsigned long long cumulative = 0;
+
+	if (!f)
+		return MHD_NO;
+	pthread_mutex_lock(&s->lock);
+	g2t_store_counts(s->store, &n, (long long)time(NULL));
+	k = s->n;
+	pthread_mutex_unlock(&s->lock);
+	fprintf(f, "# TYPE g2t_tasks gauge\n");
+	fprintf(f, "g2t_tasks{state=\"pending\"} %lld\ng2t_tasks{state=\"leased\"} %lld\n"
+	        "g2t_tasks{state=\"done\"} %lld\n", n.pending, n.leased, n.done);
+	fprintf(f, "# TYPE g2t_leases_issued_total counter\ng2t_leases_issued_total %lld\n",
+	        n.issued);
+	fprintf(f, "# TYPE g2t_leases_reissued_total counter\ng2t_leases_reissued_total %lld\n",
+	        n.reissued);
+	fprintf(f, "# TYPE g2t_results_total counter\n");
+	fprintf(f, "g2t_results_total{outcome=\"accepted\"} %llu\n", k.accepted);
+	fprintf(f, "g2t_results_total{outcome=\"ignored_stale\"} %llu\n", k.stale);
+	for (int v = G2T_RESULT_UNKNOWN_LEASE; v < G2T_RESULT_VERDICTS; v++)
+		fprintf(f, "g2t_results_total{outcome=\"refused\",reason=\"%s\"} %llu\n",
+		        verdict_name[v], k.refused[v]);
+	fprintf(f, "# TYPE g2t_requests_denied_total counter\ng2t_requests_denied_total %llu\n",
+	        k.denied);
+	fprintf(f, "# TYPE g2t_requests_rate_limited_total counter\n"
+	        "g2t_requests_rate_limited_total %llu\n", k.rate_limited);
+	fprintf(f, "# TYPE g2t_request_seconds histogram\n");
+	for (int i = 0; i < LATENCY_BUCKETS; i++) {
+		cumulative += k.latency[i];
+		fprintf(f, "g2t_request_seconds_bucket{le=\"%g\"} %llu\n", latency_le[i], cumulative);
+	}
+	fprintf(f, "g2t_request_seconds_bucket{le=\"+Inf\"} %llu\n", k.requests);
+	fprintf(f, "g2t_request_seconds_sum %.6f\ng2t_request_seconds_count %llu\n",
+	        k.latency_sum, k.requests);
+	fclose(f);
+	return reply(c, 200, "text/plain; version=0.0.4", text, len, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+/* ---- dispatch ---- */
+
+static enum MHD_Result route(struct g2t_server *s, struct MHD_Connection *c,
+                             const char *url, const char *method, struct request *rq)
+{
+	int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
+
+	if (!strcmp(url, "/v1/lease"))
+		return post ? lease(s, c, url) : error(c, 405, "use POST");
+	if (!strcmp(url, "/v1/results"))
+		return post ? results(s, c, rq) : error(c, 405, "use POST");
+	if (!get)
+		return error(c, 405, "use GET");
+	if (!strncmp(url, "/v1/shards/", 11))
+		return shard(s, c, url + 11);
+	if (!strcmp(url, "/v1/status"))
+		return status(s, c);
+	if (!strcmp(url, "/v1/model"))
+		return model(s, c);
+	if (!strcmp(url, "/metrics"))
+		return metrics(s, c);
+	return error(c, 404, "no such resource");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version,
+                              const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct g2t_server *s = cls;
+	struct request *rq = *con_cls;
+
+	(void)version;
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof *rq)))
+			return MHD_NO;
+		rq->start = now_s();
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+
+		if (rq->len + n > s->opts.body_limit ||
+		    g2t_grow((void **)&rq->body, &rq->cap, rq->len + n, 1))
+			rq->too_big = 1;
+		else
+			memcpy(rq->body + rq->len, upload, n);
+		rq->len += rq->too_big ? 0 : n;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return rq->too_big ? error(c, 413, "body too large") : route(s, c, url, method, rq);
+}
+
+/* Counts a finished request and its latency. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode why)
+{
+	struct g2t_server *s = cls;
+	struct request *rq = *con_cls;
+	double t;
+	int i;
+
+	(void)c;
+	(void)why;
+	if (!rq)
+		return;
+	t = now_s() - rq->start;
+	for (i = 0; i < LATENCY_BUCKETS && t > latency_le[i]; i++)
+		;
+	pthread_mutex_lock(&s->lock);
+	s->n.requests++;
+	s->n.latency[i]++;
+	s->n.latency_sum += t;
+	pthread_mutex_unlock(&s->lock);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* ---- life cycle ---- */
+
+static char *read_text(const char *path, struct g2t_diag *d)
+{
+	FILE *f = fopen(path, "rb");
+	char *p = NULL;
+	long n;
+
+	if (!f) {
+		g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (p = calloc(1, (size_t)n + 1)) &&
+	    fread(p, 1, (size_t)n, f) != (size_t)n) {
+		free(p);
+		p = NULL;
+	}
+	fclose(f);
+	if (!p)
+		g2t_fail(d, G2T_EIO, 0, -1, "%s: cannot read", path);
+	return p;
+}
+
+static int start_http(struct g2t_server *s, struct g2t_diag *d)
+{
+	const struct g2t_serve_opts *o = &s->opts;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	char *cert = NULL, *key = NULL;
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(o->port) };
+
+	addr.sin_addr.s_addr = o->address;
+	if (o->tls_cert) {
+		if (!(cert = read_text(o->tls_cert, d)) || !(key = read_text(o->tls_key, d))) {
+			free(cert);
+			return G2T_EIO;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
+	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	                          MHD_OPTION_THREAD_POOL_SIZE, o->threads,
+	                          MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
+	                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
+	                          MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	                          cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+	                          MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+	if (key)
+		sodium_memzero(key, strlen(key));
+	free(cert);
+	free(key);
+	if (!s->mhd)
+		return g2t_fail(d, G2T_EIO, 0, -1, "cannot listen on port %u", o->port);
+	return G2T_OK;
+}
+
+int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
+                     struct g2t_diag *d)
+{
+	struct g2t_server *s = calloc(1, sizeof *s);
+	int rc;
+
+	*out = s;
+	if (!s || !(s->nonce = calloc(NONCE_SLOTS, sizeof *s->nonce)))
+		return G2T_ENOMEM;
+	s->opts = *o;
+	pthread_mutex_init(&s->lock, NULL);
+	for (size_t i = 0; i < o->ntasks; i++)
+		if ((rc = load_path(s, o->tasks[i], d)))
+			return rc;
+	if ((rc = check_tasks(s, d)))
+		return rc;
+	for (size_t i = 0; i < o->ndevices; i++)
+		if ((rc = g2t_keyring_add(&s->devices, o->devices[i], d)))
+			return rc;
+	if ((rc = g2t_store_open(&s->store, o->state, d)) ||
+	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)))
+		return rc;
+	return start_http(s, d);
+}
+
+unsigned g2t_server_port(const struct g2t_server *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+
+	return i ? i->port : 0;
+}
+
+void g2t_server_stop(struct g2t_server *s)
+{
+	if (!s)
+		return;
+	if (s->mhd) {
+		MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
+
+		MHD_stop_daemon(s->mhd); /* waits for the threads to finish */
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
+	g2t_store_close(s->store);
+	for (uint32_t k = 0; s->shard && s->schema && k < s->schema->classes; k++)
+		free(s->shard[k].payload);
+	g2t_schema_free(s->schema);
+	free(s->shard);
+	free(s->task);
+	free(s->bucket);
+	free(s->nonce);
+	free(s->model);
+	g2t_keyring_clear(&s->devices);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

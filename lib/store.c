@@ -1,0 +1,422 @@
+/*
+ * The coordinator's state in SQLite (WAL): tasks, leases, accepted results,
+ * devices and the sequence numbers of their packets.
+ *
+ * One connection, one writer: the caller serialises calls.  Leases commit
+ * with synchronous=NORMAL (a lost lease is only re-issued); an accepted
+ * result commits with synchronous=FULL before the caller answers 2xx.
+ * Claims are made with BEGIN IMMEDIATE and an UPDATE guarded by the state
+ * it expects, checked with sqlite3_changes() == 1.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "g2t.h"
+
+#define TASK_PENDING 0
+#define TASK_LEASED 1
+#define TASK_DONE 2
+
+struct g2t_store {
+	sqlite3 *db;
+	sqlite3_stmt *pick_near, *pick_any, *claim, *add_lease, *find_lease,
+	             *finish, *seen, *remember, *device, *note_device;
+	char last_error[200];
+};
+
+static const char schema_sql[] =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB);"
+	"CREATE TABLE IF NOT EXISTS tasks("
+	"  id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL UNIQUE,"
+	"  state INTEGER NOT NULL DEFAULT 0,"     /* 0 pending, 1 leased, 2 done */
+	"  deadline INTEGER NOT NULL DEFAULT 0,"  /* of the current lease */
+	"  issued INTEGER NOT NULL DEFAULT 0,"    /* leases issued for it */
+	"  result BLOB);"                         /* accepted WEIGHTS payload */
+	"CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, deadline);"
+	"CREATE TABLE IF NOT EXISTS leases("
+	"  token BLOB PRIMARY KEY, task INTEGER NOT NULL, device BLOB NOT NULL,"
+	"  issued INTEGER NOT NULL, deadline INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS packets("
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL, digest BLOB NOT NULL,"
+	"  PRIMARY KEY(device, seq));"
+	"CREATE TABLE IF NOT EXISTS devices("
+	"  key BLOB PRIMARY KEY, leases INTEGER NOT NULL DEFAULT 0,"
+	"  done INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0,"
+	"  seconds REAL NOT NULL DEFAULT 0);";    /* summed lease-to-result time */
+
+static int fail(struct g2t_store *s, struct g2t_diag *d)
+{
+	return g2t_fail(d, G2T_EIO, 0, -1, "state: %s", sqlite3_errmsg(s->db));
+}
+
+static int exec(struct g2t_store *s, const char *sql, struct g2t_diag *d)
+{
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? G2T_OK : fail(s, d);
+}
+
+static int prepare(struct g2t_store *s, sqlite3_stmt **st, const char *sql,
+                   struct g2t_diag *d)
+{
+	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL)
+	       == SQLITE_OK ? G2T_OK : fail(s, d);
+}
+
+int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
+{
+	struct g2t_store *s = calloc(1, sizeof *s);
+	char path[4096];
+	int rc;
+
+	*out = s;
+	if (!s)
+		return G2T_ENOMEM;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
+	snprintf(path, sizeof path, "%s/g2t.db", dir);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return fail(s, d);
+	sqlite3_busy_timeout(s->db, 5000);
+	if ((rc = exec(s, schema_sql, d)))
+		return rc;
+	/* tasks near the device's classes first, then any; expired leases count */
+	rc = prepare(s, &s->pick_near,
+	             "SELECT id FROM tasks WHERE (state=0 OR (state=1 AND deadline<?1))"
+	             " AND (a IN (SELECT value FROM json_each(?2))"
+	             "  OR b IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT 1", d);
+	if (!rc)
+		rc = prepare(s, &s->pick_any,
+		             "SELECT id FROM tasks WHERE state=0 OR (state=1 AND deadline<?1)"
+		             " ORDER BY state, id LIMIT 1", d);
+	if (!rc)
+		rc = prepare(s, &s->claim,
+		             "UPDATE tasks SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
+		             " AND (state=0 OR (state=1 AND deadline<?3))", d);
+	if (!rc)
+		rc = prepare(s, &s->add_lease,
+		             "INSERT INTO leases(token, task, device, issued, deadline)"
+		             " VALUES(?1, ?2, ?3, ?4, ?5)", d);
+	if (!rc)
+		rc = prepare(s, &s->find_lease,
+		             "SELECT l.task, l.device, l.issued, l.deadline, t.state,"
+		             " (SELECT count(*) FROM leases o WHERE o.task=l.task"
+		             "  AND o.rowid>l.rowid)"
+		             " FROM leases l JOIN tasks t ON t.id=l.task WHERE l.token=?1", d);
+	if (!rc)
+		rc = prepare(s, &s->finish,
+		             "UPDATE tasks SET state=2, result=?2 WHERE id=?1 AND state<>2", d);
+	if (!rc)
+		rc = prepare(s, &s->seen,
+		             "SELECT digest FROM packets WHERE device=?1 AND seq=?2", d);
+	if (!rc)
+		rc = prepare(s, &s->remember,
+		             "INSERT INTO packets(device, seq, digest) VALUES(?1, ?2, ?3)", d);
+	if (!rc)
+		rc = prepare(s, &s->device,
+		             "SELECT done, seconds, expired FROM devices WHERE key=?1", d);
+	if (!rc)
+		rc = prepare(s, &s->note_device,
+		             "INSERT INTO devices(key, leases, done, expired, seconds)"
+		             " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET"
+		             " leases=leases+?2, done=done+?3, expired=expired+?4,"
+		             " seconds=seconds+?5", d);
+	return rc;
+}
+
+void g2t_store_close(struct g2t_store *s)
+{
+	sqlite3_stmt **all[] = { &s->pick_near, &s->pick_any, &s->claim, &s->add_lease,
+	                         &s->find_lease, &s->finish, &s->seen, &s->remember,
+	                         &s->device, &s->note_device };
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+		sqlite3_finalize(*all[i]);
+	if (s->db) {
+		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_close(s->db);
+	}
+	free(s);
+}
+
+/* Loads the task list once; a state made for other tasks is refused. */
+int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
+                    const struct g2t_task *tasks, size_t n, struct g2t_diag *d)
+{
+	sqlite3_stmt *get = NULL, *put = NULL;
+	int rc = exec(s, "BEGIN IMMEDIATE", d), step;
+
+	if (!rc)
+		rc = prepare(s, &get, "SELECT value FROM meta WHERE key='schema'", d);
+	if (!rc && (step = sqlite3_step(get)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(get, 0) != G2T_HASH_SIZE ||
+		    memcmp(sqlite3_column_blob(get, 0), schema_id, G2T_HASH_SIZE))
+			rc = g2t_fail(d, G2T_ESCHEMA, 0, -1,
+			              "the state directory belongs to other tasks");
+		goto done;
+	}
+	if (!rc)
+		rc = prepare(s, &put, "INSERT INTO meta(key, value) VALUES('schema', ?1)", d);
+	if (!rc) {
+		sqlite3_bind_blob(put, 1, schema_id, G2T_HASH_SIZE, SQLITE_TRANSIENT);
+		rc = sqlite3_step(put) == SQLITE_DONE ? G2T_OK : fail(s, d);
+		sqlite3_finalize(put);
+		put = NULL;
+	}
+	if (!rc)
+		rc = prepare(s, &put, "INSERT INTO tasks(id, a, b, hash) VALUES(?1, ?2, ?3, ?4)", d);
+	for (size_t i = 0; i < n && !rc; i++) {
+		sqlite3_reset(put);
+		sqlite3_bind_int64(put, 1, tasks[i].id.task);
+		sqlite3_bind_int64(put, 2, tasks[i].id.class_a);
+		sqlite3_bind_int64(put, 3, tasks[i].id.class_b);
+		sqlite3_bind_blob(put, 4, tasks[i].hash, G2T_HASH_SIZE, SQLITE_STATIC);
+		rc = sqlite3_step(put) == SQLITE_DONE ? G2T_OK : fail(s, d);
+	}
+done:
+	sqlite3_finalize(get);
+	sqlite3_finalize(put);
+	if (!rc)
+		rc = exec(s, "COMMIT", d);
+	else
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Lease length for a device: longer for devices that are slow to answer. */
+static long lease_seconds(struct g2t_store *s, const uint8_t *key, long base)
+{
+	long t = base;
+
+	sqlite3_reset(s->device);
+	sqlite3_bind_blob(s->device, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	if (sqlite3_step(s->device) == SQLITE_ROW && sqlite3_column_int64(s->device, 0) >= 3) {
+		double mean = sqlite3_column_double(s->device, 1) /
+		              (double)sqlite3_column_int64(s->device, 0);
+
+		t = (long)(3.0 * mean) + 1;
+		t = t < base / 4 ? base / 4 : t > base * 4 ? base * 4 : t;
+	}
+	sqlite3_reset(s->device);
+	return t < 1 ? 1 : t;
+}
+
+static int note_device(struct g2t_store *s, const uint8_t *key, int leases, int done,
+                       int expired, double seconds)
+{
+	sqlite3_reset(s->note_device);
+	sqlite3_bind_blob(s->note_device, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int(s->note_device, 2, leases);
+	sqlite3_bind_int(s->note_device, 3, done);
+	sqlite3_bind_int(s->note_device, 4, expired);
+	sqlite3_bind_double(s->note_device, 5, seconds);
+	return sqlite3_step(s->note_device) == SQLITE_DONE ? G2T_OK : G2T_EIO;
+}
+
+/* Picks a task, preferring the classes in near (a JSON array, or NULL). */
+static long pick(struct g2t_store *s, long long now, const char *near)
+{
+	sqlite3_stmt *q = near ? s->pick_near : s->pick_any;
+	long id = -1;
+
+	sqlite3_reset(q);
+	sqlite3_bind_int64(q, 1, now);
+	if (near)
+		sqlite3_bind_text(q, 2, near, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		id = (long)sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return id < 0 && near ? pick(s, now, NULL) : id;
+}
+
+int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
+                    long base, const char *near, const uint8_t *token, size_t token_len,
+                    struct g2t_lease *out, struct g2t_diag *d)
+{
+	int rc = exec(s, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d);
+	long id;
+
+	if (rc)
+		return rc;
+	out->task = -1;
+	id = pick(s, now, near);
+	if (id >= 0) {
+		out->deadline = now + lease_seconds(s, key, base);
+		sqlite3_reset(s->claim);
+		sqlite3_bind_int64(s->claim, 1, id);
+		sqlite3_bind_int64(s->claim, 2, out->deadline);
+		sqlite3_bind_int64(s->claim, 3, now);
+		if (sqlite3_step(s->claim) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+			rc = fail(s, d);
+		sqlite3_reset(s->add_lease);
+		sqlite3_bind_blob(s->add_lease, 1, token, (int)token_len, SQLITE_STATIC);
+		sqlite3_bind_int64(s->add_lease, 2, id);
+		sqlite3_bind_blob(s->add_lease, 3, key, G2T_PK_SIZE, SQLITE_STATIC);
+		sqlite3_bind_int64(s->add_lease, 4, now);
+		sqlite3_bind_int64(s->add_lease, 5, out->deadline);
+		if (!rc && sqlite3_step(s->add_lease) != SQLITE_DONE)
+			rc = fail(s, d);
+		if (!rc && note_device(s, key, 1, 0, 0, 0.0))
+			rc = fail(s, d);
+		out->task = id;
+	}
+	if (!rc)
+		rc = exec(s, "COMMIT", d);
+	else
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/*
+ * Checks a packet's (key, seq): new, a retry of the packet already
+ * accepted under it (same digest), or a replay.
+ */
+int g2t_store_packet_seen(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE],
+                          uint64_t seq, const uint8_t digest[G2T_HASH_SIZE])
+{
+	int seen = G2T_SEEN_NEW;
+
+	sqlite3_reset(s->seen);
+	sqlite3_bind_blob(s->seen, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(s->seen, 2, (sqlite3_int64)seq);
+	if (sqlite3_step(s->seen) == SQLITE_ROW)
+		seen = sqlite3_column_bytes(s->seen, 0) == G2T_HASH_SIZE &&
+		       !memcmp(sqlite3_column_blob(s->seen, 0), digest, G2T_HASH_SIZE)
+		       ? G2T_SEEN_SAME : G2T_SEEN_REPLAY;
+	sqlite3_reset(s->seen);
+	return seen;
+}
+
+/* What a result's lease says about it. */
+static int judge(struct g2t_store *s, const uint8_t *key, const struct g2t_weights *w,
+                 long long now, long *task, double *seconds)
+{
+	int verdict;
+
+	sqlite3_reset(s->find_lease);
+	sqlite3_bind_blob(s->find_lease, 1, w->token, (int)w->token_len, SQLITE_STATIC);
+	if (sqlite3_step(s->find_lease) != SQLITE_ROW) {
+		verdict = G2T_RESULT_UNKNOWN_LEASE;
+	} else if (sqlite3_column_bytes(s->find_lease, 1) != G2T_PK_SIZE ||
+	           memcmp(sqlite3_column_blob(s->find_lease, 1), key, G2T_PK_SIZE)) {
+		verdict = G2T_RESULT_OTHER_DEVICE;
+	} else if ((*task = (long)sqlite3_column_int64(s->find_lease, 0)) != (long)w->id.task) {
+		verdict = G2T_RESULT_WRONG_TASK;
+	} else if (sqlite3_column_int(s->find_lease, 4) == TASK_DONE) {
+		verdict = G2T_RESULT_STALE;
+	} else if (sqlite3_column_int64(s->find_lease, 3) < now &&
+	           sqlite3_column_int64(s->find_lease, 5) > 0) {
+		verdict = G2T_RESULT_EXPIRED; /* and the task was leased again since */
+	} else {
+		*seconds = (double)(now - sqlite3_column_int64(s->find_lease, 2));
+		verdict = G2T_RESULT_ACCEPTED;
+	}
+	sqlite3_reset(s->find_lease);
+	return verdict;
+}
+
+int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,
+                      const uint8_t digest[G2T_HASH_SIZE], long long now,
+                      const struct g2t_weights *w, const uint8_t *const *payload,
+                      const uint32_t *len, size_t n, int *verdict, struct g2t_diag *d)
+{
+	int rc = exec(s, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE", d);
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		long task = -1;
+		double seconds = 0.0;
+
+		verdict[i] = judge(s, key, &w[i], now, &task, &seconds);
+		if (verdict[i] != G2T_RESULT_ACCEPTED)
+			continue;
+		sqlite3_reset(s->finish);
+		sqlite3_bind_int64(s->finish, 1, task);
+		sqlite3_bind_blob(s->finish, 2, payload[i], (int)len[i], SQLITE_STATIC);
+		if (sqlite3_step(s->finish) != SQLITE_DONE)
+			rc = fail(s, d);
+		else if (sqlite3_changes(s->db) != 1)
+			verdict[i] = G2T_RESULT_STALE;
+		else if (note_device(s, key, 0, 1, 0, seconds))
+			rc = fail(s, d);
+	}
+	sqlite3_reset(s->remember);
+	sqlite3_bind_blob(s->remember, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(s->remember, 2, (sqlite3_int64)seq);
+	sqlite3_bind_blob(s->remember, 3, digest, G2T_HASH_SIZE, SQLITE_STATIC);
+	if (!rc && sqlite3_step(s->remember) != SQLITE_DONE)
+		rc = fail(s, d);
+	if (!rc)
+		rc = exec(s, "COMMIT", d); /* durable before any 2xx */
+	else
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long now)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	if (sqlite3_prepare_v2(s->db,
+	        "SELECT count(*), sum(state=0 OR (state=1 AND deadline<?1)),"
+	        " sum(state=1 AND deadline>=?1), sum(state=2), sum(max(issued-1, 0)),"
+	        " sum(issued), (SELECT count(*) FROM devices) FROM tasks",
+	        -1, &q, NULL) != SQLITE_OK)
+		return G2T_EIO;
+	sqlite3_bind_int64(q, 1, now);
+	rc = sqlite3_step(q) == SQLITE_ROW ? G2T_OK : G2T_EIO;
+	if (!rc) {
+		c->tasks = sqlite3_column_int64(q, 0);
+		c->pending = sqlite3_column_int64(q, 1);
+		c->leased = sqlite3_column_int64(q, 2);
+		c->done = sqlite3_column_int64(q, 3);
+		c->reissued = sqlite3_column_int64(q, 4);
+		c->issued = sqlite3_column_int64(q, 5);
+		c->devices = sqlite3_column_int64(q, 6);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Calls back with every accepted WEIGHTS payload, in task order. */
+int g2t_store_each_result(struct g2t_store *s,
+                          int (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx)
+{
+	sqlite3_stmt *q;
+	int rc = G2T_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT result FROM tasks WHERE state=2 ORDER BY id",
+	                       -1, &q, NULL) != SQLITE_OK)
+		return G2T_EIO;
+	while (!rc && sqlite3_step(q) == SQLITE_ROW)
+		rc = fn(ctx, sqlite3_column_blob(q, 0), (uint32_t)sqlite3_column_bytes(q, 0));
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Whether a lease token holds a task that uses this class. */
+int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
+                         long long now, uint32_t klass)
+{
+	sqlite3_stmt *q;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(s->db,
+	        "SELECT 1 FROM leases l JOIN tasks t ON t.id=l.task WHERE l.token=?1"
+	        " AND l.deadline>=?2 AND (t.a=?3 OR t.b=?3)", -1, &q, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_blob(q, 1, token, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_int64(q, 3, klass);
+	yes = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return yes;
+}

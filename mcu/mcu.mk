@@ -1,0 +1,152 @@
+# mcu/mcu.mk - the freestanding core on microcontrollers (issue 5), included
+# by the top-level Makefile.
+#
+#   make mcu        cross-compiles lib/core and a test firmware for every
+#                   target (no warnings allowed) and prints a size table
+#   make check-mcu  runs each firmware under qemu-system-arm or simavr and
+#                   compares its output, byte for byte, with the native build
+#                   of the same firmware logic; prints the measurements
+#
+# Targets: cortex-m0 (BBC micro:bit), cortex-m3 (MPS2 AN385), cortex-m4f
+# (MPS2 AN386), atmega328p, atmega2560.  Everything is built in $(BUILD)/mcu.
+# The tasks embedded in the firmware come from g2t-split (see MCU_DATA).
+
+.PHONY: mcu check-mcu mcu-build mcu-host
+
+MCU_TARGETS = cortex-m0 cortex-m3 cortex-m4f atmega328p atmega2560
+MCU_B = $(BUILD)/mcu
+MCU_EPOCHS = 5
+MCU_WARN = -Wall -Wextra -Wshadow -Wdouble-promotion -Werror
+# -ffp-contract=off on every target and on the host: float32 results are
+# then the same bits everywhere (see ../shared/MCU.md)
+MCU_FLAGS = -ffreestanding -ffp-contract=off -ffunction-sections -fdata-sections -g
+MCU_CORE = $(CORE_SRC:lib/core/%.c=%)
+MCU_FW = app fixed crc32
+MCU_DATASETS = letter letter_small digits2 digits45
+MCU_DATA = $(MCU_DATASETS:%=$(MCU_B)/data/%.h)
+
+# Per target: compiler, code generation, link, platform files, size tool.
+ARM_CC = arm-none-eabi-gcc
+ARM_LD = -nostdlib -Lmcu/ld
+MCU_CC_cortex-m0 = $(ARM_CC)
+MCU_ARCH_cortex-m0 = -mcpu=cortex-m0 -mthumb -std=c11 -O2
+MCU_DEFS_cortex-m0 = -DPLAT_MICROBIT
+MCU_LD_cortex-m0 = $(ARM_LD) -T mcu/ld/microbit.ld
+MCU_CC_cortex-m3 = $(ARM_CC)
+MCU_ARCH_cortex-m3 = -mcpu=cortex-m3 -mthumb -std=c11 -O2
+MCU_LD_cortex-m3 = $(ARM_LD) -T mcu/ld/mps2.ld
+MCU_CC_cortex-m4f = $(ARM_CC)
+MCU_ARCH_cortex-m4f = -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -std=c11 -O2
+MCU_LD_cortex-m4f = $(ARM_LD) -T mcu/ld/mps2.ld
+# AVR: -std=gnu11 for __flash; -Os and -mcall-prologues for flash size
+MCU_CC_atmega328p = avr-gcc
+MCU_ARCH_atmega328p = -mmcu=atmega328p -std=gnu11 -Os -mcall-prologues
+MCU_CC_atmega2560 = avr-gcc
+MCU_ARCH_atmega2560 = -mmcu=atmega2560 -std=gnu11 -Os -mcall-prologues
+MCU_PLAT_ARM = plat_arm libc
+MCU_PLAT_AVR = plat_avr
+
+# mcu_target NAME PLATFORM-FILES
+define mcu_target
+$(MCU_B)/$(1)/core/%.o: lib/core/%.c lib/core/g2t_core.h
+	@mkdir -p $$(@D)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_WARN) $$(MCU_FLAGS) -nostdlib -c $$< -o $$@
+
+$(MCU_B)/$(1)/fw/%.o: mcu/src/%.c $(wildcard mcu/src/*.h) mcu/cfg/$(1).h \
+		lib/core/g2t_core.h $(MCU_DATA)
+	@mkdir -p $$(@D)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_DEFS_$(1)) $$(MCU_WARN) $$(MCU_FLAGS) \
+	  $$(MCU_EXTRA) -include mcu/cfg/$(1).h -Ilib/core -Imcu/src -I$(MCU_B)/data \
+	  -c $$< -o $$@
+
+# gcc must not turn the loops of memcpy and memset into calls to themselves
+$(MCU_B)/$(1)/fw/libc.o: MCU_EXTRA = -fno-tree-loop-distribute-patterns
+
+$(MCU_B)/$(1)/fw.elf: $(MCU_CORE:%=$(MCU_B)/$(1)/core/%.o) \
+		$(MCU_FW:%=$(MCU_B)/$(1)/fw/%.o) $(2:%=$(MCU_B)/$(1)/fw/%.o) $(wildcard mcu/ld/*.ld)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_LD_$(1)) -Wl,--gc-sections \
+	  -Wl,-Map=$$(@:.elf=.map) -o $$@ $$(filter %.o,$$^) -lgcc
+
+# the core alone: a least user of it, and the same firmware without it
+$(MCU_B)/$(1)/core-only.elf: mcu/src/core_only.c $(MCU_CORE:%=$(MCU_B)/$(1)/core/%.o) \
+		$(2:%=$(MCU_B)/$(1)/fw/%.o)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_WARN) $$(MCU_FLAGS) -Ilib/core \
+	  $$(MCU_LD_$(1)) -Wl,--gc-sections -o $$@ $$(filter %.c %.o,$$^) -lgcc
+$(MCU_B)/$(1)/empty.elf: mcu/src/core_only.c $(2:%=$(MCU_B)/$(1)/fw/%.o)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_WARN) $$(MCU_FLAGS) -Ilib/core -DEMPTY \
+	  $$(MCU_LD_$(1)) -Wl,--gc-sections -o $$@ $$(filter %.c %.o,$$^) -lgcc
+
+# the native twin: the same firmware logic and core, built for the host
+$(MCU_B)/$(1)/twin: $(MCU_FW:%=mcu/src/%.c) mcu/src/plat_host.c $(CORE_SRC) \
+		$(wildcard mcu/src/*.h) mcu/cfg/$(1).h lib/core/g2t_core.h $(MCU_DATA)
+	@mkdir -p $$(@D)
+	$$(CC) -std=c11 -O2 $$(MCU_WARN) -ffp-contract=off -include mcu/cfg/$(1).h \
+	  -Ilib/core -Imcu/src -I$(MCU_B)/data -o $$@ $$(filter %.c,$$^)
+endef
+
+$(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
+$(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
+
+# ---- the tasks: g2t-split output and held-out rows, as C arrays -----------
+# letter: letters A and B; letter_small: the same from the first 6000
+# training rows (small enough for an ATmega328P's flash); digits2: digits 4
+# and 9; digits45: all ten digits, 45 pairs.  Rows quantised to 8 bits.
+MCU_SPLIT = $(BIN)/g2t-split -q 8 --epochs $(MCU_EPOCHS)
+
+$(MCU_B)/data/letter.g2t: $(BIN)/g2t-split tests/data/letter.train.csv.gz
+	@mkdir -p $(@D)
+	$(MCU_SPLIT) --classes A,B tests/data/letter.train.csv.gz > $@.tmp && mv $@.tmp $@
+$(MCU_B)/data/letter_small.g2t: $(BIN)/g2t-split tests/data/letter.train.csv.gz
+	@mkdir -p $(@D)
+	gzip -dc tests/data/letter.train.csv.gz | head -n 6001 | \
+	  $(MCU_SPLIT) --classes A,B > $@.tmp && mv $@.tmp $@
+$(MCU_B)/data/digits2.g2t: $(BIN)/g2t-split tests/data/digits.train.csv.gz
+	@mkdir -p $(@D)
+	$(MCU_SPLIT) --classes 4,9 tests/data/digits.train.csv.gz > $@.tmp && mv $@.tmp $@
+$(MCU_B)/data/digits45.g2t: $(BIN)/g2t-split tests/data/digits.train.csv.gz
+	@mkdir -p $(@D)
+	$(MCU_SPLIT) tests/data/digits.train.csv.gz > $@.tmp && mv $@.tmp $@
+
+$(MCU_B)/data/letter_small.test.csv: tests/data/letter.test.csv.gz
+	@mkdir -p $(@D)
+	gzip -dc $< | head -n 1501 > $@.tmp && mv $@.tmp $@
+
+MCU_TEST_letter = tests/data/letter.test.csv.gz
+MCU_TEST_letter_small = $(MCU_B)/data/letter_small.test.csv
+MCU_TEST_digits2 = tests/data/digits.test.csv.gz
+MCU_TEST_digits45 = tests/data/digits.test.csv.gz
+define mcu_dataset
+$(MCU_B)/data/$(1).h: $(MCU_B)/data/$(1).g2t $(MCU_TEST_$(1)) $(MCU_B)/mcu-tool
+	$(MCU_B)/mcu-tool header $(1) $(MCU_B)/data/$(1).g2t $(MCU_TEST_$(1)) > $$@.tmp && mv $$@.tmp $$@
+# g2t-train's WEIGHTS records, for the firmware's "block all" jobs
+$(MCU_B)/data/$(1).train.w: $(MCU_B)/data/$(1).g2t $(BIN)/g2t-train $(MCU_B)/mcu-tool
+	$(BIN)/g2t-train -o $(MCU_B)/data/$(1).train.g2t $(MCU_B)/data/$(1).g2t
+	$(MCU_B)/mcu-tool weights $(MCU_B)/data/$(1).train.g2t > $$@.tmp && mv $$@.tmp $$@
+endef
+$(foreach d,$(MCU_DATASETS),$(eval $(call mcu_dataset,$(d))))
+
+# the host helper needs the core and zlib, not the hosted library
+$(MCU_B)/mcu-tool: mcu/tools/mcu-tool.c $(CORE_SRC) lib/core/g2t_core.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $(MCU_WARN) -ffp-contract=off -Ilib/core \
+	  -o $@ $(filter %.c,$^) -lz
+
+$(MCU_B)/avr-run: mcu/sim/avr-run.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
+
+# ---- entry points ------------------------------------------------------------
+mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_TARGETS:%=$(MCU_B)/%/core-only.elf) \
+	$(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
+
+mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run \
+	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(BIN)/g2t-merge $(BIN)/g2t-predict
+
+mcu: deps-mcu
+	@$(MAKE) --no-print-directory mcu-build
+	@mcu/size.sh $(MCU_B) $(MCU_TARGETS)
+
+check-mcu: deps-mcu
+	@$(MAKE) --no-print-directory mcu-build mcu-host
+	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
+	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

@@ -1,0 +1,71 @@
+/*
+ * AVR platform for simavr, with the harness mcu/sim/avr-run.c: console
+ * bytes are written to GPIOR1, the exit code to GPIOR2; writing GPIOR0
+ * latches the cycle counter, which four reads of GPIOR0 then return, low
+ * byte first.
+ */
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/sleep.h>
+
+#include "plat.h"
+
+extern uint8_t __data_start, __bss_end, __heap_start;
+
+void plat_init(void) {}
+
+void plat_putc(char c) { GPIOR1 = (uint8_t)c; }
+
+void plat_exit(int code)
+{
+	GPIOR2 = (uint8_t)code;
+	cli();
+	sleep_enable();
+	for (;;)
+		sleep_cpu();
+}
+
+uint32_t plat_clock(void)
+{
+	uint32_t v;
+
+	GPIOR0 = 1;
+	v = GPIOR0;
+	v |= (uint32_t)GPIOR0 << 8;
+	v |= (uint32_t)GPIOR0 << 16;
+	v |= (uint32_t)GPIOR0 << 24;
+	return v;
+}
+
+fstr plat_clock_unit(void) { return FSTR("cycles"); }
+uint32_t plat_clock_scale2(void) { return 2; }
+
+#define PAINT 0xa5
+static uint8_t *painted;
+
+uintptr_t plat_stack_ptr(void) { return SP; }
+
+__attribute__((noinline)) void plat_stack_paint(void)
+{
+	uint8_t *p = &__heap_start, *top = (uint8_t *)(SP - 16);
+
+	painted = p;
+	while (p < top)
+		*p++ = PAINT;
+}
+
+uintptr_t plat_stack_base(void) { return RAMEND + 1; }
+
+uintptr_t plat_stack_low(void)
+{
+	uint8_t *p = painted;
+
+	while (*p == PAINT)
+		p++;
+	return (uintptr_t)p;
+}
+
+uint32_t plat_static_ram(void)
+{
+	return (uint32_t)(&__bss_end - &__data_start);
+}
