@@ -24,7 +24,7 @@ CORE_SRC = lib/core/record.c lib/core/math.c lib/core/predict.c lib/core/train.c
 LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c lib/fetch.c lib/store.c lib/serve.c \
 	lib/trainer.c lib/merge.c lib/model.c lib/cli.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
-MANPAGES = $(wildcard man/*.[157])
+MANPAGES = $(wildcard man/*.[1578])
 
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -120,11 +120,13 @@ fuzz: deps-fuzz $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/g2t/core
+	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(INCLUDEDIR)/g2t/core
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8
 	install -m 644 $(LIBG2T) $(DESTDIR)$(LIBDIR)
 	install -m 644 lib/g2t.h $(DESTDIR)$(INCLUDEDIR)/g2t
 	install -m 644 lib/core/g2t_core.h $(DESTDIR)$(INCLUDEDIR)/g2t/core

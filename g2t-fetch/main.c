@@ -108,7 +108,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LIMIT_RATE:
 			if (g2t_cli_ulong(optarg, 1, 1ul << 30, &v))
-				return g2t_usage_error("--limit-rate takes bytes per second, 1 to 1073741824");
+				return g2t_usage_error("--limit-rate takes bytes per second, "
+				                       "1 to 1073741824");
 			o.limit_rate = (long long)v;
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);

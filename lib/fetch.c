@@ -148,16 +148,13 @@ static void keep(char *field, size_t cap, const char *v, size_t n)
 
 static size_t on_header(char *p, size_t size, size_t count, void *ctx)
 {
+#define FIELD(name, f) { name, offsetof(struct reply, f), sizeof ((struct reply *)0)->f }
 	static const struct { const char *name; size_t off, cap; } want[] = {
-		{ "content-type", offsetof(struct reply, type), sizeof ((struct reply *)0)->type },
-		{ "x-g2t-task", offsetof(struct reply, task), sizeof ((struct reply *)0)->task },
-		{ "x-g2t-deadline", offsetof(struct reply, deadline),
-		  sizeof ((struct reply *)0)->deadline },
-		{ "x-g2t-complete", offsetof(struct reply, complete),
-		  sizeof ((struct reply *)0)->complete },
-		{ "x-g2t-shards", offsetof(struct reply, shards),
-		  sizeof ((struct reply *)0)->shards },
+		FIELD("content-type", type), FIELD("x-g2t-task", task),
+		FIELD("x-g2t-deadline", deadline), FIELD("x-g2t-complete", complete),
+		FIELD("x-g2t-shards", shards),
 	};
+#undef FIELD
 	struct reply *rep = ctx;
 	size_t n = size * count, name;
 	const char *colon = memchr(p, ':', n);
@@ -269,7 +266,8 @@ static int make_url(const char *base, const char *path, const char *query, char 
 	part = NULL;
 	if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "the server URL may not have a query or fragment");
+		rc = g2t_fail(d, G2T_EPARAM, 0, -1,
+		              "the server URL may not have a query or fragment");
 		goto done;
 	}
 	if (curl_url_get(u, CURLUPART_PATH, &part, 0) != CURLUE_OK) {
@@ -491,12 +489,14 @@ static int records(const uint8_t *p, size_t len, const char *what, struct rec *o
 			                (unsigned long long)dec.pos, g2t_strerror(rc));
 		if (ev != G2T_EV_RECORD)
 			continue;
-		if (dec.length > (dec.type == G2T_REC_SHARD ? G2T_SHARD_LIMIT : G2T_RECORD_LIMIT))
+		if (dec.length > (dec.type == G2T_REC_SHARD ? G2T_SHARD_LIMIT
+		                                             : G2T_RECORD_LIMIT))
 			return g2t_fail(d, G2T_ETOOBIG, 0, -1, "%s, byte %llu: record too large",
 			                what, (unsigned long long)dec.offset);
 		if (*n == max)
-			return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s, byte %llu: more records than expected",
-			                what, (unsigned long long)dec.offset);
+			return g2t_fail(d, G2T_EFORMAT, 0, -1,
+			                "%s, byte %llu: more records than expected", what,
+			                (unsigned long long)dec.offset);
 		out[*n].type = dec.type;
 		out[*n].length = dec.length;
 		out[*n].offset = (long long)dec.offset;
@@ -691,8 +691,9 @@ static void cache_put(struct fetch *f, const char *hex, const struct rec *s)
 		rc = g2t_out_commit(&out, &d);
 	g2t_out_abort(&out);
 	if (rc)
-		snprintf(f->r->warning, sizeof f->r->warning, "cache %s: shard %.16s... not kept: %s",
-		         f->o->cache, hex, d.what[0] ? d.what : g2t_strerror(rc));
+		snprintf(f->r->warning, sizeof f->r->warning,
+		         "cache %.90s: shard %.16s... not kept: %.90s", f->o->cache, hex,
+		         d.what[0] ? d.what : g2t_strerror(rc));
 }
 
 /* Downloads shard `side` with the lease token, verifies and caches it. */
@@ -756,7 +757,8 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 
 	if (strncasecmp(rep->type, MEDIA_TYPE, strlen(MEDIA_TYPE)) ||
 	    (rep->type[strlen(MEDIA_TYPE)] && rep->type[strlen(MEDIA_TYPE)] != ';'))
-		return g2t_fail(d, G2T_EDATA, 0, -1, "HTTP 200 without a G2T stream (Content-Type: %s)",
+		return g2t_fail(d, G2T_EDATA, 0, -1,
+		                "lease: HTTP 200 without a G2T stream (Content-Type: %s)",
 		                rep->type[0] ? rep->type : "none");
 	if ((rc = records(rep->body, rep->len, "lease answer", rec, 2, &n, d)))
 		return rc;
@@ -826,7 +828,8 @@ static int write_task(const struct fetch *f, FILE *out, struct g2t_diag *d)
 		rc = g2t_write_record(out, G2T_REC_SHARD, f->shard[side].payload,
 		                      f->shard[side].length);
 	if (!rc)
-		rc = g2t_write_record(out, G2T_REC_TASK, f->task_rec.payload, f->task_rec.length);
+		rc = g2t_write_record(out, G2T_REC_TASK, f->task_rec.payload,
+		                      f->task_rec.length);
 	return rc ? g2t_fail(d, rc, 0, -1, "write error: %s", strerror(errno)) : G2T_OK;
 }
 

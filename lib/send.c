@@ -2,6 +2,7 @@
  * Sending packets with libcurl: POST URL/v1/results, TLS verified, bounded
  * by timeouts, retried with exponential backoff, jitter and Retry-After.
  * Only a response naming the packet's digest counts as an acknowledgement.
+ * The retry clock (g2t_retry_*) serves lib/fetch.c too.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -33,6 +33,7 @@
 #define NONCE_SLOTS (1u << 20)  /* nonces remembered within CLOCK_SKEW */
 #define NONCE_PROBES 32
 #define LATENCY_BUCKETS 10
+#define STOP_GRACE 3           /* seconds in-flight requests get at a stop */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -82,6 +83,7 @@ struct g2t_server {
 	size_t buckets, bucket_cap;
 	struct nonce *nonce;            /* open addressing over NONCE_SLOTS */
 	struct counters n;
+	unsigned long in_flight;        /* requests being answered */
 	uint8_t *model;                 /* built once every task is done */
 	size_t model_len;
 };
@@ -397,7 +399,7 @@ static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
 	char message[512], *end;
 	size_t got;
 	long long when, now = (long long)time(NULL);
-	int len;
+	size_t len;
 
 	*why = "missing or malformed signature headers";
 	if (!k || !t || !n || !sig ||
@@ -411,11 +413,9 @@ static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
 	when = strtoll(t, &end, 10);
 	if (errno || *end || end == t)
 		return 401;
-	len = snprintf(message, sizeof message, "g2t-lease-v1\n%s\n%s\n%s\n%s", method, url,
-	               t, n);
+	len = g2t_lease_message(message, sizeof message, method, url, t, n);
 	*why = "bad signature";
-	if (len < 0 || (size_t)len >= sizeof message ||
-	    crypto_sign_verify_detached(signature, (uint8_t *)message, (size_t)len, key))
+	if (!len || crypto_sign_verify_detached(signature, (uint8_t *)message, len, key))
 		return 401;
 	*why = "device not enrolled";
 	if (!enrolled(s, key))
@@ -467,6 +467,7 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	uint8_t key[G2T_PK_SIZE], token[TOKEN_SIZE], buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
 	char near[1024], deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
 	struct g2t_lease l;
+	struct g2t_store_counts n;
 	struct g2t_diag d;
 	struct stream st;
 	struct g2t_task t;
@@ -487,12 +488,14 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	                     near[0] ? near : NULL, token, sizeof token, &l, &d);
 	s->n.leases += !rc && l.task >= 0;
 	s->n.no_work += !rc && l.task < 0;
+	if (!rc && l.task < 0)
+		rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
 		return error(c, 503, "state unavailable");
 	if (l.task < 0) {
 		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, "10", "X-G2T-Complete",
-		                          s->model ? "1" : "0", NULL };
+		                          n.done == n.tasks ? "1" : "0", NULL };
 		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
 	}
 	t = s->task[l.task];
@@ -934,6 +937,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return MHD_NO;
 		rq->start = now_s();
 		*con_cls = rq;
+		pthread_mutex_lock(&s->lock);
+		s->in_flight++;
+		pthread_mutex_unlock(&s->lock);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -968,6 +974,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	for (i = 0; i < LATENCY_BUCKETS && t > latency_le[i]; i++)
 		;
 	pthread_mutex_lock(&s->lock);
+	s->in_flight--;
 	s->n.requests++;
 	s->n.latency[i]++;
 	s->n.latency_sum += t;
@@ -1018,7 +1025,7 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 	}
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
 	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-	                          MHD_OPTION_THREAD_POOL_SIZE, o->threads,
+	                          MHD_OPTION_THREAD_POOL_SIZE, o->threads > 1 ? o->threads : 0,
 	                          MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
 	                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit,
 	                          MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout,
@@ -1066,6 +1073,17 @@ unsigned g2t_server_port(const struct g2t_server *s)
 	return i ? i->port : 0;
 }
 
+/* Requests whose headers have arrived and whose answer has not gone. */
+static unsigned long in_flight(struct g2t_server *s)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->in_flight;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 void g2t_server_stop(struct g2t_server *s)
 {
 	if (!s)
@@ -1073,7 +1091,10 @@ void g2t_server_stop(struct g2t_server *s)
 	if (s->mhd) {
 		MHD_socket fd = MHD_quiesce_daemon(s->mhd); /* no new connections */
 
-		MHD_stop_daemon(s->mhd); /* waits for the threads to finish */
+		/* let the requests in flight finish, for at most STOP_GRACE s */
+		for (int i = 0; i < STOP_GRACE * 20 && in_flight(s); i++)
+			nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+		MHD_stop_daemon(s->mhd);
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}

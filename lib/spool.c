@@ -32,7 +32,7 @@
 #define SMOOTH 0.3         /* weight of a new sample in the link averages */
 
 struct entry {
-	char name[48];
+	char name[64];
 	uint8_t hash[ENTRY_HASH];
 	uint32_t weights;
 };
@@ -255,7 +255,7 @@ static int scan(struct g2t_spool *s, struct g2t_diag *d)
 			             sizeof *s->entry))
 				rc = G2T_ENOMEM;
 			else if (!parse_hex(n + 2, (en = &s->entry[s->entries])->hash)) {
-				snprintf(en->name, sizeof en->name, "%s", n);
+				memcpy(en->name, n, len + 1); /* len is known to fit */
 				s->entries++;
 			}
 		} else if (sscanf(n, "p-%llu.pk%c", &seq, &tail) == 2 && tail == 't' &&
@@ -271,7 +271,8 @@ static int scan(struct g2t_spool *s, struct g2t_diag *d)
 		}
 	}
 	closedir(dir);
-	qsort(s->pending, s->npending, sizeof *s->pending, cmp_seq);
+	if (s->npending)
+		qsort(s->pending, s->npending, sizeof *s->pending, cmp_seq);
 	return rc;
 }
 
@@ -474,7 +475,7 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 		} else {
 			struct entry *e = &s->entry[s->entries++];
 
-			snprintf(e->name, sizeof e->name, "%s", name);
+			memcpy(e->name, name, sizeof e->name);
 			memcpy(e->hash, hash, ENTRY_HASH);
 			e->weights = weights;
 			*added = weights;

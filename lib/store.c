@@ -346,12 +346,18 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
 		else if (note_device(s, key, 0, 1, 0, seconds))
 			rc = fail(s, d);
 	}
-	sqlite3_reset(s->remember);
-	sqlite3_bind_blob(s->remember, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
-	sqlite3_bind_int64(s->remember, 2, (sqlite3_int64)seq);
-	sqlite3_bind_blob(s->remember, 3, digest, G2T_HASH_SIZE, SQLITE_STATIC);
-	if (!rc && sqlite3_step(s->remember) != SQLITE_DONE)
-		rc = fail(s, d);
+	/* a packet of which nothing was taken is not remembered: sent again,
+	 * it is judged again (and refused again) */
+	for (size_t i = 0; i < n && !rc; i++)
+		if (verdict[i] <= G2T_RESULT_STALE) {
+			sqlite3_reset(s->remember);
+			sqlite3_bind_blob(s->remember, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+			sqlite3_bind_int64(s->remember, 2, (sqlite3_int64)seq);
+			sqlite3_bind_blob(s->remember, 3, digest, G2T_HASH_SIZE, SQLITE_STATIC);
+			if (sqlite3_step(s->remember) != SQLITE_DONE)
+				rc = fail(s, d);
+			break;
+		}
 	if (!rc)
 		rc = exec(s, "COMMIT", d); /* durable before any 2xx */
 	else

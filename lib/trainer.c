@@ -81,9 +81,9 @@ static int add_task(struct index *x, int input, const struct g2t_rec *r,
 	memset(j, 0, sizeof *j);
 	if (g2t_task_decode(&j->task, r->payload, r->length))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
-	/* the payload buffer is reused: keep a copy of the lease token */
+	/* the payload buffer is reused: keep a copy of the lease token (the
+	 * pointer to it is set in resolve(), once the job array stops moving) */
 	memcpy(j->token, j->task.token, j->task.token_len);
-	j->task.token = j->token;
 	j->input = input;
 	j->offset = r->offset;
 	if (t < 0 || j->task.id.task == (uint32_t)t)
@@ -118,6 +118,8 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	struct g2t_params *p = &j->task.id.params;
 	const struct g2t_schema *s = g2t_schemas_find(&x->schemas, j->task.id.schema_id);
 	uint32_t ab[2] = { j->task.id.class_a, j->task.id.class_b };
+
+	j->task.token = j->token;
 
 	if (o->override & G2T_OVERRIDE_LOSS) p->loss = o->params.loss;
 	if (o->override & G2T_OVERRIDE_ALGO) p->algo = o->params.algo;

@@ -1,23 +1,86 @@
 #!/usr/bin/env bash
-# make demo: split, train and merge the bundled data sets on this machine,
-# then evaluate each model on its held-out test file.
+# make demo: the letter data trained first on this machine, then by eight
+# devices over HTTP on loopback (Globe2Train): two are killed mid-task, two
+# sit behind a slow link and batch their results, and the coordinator
+# re-issues what the dead ones held.
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-jobs=$(nproc)
+server=
+cleanup() {
+	[ -z "$server" ] || kill "$server" 2> /dev/null || true
+	pkill -9 -f "$work/" 2> /dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+train=tests/data/letter.train.csv.gz test=tests/data/letter.test.csv.gz
 
-for name in letter digits; do
-	train=tests/data/$name.train.csv.gz test=tests/data/$name.test.csv.gz
-	start=$(date +%s.%N)
-	bin/g2t-split "$train" | bin/g2t-train -j"$jobs" | bin/g2t-merge > "$work/$name.model"
-	end=$(date +%s.%N)
-	tasks=$(bin/g2t-split -o "$work/$name.tasks" "$train" && ls "$work/$name.tasks" | wc -l)
-	printf '%-7s %4s one-vs-one tasks, split+train+merge %.2fs, ' \
-		"$name" "$tasks" "$(awk "BEGIN { print $end - $start }")"
-	bin/g2t-predict --eval "$work/$name.model" "$test" | head -n 1
+echo "== one machine: split | train | merge"
+start=$(date +%s.%N)
+bin/g2t-split "$train" | bin/g2t-train -j"$(nproc)" | bin/g2t-merge > "$work/local.model"
+printf 'letter, 325 one-vs-one tasks in %.2f s: ' "$(awk "BEGIN { print $(date +%s.%N) - $start }")"
+bin/g2t-predict --eval "$work/local.model" "$test" | head -n 1
+
+echo
+echo "== eight devices, one coordinator (g2t-serve) on loopback"
+bin/g2t-split -o "$work/tasks" "$train"
+mkdir "$work/keys"
+for i in 1 2 3 4 5 6 7 8; do
+	bin/g2t-pack --keygen -p "$work/keys/dev$i.pub" -s "$work/dev$i.key"
+done
+bin/g2t-serve --tasks "$work/tasks" --state "$work/state" --devices "$work/keys" \
+	--listen 127.0.0.1:0 --port-file "$work/port" --lease-timeout 4 2> "$work/serve.log" &
+server=$!
+while [ ! -s "$work/port" ]; do sleep 0.05; done
+url=http://127.0.0.1:$(cat "$work/port")
+
+# One device: fetch a task, train it, pack and send the weights, until done.
+device() { # NAME [g2t-fetch options] [-- g2t-pack options]
+	local name=$1 fetch=() pack=() rc
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do fetch+=("$1"); shift; done
+	[ $# -eq 0 ] || { shift; pack=("$@"); }
+	while :; do
+		rc=0
+		bin/g2t-fetch -s "$work/$name.key" --cache "$work/$name.cache" "${fetch[@]}" \
+			"$url" > "$work/$name.task" 2> /dev/null || rc=$?
+		if [ $rc -eq 75 ]; then
+			# nothing to lease: send what is held, then stop once all is done
+			bin/g2t-pack -s "$work/$name.key" --spool "$work/$name.spool" --flush \
+				--send "$url" < /dev/null 2> /dev/null || true
+			curl -s "$url/v1/status" | grep -q '"complete":true' && return
+			sleep 0.5
+			continue
+		fi
+		[ $rc -eq 0 ] || return
+		bin/g2t-train "$work/$name.task" |
+			bin/g2t-pack -s "$work/$name.key" --spool "$work/$name.spool" \
+				"${pack[@]}" --send "$url" 2> /dev/null || true
+	done
+}
+
+pids=()
+for i in 1 2 3 4 5 6; do device "dev$i" & pids+=($!); done
+for i in 7 8; do device "dev$i" --limit-rate 40000 -- --quality 0.2 & pids+=($!); done
+sleep 0.4
+for i in 1 2; do # killed mid-task: their leases must expire and go to others
+	kill -9 "${pids[i - 1]}"
+	pkill -9 -f "$work/dev$i\\." || true
+done
+echo "devices 1 and 2 killed mid-task; 7 and 8 on a 40 kB/s link, batching 5 results a packet"
+while :; do
+	status=$(curl -s "$url/v1/status")
+	done_=$(echo "$status" | sed -n 's/.*"done":\([0-9]*\).*/\1/p')
+	printf '\r%s of 325 tasks done' "$done_"
+	case $status in *'"complete":true'*) break ;; esac
+	sleep 0.5
 done
 echo
-echo "first predictions for letter.test (label, then predicted):"
-paste -d' ' <(zcat tests/data/letter.test.csv.gz | tail -n +2 | head -n 5 | awk -F, '{print $NF}') \
-	<(zcat tests/data/letter.test.csv.gz | head -n 6 | bin/g2t-predict "$work/letter.model")
+wait "${pids[@]:2}" 2> /dev/null || true
+curl -s "$url/v1/model" -o "$work/devices.model"
+echo "$status" | sed -n 's/.*"reissued":\([0-9]*\).*/leases re-issued after devices died: \1/p'
+printf 'model trained by the devices: '
+bin/g2t-predict --eval "$work/devices.model" "$test" | head -n 1
+if cmp -s "$work/devices.model" "$work/local.model"; then
+	echo "it is byte-identical to the one-machine model (training is deterministic)"
+fi

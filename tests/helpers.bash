@@ -280,3 +280,112 @@ stop_receiver() {
 closed_url() {
 	start_receiver "$1" && stop_receiver
 }
+
+# --- the coordinator (tests/serve.bats) -----------------------------------
+
+# start_server DIR [OPTIONS...]: runs g2t-serve on a free loopback port with
+# its stderr appended to DIR/log; sets SERVER_PID, SERVER_PORT and SERVER_URL
+# once it listens.  stop_server (in teardown) ends it.
+start_server() {
+	local dir=$1 i
+	shift
+	mkdir -p "$dir"
+	rm -f "$dir/port"
+	g2t-serve --listen 127.0.0.1:0 --port-file "$dir/port" "$@" \
+		</dev/null >>"$dir/out" 2>>"$dir/log" 3>&- &
+	SERVER_PID=$!
+	for ((i = 0; i < 400; i++)); do
+		[ -s "$dir/port" ] && break
+		server_alive || break
+		sleep 0.025
+	done
+	if [ ! -s "$dir/port" ]; then
+		echo "g2t-serve did not start; its log:"
+		cat "$dir/log"
+		stop_server KILL
+		return 1
+	fi
+	SERVER_PORT=$(cat "$dir/port")
+	SERVER_URL=http://127.0.0.1:$SERVER_PORT
+}
+
+# server_alive: the server process runs (and is not a zombie).
+server_alive() {
+	local state
+	[ -n "${SERVER_PID-}" ] || return 1
+	state=$(awk '{ print $3 }' "/proc/$SERVER_PID/stat" 2>/dev/null)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop_server [SIGNAL]: sends SIGNAL (TERM) to the server and waits for it,
+# with SIGKILL after 10 s; sets SERVER_STATUS (137 when it had to be killed
+# after another signal) and SERVER_STOP_SECONDS.
+stop_server() {
+	local sig=${1:-TERM} i start
+	SERVER_STATUS= SERVER_STOP_SECONDS=
+	[ -n "${SERVER_PID-}" ] || return 0
+	start=$EPOCHREALTIME
+	kill -s "$sig" "$SERVER_PID" 2>/dev/null
+	for ((i = 0; i < 400; i++)); do
+		server_alive || break
+		sleep 0.025
+	done
+	server_alive && kill -s KILL "$SERVER_PID" 2>/dev/null
+	SERVER_STATUS=0
+	wait "$SERVER_PID" 2>/dev/null || SERVER_STATUS=$?
+	SERVER_STOP_SECONDS=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+	SERVER_PID=
+	return 0
+}
+
+# task_of FILE: the task index of the TASK record of FILE (a leased task).
+task_of() {
+	local off type len
+	records "$1" | while read -r off type len; do
+		if [ "$type" = 3 ]; then u32_at "$1" $((off + 8 + 64)); fi
+	done
+}
+
+# task_record_at FILE: offset of the TASK record of FILE.
+task_record_at() {
+	local off type len
+	records "$1" | while read -r off type len; do
+		if [ "$type" = 3 ]; then echo "$off"; fi
+	done
+}
+
+# token_of FILE: the lease token (hex) of the TASK record of FILE; the TASK
+# payload is hash (32), task id (68), token length (4), token (16).
+token_of() {
+	local off
+	off=$(task_record_at "$1")
+	[ -n "$off" ] && od -An -tx1 -v -j $((off + 8 + 104)) -N16 "$1" | tr -d ' \n'
+}
+
+# sign_request KEYFILE [TIME [NONCE [PATH [METHOD]]]]: sets SIGNED to the curl
+# options that carry the X-G2T-Key, -Time, -Nonce and -Signature headers of a
+# request (POST /v1/lease, now, a fresh nonce unless given), signed with
+# openssl over "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE".
+sign_request() {
+	local key=$1 when=${2:-} nonce=${3:-} path=${4:-/v1/lease} method=${5:-POST}
+	local dir=$BATS_TEST_TMPDIR/signer pub sig
+	[ -n "$when" ] || when=$(date +%s)
+	[ -n "$nonce" ] || nonce=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+	mkdir -p "$dir"
+	# PKCS#8 of the Ed25519 seed: the first 32 bytes of libsodium's secret key
+	{
+		printf '\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20'
+		awk '{ print $2 }' "$key" | base64 -d | head -c 32
+	} >"$dir/key.der"
+	openssl pkey -inform DER -in "$dir/key.der" -out "$dir/key.pem" 2>"$dir/err" || {
+		cat "$dir/err"
+		return 1
+	}
+	pub=$(awk '{ print $2 }' "$key" | base64 -d | tail -c 32 | base64 -w0)
+	printf 'g2t-lease-v1\n%s\n%s\n%s\n%s' "$method" "$path" "$when" "$nonce" >"$dir/msg"
+	sig=$(openssl pkeyutl -sign -rawin -inkey "$dir/key.pem" -in "$dir/msg" | base64 -w0)
+	rm -f "$dir/key.der" "$dir/key.pem"
+	[ -n "$sig" ] || return 1
+	SIGNED=(-H "X-G2T-Key: $pub" -H "X-G2T-Time: $when" -H "X-G2T-Nonce: $nonce"
+		-H "X-G2T-Signature: $sig")
+}

@@ -58,7 +58,7 @@ echo "# microcontrollers"
 check "make check-mcu: bit-exact on emulated Cortex-M and AVR" make -s check-mcu
 
 echo "# manual pages"
-for page in man/*.[157]; do
+for page in man/*.[1578]; do
 	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
 done
 

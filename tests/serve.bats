@@ -1,0 +1,759 @@
+#!/usr/bin/env bats
+# g2t-serve and g2t-fetch (issue 4) on loopback: whole runs with one and two
+# devices, leases that expire and are re-issued, stale and replayed results,
+# refused tokens and keys, bad requests answered with their status while the
+# server keeps serving, idle connections, graceful stop, and kill -9 with the
+# state kept.  Iris: 3 classes, 3 tasks.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+# Shared inputs: the iris tasks, the model of the local pipeline (training is
+# deterministic, so the server's model must be byte-identical), two enrolled
+# device keys (keys/) and one stranger.
+setup_file() {
+	require_programs
+	local d=$BATS_FILE_TMPDIR p
+	for p in g2t-serve g2t-fetch g2t-pack; do
+		if [ ! -x "$G2T_BIN/$p" ]; then
+			echo "missing $G2T_BIN/$p: run make first" >&2
+			return 1
+		fi
+	done
+	command -v curl >/dev/null || {
+		echo "curl is needed" >&2
+		return 1
+	}
+	g2t-split -o "$d/tasks" "$DATA/iris.train.csv.gz"
+	g2t-train "$d"/tasks/*.g2t | g2t-merge >"$d/expected.model"
+	mkdir "$d/keys"
+	g2t-pack --keygen -p "$d/keys/dev.pub" -s "$d/dev.key"
+	g2t-pack --keygen -p "$d/keys/dev2.pub" -s "$d/dev2.key"
+	g2t-pack --keygen -p "$d/stranger.pub" -s "$d/stranger.key"
+}
+
+setup() {
+	F=$BATS_FILE_TMPDIR
+	T=$BATS_TEST_TMPDIR
+	mkdir -p "$T/work" && cd "$T/work" || return 1
+	KEY=$F/dev.key KEY2=$F/dev2.key
+	SERVER_PID= IDLE_FDS=() DEVICE_PIDS=()
+}
+
+teardown() {
+	local fd p
+	for fd in "${IDLE_FDS[@]}"; do
+		exec {fd}>&-
+	done
+	for p in "${DEVICE_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	if [ -z "${BATS_TEST_COMPLETED-}" ] && [ -f "$T/work/srv/log" ]; then
+		echo "server log (last lines):"
+		tail -n 20 "$T/work/srv/log"
+	fi
+	stop_server
+}
+
+# serve [OPTIONS...]: the iris tasks, state in ./state, the enrolled keys.
+serve() {
+	start_server srv --tasks "$F/tasks" --state state --devices "$F/keys" "$@"
+}
+
+# --- HTTP -----------------------------------------------------------------
+
+# call METHOD PATH [CURL OPTIONS...]: one request; sets CODE, BODY (text, NULs
+# dropped, first 4000 bytes) and leaves the body in ./body, headers in ./hdrs.
+call() {
+	local method=$1 path=$2
+	shift 2
+	rm -f body hdrs
+	CODE=$(curl -s -X "$method" -D hdrs -o body -w '%{http_code}' --max-time 60 \
+		"$@" "$SERVER_URL$path") || CODE="(curl exit $?) $CODE"
+	BODY=$(tr -d '\0' <body 2>/dev/null | head -c 4000)
+}
+
+# post_packet FILE: POST FILE to /v1/results as a device does.
+post_packet() {
+	call POST /v1/results -H 'Content-Type: application/x-g2t' --data-binary "@$1"
+}
+
+expect_code() {
+	if [ "$CODE" != "$1" ]; then
+		echo "expected HTTP $1, got $CODE"
+		echo "body: $BODY"
+		return 1
+	fi
+}
+
+expect_body() {
+	if ! [[ $BODY =~ $1 ]]; then
+		echo "body does not match /$1/: $BODY"
+		return 1
+	fi
+}
+
+# header_of NAME: the value of a header of the last call.
+header_of() {
+	grep -i "^$1:" hdrs | head -n 1 | cut -d: -f2- | sed 's/^ *//' | tr -d '\r'
+}
+
+# stat_of NAME: from /v1/status, the value of the first "NAME" (tasks come
+# first, so "total" is the number of tasks).
+stat_of() {
+	curl -s --max-time 10 "$SERVER_URL/v1/status" |
+		grep -o "\"$1\":[^,}]*" | head -n 1 | cut -d: -f2-
+}
+
+# expect_stat NAME VALUE...: /v1/status has these values (pairs).
+expect_stat() {
+	local v
+	while [ $# -ge 2 ]; do
+		v=$(stat_of "$1")
+		if [ "$v" != "$2" ]; then
+			echo "/v1/status: \"$1\" is '$v', expected $2"
+			curl -s --max-time 10 "$SERVER_URL/v1/status"
+			return 1
+		fi
+		shift 2
+	done
+}
+
+# expect_serving: the server still answers /v1/status with its JSON.
+expect_serving() {
+	local code b
+	code=$(curl -s -o status.json -w '%{http_code}' --max-time 10 "$SERVER_URL/v1/status") || true
+	b=$(cat status.json 2>/dev/null)
+	if [ "$code" != 200 ] || ! [[ $b =~ ^\{\"tasks\":\{\"total\":3, ]]; then
+		echo "the server no longer serves /v1/status (HTTP $code): $b"
+		return 1
+	fi
+}
+
+# expect_model: /v1/model is the model of the local pipeline.
+expect_model() {
+	call GET /v1/model
+	expect_code 200
+	cp body model
+	expect_same model "$F/expected.model"
+}
+
+# --- devices --------------------------------------------------------------
+
+# lease KEY FILE: g2t-fetch one task into FILE (cache ./cache-KEYNAME).
+lease() {
+	g2t-fetch -s "$1" --cache "cache-${1##*/}" -o "$2" "$SERVER_URL"
+}
+
+# deliver TASKFILE KEY SPOOL [PACK OPTIONS...]: train and send the result.
+deliver() {
+	local t=$1 key=$2 sp=$3
+	shift 3
+	g2t-train "$t" | g2t-pack -s "$key" -q 1 --spool "$sp" "$@" --send "$SERVER_URL"
+}
+
+# work KEY DIR [ROUNDS]: a device's loop, fetch | train | pack, until the
+# status says complete; 0 then, 1 on any failure (details in DIR/err).
+work() {
+	local key=$1 dir=$2 n=${3:-30} i rc
+	mkdir -p "$dir"
+	for ((i = 0; i < n; i++)); do
+		rc=0
+		g2t-fetch -s "$key" --cache "$dir/cache" -o "$dir/t.g2t" "$SERVER_URL" \
+			2>>"$dir/err" || rc=$?
+		if [ "$rc" -eq 0 ]; then
+			task_of "$dir/t.g2t" >>"$dir/tasks"
+			deliver "$dir/t.g2t" "$key" "$dir/sp" 2>>"$dir/err" || {
+				echo "g2t-pack failed:" >>"$dir/err"
+				return 1
+			}
+		elif [ "$rc" -eq 75 ]; then
+			curl -s --max-time 10 "$SERVER_URL/v1/status" |
+				grep -q '"complete":true' && return 0
+			sleep 0.1
+		else
+			echo "g2t-fetch exit $rc" >>"$dir/err"
+			return 1
+		fi
+	done
+	echo "not complete after $n rounds" >>"$dir/err"
+	return 1
+}
+
+# packet_for TASKFILE KEY SPOOL FILE [TRAIN OPTIONS...]: train and pack into FILE.
+packet_for() {
+	local t=$1 key=$2 sp=$3 out=$4
+	shift 4
+	g2t-train "$@" "$t" | g2t-pack -s "$key" -q 1 --spool "$sp" -o "$out"
+	[ -s "$out" ]
+}
+
+# need_signer: skip when openssl cannot sign with Ed25519.
+need_signer() {
+	sign_request "$KEY" >/dev/null 2>&1 || skip "openssl cannot make Ed25519 signatures"
+}
+
+# count_files DIR GLOB
+count_files() {
+	local n=0 f
+	for f in "$1"/$2; do
+		[ -e "$f" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# =========================================================================
+
+@test "one device: whole run; /v1/model is byte-identical to g2t-train | g2t-merge and predicts; status and metrics count it" {
+	serve
+	call GET /v1/model
+	expect_code 404
+	expect_body 'incomplete'
+	expect_stat complete false total 3 pending 3 leased 0 done 0
+	local i st
+	for i in 1 2 3; do
+		{
+			g2t-fetch -s "$KEY" --cache cache "$SERVER_URL" 2>>err | tee "t$i.g2t" |
+				g2t-train 2>>err | g2t-pack -s "$KEY" -q 1 --spool sp --send "$SERVER_URL" 2>>err
+			st="${PIPESTATUS[*]}"
+		} || true
+		if [ "$st" != "0 0 0 0" ]; then
+			echo "round $i: exit statuses of fetch | tee | train | pack: $st"
+			cat err
+			return 1
+		fi
+		expect_stat done "$i"
+		[ "$i" = 3 ] || expect_stat complete false
+	done
+	# three different tasks; the three class shards kept in the cache
+	[ "$(for i in 1 2 3; do task_of "t$i.g2t"; done | sort -n | tr '\n' ' ')" = "0 1 2 " ]
+	[ "$(count_files cache '*.g2t')" = 3 ]
+	expect_model
+	run --separate-stderr g2t-predict --eval model "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.9
+	expect_stat complete true total 3 pending 0 leased 0 done 3 devices 1
+	expect_stat issued 3 reissued 0 accepted 3 ignored_stale 0 duplicates 0 denied 0
+	if command -v python3 >/dev/null; then
+		call GET /v1/status
+		python3 -c 'import json, sys; d = json.load(open("body")); sys.exit(d["tasks"]["done"] != 3)'
+	fi
+	call GET /metrics
+	expect_code 200
+	grep -qx 'g2t_results_total{outcome="accepted"} 3' body
+	grep -qx 'g2t_tasks{state="done"} 3' body
+	grep -qx 'g2t_tasks{state="pending"} 0' body
+	grep -qx 'g2t_leases_issued_total 3' body
+	grep -qx 'g2t_leases_reissued_total 0' body
+	grep -qx 'g2t_results_total{outcome="ignored_stale"} 0' body
+	# the histogram: +Inf bucket equals the count
+	local inf count
+	inf=$(awk -F' ' '/^g2t_request_seconds_bucket\{le="\+Inf"\}/ { print $2 }' body)
+	count=$(awk '/^g2t_request_seconds_count/ { print $2 }' body)
+	[ -n "$count" ] && [ "$inf" = "$count" ] && [ "$count" -gt 6 ]
+}
+
+@test "two devices with two keys work in parallel and complete the run" {
+	serve
+	mkdir a b
+	lease "$KEY" a/t.g2t
+	lease "$KEY2" b/t.g2t
+	# two open leases: two different tasks
+	[ "$(task_of a/t.g2t)" != "$(task_of b/t.g2t)" ]
+	deliver a/t.g2t "$KEY" a/sp >a/log 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	deliver b/t.g2t "$KEY2" b/sp >b/log 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	wait "${DEVICE_PIDS[0]}" || { cat a/log; return 1; }
+	wait "${DEVICE_PIDS[1]}" || { cat b/log; return 1; }
+	expect_stat done 2 devices 2 accepted 2
+	DEVICE_PIDS=()
+	work "$KEY" a >/dev/null 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	work "$KEY2" b >/dev/null 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	wait "${DEVICE_PIDS[0]}" || { cat a/err; return 1; }
+	wait "${DEVICE_PIDS[1]}" || { cat b/err; return 1; }
+	DEVICE_PIDS=()
+	expect_stat complete true done 3 devices 2 accepted 3 reissued 0 duplicates 0
+	expect_model
+}
+
+@test "--open enrols an unknown key on first use" {
+	start_server srv --tasks "$F/tasks" --state state --open
+	expect_stat devices 0
+	lease "$F/stranger.key" t.g2t
+	expect_stat devices 1 leased 1
+	deliver t.g2t "$F/stranger.key" sp
+	expect_stat done 1 accepted 1 denied 0
+}
+
+@test "without --open an unknown key is refused: g2t-fetch exits 3 (403), nothing leased, denied counted" {
+	serve
+	run --separate-stderr g2t-fetch -s "$F/stranger.key" --cache cache -o t.g2t "$SERVER_URL"
+	expect_status 3
+	expect_stderr '403'
+	[ ! -e t.g2t ]
+	expect_stat denied 1 leased 0 issued 0 devices 0
+	# its packet (with no lease) is refused at /v1/results too
+	packet_for "$F/tasks/task-00000.g2t" "$F/stranger.key" sp p.pkt
+	post_packet p.pkt
+	expect_code 403
+	expect_body 'not enrolled'
+	expect_stat denied 2 accepted 0 done 0
+	# an enrolled device is served as usual
+	lease "$KEY" t.g2t
+	expect_stat leased 1
+}
+
+@test "no work: with every task leased g2t-fetch exits 75 with nothing on stdout; after completion 75 'all tasks are done'" {
+	serve
+	local i
+	for i in 1 2 3; do
+		lease "$KEY" "t$i.g2t"
+	done
+	run --separate-stderr g2t-fetch -s "$KEY" --cache cache "$SERVER_URL"
+	expect_status 75
+	expect_no_stdout
+	expect_stderr 'no work now'
+	run --separate-stderr g2t-fetch -s "$KEY" --cache cache -o none.g2t "$SERVER_URL"
+	expect_status 75
+	[ ! -e none.g2t ]
+	expect_stat leased 3 pending 0 no_work 2 complete false
+	for i in 1 2 3; do
+		deliver "t$i.g2t" "$KEY" sp
+	done
+	expect_stat complete true done 3
+	# nobody asked for /v1/model yet: the answer must still say "all done"
+	run --separate-stderr g2t-fetch -s "$KEY" --cache cache "$SERVER_URL"
+	expect_status 75
+	expect_no_stdout
+	expect_stderr 'all tasks are done'
+}
+
+@test "lease expiry: a silent device's task is re-issued; its late result is refused (409), later ignored; nothing applied twice" {
+	serve --lease-timeout 2
+	local start held i elapsed
+	lease "$KEY" a0.g2t # device A holds this one and goes silent
+	start=$EPOCHREALTIME # the lease began before this
+	lease "$KEY" a1.g2t
+	lease "$KEY" a2.g2t
+	held=$(task_of a0.g2t)
+	deliver a1.g2t "$KEY" spa
+	deliver a2.g2t "$KEY" spa
+	expect_stat done 2 leased 1
+	# before the deadline B gets nothing
+	run --separate-stderr g2t-fetch -s "$KEY2" --cache cacheb "$SERVER_URL"
+	expect_status 75
+	elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+	sleep "$(awk -v e="$elapsed" 'BEGIN { s = 3.1 - e; print (s > 0 ? s : 0) }')"
+	lease "$KEY2" b0.g2t
+	[ "$(task_of b0.g2t)" = "$held" ]
+	[ "$(token_of b0.g2t)" != "$(token_of a0.g2t)" ]
+	expect_stat reissued 1 issued 4 leased 1
+	# A wakes up while B works: refused, set aside
+	run --separate-stderr deliver a0.g2t "$KEY" spa
+	expect_status 3
+	expect_stderr '409'
+	[ "$(count_files spa 'p-*.refused')" = 1 ]
+	expect_stat 'lease expired and re-issued' 1 done 2
+	# B's result is taken
+	deliver b0.g2t "$KEY2" spb
+	expect_stat done 3 accepted 3 complete true
+	# A tries again (a new packet): acknowledged, ignored
+	packet_for a0.g2t "$KEY" spa late.pkt
+	post_packet late.pkt
+	expect_code 200
+	expect_body '"status":"ignored"'
+	expect_stat accepted 3 ignored_stale 1 done 3
+	expect_model
+}
+
+@test "a result for a task already done is acknowledged (200, ignored) and changes nothing" {
+	serve
+	local i
+	for i in 1 2 3; do
+		lease "$KEY" "t$i.g2t"
+		deliver "t$i.g2t" "$KEY" sp
+	done
+	expect_model
+	cp model before.model
+	# the same lease again, trained differently (another seed): if it were
+	# applied the model would change
+	packet_for t1.g2t "$KEY" sp late.pkt --seed 7
+	post_packet late.pkt
+	expect_code 200
+	expect_body '"status":"ignored"'
+	expect_body "\"task\":$(task_of t1.g2t)"
+	# g2t-pack takes it as acknowledged and empties its spool
+	run --separate-stderr bash -c 'g2t-train --seed 9 t2.g2t |
+		g2t-pack -s "$1" -q 1 --spool sp --send "$2"' - "$KEY" "$SERVER_URL"
+	expect_status 0
+	[ "$(count_files sp 'p-*')" = 0 ]
+	expect_stat accepted 3 ignored_stale 2 done 3
+	expect_model
+	expect_same model before.model
+}
+
+@test "replay: the same packet twice -> 200 duplicate; another packet under a used sequence number -> 409" {
+	serve
+	lease "$KEY" t1.g2t
+	packet_for t1.g2t "$KEY" sp p1.pkt
+	post_packet p1.pkt
+	expect_code 200
+	expect_body '"status":"accepted"'
+	local digest
+	digest=$(grep -o '"digest":"[0-9a-f]*"' body)
+	[ -n "$digest" ]
+	post_packet p1.pkt
+	expect_code 200
+	expect_body '"status":"duplicate"'
+	expect_body "$digest"
+	expect_stat accepted 1 duplicates 1 done 1
+	# a different packet under sequence number 1
+	lease "$KEY" t2.g2t
+	sed -i 's/^next-seq .*/next-seq 1/' sp/state
+	packet_for t2.g2t "$KEY" sp p2.pkt
+	[ "$(packet_seqs p2.pkt)" = 1 ]
+	post_packet p2.pkt
+	expect_code 409
+	expect_body 'sequence number'
+	expect_stat accepted 1 done 1
+	expect_serving
+	# the device goes on with a fresh sequence number
+	deliver t2.g2t "$KEY" sp
+	expect_stat accepted 2 done 2
+}
+
+@test "unknown lease token -> 409 with a reason; g2t-pack exits 3 and sets the packet aside; a lease of another device too" {
+	serve
+	lease "$KEY" t1.g2t
+	cp t1.g2t bad.g2t
+	local at
+	at=$(task_record_at bad.g2t)
+	flip_byte bad.g2t $((at + 8 + 104))
+	fix_record_crc bad.g2t "$at"
+	[ "$(token_of bad.g2t)" != "$(token_of t1.g2t)" ]
+	run --separate-stderr deliver bad.g2t "$KEY" sp
+	expect_status 3
+	expect_stderr '409'
+	[ "$(count_files sp 'p-*.refused')" = 1 ]
+	expect_stat 'unknown lease token' 1 done 0
+	# the reason is in the answer
+	packet_for bad.g2t "$KEY" sp bad.pkt
+	post_packet bad.pkt
+	expect_code 409
+	expect_body 'unknown lease token'
+	# device 2 sends a result for device 1's lease
+	packet_for t1.g2t "$KEY2" sp2 other.pkt
+	post_packet other.pkt
+	expect_code 409
+	expect_body 'lease held by another device'
+	expect_stat 'lease held by another device' 1 done 0 accepted 0
+	# the holder's own result is taken
+	deliver t1.g2t "$KEY" sp
+	expect_stat done 1 accepted 1
+}
+
+@test "a refused packet sent again is refused again, not acknowledged as a duplicate" {
+	serve
+	lease "$KEY" t.g2t
+	local at
+	at=$(task_record_at t.g2t)
+	flip_byte t.g2t $((at + 8 + 104))
+	fix_record_crc t.g2t "$at"
+	packet_for t.g2t "$KEY" sp p.pkt
+	post_packet p.pkt
+	expect_code 409
+	expect_body 'unknown lease token'
+	# the device did not get the answer and sends the very packet again: a
+	# 2xx naming its digest would make g2t-pack drop it as acknowledged
+	post_packet p.pkt
+	expect_code 409
+	expect_stat done 0 accepted 0
+}
+
+@test "a state directory made for other tasks is refused at start" {
+	serve
+	stop_server
+	g2t-split -o wine "$DATA/wine.train.csv.gz"
+	run --separate-stderr timeout 20 g2t-serve --tasks wine --state state \
+		--listen 127.0.0.1:0 --devices "$F/keys"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || {
+		echo "g2t-serve exit $status"
+		return 1
+	}
+	expect_stderr 'other tasks'
+	# and the state still serves its own tasks
+	serve
+	expect_stat total 3 pending 3
+}
+
+@test "POST /v1/lease: missing or malformed headers, bad signatures, stale times, reused nonces -> 401; oversize header 4xx; wrong methods -> 405; still serving" {
+	need_signer
+	serve
+	local now denied=0
+	now=$(date +%s)
+	call POST /v1/lease
+	expect_code 401
+	expect_body 'signature'
+	expect_serving
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]/#X-G2T-Key: */X-G2T-Key: not base64!}"
+	expect_code 401
+	expect_serving
+	# signed for another path, another method, or by another key
+	sign_request "$KEY" "$now" '' /v1/results
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 401
+	expect_body 'bad signature'
+	expect_serving
+	sign_request "$KEY" "$now" '' /v1/lease GET
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 401
+	expect_serving
+	sign_request "$KEY2"
+	local sig2=${SIGNED[7]}
+	sign_request "$KEY"
+	SIGNED[7]=$sig2
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 401
+	expect_body 'bad signature'
+	expect_serving
+	# stale and future times, well signed
+	sign_request "$KEY" $((now - 3600))
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 401
+	expect_body 'stale'
+	expect_serving
+	sign_request "$KEY" $((now + 3600))
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 401
+	expect_serving
+	expect_stat denied 7 issued 0
+	# a good request, then the very same headers again
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	[ "$(header_of X-G2T-Task)" = "$(task_of body)" ]
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 401
+	expect_body 'nonce'
+	expect_stat denied 8 issued 1
+	# a header too big for the server
+	call POST /v1/lease -H "X-G2T-Key: $(head -c 100000 /dev/zero | tr '\0' A)"
+	[[ $CODE == 4[0-9][0-9] ]] || { echo "oversize header: HTTP $CODE"; return 1; }
+	expect_serving
+	# methods
+	call GET /v1/lease
+	expect_code 405
+	call GET /v1/results
+	expect_code 405
+	call PUT /v1/status
+	expect_code 405
+	call DELETE /v1/model
+	expect_code 405
+	expect_serving
+	lease "$KEY" t.g2t
+	expect_stat issued 2
+}
+
+@test "rate limit: --rate 1 -> the third quick lease request gets 429 with Retry-After, counted" {
+	need_signer
+	serve --rate 1
+	local h1 h2 h3
+	sign_request "$KEY" && h1=("${SIGNED[@]}")
+	sign_request "$KEY" && h2=("${SIGNED[@]}")
+	sign_request "$KEY" && h3=("${SIGNED[@]}")
+	call POST /v1/lease "${h1[@]}"
+	expect_code 200
+	call POST /v1/lease "${h2[@]}"
+	expect_code 200
+	call POST /v1/lease "${h3[@]}"
+	expect_code 429
+	[ -n "$(header_of Retry-After)" ]
+	expect_stat rate_limited 1 issued 2
+	expect_serving
+}
+
+@test "POST /v1/results: random, empty, truncated and forged bodies -> 400, 70 MB -> 413; still serving; a good packet is then taken" {
+	serve
+	lease "$KEY" t.g2t
+	packet_for t.g2t "$KEY" sp good.pkt
+	head -c 4096 /dev/urandom >random.bin
+	post_packet random.bin
+	expect_code 400
+	expect_serving
+	: >empty.bin
+	post_packet empty.bin
+	expect_code 400
+	expect_serving
+	head -c $(($(stat -c %s good.pkt) / 2)) good.pkt >half.pkt
+	post_packet half.pkt
+	expect_code 400
+	expect_serving
+	# a byte of the signed packet changed, its record CRC made right again
+	cp good.pkt forged.pkt
+	local len
+	len=$(u32_at forged.pkt 12)
+	flip_byte forged.pkt $((8 + 8 + len / 2))
+	fix_record_crc forged.pkt 8
+	post_packet forged.pkt
+	expect_code 400
+	expect_body 'verify'
+	expect_serving
+	head -c $((70 << 20)) /dev/zero |
+		curl -s -o body -w '%{http_code}' --max-time 60 -H 'Content-Type: application/x-g2t' \
+			--data-binary @- "$SERVER_URL/v1/results" >code || true
+	CODE=$(cat code) BODY=$(cat body)
+	expect_code 413
+	expect_serving
+	expect_stat accepted 0 done 0
+	post_packet good.pkt
+	expect_code 200
+	expect_body '"status":"accepted"'
+	expect_stat accepted 1 done 1
+}
+
+@test "unknown paths -> 404; shards need a lease token (403), carry an ETag and answer If-None-Match with 304" {
+	need_signer
+	serve
+	call GET /v1/nothing
+	expect_code 404
+	call GET /
+	expect_code 404
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	cp body lease.g2t
+	local shards h1 h2 token
+	shards=$(header_of X-G2T-Shards)
+	h1=${shards%,*} h2=${shards#*,}
+	token=$(token_of lease.g2t)
+	[ ${#h1} = 64 ] && [ ${#h2} = 64 ] && [ ${#token} = 32 ]
+	call GET "/v1/shards/$h1"
+	expect_code 403
+	call GET "/v1/shards/$h1?token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+	expect_code 403
+	call GET "/v1/shards/$(printf '0%.0s' {1..64})?token=$token"
+	expect_code 404
+	call GET "/v1/shards/xyz?token=$token"
+	expect_code 404
+	expect_serving
+	call GET "/v1/shards/$h1?token=$token"
+	expect_code 200
+	[ "$(header_of ETag)" = "\"$h1\"" ]
+	# a stream with one SHARD record whose BLAKE2b-256 is the name
+	local off type len
+	read -r off type len < <(records body)
+	[ "$type" = 2 ]
+	[ "$(tail -c +$((off + 9)) body | head -c "$len" | b2sum -l 256 | cut -d' ' -f1)" = "$h1" ]
+	call GET "/v1/shards/$h1?token=$token" -H "If-None-Match: \"$h1\""
+	expect_code 304
+	[ ! -s body ]
+	call GET "/v1/shards/$h2?token=$token"
+	expect_code 200
+	[ "$(header_of ETag)" = "\"$h2\"" ]
+	expect_serving
+}
+
+@test "idle half-sent requests (slowloris) do not keep others from being served, nor the server from stopping" {
+	serve --threads 1
+	local i fd
+	for ((i = 0; i < 20; i++)); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+		IDLE_FDS+=("$fd")
+		printf 'GET /v1/sta' >&"$fd"
+	done
+	for ((i = 0; i < 5; i++)); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+		IDLE_FDS+=("$fd")
+		printf 'POST /v1/results HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nG2T' >&"$fd"
+	done
+	expect_serving
+	work "$KEY" dev 10 || { cat dev/err; return 1; }
+	expect_model
+	stop_server TERM
+	[ "$SERVER_STATUS" = 0 ]
+	if ! awk -v s="$SERVER_STOP_SECONDS" 'BEGIN { exit !(s < 5) }'; then
+		echo "stopping took $SERVER_STOP_SECONDS s with idle connections open"
+		return 1
+	fi
+}
+
+@test "graceful stop: SIGTERM -> exit 0 and 'stopping'; restarted on the same state it keeps done tasks and open leases" {
+	serve
+	mkdir dev # the device's spool, kept across the restart
+	lease "$KEY" t1.g2t
+	deliver t1.g2t "$KEY" dev/sp
+	lease "$KEY" t2.g2t
+	expect_stat done 1 leased 1
+	stop_server TERM
+	[ "$SERVER_STATUS" = 0 ]
+	grep -q 'stopping' srv/log
+	serve
+	expect_stat done 1 leased 1 pending 1
+	# the lease given before the stop still holds
+	deliver t2.g2t "$KEY" dev/sp
+	expect_stat done 2
+	work "$KEY" dev 10 || { cat dev/err; return 1; }
+	expect_stat done 3 complete true reissued 0
+	expect_model
+	stop_server INT
+	[ "$SERVER_STATUS" = 0 ]
+	[ "$(grep -c 'stopping' srv/log)" = 2 ]
+}
+
+@test "graceful stop finishes an in-flight request: a slow upload under way at SIGTERM is answered and kept" {
+	serve
+	lease "$KEY" t.g2t
+	packet_for t.g2t "$KEY" sp p.pkt
+	# about 2.5 s to upload at 200 bytes/s
+	curl -s -o body -w '%{http_code}' --max-time 20 --limit-rate 200 \
+		-H 'Content-Type: application/x-g2t' --data-binary @p.pkt \
+		"$SERVER_URL/v1/results" >code 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	sleep 0.7
+	stop_server TERM
+	wait "${DEVICE_PIDS[0]}" || true
+	DEVICE_PIDS=()
+	[ "$SERVER_STATUS" = 0 ]
+	CODE=$(cat code) BODY=$(cat body 2>/dev/null || true)
+	expect_code 200
+	serve
+	expect_stat done 1
+}
+
+@test "kill -9 at every step: an acknowledged result is never lost, a lease survives, the spool re-sends; nothing applied twice" {
+	serve
+	# 1: kill after the acknowledgement
+	lease "$KEY" t1.g2t
+	deliver t1.g2t "$KEY" sp
+	stop_server KILL
+	serve
+	expect_stat done 1
+	# 2: kill between the lease and the result, then after the result
+	lease "$KEY" t2.g2t
+	stop_server KILL
+	serve
+	expect_stat leased 1 done 1
+	deliver t2.g2t "$KEY" sp
+	stop_server KILL
+	serve
+	expect_stat done 2
+	# 3: the server is down when the result is sent: held, then re-sent
+	lease "$KEY" t3.g2t
+	stop_server KILL
+	run --separate-stderr deliver t3.g2t "$KEY" sp --retry-max 1
+	expect_status 75
+	[ "$(count_files sp 'p-*.pkt')" = 1 ]
+	serve
+	expect_stat done 2
+	g2t-pack -s "$KEY" --spool sp --send "$SERVER_URL" </dev/null
+	[ "$(count_files sp 'p-*')" = 0 ]
+	stop_server KILL
+	serve
+	expect_stat done 3 complete true issued 3 reissued 0
+	expect_model
+}
