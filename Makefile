@@ -96,6 +96,7 @@ bench: deps-bench
 	$(MAKE) all units $(BENCHES)
 	@tests/bench/bench.sh
 	@tests/bench/pack.sh
+	@tests/bench/serve.sh
 
 asan: deps-check
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \

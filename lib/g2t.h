@@ -391,6 +391,8 @@ int g2t_store_each_result(struct g2t_store *s,
                           int (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx);
 int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
                          long long now, uint32_t klass);
+int g2t_store_lease_holds(struct g2t_store *s, const uint8_t *token, size_t len,
+                          long long now, long task);
 
 /*
  * Retrying HTTP requests (lib/send.c, shared by g2t_send_packet and

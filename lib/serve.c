@@ -4,7 +4,8 @@
  *   POST /v1/lease           signed by a device: a task stream (SCHEMA, TASK
  *                            with a lease token), or 204 when there is none
  *   GET  /v1/shards/HASH     a class shard, for a lease that uses it (ETag)
- *   GET  /v1/tasks/N         the whole task stream, for the lease holder
+ *   GET  /v1/tasks/N         the whole task stream, shards too, for the lease
+ *                            holder (?token=HEX), for devices without a cache
  *   POST /v1/results         a signed packet; durable before the 2xx
  *   GET  /v1/status          JSON; GET /v1/model; GET /metrics
  *
@@ -462,9 +463,28 @@ static void near_classes(const struct g2t_server *s, const char *have, char *out
 		snprintf(out + used, cap - used, "]");
 }
 
+/* A task's stream: SCHEMA, its two shards when asked, TASK with the token. */
+static int task_stream(const struct g2t_server *s, struct stream *st, long task,
+                       const uint8_t *token, int with_shards)
+{
+	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
+	struct g2t_task t = s->task[task];
+	const struct shard *a = &s->shard[t.id.class_a], *b = &s->shard[t.id.class_b];
+
+	t.token = token;
+	t.token_len = TOKEN_SIZE;
+	if (stream_open(st) ||
+	    g2t_write_record(st->f, G2T_REC_SCHEMA, s->schema->payload, s->schema->length) ||
+	    (with_shards && (g2t_write_record(st->f, G2T_REC_SHARD, a->payload, a->length) ||
+	                     g2t_write_record(st->f, G2T_REC_SHARD, b->payload, b->length))))
+		return G2T_ENOMEM;
+	return g2t_write_record(st->f, G2T_REC_TASK, buf,
+	                        (uint32_t)g2t_task_encode(buf, sizeof buf, &t));
+}
+
 static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, const char *url)
 {
-	uint8_t key[G2T_PK_SIZE], token[TOKEN_SIZE], buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
+	uint8_t key[G2T_PK_SIZE], token[TOKEN_SIZE];
 	char near[1024], deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
 	struct g2t_lease l;
 	struct g2t_store_counts n;
@@ -499,8 +519,6 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
 	}
 	t = s->task[l.task];
-	t.token = token;
-	t.token_len = sizeof token;
 	snprintf(deadline, sizeof deadline, "%lld", l.deadline);
 	snprintf(task, sizeof task, "%ld", l.task);
 	sodium_bin2hex(shards, 2 * G2T_HASH_SIZE + 1, s->schema->shard_hash[t.id.class_a],
@@ -508,9 +526,7 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	shards[2 * G2T_HASH_SIZE] = ',';
 	sodium_bin2hex(shards + 2 * G2T_HASH_SIZE + 1, 2 * G2T_HASH_SIZE + 1,
 	               s->schema->shard_hash[t.id.class_b], G2T_HASH_SIZE);
-	if (stream_open(&st) ||
-	    g2t_write_record(st.f, G2T_REC_SCHEMA, s->schema->payload, s->schema->length) ||
-	    g2t_write_record(st.f, G2T_REC_TASK, buf, (uint32_t)g2t_task_encode(buf, sizeof buf, &t))) {
+	if (task_stream(s, &st, l.task, token, 0)) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
@@ -579,6 +595,36 @@ static enum MHD_Result shard(struct g2t_server *s, struct MHD_Connection *c, con
 		const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
 		return stream_reply(c, &st, hdr);
 	}
+}
+
+/* The whole task stream again, for the device that holds its lease. */
+static enum MHD_Result task(struct g2t_server *s, struct MHD_Connection *c, const char *id)
+{
+	uint8_t token[TOKEN_SIZE];
+	unsigned long n;
+	char *end;
+	struct stream st;
+	int holds;
+
+	errno = 0;
+	n = strtoul(id, &end, 10);
+	if (errno || *end || end == id || n >= s->tasks)
+		return error(c, 404, "no such task");
+	if (token_arg(c, token))
+		return error(c, 403, "no open lease on this task");
+	pthread_mutex_lock(&s->lock);
+	holds = g2t_store_lease_holds(s->store, token, TOKEN_SIZE, (long long)time(NULL),
+	                              (long)n);
+	pthread_mutex_unlock(&s->lock);
+	if (!holds)
+		return error(c, 403, "no open lease on this task");
+	if (task_stream(s, &st, (long)n, token, 1)) {
+		if (st.f)
+			fclose(st.f);
+		free(st.p);
+		return error(c, 500, "out of memory");
+	}
+	return stream_reply(c, &st, NULL);
 }
 
 /* ---- results ---- */
@@ -915,6 +961,8 @@ static enum MHD_Result route(struct g2t_server *s, struct MHD_Connection *c,
 		return error(c, 405, "use GET");
 	if (!strncmp(url, "/v1/shards/", 11))
 		return shard(s, c, url + 11);
+	if (!strncmp(url, "/v1/tasks/", 10))
+		return task(s, c, url + 10);
 	if (!strcmp(url, "/v1/status"))
 		return status(s, c);
 	if (!strcmp(url, "/v1/model"))

@@ -426,3 +426,21 @@ int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
 	sqlite3_finalize(q);
 	return yes;
 }
+
+/* Whether a lease token holds this task and has not expired. */
+int g2t_store_lease_holds(struct g2t_store *s, const uint8_t *token, size_t len,
+                          long long now, long task)
+{
+	sqlite3_stmt *q;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM leases WHERE token=?1 AND deadline>=?2"
+	                       " AND task=?3", -1, &q, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_blob(q, 1, token, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_int64(q, 3, task);
+	yes = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return yes;
+}

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 server=
 cleanup() {
-	[ -z "$server" ] || kill "$server" 2> /dev/null || true
-	pkill -9 -f "$work/" 2> /dev/null || true
+	pkill -9 -f "$work/dev" 2> /dev/null || true
+	[ -z "$server" ] || { kill "$server"; wait "$server"; } 2> /dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,11 +60,12 @@ device() { # NAME [g2t-fetch options] [-- g2t-pack options]
 }
 
 pids=()
+start=$(date +%s.%N)
 for i in 1 2 3 4 5 6; do device "dev$i" & pids+=($!); done
 for i in 7 8; do device "dev$i" --limit-rate 40000 -- --quality 0.2 & pids+=($!); done
 sleep 0.4
 for i in 1 2; do # killed mid-task: their leases must expire and go to others
-	kill -9 "${pids[i - 1]}"
+	{ kill -9 "${pids[i - 1]}"; wait "${pids[i - 1]}"; } 2> /dev/null || true
 	pkill -9 -f "$work/dev$i\\." || true
 done
 echo "devices 1 and 2 killed mid-task; 7 and 8 on a 40 kB/s link, batching 5 results a packet"
@@ -75,7 +76,7 @@ while :; do
 	case $status in *'"complete":true'*) break ;; esac
 	sleep 0.5
 done
-echo
+printf ' in %.1f s\n' "$(awk "BEGIN { print $(date +%s.%N) - $start }")"
 wait "${pids[@]:2}" 2> /dev/null || true
 curl -s "$url/v1/model" -o "$work/devices.model"
 echo "$status" | sed -n 's/.*"reissued":\([0-9]*\).*/leases re-issued after devices died: \1/p'

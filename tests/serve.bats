@@ -658,6 +658,32 @@ count_files() {
 	expect_serving
 }
 
+@test "GET /v1/tasks/N with the lease token: the whole task stream, as g2t-fetch would write it" {
+	need_signer
+	serve
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	cp body lease.g2t
+	local task token
+	task=$(task_of lease.g2t)
+	token=$(token_of lease.g2t)
+	call GET "/v1/tasks/$task"
+	expect_code 403
+	call GET "/v1/tasks/$task?token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+	expect_code 403
+	call GET "/v1/tasks/99999?token=$token"
+	expect_code 404
+	call GET "/v1/tasks/$task?token=$token"
+	expect_code 200
+	# SCHEMA, two SHARDs, TASK: trains alone, into weights for that task
+	[ "$(records body | awk '{ printf "%s ", $2 }')" = "1 2 2 3 " ]
+	g2t-train body > w.g2t
+	[ "$(task_of body)" = "$task" ]
+	[ "$(token_of body)" = "$token" ]
+	expect_serving
+}
+
 @test "idle half-sent requests (slowloris) do not keep others from being served, nor the server from stopping" {
 	serve --threads 1
 	local i fd

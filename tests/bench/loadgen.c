@@ -588,8 +588,9 @@ static int proc_cpu(long pid, double *user, double *sys)
 	return 0;
 }
 
-/* Busy and total CPU seconds of the machine (all cores). */
-static int machine_cpu(double *busy, double *total)
+/* Busy, interrupt (irq + softirq: loopback TCP runs much of its receive
+ * path there) and total CPU seconds of the machine (all cores). */
+static int machine_cpu(double *busy, double *irq, double *total)
 {
 	unsigned long long v[10] = { 0 };
 	FILE *f = fopen("/proc/stat", "r");
@@ -607,12 +608,13 @@ static int machine_cpu(double *busy, double *total)
 		*total += (double)v[i];
 	*busy = *total - (double)v[3] - (double)v[4]; /* minus idle and iowait */
 	*busy /= (double)sysconf(_SC_CLK_TCK);
+	*irq = (double)(v[5] + v[6]) / (double)sysconf(_SC_CLK_TCK);
 	*total /= (double)sysconf(_SC_CLK_TCK);
 	return 0;
 }
 
 struct cpu_sample {
-	double self_u, self_s, srv_u, srv_s, busy, total;
+	double self_u, self_s, srv_u, srv_s, busy, irq, total;
 	int self_ok, srv_ok, machine_ok;
 };
 
@@ -620,7 +622,7 @@ static void cpu_sample(struct cpu_sample *c)
 {
 	c->self_ok = !proc_cpu(0, &c->self_u, &c->self_s);
 	c->srv_ok = cfg.server_pid > 0 && !proc_cpu(cfg.server_pid, &c->srv_u, &c->srv_s);
-	c->machine_ok = !machine_cpu(&c->busy, &c->total);
+	c->machine_ok = !machine_cpu(&c->busy, &c->irq, &c->total);
 }
 
 /* ---- report ---- */
@@ -831,6 +833,11 @@ int main(int argc, char **argv)
 			       100 * (c1.self_u - c0.self_u) / span, 100 * (c1.self_s - c0.self_s) / span);
 		if (busy >= 0)
 			printf(" machine busy %.0f%%", 100 * busy);
+		if (busy >= 0)
+			printf(" (irq+softirq %.0f%%)", 100 * (c1.irq - c0.irq) / span);
+		if (busy >= 0 && srv >= 0 && self >= 0)
+			printf("; the rest (interrupts, kernel threads, other processes) %.0f%%",
+			       100 * (busy - srv - self));
 		printf("\n");
 		printf("loadgen: mode=%s devices=%zu seconds=%.1f leases_per_s=%.0f no_work_per_s=%.0f"
 		       " lease_p50_ms=%.2f lease_p90_ms=%.2f lease_p99_ms=%.2f lease_max_ms=%.2f"
