@@ -330,19 +330,23 @@ static int nonce_seen(struct g2t_server *s, const uint8_t n[16], long long now)
 {
 	uint32_t h;
 
+	struct nonce *free_slot = NULL;
+
 	memcpy(&h, n, sizeof h);
 	for (uint32_t i = 0; i < NONCE_PROBES; i++) {
 		struct nonce *e = &s->nonce[(h + i) & (NONCE_SLOTS - 1)];
+		int live = e->time && e->time >= now - CLOCK_SKEW;
 
-		if (e->time && e->time >= now - CLOCK_SKEW && !memcmp(e->bytes, n, 16))
+		if (live && !memcmp(e->bytes, n, 16))
 			return 1;
-		if (!e->time || e->time < now - CLOCK_SKEW) {
-			memcpy(e->bytes, n, 16);
-			e->time = now;
-			return 0;
-		}
+		if (!live && !free_slot)
+			free_slot = e;
 	}
-	return -1;
+	if (!free_slot)
+		return -1;
+	memcpy(free_slot->bytes, n, 16);
+	free_slot->time = now;
+	return 0;
 }
 
 /* Spends one request of a device's budget; 0 when it is spent. */
@@ -765,12 +769,22 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 	struct batch b = { 0 };
 	struct g2t_diag d = { 0, -1, "" };
 	enum MHD_Result ok;
+	unsigned code;
 	int rc, seen;
 
 	if (find_packet(rq->body, rq->len, &pkt, &plen))
 		return error(c, 400, "body is not a G2T stream with a PACKET record");
-	if (g2t_packet_open(&pk, pkt, plen, &d))
-		return error(c, 400, "packet does not verify");
+	if ((rc = g2t_packet_open(&pk, pkt, plen, &d)))
+		return error(c, rc == G2T_ENOMEM ? 500 : 400, "packet does not verify");
+	pthread_mutex_lock(&s->lock);
+	code = !enrolled(s, pk.pk) ? 403 : !within_rate(s, pk.pk, now_s()) ? 429 : 0;
+	s->n.denied += code == 403;
+	s->n.rate_limited += code == 429;
+	pthread_mutex_unlock(&s->lock);
+	if (code) {
+		g2t_packet_close(&pk);
+		return error(c, code, code == 403 ? "device not enrolled" : "rate limit");
+	}
 	g2t_hash(digest, pkt, plen);
 	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
 	if ((rc = open_batch(s, &pk, &b, &d))) {
@@ -779,11 +793,6 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 		return error(c, rc == G2T_ENOMEM ? 500 : 400, "malformed packet body");
 	}
 	pthread_mutex_lock(&s->lock);
-	if (!enrolled(s, pk.pk)) {
-		s->n.denied++;
-		ok = error(c, 403, "device not enrolled");
-		goto done;
-	}
 	seen = g2t_store_packet_seen(s->store, pk.pk, pk.seq, digest);
 	if (seen == G2T_SEEN_SAME) { /* the device did not get our answer: again */
 		s->n.duplicates++;
@@ -795,18 +804,8 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 		ok = json(c, 409, NULL, "{\"error\":\"sequence number already used\"}");
 		goto done;
 	}
-	{
-		int *taken = malloc((b.n ? b.n : 1) * sizeof *taken);
-
-		rc = taken ? g2t_store_results(s->store, pk.pk, pk.seq, digest,
-		                               (long long)time(NULL), b.w,
-		                               (const uint8_t *const *)b.payload, b.len, b.n,
-		                               taken, &d) : G2T_ENOMEM;
-		for (size_t i = 0; !rc && i < b.n; i++)
-			if (b.verdict[i] == G2T_RESULT_ACCEPTED)
-				b.verdict[i] = taken[i];
-		free(taken);
-	}
+	rc = g2t_store_results(s->store, pk.pk, pk.seq, digest, (long long)time(NULL), b.w,
+	                       (const uint8_t *const *)b.payload, b.len, b.n, b.verdict, &d);
 	ok = rc ? error(c, 503, "state unavailable") : verdicts(s, c, hex, &b);
 done:
 	pthread_mutex_unlock(&s->lock);
@@ -882,11 +881,14 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	struct counters k;
 	char refused[1024];
 	size_t used = 0;
+	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	g2t_store_counts(s->store, &n, (long long)time(NULL));
+	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
 	k = s->n;
 	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return error(c, 503, "state unavailable");
 	refused[0] = '\0';
 	for (int v = G2T_RESULT_UNKNOWN_LEASE; v < G2T_RESULT_VERDICTS; v++)
 		used += (size_t)snprintf(refused + used, sizeof refused - used, "%s\"%s\":%llu",
@@ -910,13 +912,19 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	unsigned long long cumulative = 0;
+	int rc;
 
 	if (!f)
 		return MHD_NO;
 	pthread_mutex_lock(&s->lock);
-	g2t_store_counts(s->store, &n, (long long)time(NULL));
+	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
 	k = s->n;
 	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		fclose(f);
+		free(text);
+		return error(c, 503, "state unavailable");
+	}
 	fprintf(f, "# TYPE g2t_tasks gauge\n");
 	fprintf(f, "g2t_tasks{state=\"pending\"} %lld\ng2t_tasks{state=\"leased\"} %lld\n"
 	        "g2t_tasks{state=\"done\"} %lld\n", n.pending, n.leased, n.done);
@@ -948,27 +956,32 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 
 /* ---- dispatch ---- */
 
+static enum MHD_Result wrong_method(struct MHD_Connection *c, const char *allow)
+{
+	const char *const h[] = { MHD_HTTP_HEADER_ALLOW, allow, NULL };
+
+	return json(c, 405, h, "{\"error\":\"method not allowed; use %s\"}", allow);
+}
+
 static enum MHD_Result route(struct g2t_server *s, struct MHD_Connection *c,
                              const char *url, const char *method, struct request *rq)
 {
 	int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
 
 	if (!strcmp(url, "/v1/lease"))
-		return post ? lease(s, c, url) : error(c, 405, "use POST");
+		return post ? lease(s, c, url) : wrong_method(c, "POST");
 	if (!strcmp(url, "/v1/results"))
-		return post ? results(s, c, rq) : error(c, 405, "use POST");
-	if (!get)
-		return error(c, 405, "use GET");
+		return post ? results(s, c, rq) : wrong_method(c, "POST");
 	if (!strncmp(url, "/v1/shards/", 11))
-		return shard(s, c, url + 11);
+		return get ? shard(s, c, url + 11) : wrong_method(c, "GET");
 	if (!strncmp(url, "/v1/tasks/", 10))
-		return task(s, c, url + 10);
+		return get ? task(s, c, url + 10) : wrong_method(c, "GET");
 	if (!strcmp(url, "/v1/status"))
-		return status(s, c);
+		return get ? status(s, c) : wrong_method(c, "GET");
 	if (!strcmp(url, "/v1/model"))
-		return model(s, c);
+		return get ? model(s, c) : wrong_method(c, "GET");
 	if (!strcmp(url, "/metrics"))
-		return metrics(s, c);
+		return get ? metrics(s, c) : wrong_method(c, "GET");
 	return error(c, 404, "no such resource");
 }
 

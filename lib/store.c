@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -23,6 +26,7 @@
 
 struct g2t_store {
 	sqlite3 *db;
+	int lock_fd;               /* flock()ed: one server per state */
 	sqlite3_stmt *pick_near, *pick_any, *claim, *add_lease, *find_lease,
 	             *finish, *seen, *remember, *device, *note_device;
 	char last_error[200];
@@ -76,8 +80,14 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 	*out = s;
 	if (!s)
 		return G2T_ENOMEM;
+	s->lock_fd = -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
+	snprintf(path, sizeof path, "%s/lock", dir);
+	if ((s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", path, strerror(errno));
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return g2t_fail(d, G2T_EREFUSED, 0, -1, "%s: another g2t-serve uses this state", dir);
 	snprintf(path, sizeof path, "%s/g2t.db", dir);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
@@ -143,6 +153,8 @@ void g2t_store_close(struct g2t_store *s)
 		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		sqlite3_close(s->db);
 	}
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 }
 
@@ -333,6 +345,8 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
 		long task = -1;
 		double seconds = 0.0;
 
+		if (verdict[i] != G2T_RESULT_ACCEPTED) /* refused by the caller already */
+			continue;
 		verdict[i] = judge(s, key, &w[i], now, &task, &seconds);
 		if (verdict[i] != G2T_RESULT_ACCEPTED)
 			continue;
