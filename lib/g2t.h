@@ -363,6 +363,7 @@ struct g2t_store;
 struct g2t_lease {
 	long task;              /* -1: no work now */
 	long long deadline;     /* Unix seconds */
+	long long retry_after;  /* no work: seconds the device is held back */
 };
 enum { G2T_SEEN_NEW, G2T_SEEN_SAME, G2T_SEEN_REPLAY };
 enum g2t_result_verdict {

@@ -518,8 +518,11 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	if (rc)
 		return error(c, 503, "state unavailable");
 	if (l.task < 0) {
-		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, "10", "X-G2T-Complete",
+		char wait[32];
+		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, wait, "X-G2T-Complete",
 		                          n.done == n.tasks ? "1" : "0", NULL };
+
+		snprintf(wait, sizeof wait, "%lld", l.retry_after ? l.retry_after : 10);
 		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
 	}
 	t = s->task[l.task];

@@ -52,7 +52,9 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS devices("
 	"  key BLOB PRIMARY KEY, leases INTEGER NOT NULL DEFAULT 0,"
 	"  done INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0,"
-	"  seconds REAL NOT NULL DEFAULT 0);";    /* summed lease-to-result time */
+	"  seconds REAL NOT NULL DEFAULT 0,"      /* summed lease-to-result time */
+	"  streak INTEGER NOT NULL DEFAULT 0,"    /* leases lost since a result */
+	"  backoff INTEGER NOT NULL DEFAULT 0);"; /* no lease before this time */
 
 static int fail(struct g2t_store *s, struct g2t_diag *d)
 {
@@ -135,7 +137,8 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 		             "INSERT INTO devices(key, leases, done, expired, seconds)"
 		             " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET"
 		             " leases=leases+?2, done=done+?3, expired=expired+?4,"
-		             " seconds=seconds+?5", d);
+		             " seconds=seconds+?5, streak=CASE WHEN ?3>0 THEN 0 ELSE streak END,"
+		             " backoff=CASE WHEN ?3>0 THEN 0 ELSE backoff END", d);
 	return rc;
 }
 
@@ -232,6 +235,21 @@ static int note_device(struct g2t_store *s, const uint8_t *key, int leases, int 
 	return sqlite3_step(s->note_device) == SQLITE_DONE ? G2T_OK : G2T_EIO;
 }
 
+/* Whether a task pick() chose had a lease that ran out. */
+static int task_expired(struct g2t_store *s, long task)
+{
+	sqlite3_stmt *q;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT state=1 FROM tasks WHERE id=?1", -1, &q,
+	                       NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(q, 1, task);
+	yes = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return yes;
+}
+
 /* Picks a task, preferring the classes in near (a JSON array, or NULL). */
 static long pick(struct g2t_store *s, long long now, const char *near)
 {
@@ -248,18 +266,64 @@ static long pick(struct g2t_store *s, long long now, const char *near)
 	return id < 0 && near ? pick(s, now, NULL) : id;
 }
 
+/* A device that keeps losing leases waits: 2^(streak-3) leases, up to 1 h. */
+#define BACKOFF_STREAK 3
+#define BACKOFF_MAX 3600
+
+/* Seconds the device must still wait, 0 if none. */
+static long long backoff_left(struct g2t_store *s, const uint8_t *key, long long now)
+{
+	sqlite3_stmt *q;
+	long long until = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT backoff FROM devices WHERE key=?1", -1, &q,
+	                       NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_blob(q, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		until = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return until > now ? until - now : 0;
+}
+
+/* The last holder of an expired lease lost it: count it against them. */
+static int lost_lease(struct g2t_store *s, long task, long long now, long base)
+{
+	sqlite3_stmt *q;
+	int rc = G2T_EIO;
+
+	if (sqlite3_prepare_v2(s->db,
+	        "UPDATE devices SET expired=expired+1, streak=streak+1, backoff=CASE"
+	        " WHEN streak+1>=?3 THEN ?2+min(?4<<min(streak+1-?3, 20), ?5) ELSE backoff END"
+	        " WHERE key=(SELECT device FROM leases WHERE task=?1 ORDER BY rowid DESC LIMIT 1)",
+	        -1, &q, NULL) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(q, 1, task);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_int(q, 3, BACKOFF_STREAK);
+	sqlite3_bind_int64(q, 4, base);
+	sqlite3_bind_int(q, 5, BACKOFF_MAX);
+	rc = sqlite3_step(q) == SQLITE_DONE ? G2T_OK : G2T_EIO;
+	sqlite3_finalize(q);
+	return rc;
+}
+
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
                     long base, const char *near, const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d)
 {
 	int rc = exec(s, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d);
-	long id;
+	long id = -1;
 
 	if (rc)
 		return rc;
 	out->task = -1;
-	id = pick(s, now, near);
-	if (id >= 0) {
+	out->retry_after = backoff_left(s, key, now);
+	if (!out->retry_after)
+		id = pick(s, now, near);
+	if (id >= 0 && task_expired(s, id) && lost_lease(s, id, now, base))
+		rc = fail(s, d);
+	if (id >= 0 && !rc) {
 		out->deadline = now + lease_seconds(s, key, base);
 		sqlite3_reset(s->claim);
 		sqlite3_bind_int64(s->claim, 1, id);

@@ -132,7 +132,7 @@ run() {
 	if [ "$profile" = 1 ]; then
 		# the window only: after the warm-up, for its length; DWARF call
 		# graphs, as the libraries have no frame pointers
-		(sleep "$warmup"; exec perf record -e cpu-clock -F 499 --call-graph dwarf,16384 \
+		(sleep "$warmup"; exec perf record -e cpu-clock -F 499 --call-graph dwarf,32768 \
 			-p "$server_pid" -o "$work/$name.perf" -- sleep "$s") \
 			>/dev/null 2>"$work/$name.perf.err" &
 		perf_pid=$!
