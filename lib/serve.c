@@ -51,10 +51,10 @@ struct shard {
 	uint32_t length, klass;
 };
 
-/* A device's request budget: a token bucket. */
-struct bucket {
+/* An enrolled device and its request budget, a token bucket. */
+struct device {
 	uint8_t key[G2T_PK_SIZE];
-	double tokens, at;
+	double tokens, at;          /* tokens < 0: not yet used */
 };
 
 struct nonce {
@@ -79,10 +79,12 @@ struct g2t_server {
 	struct shard *shard;            /* one per class, by class index */
 	struct g2t_task *task;          /* by task index */
 	size_t tasks;
-	struct g2t_keyring devices;
-	struct bucket *bucket;
-	size_t buckets, bucket_cap;
+	struct device *device;          /* sorted by key */
+	size_t devices, device_cap;
 	struct nonce *nonce;            /* open addressing over NONCE_SLOTS */
+	uint8_t nonce_key[crypto_shorthash_KEYBYTES];
+	uint8_t *schema_record;         /* the SCHEMA record, framed once */
+	size_t schema_record_len;
 	struct counters n;
 	unsigned long in_flight;        /* requests being answered */
 	uint8_t *model;                 /* built once every task is done */
@@ -247,6 +249,20 @@ static int check_tasks(struct g2t_server *s, struct g2t_diag *d)
 	return G2T_OK;
 }
 
+/* The SCHEMA record as every lease sends it, framed once. */
+static int frame_schema(struct g2t_server *s)
+{
+	uint32_t len = s->schema->length;
+
+	s->schema_record_len = G2T_HEADER_SIZE + len + G2T_CRC_SIZE;
+	if (!(s->schema_record = malloc(s->schema_record_len)))
+		return G2T_ENOMEM;
+	g2t_record_frame(s->schema_record, s->schema_record + G2T_HEADER_SIZE + len,
+	                 G2T_REC_SCHEMA, s->schema->payload, len, g2t_crc32);
+	memcpy(s->schema_record + G2T_HEADER_SIZE, s->schema->payload, len);
+	return G2T_OK;
+}
+
 /* ---- replies ---- */
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
@@ -331,8 +347,11 @@ static int nonce_seen(struct g2t_server *s, const uint8_t n[16], long long now)
 	uint32_t h;
 
 	struct nonce *free_slot = NULL;
+	uint8_t mac[crypto_shorthash_BYTES];
 
-	memcpy(&h, n, sizeof h);
+	/* keyed: clients do not choose where their nonces land */
+	crypto_shorthash(mac, n, 16, s->nonce_key);
+	memcpy(&h, mac, sizeof h);
 	for (uint32_t i = 0; i < NONCE_PROBES; i++) {
 		struct nonce *e = &s->nonce[(h + i) & (NONCE_SLOTS - 1)];
 		int live = e->time && e->time >= now - CLOCK_SKEW;
@@ -349,91 +368,115 @@ static int nonce_seen(struct g2t_server *s, const uint8_t n[16], long long now)
 	return 0;
 }
 
-/* Spends one request of a device's budget; 0 when it is spent. */
-static int within_rate(struct g2t_server *s, const uint8_t *key, double now)
+static int by_key(const void *key, const void *dev)
 {
-	struct bucket *b = NULL;
+	return memcmp(key, ((const struct device *)dev)->key, G2T_PK_SIZE);
+}
+
+/* Adds a device in key order; NULL when out of memory. */
+static struct device *add_device(struct g2t_server *s, const uint8_t *key)
+{
+	size_t at = 0;
+
+	if (g2t_grow((void **)&s->device, &s->device_cap, s->devices + 1, sizeof *s->device))
+		return NULL;
+	while (at < s->devices && memcmp(s->device[at].key, key, G2T_PK_SIZE) < 0)
+		at++;
+	memmove(s->device + at + 1, s->device + at, (s->devices - at) * sizeof *s->device);
+	s->devices++;
+	memset(&s->device[at], 0, sizeof s->device[at]);
+	memcpy(s->device[at].key, key, G2T_PK_SIZE);
+	s->device[at].tokens = -1.0; /* a full budget at its first request */
+	return &s->device[at];
+}
+
+/* The device of an enrolled key (enrolling it under --open), or NULL. */
+static struct device *enrolled(struct g2t_server *s, const uint8_t *key)
+{
+	struct device *dev = bsearch(key, s->device, s->devices, sizeof *s->device, by_key);
+
+	return dev ? dev : s->opts.open ? add_device(s, key) : NULL;
+}
+
+/* Spends one request of a device's budget; 0 when it is spent. */
+static int within_rate(struct g2t_server *s, struct device *dev, double now)
+{
 	double rate = s->opts.rate, burst = 2.0 * rate;
 
-	for (size_t i = 0; i < s->buckets && !b; i++)
-		if (!memcmp(s->bucket[i].key, key, G2T_PK_SIZE))
-			b = &s->bucket[i];
-	if (!b) {
-		if (g2t_grow((void **)&s->bucket, &s->bucket_cap, s->buckets + 1, sizeof *b))
-			return 1;
-		b = &s->bucket[s->buckets++];
-		memcpy(b->key, key, G2T_PK_SIZE);
-		b->tokens = burst;
-		b->at = now;
+	if (dev->tokens < 0.0) {
+		dev->tokens = burst;
+		dev->at = now;
 	}
-	b->tokens += (now - b->at) * rate;
-	b->tokens = b->tokens > burst ? burst : b->tokens;
-	b->at = now;
-	if (b->tokens < 1.0)
+	dev->tokens += (now - dev->at) * rate;
+	dev->tokens = dev->tokens > burst ? burst : dev->tokens;
+	dev->at = now;
+	if (dev->tokens < 1.0)
 		return 0;
-	b->tokens -= 1.0;
+	dev->tokens -= 1.0;
 	return 1;
 }
 
-static int enrolled(struct g2t_server *s, const uint8_t *key)
-{
-	if (g2t_keyring_has(&s->devices, key))
-		return 1;
-	if (!s->opts.open)
-		return 0;
-	uint8_t (*pk)[G2T_PK_SIZE] = realloc(s->devices.pk, (s->devices.n + 1) * sizeof *pk);
-	if (!pk)
-		return 0;
-	s->devices.pk = pk;
-	memcpy(s->devices.pk[s->devices.n++], key, G2T_PK_SIZE);
-	return 1;
-}
+/* A signed request, parsed and its signature verified (no lock needed). */
+struct signed_request {
+	uint8_t key[G2T_PK_SIZE];
+	uint8_t nonce[16];
+	long long time;
+};
 
 /*
- * Checks a signed request: X-G2T-Key, -Time, -Nonce and -Signature over
- * "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE".  Returns 0 or an HTTP status,
- * with *why.  Called under the lock.
+ * Checks the headers X-G2T-Key, -Time, -Nonce and -Signature, the last over
+ * "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE".  0 or 401, with *why.
  */
-static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
-                             const char *method, const char *url, uint8_t key[G2T_PK_SIZE],
-                             const char **why)
+static unsigned verify_request(struct MHD_Connection *c, const char *method,
+                               const char *url, struct signed_request *r,
+                               const char **why)
 {
 	const char *k = header(c, "X-G2T-Key"), *t = header(c, "X-G2T-Time");
 	const char *n = header(c, "X-G2T-Nonce"), *sig = header(c, "X-G2T-Signature");
-	uint8_t signature[64], nonce[16];
+	uint8_t signature[64];
 	char message[512], *end;
-	size_t got;
-	long long when, now = (long long)time(NULL);
-	size_t len;
+	size_t got, len;
 
 	*why = "missing or malformed signature headers";
 	if (!k || !t || !n || !sig ||
-	    sodium_base642bin(key, G2T_PK_SIZE, k, strlen(k), NULL, &got, NULL,
+	    sodium_base642bin(r->key, G2T_PK_SIZE, k, strlen(k), NULL, &got, NULL,
 	                      sodium_base64_VARIANT_ORIGINAL) || got != G2T_PK_SIZE ||
 	    sodium_base642bin(signature, 64, sig, strlen(sig), NULL, &got, NULL,
 	                      sodium_base64_VARIANT_ORIGINAL) || got != 64 ||
-	    strlen(n) != 32 || sodium_hex2bin(nonce, 16, n, 32, NULL, &got, NULL) || got != 16)
+	    strlen(n) != 32 || sodium_hex2bin(r->nonce, 16, n, 32, NULL, &got, NULL) ||
+	    got != 16)
 		return 401;
 	errno = 0;
-	when = strtoll(t, &end, 10);
+	r->time = strtoll(t, &end, 10);
 	if (errno || *end || end == t)
 		return 401;
 	len = g2t_lease_message(message, sizeof message, method, url, t, n);
 	*why = "bad signature";
-	if (!len || crypto_sign_verify_detached(signature, (uint8_t *)message, len, key))
+	if (!len || crypto_sign_verify_detached(signature, (uint8_t *)message, len, r->key))
 		return 401;
+	return 0;
+}
+
+/* Enrolment, clock, nonce and rate of a verified request; under the lock. */
+static unsigned admit(struct g2t_server *s, const struct signed_request *r,
+                      const char **why)
+{
+	long long now = (long long)time(NULL);
+
+	struct device *dev = enrolled(s, r->key);
+
 	*why = "device not enrolled";
-	if (!enrolled(s, key))
+	if (!dev)
 		return 403;
 	*why = "stale timestamp";
-	if (when < now - CLOCK_SKEW || when > now + CLOCK_SKEW)
+	if (r->time < now - CLOCK_SKEW || r->time > now + CLOCK_SKEW)
 		return 401;
-	switch (nonce_seen(s, nonce, now)) {
+	switch (nonce_seen(s, r->nonce, now)) {
 	case 1: *why = "nonce already used"; return 401;
 	case -1: *why = "too many requests to remember"; return 503;
 	}
 	*why = "rate limit";
-	if (!within_rate(s, key, now_s())) {
+	if (!within_rate(s, dev, now_s())) {
 		s->n.rate_limited++;
 		return 429;
 	}
@@ -478,7 +521,7 @@ static int task_stream(const struct g2t_server *s, struct stream *st, long task,
 	t.token = token;
 	t.token_len = TOKEN_SIZE;
 	if (stream_open(st) ||
-	    g2t_write_record(st->f, G2T_REC_SCHEMA, s->schema->payload, s->schema->length) ||
+	    fwrite(s->schema_record, 1, s->schema_record_len, st->f) != s->schema_record_len ||
 	    (with_shards && (g2t_write_record(st->f, G2T_REC_SHARD, a->payload, a->length) ||
 	                     g2t_write_record(st->f, G2T_REC_SHARD, b->payload, b->length))))
 		return G2T_ENOMEM;
@@ -488,7 +531,8 @@ static int task_stream(const struct g2t_server *s, struct stream *st, long task,
 
 static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, const char *url)
 {
-	uint8_t key[G2T_PK_SIZE], token[TOKEN_SIZE];
+	struct signed_request req;
+	uint8_t token[TOKEN_SIZE];
 	char near[1024], deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
 	struct g2t_lease l;
 	struct g2t_store_counts n;
@@ -500,15 +544,17 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	int rc;
 
 	randombytes_buf(token, sizeof token);
+	status = verify_request(c, "POST", url, &req, &why);
 	pthread_mutex_lock(&s->lock);
-	status = authenticate(s, c, "POST", url, key, &why);
+	if (!status)
+		status = admit(s, &req, &why);
 	if (status) {
 		s->n.denied += status != 429;
 		pthread_mutex_unlock(&s->lock);
 		return error(c, status, why);
 	}
 	near_classes(s, header(c, "X-G2T-Have"), near, sizeof near);
-	rc = g2t_store_lease(s->store, key, (long long)time(NULL), s->opts.lease_timeout,
+	rc = g2t_store_lease(s->store, req.key, (long long)time(NULL), s->opts.lease_timeout,
 	                     near[0] ? near : NULL, token, sizeof token, &l, &d);
 	s->n.leases += !rc && l.task >= 0;
 	s->n.no_work += !rc && l.task < 0;
@@ -772,6 +818,7 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 	struct batch b = { 0 };
 	struct g2t_diag d = { 0, -1, "" };
 	enum MHD_Result ok;
+	struct device *dev;
 	unsigned code;
 	int rc, seen;
 
@@ -780,7 +827,8 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 	if ((rc = g2t_packet_open(&pk, pkt, plen, &d)))
 		return error(c, rc == G2T_ENOMEM ? 500 : 400, "packet does not verify");
 	pthread_mutex_lock(&s->lock);
-	code = !enrolled(s, pk.pk) ? 403 : !within_rate(s, pk.pk, now_s()) ? 429 : 0;
+	dev = enrolled(s, pk.pk);
+	code = !dev ? 403 : !within_rate(s, dev, now_s()) ? 429 : 0;
 	s->n.denied += code == 403;
 	s->n.rate_limited += code == 429;
 	pthread_mutex_unlock(&s->lock);
@@ -1109,21 +1157,33 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
                      struct g2t_diag *d)
 {
 	struct g2t_server *s = calloc(1, sizeof *s);
-	int rc;
+	struct g2t_keyring keys = { 0 };
+	int rc = G2T_OK;
 
 	*out = s;
 	if (!s || !(s->nonce = calloc(NONCE_SLOTS, sizeof *s->nonce)))
 		return G2T_ENOMEM;
+	g2t_crypto_init();
+	randombytes_buf(s->nonce_key, sizeof s->nonce_key);
 	s->opts = *o;
 	pthread_mutex_init(&s->lock, NULL);
 	for (size_t i = 0; i < o->ntasks; i++)
 		if ((rc = load_path(s, o->tasks[i], d)))
 			return rc;
-	if ((rc = check_tasks(s, d)))
+	if ((rc = check_tasks(s, d)) || (rc = frame_schema(s)))
 		return rc;
 	for (size_t i = 0; i < o->ndevices; i++)
-		if ((rc = g2t_keyring_add(&s->devices, o->devices[i], d)))
+		if ((rc = g2t_keyring_add(&keys, o->devices[i], d))) {
+			g2t_keyring_clear(&keys);
 			return rc;
+		}
+	for (size_t i = 0; i < keys.n && !rc; i++)
+		if (!bsearch(keys.pk[i], s->device, s->devices, sizeof *s->device, by_key) &&
+		    !add_device(s, keys.pk[i]))
+			rc = G2T_ENOMEM;
+	g2t_keyring_clear(&keys);
+	if (rc)
+		return rc;
 	if ((rc = g2t_store_open(&s->store, o->state, d)) ||
 	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)))
 		return rc;
@@ -1168,10 +1228,10 @@ void g2t_server_stop(struct g2t_server *s)
 	g2t_schema_free(s->schema);
 	free(s->shard);
 	free(s->task);
-	free(s->bucket);
+	free(s->device);
 	free(s->nonce);
 	free(s->model);
-	g2t_keyring_clear(&s->devices);
+	free(s->schema_record);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

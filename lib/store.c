@@ -27,7 +27,7 @@
 struct g2t_store {
 	sqlite3 *db;
 	int lock_fd;               /* flock()ed: one server per state */
-	sqlite3_stmt *pick_near, *pick_any, *claim, *add_lease, *find_lease,
+	sqlite3_stmt *pick_near, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
 	             *finish, *seen, *remember, *device, *note_device;
 	char last_error[200];
 };
@@ -43,9 +43,11 @@ static const char schema_sql[] =
 	"  issued INTEGER NOT NULL DEFAULT 0,"    /* leases issued for it */
 	"  result BLOB);"                         /* accepted WEIGHTS payload */
 	"CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, deadline);"
+	"CREATE INDEX IF NOT EXISTS tasks_pending ON tasks(state, id);"
 	"CREATE TABLE IF NOT EXISTS leases("
 	"  token BLOB PRIMARY KEY, task INTEGER NOT NULL, device BLOB NOT NULL,"
 	"  issued INTEGER NOT NULL, deadline INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS leases_task ON leases(task);"
 	"CREATE TABLE IF NOT EXISTS packets("
 	"  device BLOB NOT NULL, seq INTEGER NOT NULL, digest BLOB NOT NULL,"
 	"  PRIMARY KEY(device, seq));"
@@ -99,13 +101,17 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 		return rc;
 	/* tasks near the device's classes first, then any; expired leases count */
 	rc = prepare(s, &s->pick_near,
-	             "SELECT id FROM tasks WHERE (state=0 OR (state=1 AND deadline<?1))"
+	             "SELECT id FROM tasks WHERE state=0"
 	             " AND (a IN (SELECT value FROM json_each(?2))"
 	             "  OR b IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT 1", d);
+	/* each pick walks an index: pending tasks by id, then expired leases */
 	if (!rc)
 		rc = prepare(s, &s->pick_any,
-		             "SELECT id FROM tasks WHERE state=0 OR (state=1 AND deadline<?1)"
-		             " ORDER BY state, id LIMIT 1", d);
+		             "SELECT id FROM tasks WHERE state=0 ORDER BY id LIMIT 1", d);
+	if (!rc)
+		rc = prepare(s, &s->pick_expired,
+		             "SELECT id FROM tasks WHERE state=1 AND deadline<?1"
+		             " ORDER BY deadline LIMIT 1", d);
 	if (!rc)
 		rc = prepare(s, &s->claim,
 		             "UPDATE tasks SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
@@ -144,7 +150,7 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 
 void g2t_store_close(struct g2t_store *s)
 {
-	sqlite3_stmt **all[] = { &s->pick_near, &s->pick_any, &s->claim, &s->add_lease,
+	sqlite3_stmt **all[] = { &s->pick_near, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
 	                         &s->find_lease, &s->finish, &s->seen, &s->remember,
 	                         &s->device, &s->note_device };
 
@@ -235,35 +241,36 @@ static int note_device(struct g2t_store *s, const uint8_t *key, int leases, int 
 	return sqlite3_step(s->note_device) == SQLITE_DONE ? G2T_OK : G2T_EIO;
 }
 
-/* Whether a task pick() chose had a lease that ran out. */
-static int task_expired(struct g2t_store *s, long task)
+static long first_id(sqlite3_stmt *q)
 {
-	sqlite3_stmt *q;
-	int yes = 0;
+	long id = sqlite3_step(q) == SQLITE_ROW ? (long)sqlite3_column_int64(q, 0) : -1;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT state=1 FROM tasks WHERE id=?1", -1, &q,
-	                       NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_int64(q, 1, task);
-	yes = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	return yes;
+	sqlite3_reset(q);
+	return id;
 }
 
-/* Picks a task, preferring the classes in near (a JSON array, or NULL). */
-static long pick(struct g2t_store *s, long long now, const char *near)
+/*
+ * Picks a task: a pending one near the device's classes (near: a JSON array,
+ * or NULL), else any pending one, else one whose lease ran out.
+ */
+static long pick(struct g2t_store *s, long long now, const char *near, int *expired)
 {
-	sqlite3_stmt *q = near ? s->pick_near : s->pick_any;
 	long id = -1;
 
-	sqlite3_reset(q);
-	sqlite3_bind_int64(q, 1, now);
-	if (near)
-		sqlite3_bind_text(q, 2, near, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		id = (long)sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	return id < 0 && near ? pick(s, now, NULL) : id;
+	*expired = 0;
+	if (near) {
+		sqlite3_reset(s->pick_near);
+		sqlite3_bind_text(s->pick_near, 2, near, -1, SQLITE_STATIC);
+		id = first_id(s->pick_near);
+	}
+	if (id < 0)
+		id = first_id(s->pick_any);
+	if (id < 0) {
+		sqlite3_bind_int64(s->pick_expired, 1, now);
+		id = first_id(s->pick_expired);
+		*expired = id >= 0;
+	}
+	return id;
 }
 
 /* A device that keeps losing leases waits: 2^(streak-3) leases, up to 1 h. */
@@ -312,7 +319,7 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
                     long base, const char *near, const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d)
 {
-	int rc = exec(s, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d);
+	int rc = exec(s, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d), expired = 0;
 	long id = -1;
 
 	if (rc)
@@ -320,8 +327,8 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
 	out->task = -1;
 	out->retry_after = backoff_left(s, key, now);
 	if (!out->retry_after)
-		id = pick(s, now, near);
-	if (id >= 0 && task_expired(s, id) && lost_lease(s, id, now, base))
+		id = pick(s, now, near, &expired);
+	if (expired && lost_lease(s, id, now, base))
 		rc = fail(s, d);
 	if (id >= 0 && !rc) {
 		out->deadline = now + lease_seconds(s, key, base);
