@@ -87,6 +87,7 @@ struct g2t_server {
 	size_t schema_record_len;
 	struct counters n;
 	unsigned long in_flight;        /* requests being answered */
+	size_t done;                    /* tasks with an accepted result */
 	uint8_t *model;                 /* built once every task is done */
 	size_t model_len;
 };
@@ -535,13 +536,12 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	uint8_t token[TOKEN_SIZE];
 	char near[1024], deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
 	struct g2t_lease l;
-	struct g2t_store_counts n;
 	struct g2t_diag d;
 	struct stream st;
 	struct g2t_task t;
 	const char *why;
 	unsigned status;
-	int rc;
+	int rc, complete;
 
 	randombytes_buf(token, sizeof token);
 	status = verify_request(c, "POST", url, &req, &why);
@@ -558,15 +558,14 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	                     near[0] ? near : NULL, token, sizeof token, &l, &d);
 	s->n.leases += !rc && l.task >= 0;
 	s->n.no_work += !rc && l.task < 0;
-	if (!rc && l.task < 0)
-		rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
+	complete = s->done == s->tasks;
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
 		return error(c, 503, "state unavailable");
 	if (l.task < 0) {
 		char wait[32];
 		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, wait, "X-G2T-Complete",
-		                          n.done == n.tasks ? "1" : "0", NULL };
+		                          complete ? "1" : "0", NULL };
 
 		snprintf(wait, sizeof wait, "%lld", l.retry_after ? l.retry_after : 10);
 		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
@@ -799,6 +798,7 @@ static enum MHD_Result verdicts(struct g2t_server *s, struct MHD_Connection *c,
 		        v > G2T_RESULT_STALE ? ",\"reason\":\"" : "",
 		        v > G2T_RESULT_STALE ? verdict_name[v] : "", v > G2T_RESULT_STALE ? "\"" : "");
 		s->n.accepted += v == G2T_RESULT_ACCEPTED;
+		s->done += v == G2T_RESULT_ACCEPTED;
 		s->n.stale += v == G2T_RESULT_STALE;
 		s->n.refused[v] += v > G2T_RESULT_STALE;
 	}
@@ -1158,6 +1158,7 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 {
 	struct g2t_server *s = calloc(1, sizeof *s);
 	struct g2t_keyring keys = { 0 };
+	struct g2t_store_counts n;
 	int rc = G2T_OK;
 
 	*out = s;
@@ -1185,8 +1186,10 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	if (rc)
 		return rc;
 	if ((rc = g2t_store_open(&s->store, o->state, d)) ||
-	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)))
+	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)) ||
+	    (rc = g2t_store_counts(s->store, &n, (long long)time(NULL))))
 		return rc;
+	s->done = (size_t)n.done;
 	return start_http(s, d);
 }
 

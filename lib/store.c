@@ -28,7 +28,7 @@ struct g2t_store {
 	sqlite3 *db;
 	int lock_fd;               /* flock()ed: one server per state */
 	sqlite3_stmt *pick_near, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
-	             *finish, *seen, *remember, *device, *note_device;
+	             *finish, *seen, *remember, *device, *note_device, *backoff;
 	char last_error[200];
 };
 
@@ -145,6 +145,8 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 		             " leases=leases+?2, done=done+?3, expired=expired+?4,"
 		             " seconds=seconds+?5, streak=CASE WHEN ?3>0 THEN 0 ELSE streak END,"
 		             " backoff=CASE WHEN ?3>0 THEN 0 ELSE backoff END", d);
+	if (!rc)
+		rc = prepare(s, &s->backoff, "SELECT backoff FROM devices WHERE key=?1", d);
 	return rc;
 }
 
@@ -152,7 +154,7 @@ void g2t_store_close(struct g2t_store *s)
 {
 	sqlite3_stmt **all[] = { &s->pick_near, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
 	                         &s->find_lease, &s->finish, &s->seen, &s->remember,
-	                         &s->device, &s->note_device };
+	                         &s->device, &s->note_device, &s->backoff };
 
 	if (!s)
 		return;
@@ -280,16 +282,13 @@ static long pick(struct g2t_store *s, long long now, const char *near, int *expi
 /* Seconds the device must still wait, 0 if none. */
 static long long backoff_left(struct g2t_store *s, const uint8_t *key, long long now)
 {
-	sqlite3_stmt *q;
 	long long until = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT backoff FROM devices WHERE key=?1", -1, &q,
-	                       NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_blob(q, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		until = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	sqlite3_reset(s->backoff);
+	sqlite3_bind_blob(s->backoff, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	if (sqlite3_step(s->backoff) == SQLITE_ROW)
+		until = sqlite3_column_int64(s->backoff, 0);
+	sqlite3_reset(s->backoff);
 	return until > now ? until - now : 0;
 }
 

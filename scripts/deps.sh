@@ -33,7 +33,7 @@ required_for() {
 		required_for build
 		echo clang libclang-rt-14-dev ;;
 	mcu)
-		echo gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+		echo gcc-arm-none-eabi qemu-system-arm \
 			gcc-avr avr-libc binutils-avr simavr libsimavr-dev ;;
 	*)
 		echo "$prog: unknown target '$1'" >&2
