@@ -391,10 +391,16 @@ static struct device *add_device(struct g2t_server *s, const uint8_t *key)
 	return &s->device[at];
 }
 
+static struct device *find_device(struct g2t_server *s, const uint8_t *key)
+{
+	return s->devices ? bsearch(key, s->device, s->devices, sizeof *s->device, by_key)
+	                  : NULL;
+}
+
 /* The device of an enrolled key (enrolling it under --open), or NULL. */
 static struct device *enrolled(struct g2t_server *s, const uint8_t *key)
 {
-	struct device *dev = bsearch(key, s->device, s->devices, sizeof *s->device, by_key);
+	struct device *dev = find_device(s, key);
 
 	return dev ? dev : s->opts.open ? add_device(s, key) : NULL;
 }
@@ -1179,8 +1185,7 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 			return rc;
 		}
 	for (size_t i = 0; i < keys.n && !rc; i++)
-		if (!bsearch(keys.pk[i], s->device, s->devices, sizeof *s->device, by_key) &&
-		    !add_device(s, keys.pk[i]))
+		if (!find_device(s, keys.pk[i]) && !add_device(s, keys.pk[i]))
 			rc = G2T_ENOMEM;
 	g2t_keyring_clear(&keys);
 	if (rc)

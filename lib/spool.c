@@ -528,7 +528,8 @@ static int gather_entry(struct g2t_spool *s, const struct entry *e, struct gathe
 			break;
 		}
 		w = &g->weights[g->count];
-		if (!(w->w = malloc(sc->features * sizeof *w->w))) {
+		/* room for the token too: the entry's bytes are freed below */
+		if (!(w->w = malloc(sc->features * sizeof *w->w + G2T_TOKEN_MAX))) {
 			rc = G2T_ENOMEM;
 			break;
 		}
@@ -537,6 +538,7 @@ static int gather_entry(struct g2t_spool *s, const struct entry *e, struct gathe
 			rc = G2T_EFORMAT;
 			break;
 		}
+		w->token = memcpy(w->w + sc->features, w->token, w->token_len);
 	}
 	free(p);
 	return rc < 0 ? g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc)) : rc;

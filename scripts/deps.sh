@@ -19,15 +19,19 @@ usage() {
 # required_for TARGET: print the packages TARGET cannot do without.
 required_for() {
 	case $1 in
-	build|demo)
+	build)
 		echo build-essential pkg-config zlib1g-dev libsodium-dev \
 			libcurl4-openssl-dev libmicrohttpd-dev libsqlite3-dev ;;
+	demo)
+		required_for build
+		echo curl ;;
 	check)
-		required_for build
-		# clang + compiler-rt: libFuzzer and the sanitizers; time: /usr/bin/time
-		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time ;;
+		required_for demo
+		# clang + compiler-rt: libFuzzer and the sanitizers; time: /usr/bin/time;
+		# openssl signs the hand-made requests of tests/serve.bats
+		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl ;;
 	bench)
-		required_for build
+		required_for demo
 		echo liblinear-tools libsvm-tools time ;;
 	fuzz)
 		required_for build

@@ -65,6 +65,10 @@ done
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)
 
+echo "# reliability"
+check "kill -9 of the coordinator, 10 times, under 20 devices: nothing acknowledged is lost" \
+	tests/stress/kill9.sh 10 20
+
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang > /dev/null; then
 	echo "# fuzzing, ${fuzz_seconds}s a target"
 	check "fuzz targets run clean" make -s fuzz FUZZ_SECONDS="$fuzz_seconds"

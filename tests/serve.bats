@@ -682,6 +682,16 @@ count_files() {
 	expect_stat done 3 complete true
 }
 
+@test "a packet holding several results (W_t = 2): each carries its own lease token, all accepted" {
+	serve
+	lease "$KEY" t0.g2t
+	lease "$KEY" t1.g2t
+	run --separate-stderr deliver t0.g2t "$KEY" sp --quality 0.5
+	expect_status 75 # held: one of two
+	deliver t1.g2t "$KEY" sp --quality 0.5
+	expect_stat done 2 accepted 2 'unknown lease token' 0 'token of another task' 0
+}
+
 @test "GET /v1/tasks/N with the lease token: the whole task stream, as g2t-fetch would write it" {
 	need_signer
 	serve
