@@ -11,7 +11,12 @@ kills=${1:-10} devices=${2:-20}
 bin=${G2T_BIN:-bin}
 work=$(mktemp -d)
 server=
-trap 'pkill -9 -f "$work/" 2> /dev/null; [ -z "$server" ] || kill -9 "$server" 2> /dev/null; rm -rf "$work"' EXIT
+cleanup() {
+	pkill -9 -f "$work/" 2> /dev/null || true
+	[ -z "$server" ] || kill -9 "$server" 2> /dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
 
 "$bin/g2t-split" -o "$work/tasks" tests/data/digits.train.csv.gz
 "$bin/g2t-train" "$work"/tasks/*.g2t | "$bin/g2t-merge" > "$work/expected.model"
@@ -54,7 +59,8 @@ rm -f "$work/port"
 start_server 0
 port=$(cat "$work/port")
 url=http://127.0.0.1:$port
-for i in $(seq "$devices"); do device "$i" & done
+pids=()
+for i in $(seq "$devices"); do device "$i" & pids+=($!); done
 
 for k in $(seq "$kills"); do
 	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); print 0.2 + rand() * 0.8 }')"
@@ -70,7 +76,7 @@ until curl -s "$url/v1/status" | grep -q '"complete":true'; do
 	sleep 0.3
 done
 touch "$work/finished"
-pkill -f "$work/d" 2> /dev/null || true
+{ pkill -f "$work/d"; wait "${pids[@]}"; } 2> /dev/null || true
 curl -s "$url/v1/model" -o "$work/devices.model"
 status=$(curl -s "$url/v1/status")
 acked=$(cat "$work"/d*.acked 2> /dev/null | wc -l)
