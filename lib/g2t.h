@@ -91,6 +91,18 @@ long long g2t_in_file_offset(const struct g2t_in *in, long long pos);
 const char *g2t_in_name(const struct g2t_in *in);
 void g2t_in_free(struct g2t_in *in);
 
+/* Records of a stream held in memory, found in place (CRCs checked). */
+struct g2t_mem {
+	struct g2t_decoder dec;
+	const uint8_t *p;
+	size_t len, at;
+};
+void g2t_mem_open(struct g2t_mem *m, const uint8_t *p, size_t len);
+/* 1 and the next record (payload points into p), 0 at a clean end, or < 0;
+ * m->at is then the offset reached. */
+int g2t_mem_next(struct g2t_mem *m, uint32_t *type, const uint8_t **payload,
+                 uint32_t *len);
+
 /* The decoded SCHEMA record. */
 struct g2t_schema {
 	uint32_t features, classes, flags;

@@ -690,26 +690,19 @@ static enum MHD_Result task(struct g2t_server *s, struct MHD_Connection *c, cons
 /* The first PACKET record of a request body. */
 static int find_packet(const uint8_t *p, size_t len, const uint8_t **pkt, uint32_t *plen)
 {
-	struct g2t_decoder dec;
-	size_t at = 0;
+	struct g2t_mem mem;
+	const uint8_t *payload;
+	uint32_t type, n;
+	int rc;
 
-	/* no buffer: every payload is streamed, and found in place */
-	g2t_decoder_init(&dec, NULL, 0, g2t_crc32);
-	dec.stream_big = 1;
 	*pkt = NULL;
-	while (at < len) {
-		size_t used;
-		int ev, rc = g2t_decoder_push(&dec, p + at, len - at, &used, &ev);
-
-		if (rc < 0)
-			return rc;
-		if (ev == G2T_EV_BEGIN && dec.type == G2T_REC_PACKET && !*pkt) {
-			*pkt = p + at + used;
-			*plen = dec.length;
+	g2t_mem_open(&mem, p, len);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &n)) == 1)
+		if (type == G2T_REC_PACKET && !*pkt) {
+			*pkt = payload;
+			*plen = n;
 		}
-		at += used;
-	}
-	return g2t_decoder_at_boundary(&dec) && *pkt ? G2T_OK : G2T_EFORMAT;
+	return rc == 0 && *pkt ? G2T_OK : G2T_EFORMAT;
 }
 
 /* Decoded weight sets of a packet, checked against the schema. */

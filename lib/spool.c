@@ -146,38 +146,6 @@ static int slurp(const char *path, uint8_t **out, size_t *len, struct g2t_diag *
 	return G2T_OK;
 }
 
-/* Walks the records of an in-memory stream: 1 per record, 0 at the end. */
-static int next_record(const uint8_t *p, size_t len, size_t *at, uint32_t *type,
-                       const uint8_t **payload, uint32_t *plen)
-{
-	uint8_t h[G2T_HEADER_SIZE], c[G2T_CRC_SIZE];
-	uint32_t n;
-
-	if (*at == 0 && (len < G2T_HEADER_SIZE || g2t_get_u32(p) != G2T_MAGIC))
-		return G2T_EMAGIC;
-	/* a stream header starts the input and every concatenated stream */
-	while (len - *at >= G2T_HEADER_SIZE && g2t_get_u32(p + *at) == G2T_MAGIC) {
-		if (g2t_get_u32(p + *at + 4) != G2T_FORMAT_VERSION)
-			return G2T_EVERSION;
-		*at += G2T_HEADER_SIZE;
-	}
-	if (*at == len)
-		return 0;
-	if (len - *at < G2T_HEADER_SIZE + G2T_CRC_SIZE)
-		return G2T_ETRUNC;
-	*type = g2t_get_u32(p + *at);
-	n = g2t_get_u32(p + *at + 4);
-	if (n > len - *at - G2T_HEADER_SIZE - G2T_CRC_SIZE)
-		return G2T_ETRUNC;
-	*payload = p + *at + G2T_HEADER_SIZE;
-	*plen = n;
-	g2t_record_frame(h, c, *type, *payload, n, g2t_crc32);
-	if (memcmp(c, *payload + n, G2T_CRC_SIZE))
-		return G2T_ECRC;
-	*at += G2T_HEADER_SIZE + n + G2T_CRC_SIZE;
-	return 1;
-}
-
 static int hex_name(char *out, size_t n, const char *prefix, const uint8_t *hash,
                     const char *suffix)
 {
@@ -197,7 +165,8 @@ static int count_entry(struct g2t_spool *s, struct entry *e, struct g2t_diag *d)
 {
 	char path[4096];
 	uint8_t *p;
-	size_t len, at = 0;
+	struct g2t_mem mem;
+	size_t len;
 	uint32_t type, plen;
 	const uint8_t *payload;
 	int rc;
@@ -206,7 +175,8 @@ static int count_entry(struct g2t_spool *s, struct entry *e, struct g2t_diag *d)
 	if ((rc = slurp(path, &p, &len, d)))
 		return rc;
 	e->weights = 0;
-	while ((rc = next_record(p, len, &at, &type, &payload, &plen)) == 1)
+	g2t_mem_open(&mem, p, len);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1)
 		e->weights += type == G2T_REC_WEIGHTS;
 	free(p);
 	return rc ? g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc)) : G2T_OK;
@@ -300,7 +270,8 @@ static int settle_packet(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d)
 {
 	char name[64], path[4096];
 	uint8_t *p;
-	size_t len, at = 0;
+	struct g2t_mem mem;
+	size_t len;
 	uint32_t type, plen;
 	const uint8_t *payload;
 	int rc, removed = 0;
@@ -309,7 +280,8 @@ static int settle_packet(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d)
 	path_of(s, name, path, sizeof path);
 	if ((rc = slurp(path, &p, &len, d)))
 		return rc;
-	while ((rc = next_record(p, len, &at, &type, &payload, &plen)) == 1) {
+	g2t_mem_open(&mem, p, len);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1) {
 		int gone = G2T_OK;
 
 		for (uint32_t i = 0; type == REC_MANIFEST && i + ENTRY_HASH <= plen && !gone;
@@ -404,7 +376,8 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 	struct g2t_schemas schemas = { 0 };
 	uint8_t hash[G2T_HASH_SIZE];
 	char name[64];
-	size_t at = 0, keep_len = G2T_HEADER_SIZE;
+	struct g2t_mem mem;
+	size_t keep_len = G2T_HEADER_SIZE;
 	uint32_t type, plen, weights = 0;
 	const uint8_t *payload;
 	uint8_t *keep = malloc(len + G2T_HEADER_SIZE);
@@ -416,7 +389,8 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 	if (!keep)
 		return G2T_ENOMEM;
 	g2t_stream_header(keep);
-	while ((rc = next_record(p, len, &at, &type, &payload, &plen)) == 1) {
+	g2t_mem_open(&mem, p, len);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1) {
 		struct g2t_rec r = { .type = type, .length = plen, .payload = payload,
 		                     .offset = (long long)(payload - p) - G2T_HEADER_SIZE };
 
@@ -457,7 +431,7 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 		keep_len += G2T_HEADER_SIZE + plen + G2T_CRC_SIZE;
 	}
 	if (rc < 0 && !d->what[0])
-		g2t_fail(d, rc, 0, (long long)at, "%s", g2t_strerror(rc));
+		g2t_fail(d, rc, 0, (long long)mem.dec.pos, "%s", g2t_strerror(rc));
 	if (!rc && !weights)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
 	g2t_schemas_clear(&schemas);
@@ -505,7 +479,8 @@ static int gather_entry(struct g2t_spool *s, const struct entry *e, struct gathe
 {
 	char path[4096];
 	uint8_t *p;
-	size_t len, at = 0;
+	struct g2t_mem mem;
+	size_t len;
 	uint32_t type, plen;
 	const uint8_t *payload;
 	int rc;
@@ -513,7 +488,8 @@ static int gather_entry(struct g2t_spool *s, const struct entry *e, struct gathe
 	path_of(s, e->name, path, sizeof path);
 	if ((rc = slurp(path, &p, &len, d)))
 		return rc;
-	while ((rc = next_record(p, len, &at, &type, &payload, &plen)) == 1) {
+	g2t_mem_open(&mem, p, len);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1) {
 		struct g2t_rec r = { .type = type, .length = plen, .payload = payload };
 		const struct g2t_schema *sc;
 		struct g2t_weights *w;
@@ -628,7 +604,8 @@ int g2t_spool_packet(struct g2t_spool *s, uint64_t seq, uint8_t **out, size_t *l
 {
 	char name[64], path[4096];
 	uint8_t *p;
-	size_t flen, at = 0;
+	struct g2t_mem mem;
+	size_t flen;
 	uint32_t type, plen;
 	const uint8_t *payload;
 	int rc;
@@ -638,7 +615,8 @@ int g2t_spool_packet(struct g2t_spool *s, uint64_t seq, uint8_t **out, size_t *l
 	path_of(s, name, path, sizeof path);
 	if ((rc = slurp(path, &p, &flen, d)))
 		return rc;
-	while ((rc = next_record(p, flen, &at, &type, &payload, &plen)) == 1)
+	g2t_mem_open(&mem, p, flen);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1)
 		if (type == G2T_REC_PACKET)
 			break;
 	if (rc == 1 && (*out = malloc(plen ? plen : 1))) {

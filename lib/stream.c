@@ -239,3 +239,39 @@ int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d)
 		}
 	}
 }
+
+void g2t_mem_open(struct g2t_mem *m, const uint8_t *p, size_t len)
+{
+	/* no buffer: every payload is streamed, and so found in place */
+	g2t_decoder_init(&m->dec, NULL, 0, g2t_crc32);
+	m->dec.stream_big = 1;
+	m->p = p;
+	m->len = len;
+	m->at = 0;
+}
+
+int g2t_mem_next(struct g2t_mem *m, uint32_t *type, const uint8_t **payload,
+                 uint32_t *len)
+{
+	const uint8_t *start = NULL;
+
+	while (m->at < m->len) {
+		size_t used;
+		int ev, rc = g2t_decoder_push(&m->dec, m->p + m->at, m->len - m->at, &used, &ev);
+
+		if (rc < 0)
+			return rc;
+		if (ev == G2T_EV_BEGIN)
+			start = m->p + m->at + used;
+		m->at += used;
+		if (ev == G2T_EV_RECORD) {
+			*type = m->dec.type;
+			*len = m->dec.length;
+			*payload = start ? start : m->p + m->at - G2T_CRC_SIZE; /* empty */
+			return 1;
+		}
+	}
+	if (!m->at)
+		return G2T_EMAGIC;
+	return g2t_decoder_at_boundary(&m->dec) ? 0 : G2T_ETRUNC;
+}
