@@ -208,6 +208,35 @@ void g2t_params_default(struct g2t_params *p);
 typedef int (*g2t_row_reader)(void *ctx, int side, uint32_t first,
                               uint32_t count, float *out);
 
+/*
+ * The order training visits rows in, in O(1) memory: every epoch each
+ * class's blocks of `block` rows in a random affine permutation, each
+ * block's rows in another, and the two classes interleaved in proportion
+ * to their sizes.  Every trainer (float, fixed point) uses it, so they all
+ * see the same rows in the same order.
+ */
+struct g2t_order_side {
+	uint32_t rows, blocks, block;  /* rows of this class, blocks, rows a block */
+	uint32_t bstep, bpos;          /* the permutation of blocks */
+	uint32_t first, count;         /* the block in use: its first row, rows */
+	uint32_t rstep, rpos, taken;   /* the permutation of its rows */
+	int loaded;                    /* first/count have been loaded */
+};
+struct g2t_order {
+	struct g2t_order_side side[2];
+	uint32_t done[2];              /* rows visited this epoch */
+	uint32_t rng;                  /* splitmix32 state */
+};
+void g2t_order_init(struct g2t_order *o, const uint32_t n[2], uint32_t block,
+                    uint32_t seed);
+void g2t_order_epoch(struct g2t_order *o);
+/*
+ * The next row: its side and its index in that side's block.  When *load is
+ * set, the caller loads rows first..first+count-1 of o->side[*side] before
+ * using the index.
+ */
+void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load);
+
 /* Floats of working memory g2t_train() needs for `block` rows per side. */
 size_t g2t_train_work_floats(uint32_t features, uint32_t block);
 

@@ -12,16 +12,6 @@
 #define L1_CUT 32.0f /* final weights under L1_CUT * l1 in size become 0 */
 
 
-/* Per-side row feed: a block buffer and an affine permutation over it. */
-struct feed {
-	uint32_t rows, blocks, block;  /* rows on this side, blocks, rows/block */
-	uint32_t bstep, bpos;          /* block permutation */
-	uint32_t first, count;         /* rows in the buffer */
-	int loaded;                    /* the buffer holds first..first+count */
-	uint32_t rstep, rpos, taken;   /* row permutation within the block */
-	float *buf;
-};
-
 struct sgd {
 	const struct g2t_params *p;
 	uint32_t features;
@@ -34,79 +24,6 @@ struct sgd {
 	uint32_t avg_start;      /* first averaged step */
 	float loss_sum;
 };
-
-static uint32_t rng_next(uint32_t *s)
-{
-	/* splitmix32 */
-	uint32_t z = (*s += 0x9e3779b9u);
-
-	z = (z ^ (z >> 16)) * 0x85ebca6bu;
-	z = (z ^ (z >> 13)) * 0xc2b2ae35u;
-	return z ^ (z >> 16);
-}
-
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b) {
-		uint32_t r = a % b;
-		a = b;
-		b = r;
-	}
-	return a;
-}
-
-/* A step coprime to n in [1, n): i -> (i * step + start) mod n permutes. */
-static uint32_t coprime_step(uint32_t n, uint32_t *rng)
-{
-	uint32_t s;
-
-	if (n <= 2)
-		return 1;
-	s = 1 + rng_next(rng) % (n - 1);
-	while (gcd(s, n) != 1)
-		s = s + 1 < n ? s + 1 : 1;
-	return s;
-}
-
-static void feed_epoch(struct feed *f, uint32_t *rng)
-{
-	f->bstep = coprime_step(f->blocks, rng);
-	f->bpos = rng_next(rng) % f->blocks;
-	f->taken = f->count; /* the next row starts the epoch's first block */
-}
-
-/* Next row of this side, loading the next block when the buffer is used. */
-static int feed_next(struct feed *f, int side, g2t_row_reader read, void *ctx,
-                     uint32_t features, uint32_t *rng, const float **row)
-{
-	if (f->taken == f->count) {
-		int rc;
-
-		uint32_t first = f->bpos * f->block;
-
-		if (!f->loaded || first != f->first) {
-			f->first = first;
-			f->count = f->rows - first < f->block ? f->rows - first : f->block;
-			f->loaded = 0;
-			rc = read(ctx, side, f->first, f->count, f->buf);
-			if (rc)
-				return rc;
-			f->loaded = 1;
-		}
-		f->bpos += f->bstep;
-		if (f->bpos >= f->blocks)
-			f->bpos -= f->blocks;
-		f->rstep = coprime_step(f->count, rng);
-		f->rpos = rng_next(rng) % f->count;
-		f->taken = 0;
-	}
-	*row = f->buf + (size_t)f->rpos * features;
-	f->rpos += f->rstep;
-	if (f->rpos >= f->count)
-		f->rpos -= f->count;
-	f->taken++;
-	return G2T_OK;
-}
 
 /* Loss and its negated derivative at margin z = y * score. */
 static float loss_at(uint32_t loss, float z, float *slope)
@@ -226,43 +143,44 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block)
 	return (size_t)features * (2u + 2u * (size_t)block);
 }
 
-/* eta0 from the mean squared norm of the first block of each side. */
-static float initial_rate(const struct feed f[2], uint32_t features)
-{
-	float r2 = 1.0f; /* the bias input */
-	uint32_t n = 0;
+/* The rows of one epoch's blocks, one buffer per class. */
+struct rows {
+	g2t_row_reader read;
+	void *ctx;
+	float *buf[2];
+};
 
-	for (int side = 0; side < 2; side++)
-		for (uint32_t r = 0; r < f[side].count; r++, n++) {
-			const float *x = f[side].buf + (size_t)r * features;
-			r2 += g2t_dot(x, x, features) / (float)(f[0].count + f[1].count);
+/* eta0 from the mean squared norm of the rows loaded at the first step. */
+static float initial_rate(const struct g2t_order *o, const struct rows *r,
+                          uint32_t features)
+{
+	uint32_t n = o->side[0].count + o->side[1].count, side, i;
+	float r2 = 1.0f; /* the bias input */
+
+	for (side = 0; side < 2; side++)
+		for (i = 0; i < o->side[side].count; i++) {
+			const float *x = r->buf[side] + (size_t)i * features;
+			r2 += g2t_dot(x, x, features) / (float)n;
 		}
 	return n ? 1.0f / r2 : 1.0f;
 }
 
-static int epoch(struct sgd *s, struct feed f[2], g2t_row_reader read,
-                 void *ctx, uint32_t *rng)
+static int epoch(struct sgd *s, struct g2t_order *o, const struct rows *r,
+                 uint32_t total)
 {
-	uint32_t done[2] = { 0, 0 }; /* <= rows: 64-bit products only below */
-	uint32_t i, total = f[0].rows + f[1].rows;
-
-	feed_epoch(&f[0], rng);
-	feed_epoch(&f[1], rng);
+	g2t_order_epoch(o);
 	s->loss_sum = 0.0f;
-	for (i = 0; i < total; i++) {
-		/* interleave the two classes in proportion to their sizes */
-		int side = done[1] >= f[1].rows ||
-		           (done[0] < f[0].rows &&
-		            (uint64_t)done[0] * f[1].rows <= (uint64_t)done[1] * f[0].rows) ? 0 : 1;
-		const float *row;
-		int rc = feed_next(&f[side], side, read, ctx, s->features, rng, &row);
+	for (uint32_t i = 0; i < total; i++) {
+		uint32_t at;
+		int side, load, rc;
 
-		if (rc)
+		g2t_order_next(o, &side, &at, &load);
+		if (load && (rc = r->read(r->ctx, side, o->side[side].first,
+		                          o->side[side].count, r->buf[side])))
 			return rc;
 		if (s->t == 0 && s->p->algo == G2T_ALGO_ASGD)
-			s->eta0 = initial_rate(f, s->features);
-		sgd_step(s, row, side ? -1.0f : 1.0f);
-		done[side]++;
+			s->eta0 = initial_rate(o, r, s->features);
+		sgd_step(s, r->buf[side] + (size_t)at * s->features, side ? -1.0f : 1.0f);
 	}
 	return G2T_OK;
 }
@@ -272,37 +190,34 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
               float *work, uint32_t block, struct g2t_weights *out)
 {
 	const struct g2t_params *p = &task->id.params;
-	struct sgd s; /* set field by field: "= { 0 }" can become a memset call */
-	struct feed f[2];
-	uint32_t rng = p->seed * 0x9e3779b9u ^ task->id.task, e, i;
+	struct sgd s;
+	struct g2t_order o;
+	struct rows r = { read, ctx, { work + 2u * features,
+	                               work + (2u + (size_t)block) * features } };
+	uint32_t e, i;
 	int rc;
 
 	if (g2t_params_check(p) || !n[0] || !n[1] || !block || !features)
 		return G2T_EPARAM;
+	/* field by field: a struct initialiser may become a memset() call */
 	s.p = p;
 	s.features = features;
 	s.v = work;
 	s.acc = work + features;
 	s.scale = 1.0f;
-	s.frac = s.abase = s.bias = s.abias = s.eta0 = s.loss_sum = 0.0f;
+	s.frac = s.abase = 0.0f;
+	s.bias = s.abias = 0.0f;
+	s.eta0 = 1.0f;
 	s.t = s.k = 0;
 	s.avg_start = p->algo == G2T_ALGO_ASGD
 	            ? (p->epochs > 1 ? n[0] + n[1] : 0) : 0xffffffffu;
+	s.loss_sum = 0.0f;
 	for (i = 0; i < features; i++)
 		s.v[i] = 0.0f;
-	for (int side = 0; side < 2; side++) {
-		f[side].loaded = 0;
-		f[side].count = 0;
-		f[side].rows = n[side];
-		f[side].block = block;
-		f[side].blocks = (n[side] + block - 1) / block;
-		f[side].buf = work + (2u + (size_t)side * block) * features;
-	}
-	for (e = 0; e < p->epochs; e++) {
-		rc = epoch(&s, f, read, ctx, &rng);
-		if (rc)
+	g2t_order_init(&o, n, block, p->seed * 0x9e3779b9u ^ task->id.task);
+	for (e = 0; e < p->epochs; e++)
+		if ((rc = epoch(&s, &o, &r, n[0] + n[1])))
 			return rc;
-	}
 	for (i = 0; i < features; i++)
 		out->w[i] = s.k ? (s.acc[i] + s.frac * s.v[i]) / (s.abase * (float)s.k)
 		                : s.v[i] * s.scale;

@@ -17,8 +17,7 @@
  * adds k * d to U (summation by parts): the average costs nothing on rows
  * that change nothing.
  *
- * The rows come in the order g2t_train() uses: the same block feed, the same
- * random permutations, the same interleaving of the two classes.
+ * The rows come in the order g2t_train() uses: the core's g2t_order.
  */
 #include "g2t_fixed.h"
 
@@ -33,15 +32,12 @@
 #error "G2T_FIXED_PERIOD must be a power of two"
 #endif
 
-/* Per-side row feed: as in lib/core/train.c, over bytes. */
-struct feed {
-	uint32_t rows, blocks, block;
-	uint32_t bstep, bpos;
-	uint32_t first, count;
-	int loaded;
-	uint32_t rstep, rpos, taken;
-	uint8_t *buf;        /* the caller's block buffer */
-	const uint8_t *at;   /* the block: buf or the reader's memory */
+/* The rows of the blocks in use: the caller's buffers or its own memory. */
+struct rows {
+	g2t_fixed_reader read;
+	void *ctx;
+	uint8_t *buf[2];     /* the caller's block buffers */
+	const uint8_t *at[2];/* the blocks: buf or the reader's memory */
 };
 
 struct fx {
@@ -57,75 +53,6 @@ struct fx {
 	float eta0, step2, lambda;
 	int64_t loss;       /* hinge loss of this epoch, 2^-S */
 };
-
-static uint32_t rng_next(uint32_t *s)
-{
-	uint32_t z = (*s += 0x9e3779b9u);
-
-	z = (z ^ (z >> 16)) * 0x85ebca6bu;
-	z = (z ^ (z >> 13)) * 0xc2b2ae35u;
-	return z ^ (z >> 16);
-}
-
-static uint32_t gcd(uint32_t a, uint32_t b)
-{
-	while (b) {
-		uint32_t r = a % b;
-		a = b;
-		b = r;
-	}
-	return a;
-}
-
-static uint32_t coprime_step(uint32_t n, uint32_t *rng)
-{
-	uint32_t s;
-
-	if (n <= 2)
-		return 1;
-	s = 1 + rng_next(rng) % (n - 1);
-	while (gcd(s, n) != 1)
-		s = s + 1 < n ? s + 1 : 1;
-	return s;
-}
-
-static void feed_epoch(struct feed *f, uint32_t *rng)
-{
-	f->bstep = coprime_step(f->blocks, rng);
-	f->bpos = rng_next(rng) % f->blocks;
-	f->taken = f->count;
-}
-
-static int feed_next(struct feed *f, int side, g2t_fixed_reader read, void *ctx,
-                     uint32_t features, uint32_t *rng, const uint8_t **row)
-{
-	if (f->taken == f->count) {
-		uint32_t first = f->bpos * f->block;
-
-		if (!f->loaded || first != f->first) {
-			f->first = first;
-			f->count = f->rows - first < f->block ? f->rows - first : f->block;
-			f->loaded = 0;
-			f->at = read(ctx, side, f->first, f->count, f->buf);
-			if (!f->at)
-				return G2T_EIO;
-			f->loaded = 1;
-		}
-		f->bpos += f->bstep;
-		if (f->bpos >= f->blocks)
-			f->bpos -= f->blocks;
-		f->rstep = coprime_step(f->count, rng);
-		f->rpos = rng_next(rng);
-		f->rpos = f->count == 1 ? 0 : f->rpos % f->count; /* no division for block 1 */
-		f->taken = 0;
-	}
-	*row = f->at + (size_t)f->rpos * features;
-	f->rpos += f->rstep;
-	if (f->rpos >= f->count)
-		f->rpos -= f->count;
-	f->taken++;
-	return G2T_OK;
-}
 
 /*
  * sum V[i] q[i], with V truncated to multiples of 2^DOT_SHIFT: with
@@ -257,14 +184,14 @@ static void sgd_step(struct fx *s, const uint8_t *x, int y)
 }
 
 /* eta0 as in the core: from the rows loaded when the first step is taken. */
-static void initial_rate(struct fx *s, const struct feed f[2])
+static void initial_rate(struct fx *s, const struct g2t_order *o, const struct rows *r)
 {
 	uint64_t sq = 0;
-	uint32_t n = f[0].count + f[1].count, side, r, i;
+	uint32_t n = o->side[0].count + o->side[1].count, side, k, i;
 
 	for (side = 0; side < 2; side++)
-		for (r = 0; r < f[side].count; r++) {
-			const uint8_t *x = f[side].at + (size_t)r * s->features;
+		for (k = 0; k < o->side[side].count; k++) {
+			const uint8_t *x = r->at[side] + (size_t)k * s->features;
 
 			for (i = 0; i < s->features; i++)
 				sq += (uint32_t)x[i] * x[i];
@@ -284,9 +211,9 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 {
 	const struct g2t_params *p = &task->id.params;
 	struct fx s;
-	struct feed f[2];
-	uint32_t rng = p->seed * 0x9e3779b9u ^ task->id.task, e, i, total;
-	int side, narrow = n[0] < 0x10000u && n[1] < 0x10000u;
+	struct g2t_order o;
+	struct rows r;
+	uint32_t e, i, total;
 
 	if (g2t_params_check(p) || p->loss != G2T_LOSS_HINGE ||
 	    p->algo != G2T_ALGO_ASGD || p->l1 != 0.0f || !(step > 0.0f) ||
@@ -308,40 +235,26 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 	s.loss = 0;
 	for (i = 0; i < features; i++)
 		s.v[i] = 0;
-	for (side = 0; side < 2; side++) {
-		f[side].loaded = 0;
-		f[side].count = 0;
-		f[side].rows = n[side];
-		f[side].block = block;
-		f[side].blocks = (n[side] + block - 1) / block;
-		f[side].buf = (uint8_t *)(s.v + features) + (size_t)side * block * features;
-	}
+	r.read = read;
+	r.ctx = ctx;
+	r.buf[0] = (uint8_t *)(s.v + features);
+	r.buf[1] = r.buf[0] + (size_t)block * features;
+	r.at[0] = r.at[1] = 0;
+	g2t_order_init(&o, n, block, p->seed * 0x9e3779b9u ^ task->id.task);
 	for (e = 0; e < p->epochs; e++) {
-		uint32_t done0 = 0, done1 = 0;
-
-		feed_epoch(&f[0], &rng);
-		feed_epoch(&f[1], &rng);
+		g2t_order_epoch(&o);
 		s.loss = 0;
 		for (i = 0; i < total; i++) {
-			const uint8_t *row;
-			int rc;
+			uint32_t at;
+			int side, load;
 
-			/* the core's interleaving; 32-bit products when they fit */
-			side = done1 >= n[1] ||
-			       (done0 < n[0] &&
-			        (narrow ? done0 * n[1] <= done1 * n[0]
-			                : (uint64_t)done0 * n[1] <= (uint64_t)done1 * n[0]))
-			       ? 0 : 1;
-			rc = feed_next(&f[side], side, read, ctx, features, &rng, &row);
-			if (rc)
-				return rc;
+			g2t_order_next(&o, &side, &at, &load);
+			if (load && !(r.at[side] = read(ctx, side, o.side[side].first,
+			                                o.side[side].count, r.buf[side])))
+				return G2T_EIO;
 			if (s.t == 0)
-				initial_rate(&s, f);
-			sgd_step(&s, row, side ? -1 : 1);
-			if (side)
-				done1++;
-			else
-				done0++;
+				initial_rate(&s, &o, &r);
+			sgd_step(&s, r.at[side] + (size_t)at * features, side ? -1 : 1);
 		}
 	}
 	{
