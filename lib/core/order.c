@@ -88,8 +88,10 @@ void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load)
 	uint32_t n0 = o->side[0].rows, n1 = o->side[1].rows;
 	struct g2t_order_side *f;
 
-	/* interleave the two classes in proportion to their sizes */
-	*side = d1 >= n1 || (d0 < n0 && (uint64_t)d0 * n1 <= (uint64_t)d1 * n0) ? 0 : 1;
+	/* interleave in proportion to the sizes; 32-bit products when they fit */
+	*side = d1 >= n1 || (d0 < n0 && (n0 < 0x10000u && n1 < 0x10000u
+	                                 ? d0 * n1 <= d1 * n0
+	                                 : (uint64_t)d0 * n1 <= (uint64_t)d1 * n0)) ? 0 : 1;
 	f = &o->side[*side];
 	*load = f->taken == f->count ? next_block(f, &o->rng) : 0;
 	*index = f->rpos;
