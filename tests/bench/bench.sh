@@ -12,6 +12,7 @@
 # Environment: G2T_BIN (default bin/), G2T_SHARED_DATA (default
 # ../shared/data), G2T_BENCH_SEED (default 1), G2T_BENCH_JOBS (default 2).
 set -eu
+blobs=$(cd "$(dirname "$0")" && pwd)/blobs.sh
 export LC_ALL=C
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -302,23 +303,8 @@ bench_dataset() {
 
 # ---------------------------------------------------------------- extras
 
-# gen_blobs K DIM ROWS-PER-CLASS NOISE-SEED: a seeded K-class CSV, one
-# Gaussian-ish blob per class (centres from a fixed seed, so train and test
-# files made with different NOISE-SEEDs share them).
-gen_blobs() {
-	awk -v K="$1" -v D="$2" -v R="$3" -v seed="$4" 'BEGIN {
-		srand(95)
-		for (c = 1; c <= K; c++) for (j = 1; j <= D; j++) m[c, j] = 10 * rand()
-		srand(seed)
-		for (j = 1; j <= D; j++) printf "f%d,", j
-		print "label"
-		for (r = 0; r < R; r++) for (c = 1; c <= K; c++) {
-			for (j = 1; j <= D; j++)
-				printf "%.4f,", m[c, j] + 4 * (rand() + rand() + rand() - 1.5)
-			printf "c%02d\n", c
-		}
-	}'
-}
+# gen_blobs K DIM ROWS-PER-CLASS SEED: a seeded K-class CSV (blobs.sh).
+gen_blobs() { "$blobs" "$@"; }
 
 # bench_many_classes: K=95 (4465 tasks) end to end.
 bench_many_classes() {

@@ -24,6 +24,7 @@
 # for "durable" to mean anything).  Exits non-zero only when a program
 # fails, not when a target is missed.  Takes well under 2 minutes.
 set -eu
+blobs=$(cd "$(dirname "$0")" && pwd)/blobs.sh
 export LC_ALL=C
 cd "$(dirname "$0")/../.."
 
@@ -70,21 +71,8 @@ for f in "$bin/g2t-serve" "$bin/g2t-split" "$bin/g2t-train" "$loadgen" "$packben
 	[ -x "$f" ] || { say "$f missing: run make bench"; exit 1; }
 done
 
-# gen_blobs K DIM ROWS-PER-CLASS SEED: a seeded K-class CSV (as in bench.sh).
-gen_blobs() {
-	awk -v K="$1" -v D="$2" -v R="$3" -v seed="$4" 'BEGIN {
-		srand(95)
-		for (c = 1; c <= K; c++) for (j = 1; j <= D; j++) m[c, j] = 10 * rand()
-		srand(seed)
-		for (j = 1; j <= D; j++) printf "f%d,", j
-		print "label"
-		for (r = 0; r < R; r++) for (c = 1; c <= K; c++) {
-			for (j = 1; j <= D; j++)
-				printf "%.4f,", m[c, j] + 4 * (rand() + rand() + rand() - 1.5)
-			printf "c%03d\n", c
-		}
-	}'
-}
+# gen_blobs K DIM ROWS-PER-CLASS SEED: a seeded K-class CSV (blobs.sh).
+gen_blobs() { "$blobs" "$@"; }
 
 # make_tasks K OUT: one g2t-split stream (SCHEMA, shards, K(K-1)/2 tasks).
 make_tasks() {
