@@ -87,6 +87,11 @@ struct g2t_server {
 	size_t schema_record_len;
 	struct counters n;
 	unsigned long in_flight;        /* requests being answered */
+	pthread_mutex_t qlock;          /* guards queue and stopping */
+	pthread_cond_t queued, committed;
+	struct job *queue;              /* results waiting for a group commit */
+	int stopping, committing;       /* committer told to stop; it runs */
+	pthread_t committer;
 	size_t done;                    /* tasks with an accepted result */
 	uint8_t *model;                 /* built once every task is done */
 	size_t model_len;
@@ -714,6 +719,19 @@ struct batch {
 	size_t n, cap;
 };
 
+/*
+ * A packet's results waiting for the next group commit: the committer
+ * thread commits every waiting packet in one durable transaction, then
+ * wakes their handlers, so many results share one fsync.
+ */
+struct job {
+	const uint8_t *key, *digest;
+	uint64_t seq;
+	struct batch *b;
+	int seen, rc, done;            /* out: G2T_SEEN_*, status, finished */
+	struct job *next;
+};
+
 static void batch_free(struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
@@ -806,6 +824,74 @@ static enum MHD_Result verdicts(struct g2t_server *s, struct MHD_Connection *c,
 	return reply(c, status, "application/json", text, len, MHD_RESPMEM_MUST_FREE, NULL);
 }
 
+static void commit_jobs(struct g2t_server *s, struct job *jobs)
+{
+	long long now = (long long)time(NULL);
+	struct g2t_diag d;
+	struct job *j;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = g2t_store_begin_results(s->store, &d);
+	for (j = jobs; j && !rc; j = j->next) {
+		/* in the transaction: a second copy in the same batch is seen */
+		j->seen = g2t_store_packet_seen(s->store, j->key, j->seq, j->digest);
+		if (j->seen == G2T_SEEN_NEW)
+			rc = g2t_store_results(s->store, j->key, j->seq, j->digest, now, j->b->w,
+			                       (const uint8_t *const *)j->b->payload, j->b->len,
+			                       j->b->n, j->b->verdict, &d);
+	}
+	if (g2t_store_end_results(s->store, !rc, &d) && !rc)
+		rc = G2T_EIO;
+	for (j = jobs; j; j = j->next)
+		j->rc = rc;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *committer(void *arg)
+{
+	struct g2t_server *s = arg;
+
+	pthread_mutex_lock(&s->qlock);
+	for (;;) {
+		struct job *jobs = s->queue, *j, *fifo = NULL;
+
+		if (!jobs && s->stopping)
+			break;
+		if (!jobs) {
+			pthread_cond_wait(&s->queued, &s->qlock);
+			continue;
+		}
+		s->queue = NULL;
+		pthread_mutex_unlock(&s->qlock);
+		while (jobs) { /* oldest first */
+			j = jobs;
+			jobs = j->next;
+			j->next = fifo;
+			fifo = j;
+		}
+		commit_jobs(s, fifo);
+		pthread_mutex_lock(&s->qlock);
+		for (j = fifo; j; j = j->next)
+			j->done = 1;
+		pthread_cond_broadcast(&s->committed);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return NULL;
+}
+
+/* Hands a packet's results to the committer and waits until they are on disk. */
+static void commit(struct g2t_server *s, struct job *j)
+{
+	pthread_mutex_lock(&s->qlock);
+	j->next = s->queue;
+	s->queue = j;
+	pthread_cond_signal(&s->queued);
+	while (!j->done)
+		pthread_cond_wait(&s->committed, &s->qlock);
+	pthread_mutex_unlock(&s->qlock);
+}
+
 static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
                                const struct request *rq)
 {
@@ -818,8 +904,9 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 	struct g2t_diag d = { 0, -1, "" };
 	enum MHD_Result ok;
 	struct device *dev;
+	struct job job = { 0 };
 	unsigned code;
-	int rc, seen;
+	int rc;
 
 	if (find_packet(rq->body, rq->len, &pkt, &plen))
 		return error(c, 400, "body is not a G2T stream with a PACKET record");
@@ -842,22 +929,23 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 		batch_free(&b);
 		return error(c, rc == G2T_ENOMEM ? 500 : 400, "malformed packet body");
 	}
+	job.key = pk.pk;
+	job.digest = digest;
+	job.seq = pk.seq;
+	job.b = &b;
+	commit(s, &job);
 	pthread_mutex_lock(&s->lock);
-	seen = g2t_store_packet_seen(s->store, pk.pk, pk.seq, digest);
-	if (seen == G2T_SEEN_SAME) { /* the device did not get our answer: again */
+	if (job.rc) {
+		ok = error(c, 503, "state unavailable");
+	} else if (job.seen == G2T_SEEN_SAME) { /* the device did not get our answer */
 		s->n.duplicates++;
 		ok = json(c, 200, NULL, "{\"digest\":\"%s\",\"status\":\"duplicate\"}", hex);
-		goto done;
-	}
-	if (seen == G2T_SEEN_REPLAY) {
+	} else if (job.seen == G2T_SEEN_REPLAY) {
 		s->n.denied++;
 		ok = json(c, 409, NULL, "{\"error\":\"sequence number already used\"}");
-		goto done;
+	} else {
+		ok = verdicts(s, c, hex, &b);
 	}
-	rc = g2t_store_results(s->store, pk.pk, pk.seq, digest, (long long)time(NULL), b.w,
-	                       (const uint8_t *const *)b.payload, b.len, b.n, b.verdict, &d);
-	ok = rc ? error(c, 503, "state unavailable") : verdicts(s, c, hex, &b);
-done:
 	pthread_mutex_unlock(&s->lock);
 	g2t_packet_close(&pk);
 	batch_free(&b);
@@ -1167,6 +1255,9 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	randombytes_buf(s->nonce_key, sizeof s->nonce_key);
 	s->opts = *o;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_cond_init(&s->queued, NULL);
+	pthread_cond_init(&s->committed, NULL);
 	for (size_t i = 0; i < o->ntasks; i++)
 		if ((rc = load_path(s, o->tasks[i], d)))
 			return rc;
@@ -1188,6 +1279,9 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	    (rc = g2t_store_counts(s->store, &n, (long long)time(NULL))))
 		return rc;
 	s->done = (size_t)n.done;
+	if (pthread_create(&s->committer, NULL, committer, s) != 0)
+		return g2t_fail(d, G2T_ENOMEM, 0, -1, "cannot start the committer thread");
+	s->committing = 1;
 	return start_http(s, d);
 }
 
@@ -1223,6 +1317,13 @@ void g2t_server_stop(struct g2t_server *s)
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
+	if (s->committing) { /* after the HTTP threads: no job can come now */
+		pthread_mutex_lock(&s->qlock);
+		s->stopping = 1;
+		pthread_cond_signal(&s->queued);
+		pthread_mutex_unlock(&s->qlock);
+		pthread_join(s->committer, NULL);
+	}
 	g2t_store_close(s->store);
 	for (uint32_t k = 0; s->shard && s->schema && k < s->schema->classes; k++)
 		free(s->shard[k].payload);
@@ -1234,5 +1335,8 @@ void g2t_server_stop(struct g2t_server *s)
 	free(s->model);
 	free(s->schema_record);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->queued);
+	pthread_cond_destroy(&s->committed);
 	free(s);
 }

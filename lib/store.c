@@ -404,12 +404,25 @@ static int judge(struct g2t_store *s, const uint8_t *key, const struct g2t_weigh
 	return verdict;
 }
 
+int g2t_store_begin_results(struct g2t_store *s, struct g2t_diag *d)
+{
+	return exec(s, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE", d);
+}
+
+int g2t_store_end_results(struct g2t_store *s, int commit, struct g2t_diag *d)
+{
+	if (commit)
+		return exec(s, "COMMIT", d); /* durable before any 2xx */
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return G2T_OK;
+}
+
 int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,
                       const uint8_t digest[G2T_HASH_SIZE], long long now,
                       const struct g2t_weights *w, const uint8_t *const *payload,
                       const uint32_t *len, size_t n, int *verdict, struct g2t_diag *d)
 {
-	int rc = exec(s, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE", d);
+	int rc = G2T_OK;
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		long task = -1;
@@ -442,10 +455,6 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
 				rc = fail(s, d);
 			break;
 		}
-	if (!rc)
-		rc = exec(s, "COMMIT", d); /* durable before any 2xx */
-	else
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
