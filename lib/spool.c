@@ -160,26 +160,52 @@ static int hex_name(char *out, size_t n, const char *prefix, const uint8_t *hash
 	return G2T_OK;
 }
 
+/*
+ * Calls visit() with every record of the spool file `name`; visit returns
+ * 0 to go on, 1 to stop there, or a negative status.  Payloads point into
+ * the file's bytes, which are freed on return.
+ */
+typedef int (*visitor)(void *ctx, uint32_t type, const uint8_t *payload, uint32_t len,
+                       struct g2t_diag *d);
+
+static int walk(struct g2t_spool *s, const char *name, visitor visit, void *ctx,
+                struct g2t_diag *d)
+{
+	char path[4096];
+	struct g2t_mem mem;
+	const uint8_t *payload;
+	uint32_t type, plen;
+	uint8_t *p;
+	size_t len = 0;
+	int rc;
+
+	path_of(s, name, path, sizeof path);
+	if ((rc = slurp(path, &p, &len, d)))
+		return rc;
+	d->what[0] = '\0';
+	g2t_mem_open(&mem, p, len);
+	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1 &&
+	       !(rc = visit(ctx, type, payload, plen, d)))
+		;
+	free(p);
+	if (rc < 0 && !d->what[0])
+		g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc));
+	return rc;
+}
+
+static int count_weights(void *ctx, uint32_t type, const uint8_t *payload, uint32_t len,
+                         struct g2t_diag *d)
+{
+	(void)payload, (void)len, (void)d;
+	*(uint32_t *)ctx += type == G2T_REC_WEIGHTS;
+	return 0;
+}
+
 /* Counts the WEIGHTS records of an entry file. */
 static int count_entry(struct g2t_spool *s, struct entry *e, struct g2t_diag *d)
 {
-	char path[4096];
-	uint8_t *p;
-	struct g2t_mem mem;
-	size_t len;
-	uint32_t type, plen;
-	const uint8_t *payload;
-	int rc;
-
-	path_of(s, e->name, path, sizeof path);
-	if ((rc = slurp(path, &p, &len, d)))
-		return rc;
 	e->weights = 0;
-	g2t_mem_open(&mem, p, len);
-	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1)
-		e->weights += type == G2T_REC_WEIGHTS;
-	free(p);
-	return rc ? g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc)) : G2T_OK;
+	return walk(s, e->name, count_weights, &e->weights, d);
 }
 
 static int parse_hex(const char *s, uint8_t *out)
@@ -265,41 +291,39 @@ static int remove_entry(struct g2t_spool *s, struct entry *e, struct g2t_diag *d
 	return G2T_OK;
 }
 
+/* The MANIFEST of a packet file: the entries it holds go. */
+struct settling {
+	struct g2t_spool *s;
+	int removed;
+};
+
+static int remove_listed(void *ctx, uint32_t type, const uint8_t *payload, uint32_t len,
+                         struct g2t_diag *d)
+{
+	struct settling *st = ctx;
+	int rc = G2T_OK;
+
+	for (uint32_t i = 0; type == REC_MANIFEST && i + ENTRY_HASH <= len && !rc;
+	     i += ENTRY_HASH) {
+		struct entry *e = find_entry(st->s, payload + i);
+
+		if (e && !(rc = remove_entry(st->s, e, d)))
+			st->removed = 1;
+	}
+	return rc;
+}
+
 /* Finishes what a packet's creation started: its entries must be gone. */
 static int settle_packet(struct g2t_spool *s, uint64_t seq, struct g2t_diag *d)
 {
-	char name[64], path[4096];
-	uint8_t *p;
-	struct g2t_mem mem;
-	size_t len;
-	uint32_t type, plen;
-	const uint8_t *payload;
-	int rc, removed = 0;
+	struct settling st = { s, 0 };
+	char name[64];
+	int rc;
 
 	snprintf(name, sizeof name, "p-%020" PRIu64 ".pkt", seq);
-	path_of(s, name, path, sizeof path);
-	if ((rc = slurp(path, &p, &len, d)))
+	if ((rc = walk(s, name, remove_listed, &st, d)))
 		return rc;
-	g2t_mem_open(&mem, p, len);
-	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1) {
-		int gone = G2T_OK;
-
-		for (uint32_t i = 0; type == REC_MANIFEST && i + ENTRY_HASH <= plen && !gone;
-		     i += ENTRY_HASH) {
-			struct entry *e = find_entry(s, payload + i);
-
-			if (e && !(gone = remove_entry(s, e, d)))
-				removed = 1;
-		}
-		if (gone) {
-			rc = gone;
-			break;
-		}
-	}
-	free(p);
-	if (rc < 0)
-		return d->what[0] ? rc : g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc));
-	return removed ? sync_dir(s, d) : G2T_OK;
+	return st.removed ? sync_dir(s, d) : G2T_OK;
 }
 
 int g2t_spool_open(struct g2t_spool **out, const char *dir, struct g2t_diag *d)
@@ -474,50 +498,31 @@ static void gathered_free(struct gathered *g)
 	g2t_schemas_clear(&g->schemas);
 }
 
-static int gather_entry(struct g2t_spool *s, const struct entry *e, struct gathered *g,
-                        struct g2t_diag *d)
+static int gather_record(void *ctx, uint32_t type, const uint8_t *payload, uint32_t len,
+                         struct g2t_diag *d)
 {
-	char path[4096];
-	uint8_t *p;
-	struct g2t_mem mem;
-	size_t len;
-	uint32_t type, plen;
-	const uint8_t *payload;
-	int rc;
+	struct gathered *g = ctx;
+	struct g2t_rec r = { .type = type, .length = len, .payload = payload };
+	const struct g2t_schema *sc;
+	struct g2t_weights *w;
 
-	path_of(s, e->name, path, sizeof path);
-	if ((rc = slurp(path, &p, &len, d)))
-		return rc;
-	g2t_mem_open(&mem, p, len);
-	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1) {
-		struct g2t_rec r = { .type = type, .length = plen, .payload = payload };
-		const struct g2t_schema *sc;
-		struct g2t_weights *w;
-
-		if (type == G2T_REC_SCHEMA && (rc = g2t_schemas_add(&g->schemas, &r, d)))
-			break;
-		if (type != G2T_REC_WEIGHTS)
-			continue;
-		if (!(sc = g2t_schemas_find(&g->schemas, payload + G2T_HASH_SIZE)) ||
-		    g2t_grow((void **)&g->weights, &g->cap, g->count + 1, sizeof *w)) {
-			rc = sc ? G2T_ENOMEM : G2T_ESCHEMA;
-			break;
-		}
-		w = &g->weights[g->count];
-		/* room for the token too: the entry's bytes are freed below */
-		if (!(w->w = malloc(sc->features * sizeof *w->w + G2T_TOKEN_MAX))) {
-			rc = G2T_ENOMEM;
-			break;
-		}
-		g->count++;
-		if (g2t_weights_decode(w, sc->features, payload, plen)) {
-			rc = G2T_EFORMAT;
-			break;
-		}
-		w->token = memcpy(w->w + sc->features, w->token, w->token_len);
-	}
-	free(p);
-	return rc < 0 ? g2t_fail(d, rc, 0, -1, "%s: %s", path, g2t_strerror(rc)) : rc;
+	if (type == G2T_REC_SCHEMA)
+		return g2t_schemas_add(&g->schemas, &r, d);
+	if (type != G2T_REC_WEIGHTS)
+		return 0;
+	if (!(sc = g2t_schemas_find(&g->schemas, payload + G2T_HASH_SIZE)))
+		return G2T_ESCHEMA;
+	if (g2t_grow((void **)&g->weights, &g->cap, g->count + 1, sizeof *w))
+		return G2T_ENOMEM;
+	w = &g->weights[g->count];
+	/* room for the token too: the entry's bytes are freed after the walk */
+	if (!(w->w = malloc(sc->features * sizeof *w->w + G2T_TOKEN_MAX)))
+		return G2T_ENOMEM;
+	g->count++;
+	if (g2t_weights_decode(w, sc->features, payload, len))
+		return G2T_EFORMAT;
+	w->token = memcpy(w->w + sc->features, w->token, w->token_len);
+	return 0;
 }
 
 /* The packet file: stream header, PACKET, MANIFEST of consumed entries. */
@@ -564,7 +569,7 @@ int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precis
 	int rc = G2T_OK;
 
 	for (i = 0; i < s->entries && !rc; i++)
-		rc = gather_entry(s, &s->entry[i], &g, d);
+		rc = walk(s, s->entry[i].name, gather_record, &g, d);
 	if (!rc && !g.count)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, "nothing held to pack");
 	if (!rc && (!(sp = malloc(g.schemas.n * sizeof *sp)) ||
@@ -599,34 +604,41 @@ int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precis
 	return rc;
 }
 
+/* The first PACKET record of a packet file, copied. */
+struct found {
+	uint8_t *payload;
+	size_t len;
+};
+
+static int copy_packet(void *ctx, uint32_t type, const uint8_t *payload, uint32_t len,
+                       struct g2t_diag *d)
+{
+	struct found *f = ctx;
+
+	(void)d;
+	if (type != G2T_REC_PACKET)
+		return 0;
+	if (!(f->payload = malloc(len ? len : 1)))
+		return G2T_ENOMEM;
+	memcpy(f->payload, payload, len);
+	f->len = len;
+	return 1;
+}
+
 int g2t_spool_packet(struct g2t_spool *s, uint64_t seq, uint8_t **out, size_t *len,
                      struct g2t_diag *d)
 {
-	char name[64], path[4096];
-	uint8_t *p;
-	struct g2t_mem mem;
-	size_t flen;
-	uint32_t type, plen;
-	const uint8_t *payload;
+	struct found f = { NULL, 0 };
+	char name[64];
 	int rc;
 
-	*out = NULL;
 	snprintf(name, sizeof name, "p-%020" PRIu64 ".pkt", seq);
-	path_of(s, name, path, sizeof path);
-	if ((rc = slurp(path, &p, &flen, d)))
-		return rc;
-	g2t_mem_open(&mem, p, flen);
-	while ((rc = g2t_mem_next(&mem, &type, &payload, &plen)) == 1)
-		if (type == G2T_REC_PACKET)
-			break;
-	if (rc == 1 && (*out = malloc(plen ? plen : 1))) {
-		memcpy(*out, payload, plen);
-		*len = plen;
-	}
-	free(p);
-	if (rc != 1)
-		return g2t_fail(d, rc ? rc : G2T_EFORMAT, 0, -1, "%s: no packet inside", path);
-	return *out ? G2T_OK : G2T_ENOMEM;
+	rc = walk(s, name, copy_packet, &f, d);
+	*out = f.payload;
+	*len = f.len;
+	if (rc == 0)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s: no packet inside", name);
+	return rc < 0 ? rc : G2T_OK;
 }
 
 int g2t_spool_packet_done(struct g2t_spool *s, uint64_t seq, int refused,

@@ -52,7 +52,7 @@ $(MCU_B)/$(1)/core/%.o: lib/core/%.c lib/core/g2t_core.h
 	@mkdir -p $$(@D)
 	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_WARN) $$(MCU_FLAGS) -nostdlib -c $$< -o $$@
 
-$(MCU_B)/$(1)/fw/%.o: mcu/src/%.c $(wildcard mcu/src/*.h) mcu/cfg/$(1).h \
+$(MCU_B)/$(1)/fw/%.o: mcu/src/%.c $(wildcard mcu/src/*.h) mcu/cfg/$(1).h $(wildcard mcu/cfg/*.h) \
 		lib/core/g2t_core.h $(MCU_DATA)
 	@mkdir -p $$(@D)
 	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_DEFS_$(1)) $$(MCU_WARN) $$(MCU_FLAGS) \
@@ -78,7 +78,7 @@ $(MCU_B)/$(1)/empty.elf: mcu/src/core_only.c $(2:%=$(MCU_B)/$(1)/fw/%.o)
 
 # the native twin: the same firmware logic and core, built for the host
 $(MCU_B)/$(1)/twin: $(MCU_FW:%=mcu/src/%.c) mcu/src/plat_host.c $(CORE_SRC) \
-		$(wildcard mcu/src/*.h) mcu/cfg/$(1).h lib/core/g2t_core.h $(MCU_DATA)
+		$(wildcard mcu/src/*.h) mcu/cfg/$(1).h $(wildcard mcu/cfg/*.h) lib/core/g2t_core.h $(MCU_DATA)
 	@mkdir -p $$(@D)
 	$$(CC) -std=c11 -O2 $$(MCU_WARN) -ffp-contract=off -include mcu/cfg/$(1).h \
 	  -Ilib/core -Imcu/src -I$(MCU_B)/data -o $$@ $$(filter %.c,$$^)

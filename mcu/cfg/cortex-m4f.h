@@ -1,19 +1,3 @@
-/* ARM MPS2 AN386, Cortex-M4F (4 MB code, 4 MB data SSRAM) in QEMU.  "all" blocks
- * hold each side whole, as g2t-train does for these tasks: those weights
- * must equal g2t-train's. */
+/* ARM MPS2 AN386, Cortex-M4F, in QEMU. */
 #define CFG_NAME "cortex-m4f"
-#define ARENA_BYTES (96 * 1024) /* the largest job, digits45 with whole sides, needs 88 KB */
-#define USE_LETTER 1
-#define USE_LETTER_SMALL 1
-#define USE_DIGITS2 1
-#define USE_DIGITS45 1
-#define JOBS                                    \
-	JOB(letter_small, MODE_FLOAT, 1)        \
-	JOB(letter, MODE_FLOAT, 1)              \
-	JOB(letter, MODE_FLOAT, BLOCK_ALL)      \
-	JOB(letter, MODE_FIXED, 1)              \
-	JOB(digits2, MODE_FLOAT, 1)             \
-	JOB(digits2, MODE_FLOAT, BLOCK_ALL)     \
-	JOB(digits2, MODE_FIXED, 1)             \
-	JOB(digits45, MODE_FLOAT, BLOCK_ALL)    \
-	JOB(digits45, MODE_FIXED, 1)
+#include "mps2.h"
