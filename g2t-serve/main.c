@@ -19,6 +19,7 @@ static const char usage[] =
 	"      --tls-cert FILE      serve HTTPS with this certificate...\n"
 	"      --tls-key FILE       ...and this key\n"
 	"      --lease-timeout S    seconds a device has for a task (300)\n"
+	"      --replicas R         distinct devices whose results must agree (1)\n"
 	"      --rate N             requests per second per device (50)\n"
 	"      --threads N          HTTP threads (4 per core)\n"
 	"      --max-connections N  open connections at most (4096)\n"
@@ -27,8 +28,8 @@ static const char usage[] =
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
 
-enum { OPT_OPEN = OPT_FIRST_FREE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_LEASE, OPT_RATE,
-       OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
+enum { OPT_OPEN = OPT_FIRST_FREE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_LEASE, OPT_REPLICAS,
+       OPT_RATE, OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
 
 static const struct option options[] = {
 	{ "tasks", required_argument, NULL, 't' },
@@ -39,6 +40,7 @@ static const struct option options[] = {
 	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 	{ "lease-timeout", required_argument, NULL, OPT_LEASE },
+	{ "replicas", required_argument, NULL, OPT_REPLICAS },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
@@ -113,7 +115,7 @@ static int serve(const struct g2t_serve_opts *o, const char *port_file)
 
 int main(int argc, char **argv)
 {
-	struct g2t_serve_opts o = { .lease_timeout = 300, .rate = 50, .body_limit = 64u << 20,
+	struct g2t_serve_opts o = { .lease_timeout = 300, .replicas = 1, .rate = 50, .body_limit = 64u << 20,
 	                            .connection_limit = 4096, .per_ip_limit = 1024,
 	                            .idle_timeout = 30 };
 	const char **tasks = calloc((size_t)argc, sizeof *tasks);
@@ -140,6 +142,11 @@ int main(int argc, char **argv)
 		case 'l':
 			if (parse_listen(optarg, &o))
 				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080");
+			break;
+		case OPT_REPLICAS:
+			if (g2t_cli_ulong(optarg, 1, 100, &v))
+				return g2t_usage_error("--replicas takes a number from 1 to 100");
+			o.replicas = (unsigned)v;
 			break;
 		case OPT_LEASE:
 		case OPT_RATE:

@@ -378,18 +378,22 @@ struct g2t_lease {
 	long long retry_after;  /* no work: seconds the device is held back */
 };
 enum { G2T_SEEN_NEW, G2T_SEEN_SAME, G2T_SEEN_REPLAY };
+/* In order: taken (the first three), then refused. */
 enum g2t_result_verdict {
-	G2T_RESULT_ACCEPTED, G2T_RESULT_STALE, G2T_RESULT_UNKNOWN_LEASE,
+	G2T_RESULT_ACCEPTED,    /* completes its task */
+	G2T_RESULT_RECORDED,    /* a replica's vote, the task waits for agreement */
+	G2T_RESULT_STALE,       /* task already complete: acknowledged, not applied */ G2T_RESULT_UNKNOWN_LEASE,
 	G2T_RESULT_OTHER_DEVICE, G2T_RESULT_WRONG_TASK, G2T_RESULT_EXPIRED,
 	G2T_RESULT_BAD, G2T_RESULT_VERDICTS
 };
 struct g2t_store_counts {
-	long long tasks, pending, leased, done, issued, reissued, devices;
+	long long tasks, pending, leased, done, issued, reissued, devices, disagreeing;
 };
 int g2t_store_open(struct g2t_store **s, const char *dir, struct g2t_diag *d);
 void g2t_store_close(struct g2t_store *s);
 int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
-                    const struct g2t_task *tasks, size_t n, struct g2t_diag *d);
+                    const struct g2t_task *tasks, size_t n, unsigned replicas,
+                    struct g2t_diag *d);
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
                     long base, const char *near, const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d);
@@ -481,6 +485,7 @@ struct g2t_serve_opts {
 	unsigned port;              /* 0: any free port */
 	const char *tls_cert, *tls_key;
 	long lease_timeout;         /* seconds, before adapting to the device */
+	unsigned replicas;          /* agreeing results a task needs, >= 1 */
 	double rate;                /* requests per second per device */
 	size_t body_limit;          /* bytes of a request body */
 	unsigned threads, connection_limit, per_ip_limit, idle_timeout;

@@ -41,8 +41,8 @@ static const double latency_le[LATENCY_BUCKETS] = {
 };
 
 static const char *const verdict_name[G2T_RESULT_VERDICTS] = {
-	"accepted", "stale", "unknown lease token", "lease held by another device",
-	"token of another task", "lease expired and re-issued", "does not fit the schema"
+	"accepted", "recorded", "stale", "unknown lease token", "lease held by another device",
+	"token of another task", "lease expired and re-issued", "does not fit its task"
 };
 
 struct shard {
@@ -64,7 +64,7 @@ struct nonce {
 
 /* Counters shown in /v1/status and /metrics (since the server started). */
 struct counters {
-	unsigned long long requests, leases, no_work, accepted, stale, duplicates;
+	unsigned long long requests, leases, no_work, accepted, recorded, stale, duplicates;
 	unsigned long long refused[G2T_RESULT_VERDICTS], denied, rate_limited;
 	unsigned long long latency[LATENCY_BUCKETS + 1];
 	double latency_sum;
@@ -749,9 +749,13 @@ static int batch_add(struct g2t_server *s, struct batch *b, const struct g2t_wei
 	size_t cap = b->cap, F = s->schema->features, room;
 	const struct g2t_task *t = w->id.task < s->tasks ? &s->task[w->id.task] : NULL;
 	struct g2t_weights *x;
-	int fits = t && w->features == F && !memcmp(w->id.schema_id, s->schema->id,
-	                                              G2T_HASH_SIZE) &&
-	           w->id.class_a == t->id.class_a && w->id.class_b == t->id.class_b;
+	uint8_t id[G2T_HASH_SIZE];
+	int fits;
+
+	/* the identity, hashed, covers schema, classes and parameters */
+	g2t_task_hash(id, &w->id);
+	fits = t && w->features == F && !memcmp(id, t->hash, G2T_HASH_SIZE) &&
+	       !memcmp(w->task_hash, t->hash, G2T_HASH_SIZE);
 
 	if (g2t_grow((void **)&b->w, &cap, b->n + 1, sizeof *b->w) ||
 	    g2t_grow((void **)&b->payload, &b->cap, b->n + 1, sizeof *b->payload))
@@ -810,11 +814,12 @@ static enum MHD_Result verdicts(struct g2t_server *s, struct MHD_Connection *c,
 
 		status = v <= G2T_RESULT_STALE ? 200 : status;
 		fprintf(f, "%s{\"task\":%u,\"status\":\"%s\"%s%s%s}", i ? "," : "",
-		        b->w[i].id.task, v == G2T_RESULT_ACCEPTED ? "accepted"
-		        : v == G2T_RESULT_STALE ? "ignored" : "refused",
+		        b->w[i].id.task, v == G2T_RESULT_STALE ? "ignored"
+		        : v > G2T_RESULT_STALE ? "refused" : verdict_name[v],
 		        v > G2T_RESULT_STALE ? ",\"reason\":\"" : "",
 		        v > G2T_RESULT_STALE ? verdict_name[v] : "", v > G2T_RESULT_STALE ? "\"" : "");
 		s->n.accepted += v == G2T_RESULT_ACCEPTED;
+		s->n.recorded += v == G2T_RESULT_RECORDED;
 		s->done += v == G2T_RESULT_ACCEPTED;
 		s->n.stale += v == G2T_RESULT_STALE;
 		s->n.refused[v] += v > G2T_RESULT_STALE;
@@ -1033,13 +1038,15 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 		                         used ? "," : "", verdict_name[v], k.refused[v]);
 	return json(c, 200, NULL,
 	            "{\"tasks\":{\"total\":%lld,\"pending\":%lld,\"leased\":%lld,\"done\":%lld},"
-	            "\"devices\":%lld,\"leases\":{\"issued\":%lld,\"reissued\":%lld,"
-	            "\"no_work\":%llu},\"results\":{\"accepted\":%llu,\"ignored_stale\":%llu,"
+	            "\"devices\":%lld,\"replicas\":%u,\"disagreeing_devices\":%lld,"
+	            "\"leases\":{\"issued\":%lld,\"reissued\":%lld,\"no_work\":%llu},"
+	            "\"results\":{\"accepted\":%llu,\"recorded\":%llu,\"ignored_stale\":%llu,"
 	            "\"duplicates\":%llu,\"refused\":{%s}},\"requests\":{\"total\":%llu,"
 	            "\"denied\":%llu,\"rate_limited\":%llu},\"complete\":%s}",
-	            n.tasks, n.pending, n.leased, n.done, n.devices, n.issued, n.reissued,
-	            k.no_work, k.accepted, k.stale, k.duplicates, refused, k.requests,
-	            k.denied, k.rate_limited, n.done == n.tasks ? "true" : "false");
+	            n.tasks, n.pending, n.leased, n.done, n.devices, s->opts.replicas,
+	            n.disagreeing, n.issued, n.reissued, k.no_work, k.accepted, k.recorded,
+	            k.stale, k.duplicates, refused, k.requests, k.denied, k.rate_limited,
+	            n.done == n.tasks ? "true" : "false");
 }
 
 static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
@@ -1072,6 +1079,7 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	        n.reissued);
 	fprintf(f, "# TYPE g2t_results_total counter\n");
 	fprintf(f, "g2t_results_total{outcome=\"accepted\"} %llu\n", k.accepted);
+	fprintf(f, "g2t_results_total{outcome=\"recorded\"} %llu\n", k.recorded);
 	fprintf(f, "g2t_results_total{outcome=\"ignored_stale\"} %llu\n", k.stale);
 	for (int v = G2T_RESULT_UNKNOWN_LEASE; v < G2T_RESULT_VERDICTS; v++)
 		fprintf(f, "g2t_results_total{outcome=\"refused\",reason=\"%s\"} %llu\n",
@@ -1275,7 +1283,8 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	if (rc)
 		return rc;
 	if ((rc = g2t_store_open(&s->store, o->state, d)) ||
-	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)) ||
+	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks,
+	                               o->replicas, d)) ||
 	    (rc = g2t_store_counts(s->store, &n, (long long)time(NULL))))
 		return rc;
 	s->done = (size_t)n.done;

@@ -20,15 +20,20 @@
 
 #include "g2t.h"
 
-#define TASK_PENDING 0
-#define TASK_LEASED 1
+/* A slot is one replica of a task: leased to one device at a time. */
+#define SLOT_OPEN 0
+#define SLOT_LEASED 1
+#define SLOT_DONE 2
 #define TASK_DONE 2
+#define STATE_FORMAT 2 /* PRAGMA user_version of the schema below */
 
 struct g2t_store {
 	sqlite3 *db;
 	int lock_fd;               /* flock()ed: one server per state */
+	unsigned replicas;         /* agreeing results that complete a task */
 	sqlite3_stmt *pick_near, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
-	             *finish, *seen, *remember, *device, *note_device, *backoff;
+	             *finish_slot, *finish, *close_slots, *vote, *agree, *shortfall, *add_slot,
+	             *disagreed, *seen, *remember, *device, *note_device, *backoff;
 	char last_error[200];
 };
 
@@ -38,16 +43,24 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS tasks("
 	"  id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL,"
 	"  hash BLOB NOT NULL UNIQUE,"
-	"  state INTEGER NOT NULL DEFAULT 0,"     /* 0 pending, 1 leased, 2 done */
-	"  deadline INTEGER NOT NULL DEFAULT 0,"  /* of the current lease */
-	"  issued INTEGER NOT NULL DEFAULT 0,"    /* leases issued for it */
+	"  state INTEGER NOT NULL DEFAULT 0,"     /* 2: done */
 	"  result BLOB);"                         /* accepted WEIGHTS payload */
-	"CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, deadline);"
-	"CREATE INDEX IF NOT EXISTS tasks_pending ON tasks(state, id);"
+	"CREATE TABLE IF NOT EXISTS slots("
+	"  id INTEGER PRIMARY KEY, task INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0,"     /* 0 open, 1 leased, 2 done */
+	"  deadline INTEGER NOT NULL DEFAULT 0,"  /* of the current lease */
+	"  issued INTEGER NOT NULL DEFAULT 0);"   /* leases issued for it */
+	"CREATE INDEX IF NOT EXISTS slots_open ON slots(state, task, id);"
+	"CREATE INDEX IF NOT EXISTS slots_deadline ON slots(state, deadline);"
+	"CREATE INDEX IF NOT EXISTS slots_task ON slots(task);"
 	"CREATE TABLE IF NOT EXISTS leases("
-	"  token BLOB PRIMARY KEY, task INTEGER NOT NULL, device BLOB NOT NULL,"
-	"  issued INTEGER NOT NULL, deadline INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS leases_task ON leases(task);"
+	"  token BLOB PRIMARY KEY, task INTEGER NOT NULL, slot INTEGER NOT NULL,"
+	"  device BLOB NOT NULL, issued INTEGER NOT NULL, deadline INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS leases_slot ON leases(slot);"
+	"CREATE INDEX IF NOT EXISTS leases_device ON leases(task, device);"
+	"CREATE TABLE IF NOT EXISTS votes("       /* results while replicas disagree */
+	"  task INTEGER NOT NULL, device BLOB NOT NULL, digest BLOB NOT NULL,"
+	"  PRIMARY KEY(task, device));"
 	"CREATE TABLE IF NOT EXISTS packets("
 	"  device BLOB NOT NULL, seq INTEGER NOT NULL, digest BLOB NOT NULL,"
 	"  PRIMARY KEY(device, seq));"
@@ -56,7 +69,8 @@ static const char schema_sql[] =
 	"  done INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0,"
 	"  seconds REAL NOT NULL DEFAULT 0,"      /* summed lease-to-result time */
 	"  streak INTEGER NOT NULL DEFAULT 0,"    /* leases lost since a result */
-	"  backoff INTEGER NOT NULL DEFAULT 0);"; /* no lease before this time */
+	"  backoff INTEGER NOT NULL DEFAULT 0,"   /* no lease before this time */
+	"  disagreed INTEGER NOT NULL DEFAULT 0);"; /* results outvoted by replicas */
 
 static int fail(struct g2t_store *s, struct g2t_diag *d)
 {
@@ -73,6 +87,34 @@ static int prepare(struct g2t_store *s, sqlite3_stmt **st, const char *sql,
 {
 	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL)
 	       == SQLITE_OK ? G2T_OK : fail(s, d);
+}
+
+/* A new state gets this format; one in any other is refused, not guessed at. */
+static int check_format(struct g2t_store *s, const char *dir, struct g2t_diag *d)
+{
+	sqlite3_stmt *q;
+	int version = -1, tables = -1;
+
+	if (prepare(s, &q, "SELECT (SELECT user_version FROM pragma_user_version),"
+	            " (SELECT count(*) FROM sqlite_master)", d))
+		return G2T_EIO;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		version = sqlite3_column_int(q, 0);
+		tables = sqlite3_column_int(q, 1);
+	}
+	sqlite3_finalize(q);
+	if (version < 0)
+		return fail(s, d);
+	if (version == 0 && tables == 0) {
+		char sql[40];
+
+		snprintf(sql, sizeof sql, "PRAGMA user_version=%d", STATE_FORMAT);
+		return exec(s, sql, d);
+	}
+	if (version != STATE_FORMAT)
+		return g2t_fail(d, G2T_ESCHEMA, 0, -1, "%s: state of another g2t-serve version"
+		                " (format %d, this one writes %d)", dir, version, STATE_FORMAT);
+	return G2T_OK;
 }
 
 int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
@@ -97,38 +139,70 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return fail(s, d);
 	sqlite3_busy_timeout(s->db, 5000);
-	if ((rc = exec(s, schema_sql, d)))
+	if ((rc = check_format(s, dir, d)) || (rc = exec(s, schema_sql, d)))
 		return rc;
-	/* tasks near the device's classes first, then any; expired leases count */
+	/*
+	 * An open slot near the device's classes (a JSON array), any open slot,
+	 * or one whose lease ran out, lowest task first (a task short of agreeing
+	 * replicas is finished before others start); never a slot of a task the
+	 * device has leased under another slot (replicas are distinct devices).
+	 */
+#define OTHER_DEVICE " AND NOT EXISTS(SELECT 1 FROM leases l WHERE l.task=s.task" \
+	             " AND l.device=?3 AND l.slot<>s.id)"
 	rc = prepare(s, &s->pick_near,
-	             "SELECT id FROM tasks WHERE state=0"
-	             " AND (a IN (SELECT value FROM json_each(?2))"
-	             "  OR b IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT 1", d);
-	/* each pick walks an index: pending tasks by id, then expired leases */
+	             "SELECT s.id, s.task FROM slots s JOIN tasks t ON t.id=s.task"
+	             " WHERE s.state=0 AND (t.a IN (SELECT value FROM json_each(?2))"
+	             "  OR t.b IN (SELECT value FROM json_each(?2)))" OTHER_DEVICE
+	             " ORDER BY s.task, s.id LIMIT 1", d);
 	if (!rc)
-		rc = prepare(s, &s->pick_any,
-		             "SELECT id FROM tasks WHERE state=0 ORDER BY id LIMIT 1", d);
+		rc = prepare(s, &s->pick_any, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
+		             OTHER_DEVICE " ORDER BY s.task, s.id LIMIT 1", d);
 	if (!rc)
 		rc = prepare(s, &s->pick_expired,
-		             "SELECT id FROM tasks WHERE state=1 AND deadline<?1"
-		             " ORDER BY deadline LIMIT 1", d);
+		             "SELECT s.id, s.task FROM slots s WHERE s.state=1 AND s.deadline<?1"
+		             OTHER_DEVICE " ORDER BY s.deadline LIMIT 1", d);
 	if (!rc)
 		rc = prepare(s, &s->claim,
-		             "UPDATE tasks SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
+		             "UPDATE slots SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
 		             " AND (state=0 OR (state=1 AND deadline<?3))", d);
 	if (!rc)
 		rc = prepare(s, &s->add_lease,
-		             "INSERT INTO leases(token, task, device, issued, deadline)"
-		             " VALUES(?1, ?2, ?3, ?4, ?5)", d);
+		             "INSERT INTO leases(token, task, slot, device, issued, deadline)"
+		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", d);
+	/* the lease, its task's state, and how often its slot was leased since */
 	if (!rc)
 		rc = prepare(s, &s->find_lease,
 		             "SELECT l.task, l.device, l.issued, l.deadline, t.state,"
-		             " (SELECT count(*) FROM leases o WHERE o.task=l.task"
-		             "  AND o.rowid>l.rowid)"
+		             " (SELECT count(*) FROM leases o WHERE o.slot=l.slot"
+		             "  AND o.rowid>l.rowid), l.slot"
 		             " FROM leases l JOIN tasks t ON t.id=l.task WHERE l.token=?1", d);
+	if (!rc)
+		rc = prepare(s, &s->finish_slot,
+		             "UPDATE slots SET state=2 WHERE id=?1 AND state<>2", d);
 	if (!rc)
 		rc = prepare(s, &s->finish,
 		             "UPDATE tasks SET state=2, result=?2 WHERE id=?1 AND state<>2", d);
+	if (!rc)
+		rc = prepare(s, &s->close_slots,
+		             "UPDATE slots SET state=2 WHERE task=?1 AND state<>2", d);
+	if (!rc)
+		rc = prepare(s, &s->vote, "INSERT OR REPLACE INTO votes(task, device, digest)"
+		             " VALUES(?1, ?2, ?3)", d);
+	if (!rc)
+		rc = prepare(s, &s->agree,
+		             "SELECT count(*) FROM votes WHERE task=?1 AND digest=?2", d);
+	/* replicas still to issue: those the leading result lacks, minus open slots */
+	if (!rc)
+		rc = prepare(s, &s->shortfall,
+		             "SELECT ?2 - (SELECT max(n) FROM (SELECT count(*) n FROM votes"
+		             "  WHERE task=?1 GROUP BY digest))"
+		             " - (SELECT count(*) FROM slots WHERE task=?1 AND state<>2)", d);
+	if (!rc)
+		rc = prepare(s, &s->add_slot, "INSERT INTO slots(task) VALUES(?1)", d);
+	if (!rc)
+		rc = prepare(s, &s->disagreed,
+		             "UPDATE devices SET disagreed=disagreed+1 WHERE key IN"
+		             " (SELECT device FROM votes WHERE task=?1 AND digest<>?2)", d);
 	if (!rc)
 		rc = prepare(s, &s->seen,
 		             "SELECT digest FROM packets WHERE device=?1 AND seq=?2", d);
@@ -152,9 +226,12 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 
 void g2t_store_close(struct g2t_store *s)
 {
-	sqlite3_stmt **all[] = { &s->pick_near, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
-	                         &s->find_lease, &s->finish, &s->seen, &s->remember,
-	                         &s->device, &s->note_device, &s->backoff };
+	sqlite3_stmt **all[] = {
+		&s->pick_near, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
+		&s->find_lease, &s->finish_slot, &s->finish, &s->close_slots, &s->vote,
+		&s->agree, &s->shortfall, &s->add_slot, &s->disagreed, &s->seen, &s->remember,
+		&s->device, &s->note_device, &s->backoff
+	};
 
 	if (!s)
 		return;
@@ -169,13 +246,35 @@ void g2t_store_close(struct g2t_store *s)
 	free(s);
 }
 
-/* Loads the task list once; a state made for other tasks is refused. */
-int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
-                    const struct g2t_task *tasks, size_t n, struct g2t_diag *d)
+/* A meta value as an integer, or -1 when there is none. */
+static long long meta_int(struct g2t_store *s, const char *key)
 {
-	sqlite3_stmt *get = NULL, *put = NULL;
-	int rc = exec(s, "BEGIN IMMEDIATE", d), step;
+	sqlite3_stmt *q;
+	long long v = -1;
 
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key=?1", -1, &q, NULL)
+	    != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
+/*
+ * Loads the task list once, with `replicas` slots a task; a state made for
+ * other tasks, or with another number of replicas, is refused.
+ */
+int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
+                    const struct g2t_task *tasks, size_t n, unsigned replicas,
+                    struct g2t_diag *d)
+{
+	sqlite3_stmt *get = NULL, *put = NULL, *slot = NULL;
+	int rc = exec(s, "BEGIN IMMEDIATE", d), step;
+	long long had;
+
+	s->replicas = replicas;
 	if (!rc)
 		rc = prepare(s, &get, "SELECT value FROM meta WHERE key='schema'", d);
 	if (!rc && (step = sqlite3_step(get)) == SQLITE_ROW) {
@@ -183,18 +282,25 @@ int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
 		    memcmp(sqlite3_column_blob(get, 0), schema_id, G2T_HASH_SIZE))
 			rc = g2t_fail(d, G2T_ESCHEMA, 0, -1,
 			              "the state directory belongs to other tasks");
+		else if ((had = meta_int(s, "replicas")) != (long long)replicas)
+			rc = g2t_fail(d, G2T_EPARAM, 0, -1, "the state directory was made with"
+			              " --replicas %lld, not %u", had, replicas);
 		goto done;
 	}
 	if (!rc)
-		rc = prepare(s, &put, "INSERT INTO meta(key, value) VALUES('schema', ?1)", d);
+		rc = prepare(s, &put, "INSERT INTO meta(key, value) VALUES('schema', ?1),"
+		             " ('replicas', ?2)", d);
 	if (!rc) {
 		sqlite3_bind_blob(put, 1, schema_id, G2T_HASH_SIZE, SQLITE_TRANSIENT);
+		sqlite3_bind_int(put, 2, (int)replicas);
 		rc = sqlite3_step(put) == SQLITE_DONE ? G2T_OK : fail(s, d);
 		sqlite3_finalize(put);
 		put = NULL;
 	}
 	if (!rc)
 		rc = prepare(s, &put, "INSERT INTO tasks(id, a, b, hash) VALUES(?1, ?2, ?3, ?4)", d);
+	if (!rc)
+		rc = prepare(s, &slot, "INSERT INTO slots(task) VALUES(?1)", d);
 	for (size_t i = 0; i < n && !rc; i++) {
 		sqlite3_reset(put);
 		sqlite3_bind_int64(put, 1, tasks[i].id.task);
@@ -202,10 +308,16 @@ int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
 		sqlite3_bind_int64(put, 3, tasks[i].id.class_b);
 		sqlite3_bind_blob(put, 4, tasks[i].hash, G2T_HASH_SIZE, SQLITE_STATIC);
 		rc = sqlite3_step(put) == SQLITE_DONE ? G2T_OK : fail(s, d);
+		for (unsigned r = 0; r < replicas && !rc; r++) {
+			sqlite3_reset(slot);
+			sqlite3_bind_int64(slot, 1, tasks[i].id.task);
+			rc = sqlite3_step(slot) == SQLITE_DONE ? G2T_OK : fail(s, d);
+		}
 	}
 done:
 	sqlite3_finalize(get);
 	sqlite3_finalize(put);
+	sqlite3_finalize(slot);
 	if (!rc)
 		rc = exec(s, "COMMIT", d);
 	else
@@ -243,36 +355,42 @@ static int note_device(struct g2t_store *s, const uint8_t *key, int leases, int 
 	return sqlite3_step(s->note_device) == SQLITE_DONE ? G2T_OK : G2T_EIO;
 }
 
-static long first_id(sqlite3_stmt *q)
+/* The first (slot, task) a pick statement finds, for the device key. */
+static long first_slot(sqlite3_stmt *q, const uint8_t *key, long *task)
 {
-	long id = sqlite3_step(q) == SQLITE_ROW ? (long)sqlite3_column_int64(q, 0) : -1;
+	long slot = -1;
 
+	sqlite3_bind_blob(q, 3, key, G2T_PK_SIZE, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		slot = (long)sqlite3_column_int64(q, 0);
+		*task = (long)sqlite3_column_int64(q, 1);
+	}
 	sqlite3_reset(q);
-	return id;
+	return slot;
 }
 
 /*
- * Picks a task: a pending one near the device's classes (near: a JSON array,
- * or NULL), else any pending one, else one whose lease ran out.
+ * Picks a slot: an open one near the device's classes (near: a JSON array,
+ * or NULL), else any open one, else one whose lease ran out.
  */
-static long pick(struct g2t_store *s, long long now, const char *near, int *expired)
+static long pick(struct g2t_store *s, const uint8_t *key, long long now, const char *near,
+                 long *task, int *expired)
 {
-	long id = -1;
+	long slot = -1;
 
 	*expired = 0;
 	if (near) {
-		sqlite3_reset(s->pick_near);
 		sqlite3_bind_text(s->pick_near, 2, near, -1, SQLITE_STATIC);
-		id = first_id(s->pick_near);
+		slot = first_slot(s->pick_near, key, task);
 	}
-	if (id < 0)
-		id = first_id(s->pick_any);
-	if (id < 0) {
+	if (slot < 0)
+		slot = first_slot(s->pick_any, key, task);
+	if (slot < 0) {
 		sqlite3_bind_int64(s->pick_expired, 1, now);
-		id = first_id(s->pick_expired);
-		*expired = id >= 0;
+		slot = first_slot(s->pick_expired, key, task);
+		*expired = slot >= 0;
 	}
-	return id;
+	return slot;
 }
 
 /* A device that keeps losing leases waits: 2^(streak-3) leases, up to 1 h. */
@@ -293,7 +411,7 @@ static long long backoff_left(struct g2t_store *s, const uint8_t *key, long long
 }
 
 /* The last holder of an expired lease lost it: count it against them. */
-static int lost_lease(struct g2t_store *s, long task, long long now, long base)
+static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 {
 	sqlite3_stmt *q;
 	int rc = G2T_EIO;
@@ -301,10 +419,10 @@ static int lost_lease(struct g2t_store *s, long task, long long now, long base)
 	if (sqlite3_prepare_v2(s->db,
 	        "UPDATE devices SET expired=expired+1, streak=streak+1, backoff=CASE"
 	        " WHEN streak+1>=?3 THEN ?2+min(?4<<min(streak+1-?3, 20), ?5) ELSE backoff END"
-	        " WHERE key=(SELECT device FROM leases WHERE task=?1 ORDER BY rowid DESC LIMIT 1)",
+	        " WHERE key=(SELECT device FROM leases WHERE slot=?1 ORDER BY rowid DESC LIMIT 1)",
 	        -1, &q, NULL) != SQLITE_OK)
 		return rc;
-	sqlite3_bind_int64(q, 1, task);
+	sqlite3_bind_int64(q, 1, slot);
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_int(q, 3, BACKOFF_STREAK);
 	sqlite3_bind_int64(q, 4, base);
@@ -319,35 +437,36 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
                     struct g2t_lease *out, struct g2t_diag *d)
 {
 	int rc = exec(s, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d), expired = 0;
-	long id = -1;
+	long slot = -1, task = -1;
 
 	if (rc)
 		return rc;
 	out->task = -1;
 	out->retry_after = backoff_left(s, key, now);
 	if (!out->retry_after)
-		id = pick(s, now, near, &expired);
-	if (expired && lost_lease(s, id, now, base))
+		slot = pick(s, key, now, near, &task, &expired);
+	if (expired && lost_lease(s, slot, now, base))
 		rc = fail(s, d);
-	if (id >= 0 && !rc) {
+	if (slot >= 0 && !rc) {
 		out->deadline = now + lease_seconds(s, key, base);
 		sqlite3_reset(s->claim);
-		sqlite3_bind_int64(s->claim, 1, id);
+		sqlite3_bind_int64(s->claim, 1, slot);
 		sqlite3_bind_int64(s->claim, 2, out->deadline);
 		sqlite3_bind_int64(s->claim, 3, now);
 		if (sqlite3_step(s->claim) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
 			rc = fail(s, d);
 		sqlite3_reset(s->add_lease);
 		sqlite3_bind_blob(s->add_lease, 1, token, (int)token_len, SQLITE_STATIC);
-		sqlite3_bind_int64(s->add_lease, 2, id);
-		sqlite3_bind_blob(s->add_lease, 3, key, G2T_PK_SIZE, SQLITE_STATIC);
-		sqlite3_bind_int64(s->add_lease, 4, now);
-		sqlite3_bind_int64(s->add_lease, 5, out->deadline);
+		sqlite3_bind_int64(s->add_lease, 2, task);
+		sqlite3_bind_int64(s->add_lease, 3, slot);
+		sqlite3_bind_blob(s->add_lease, 4, key, G2T_PK_SIZE, SQLITE_STATIC);
+		sqlite3_bind_int64(s->add_lease, 5, now);
+		sqlite3_bind_int64(s->add_lease, 6, out->deadline);
 		if (!rc && sqlite3_step(s->add_lease) != SQLITE_DONE)
 			rc = fail(s, d);
 		if (!rc && note_device(s, key, 1, 0, 0, 0.0))
 			rc = fail(s, d);
-		out->task = id;
+		out->task = task;
 	}
 	if (!rc)
 		rc = exec(s, "COMMIT", d);
@@ -378,7 +497,7 @@ int g2t_store_packet_seen(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE],
 
 /* What a result's lease says about it. */
 static int judge(struct g2t_store *s, const uint8_t *key, const struct g2t_weights *w,
-                 long long now, long *task, double *seconds)
+                 long long now, long *task, long *slot, double *seconds)
 {
 	int verdict;
 
@@ -398,6 +517,7 @@ static int judge(struct g2t_store *s, const uint8_t *key, const struct g2t_weigh
 		verdict = G2T_RESULT_EXPIRED; /* and the task was leased again since */
 	} else {
 		*seconds = (double)(now - sqlite3_column_int64(s->find_lease, 2));
+		*slot = (long)sqlite3_column_int64(s->find_lease, 6);
 		verdict = G2T_RESULT_ACCEPTED;
 	}
 	sqlite3_reset(s->find_lease);
@@ -417,6 +537,79 @@ int g2t_store_end_results(struct g2t_store *s, int commit, struct g2t_diag *d)
 	return G2T_OK;
 }
 
+/*
+ * Runs a statement with ?1 = task and, if given, ?2 = blob (other parameters
+ * as bound before); 0 or G2T_EIO.  Reset after, so that it can be bound again.
+ */
+static int run(sqlite3_stmt *q, long task, const void *blob, int len)
+{
+	int rc;
+
+	sqlite3_bind_int64(q, 1, task);
+	if (blob)
+		sqlite3_bind_blob(q, 2, blob, len, SQLITE_STATIC);
+	rc = sqlite3_step(q) == SQLITE_DONE ? G2T_OK : G2T_EIO;
+	sqlite3_reset(q);
+	return rc;
+}
+
+static int count(struct g2t_store *s, sqlite3_stmt *q, long task, const void *blob, int len)
+{
+	long long n = -1;
+
+	sqlite3_bind_int64(q, 1, task);
+	if (blob)
+		sqlite3_bind_blob(q, 2, blob, len, SQLITE_STATIC);
+	else
+		sqlite3_bind_int(q, 2, (int)s->replicas);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	return (int)n;
+}
+
+/*
+ * Applies the result of a slot: with one replica it completes the task; with
+ * R, it is a vote, and the task completes when R votes name the same bytes
+ * (training is deterministic).  Devices outvoted then are recorded, and a
+ * vote that leaves the task short of R agreeing ones opens another slot.
+ */
+static int apply(struct g2t_store *s, const uint8_t *key, long task, long slot,
+                 const uint8_t *payload, uint32_t len, int *verdict)
+{
+	uint8_t digest[G2T_HASH_SIZE];
+	int agree = 1, missing;
+
+	if (run(s->finish_slot, slot, NULL, 0))
+		return G2T_EIO;
+	if (sqlite3_changes(s->db) != 1) { /* counts the last step, reset or not */
+		*verdict = G2T_RESULT_STALE;
+		return G2T_OK;
+	}
+	if (s->replicas > 1) {
+		g2t_hash(digest, payload, len);
+		sqlite3_bind_blob(s->vote, 2, key, G2T_PK_SIZE, SQLITE_STATIC);
+		sqlite3_bind_blob(s->vote, 3, digest, G2T_HASH_SIZE, SQLITE_STATIC);
+		if (run(s->vote, task, NULL, 0) ||
+		    (agree = count(s, s->agree, task, digest, G2T_HASH_SIZE)) < 0)
+			return G2T_EIO;
+	}
+	if ((unsigned)agree < s->replicas) {
+		*verdict = G2T_RESULT_RECORDED;
+		if ((missing = count(s, s->shortfall, task, NULL, 0)) < 0)
+			return G2T_EIO;
+		while (missing-- > 0)
+			if (run(s->add_slot, task, NULL, 0))
+				return G2T_EIO;
+		return G2T_OK;
+	}
+	if (run(s->finish, task, payload, (int)len) || run(s->close_slots, task, NULL, 0))
+		return G2T_EIO;
+	if (s->replicas > 1 && run(s->disagreed, task, digest, G2T_HASH_SIZE))
+		return G2T_EIO;
+	return G2T_OK;
+}
+
 int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,
                       const uint8_t digest[G2T_HASH_SIZE], long long now,
                       const struct g2t_weights *w, const uint8_t *const *payload,
@@ -425,22 +618,17 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
 	int rc = G2T_OK;
 
 	for (size_t i = 0; i < n && !rc; i++) {
-		long task = -1;
+		long task = -1, slot = -1;
 		double seconds = 0.0;
 
 		if (verdict[i] != G2T_RESULT_ACCEPTED) /* refused by the caller already */
 			continue;
-		verdict[i] = judge(s, key, &w[i], now, &task, &seconds);
+		verdict[i] = judge(s, key, &w[i], now, &task, &slot, &seconds);
 		if (verdict[i] != G2T_RESULT_ACCEPTED)
 			continue;
-		sqlite3_reset(s->finish);
-		sqlite3_bind_int64(s->finish, 1, task);
-		sqlite3_bind_blob(s->finish, 2, payload[i], (int)len[i], SQLITE_STATIC);
-		if (sqlite3_step(s->finish) != SQLITE_DONE)
+		if (apply(s, key, task, slot, payload[i], len[i], &verdict[i]))
 			rc = fail(s, d);
-		else if (sqlite3_changes(s->db) != 1)
-			verdict[i] = G2T_RESULT_STALE;
-		else if (note_device(s, key, 0, 1, 0, seconds))
+		else if (verdict[i] != G2T_RESULT_STALE && note_device(s, key, 0, 1, 0, seconds))
 			rc = fail(s, d);
 	}
 	/* a packet of which nothing was taken is not remembered: sent again,
@@ -464,22 +652,25 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 	int rc;
 
 	memset(c, 0, sizeof *c);
+	/* a task is leased while a slot of it is; closed slots hold no lease */
 	if (sqlite3_prepare_v2(s->db,
-	        "SELECT count(*), sum(state=0 OR (state=1 AND deadline<?1)),"
-	        " sum(state=1 AND deadline>=?1), sum(state=2), sum(max(issued-1, 0)),"
-	        " sum(issued), (SELECT count(*) FROM devices) FROM tasks",
+	        "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state=2),"
+	        " (SELECT count(DISTINCT task) FROM slots WHERE state=1 AND deadline>=?1),"
+	        " sum(issued), sum(max(issued-1, 0)), (SELECT count(*) FROM devices),"
+	        " (SELECT count(*) FROM devices WHERE disagreed>0) FROM slots",
 	        -1, &q, NULL) != SQLITE_OK)
 		return G2T_EIO;
 	sqlite3_bind_int64(q, 1, now);
 	rc = sqlite3_step(q) == SQLITE_ROW ? G2T_OK : G2T_EIO;
 	if (!rc) {
 		c->tasks = sqlite3_column_int64(q, 0);
-		c->pending = sqlite3_column_int64(q, 1);
+		c->done = sqlite3_column_int64(q, 1);
 		c->leased = sqlite3_column_int64(q, 2);
-		c->done = sqlite3_column_int64(q, 3);
+		c->pending = c->tasks - c->done - c->leased;
+		c->issued = sqlite3_column_int64(q, 3);
 		c->reissued = sqlite3_column_int64(q, 4);
-		c->issued = sqlite3_column_int64(q, 5);
-		c->devices = sqlite3_column_int64(q, 6);
+		c->devices = sqlite3_column_int64(q, 5);
+		c->disagreeing = sqlite3_column_int64(q, 6);
 	}
 	sqlite3_finalize(q);
 	return rc;

@@ -189,6 +189,16 @@ packet_for() {
 	[ -s "$out" ]
 }
 
+# tampered TASKFILE OUT: train TASKFILE and change the bias of the result (a
+# device whose answer differs from every other one's).
+tampered() {
+	local off type len
+	g2t-train "$1" >"$2"
+	read -r off type len < <(records "$2" | awk '$2 == 4')
+	flip_byte "$2" $((off + 8 + 108))
+	fix_record_crc "$2" "$off"
+}
+
 # need_signer: skip when openssl cannot sign with Ed25519.
 need_signer() {
 	sign_request "$KEY" >/dev/null 2>&1 || skip "openssl cannot make Ed25519 signatures"
@@ -278,6 +288,60 @@ count_files() {
 	DEVICE_PIDS=()
 	expect_stat complete true done 3 devices 2 accepted 3 reissued 0 duplicates 0
 	expect_model
+}
+
+@test "--replicas 2: a task needs two agreeing devices; a disagreeing result opens a third replica, is never applied, and its device is recorded" {
+	g2t-pack --keygen -p k3.pub -s k3.key
+	mkdir x y z
+	serve --replicas 2 --devices k3.pub
+	expect_stat replicas 2
+	lease "$KEY" a.g2t
+	lease "$KEY2" b.g2t
+	# both replicas of task 0 go to two distinct devices
+	[ "$(task_of a.g2t)" = 0 ] && [ "$(task_of b.g2t)" = 0 ]
+	deliver a.g2t "$KEY" x/sp
+	expect_stat done 0 recorded 1 accepted 0
+	tampered b.g2t wb.g2t
+	g2t-pack -s "$KEY2" -q 1 --spool y/sp -o b.pkt wb.g2t
+	post_packet b.pkt
+	expect_code 200
+	expect_body '"status":"recorded"'
+	expect_stat done 0 recorded 2 disagreeing_devices 0
+	# a third replica of task 0, before any other task; the first device
+	# that did task 0 gets task 1 instead
+	lease "$KEY" a1.g2t
+	[ "$(task_of a1.g2t)" = 1 ]
+	lease k3.key c.g2t
+	[ "$(task_of c.g2t)" = 0 ]
+	deliver c.g2t k3.key z/sp
+	expect_stat done 1 accepted 1 disagreeing_devices 1
+	deliver a1.g2t "$KEY" x/sp
+	work "$KEY" x >/dev/null 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	work "$KEY2" y >/dev/null 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	work k3.key z >/dev/null 2>&1 3>&- &
+	DEVICE_PIDS+=($!)
+	wait "${DEVICE_PIDS[0]}" || { cat x/err; return 1; }
+	wait "${DEVICE_PIDS[1]}" || { cat y/err; return 1; }
+	wait "${DEVICE_PIDS[2]}" || { cat z/err; return 1; }
+	DEVICE_PIDS=()
+	# 3 tasks x 2 agreeing results; the tampered bias is in no classifier
+	expect_stat complete true done 3 accepted 3 disagreeing_devices 1
+	expect_model
+	# each task went to two distinct devices at least
+	[ "$(stat_of issued)" -ge 7 ]
+}
+
+@test "--replicas: a state made with another number of replicas is refused at start" {
+	serve --replicas 2
+	stop_server
+	run --separate-stderr g2t-serve --tasks "$F/tasks" --state state --devices "$F/keys" \
+		--listen 127.0.0.1:0 --replicas 3
+	expect_status 2
+	expect_stderr 'replicas 2, not 3'
+	run --separate-stderr g2t-serve --tasks "$F/tasks" --state s2 --open --replicas 0
+	expect_status 2
 }
 
 @test "--open enrols an unknown key on first use" {
@@ -370,7 +434,7 @@ count_files() {
 	expect_model
 }
 
-@test "a result for a task already done is acknowledged (200, ignored) and changes nothing" {
+@test "a result for a task already done is acknowledged (200, ignored) and changes nothing; one for another identity is refused" {
 	serve
 	local i
 	for i in 1 2 3; do
@@ -379,19 +443,25 @@ count_files() {
 	done
 	expect_model
 	cp model before.model
-	# the same lease again, trained differently (another seed): if it were
-	# applied the model would change
-	packet_for t1.g2t "$KEY" sp late.pkt --seed 7
+	# the same lease again with another result: if it were applied the
+	# model would change
+	tampered t1.g2t w1.g2t
+	g2t-pack -s "$KEY" -q 1 --spool sp -o late.pkt w1.g2t
 	post_packet late.pkt
 	expect_code 200
 	expect_body '"status":"ignored"'
 	expect_body "\"task\":$(task_of t1.g2t)"
 	# g2t-pack takes it as acknowledged and empties its spool
-	run --separate-stderr bash -c 'g2t-train --seed 9 t2.g2t |
-		g2t-pack -s "$1" -q 1 --spool sp --send "$2"' - "$KEY" "$SERVER_URL"
+	tampered t2.g2t w2.g2t
+	run --separate-stderr g2t-pack -s "$KEY" -q 1 --spool sp --send "$SERVER_URL" w2.g2t
 	expect_status 0
 	[ "$(count_files sp 'p-*')" = 0 ]
 	expect_stat accepted 3 ignored_stale 2 done 3
+	# trained with another seed it is the result of another task: refused
+	packet_for t3.g2t "$KEY" sp other.pkt --seed 7
+	post_packet other.pkt
+	expect_code 409
+	expect_body '"reason":"does not fit its task"'
 	expect_model
 	expect_same model before.model
 }
