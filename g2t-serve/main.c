@@ -21,7 +21,7 @@ static const char usage[] =
 	"      --lease-timeout S    seconds a device has for a task (300)\n"
 	"      --replicas R         distinct devices whose results must agree (1)\n"
 	"      --rate N             requests per second per device (50)\n"
-	"      --threads N          HTTP threads (4 per core)\n"
+	"      --threads N          HTTP threads (one per core)\n"
 	"      --max-connections N  open connections at most (4096)\n"
 	"      --per-ip N           connections per client address (1024)\n"
 	"      --port-file FILE     write the port listened on to FILE\n"
@@ -125,8 +125,7 @@ int main(int argc, char **argv)
 	int c;
 
 	g2t_prog = "g2t-serve";
-	/* results wait for a group commit on their thread: have enough threads */
-	o.threads = 4 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	o.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	parse_listen("127.0.0.1:8080", &o);
 	if (!tasks || !devices)
 		return G2T_EXIT_FAIL;

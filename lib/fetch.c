@@ -69,6 +69,7 @@ struct fetch {
 	char have[HAVE_MAX * HEX_SIZE]; /* X-G2T-Have value, "" for none */
 	struct reply lease;             /* the lease answer, kept: records point in */
 	struct rec schema_rec, task_rec;
+	uint8_t *schema_buf;            /* the cached schema's file, when used */
 	struct g2t_schema *schema;
 	struct g2t_task task;
 	uint8_t *shard_buf[2];          /* file or body holding each shard */
@@ -671,7 +672,8 @@ static int cache_get(struct fetch *f, int side, const char *hex)
 	return 1;
 }
 
-/* Keeps a verified shard in the cache; a failure is only a warning. */
+/* Keeps a verified shard or schema in the cache; a failure is only a
+ * warning. */
 static void cache_put(struct fetch *f, const char *hex, const struct rec *s)
 {
 	struct g2t_out out;
@@ -685,14 +687,15 @@ static void cache_put(struct fetch *f, const char *hex, const struct rec *s)
 	d.what[0] = '\0';
 	rc = g2t_out_open(&out, path, &d);
 	if (!rc && (g2t_write_header(out.f) ||
-	            g2t_write_record(out.f, G2T_REC_SHARD, s->payload, s->length)))
+	            g2t_write_record(out.f, s->type, s->payload, s->length)))
 		rc = g2t_fail(&d, G2T_EIO, 0, -1, "%s", strerror(errno));
 	if (!rc)
 		rc = g2t_out_commit(&out, &d);
 	g2t_out_abort(&out);
 	if (rc)
 		snprintf(f->r->warning, sizeof f->r->warning,
-		         "cache %.90s: shard %.16s... not kept: %.90s", f->o->cache, hex,
+		         "cache %.90s: %s %.16s... not kept: %.90s", f->o->cache,
+		         s->type == G2T_REC_SHARD ? "shard" : "schema", hex,
 		         d.what[0] ? d.what : g2t_strerror(rc));
 }
 
@@ -743,8 +746,44 @@ static int header_number(const char *s, long long *out)
 	return errno || *end ? -1 : 0;
 }
 
-/* Checks the lease answer: one SCHEMA, one TASK of it with a token, and
- * headers that agree with them. */
+/*
+ * The schema the server left out of its answer, as the device said it had
+ * it cached (X-G2T-Have): the file must hold one SCHEMA record whose
+ * BLAKE2b-256 is the task's schema identity.  A file that does not is
+ * removed, and the lease given up: asked again, the server sends the schema.
+ */
+static int cached_schema(struct fetch *f, const uint8_t *id, struct g2t_diag *d)
+{
+	char hex[HEX_SIZE], path[4096];
+	uint8_t hash[G2T_HASH_SIZE];
+	struct g2t_diag ignored;
+	size_t len = 0;
+	int fd, n = 0, ok;
+
+	sodium_bin2hex(hex, sizeof hex, id, G2T_HASH_SIZE);
+	snprintf(path, sizeof path, "%s/%s.g2t", f->o->cache, hex);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return g2t_fail(d, G2T_ETEMP, 0, -1, "cache %s: schema %.16s... is gone; ask again",
+		                f->o->cache, hex);
+	ok = !read_file(fd, LEASE_BODY_LIMIT, &f->schema_buf, &len) &&
+	     !records(f->schema_buf, len, "cached schema", &f->schema_rec, 1, &n, &ignored) &&
+	     n == 1 && f->schema_rec.type == G2T_REC_SCHEMA;
+	if (ok) {
+		g2t_hash(hash, f->schema_rec.payload, f->schema_rec.length);
+		ok = !memcmp(hash, id, G2T_HASH_SIZE);
+	}
+	if (ok)
+		futimens(fd, NULL); /* most recently used: first in X-G2T-Have */
+	close(fd);
+	if (ok)
+		return G2T_OK;
+	unlink(path);
+	return g2t_fail(d, G2T_ETEMP, 0, -1, "cache %s: schema %.16s... is unusable and was"
+	                " removed; ask again", f->o->cache, hex);
+}
+
+/* Checks the lease answer: a SCHEMA (unless the device has it cached), one
+ * TASK of it with a token, and headers that agree with them. */
 static int take_lease(struct fetch *f, struct g2t_diag *d)
 {
 	const struct reply *rep = &f->lease;
@@ -762,15 +801,23 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 		                rep->type[0] ? rep->type : "none");
 	if ((rc = records(rep->body, rep->len, "lease answer", rec, 2, &n, d)))
 		return rc;
-	if (n != 2 || rec[0].type != G2T_REC_SCHEMA || rec[1].type != G2T_REC_TASK)
+	if (n == 2 && rec[0].type == G2T_REC_SCHEMA && rec[1].type == G2T_REC_TASK) {
+		f->schema_rec = rec[0];
+		f->task_rec = rec[1];
+	} else if (n == 1 && rec[0].type == G2T_REC_TASK && f->have[0]) {
+		f->task_rec = rec[0];
+	} else {
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
 		                "lease answer: not a SCHEMA record then a TASK record");
-	f->schema_rec = rec[0];
-	f->task_rec = rec[1];
-	if ((rc = g2t_schema_decode(&f->schema, rec[0].payload, rec[0].length)))
-		return g2t_fail(d, rc, 0, -1, "lease answer: bad SCHEMA record");
-	if (g2t_task_decode(t, rec[1].payload, rec[1].length))
+	}
+	if (g2t_task_decode(t, f->task_rec.payload, f->task_rec.length))
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: bad TASK record");
+	if (n == 1 && (rc = cached_schema(f, t->id.schema_id, d))) {
+		f->r->local = 1;
+		return rc;
+	}
+	if ((rc = g2t_schema_decode(&f->schema, f->schema_rec.payload, f->schema_rec.length)))
+		return g2t_fail(d, rc, 0, -1, "lease answer: bad SCHEMA record");
 	g2t_task_hash(hash, &t->id);
 	if (memcmp(hash, t->hash, G2T_HASH_SIZE) ||
 	    memcmp(t->id.schema_id, f->schema->id, G2T_HASH_SIZE) ||
@@ -794,6 +841,10 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 	f->r->task = t->id.task;
 	if (rep->deadline[0] && !header_number(rep->deadline, &v))
 		f->r->deadline = v;
+	if (n == 2) {
+		sodium_bin2hex(hex[0], HEX_SIZE, f->schema->id, G2T_HASH_SIZE);
+		cache_put(f, hex[0], &f->schema_rec);
+	}
 	return G2T_OK;
 }
 
@@ -870,6 +921,7 @@ done:
 	free(f.lease.body);
 	free(f.shard_buf[0]);
 	free(f.shard_buf[1]);
+	free(f.schema_buf);
 	g2t_schema_free(f.schema);
 	return rc;
 }

@@ -394,15 +394,16 @@ void g2t_store_close(struct g2t_store *s);
 int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
                     const struct g2t_task *tasks, size_t n, unsigned replicas,
                     struct g2t_diag *d);
+/* Leases and results go in transactions: begin (durable: synchronous=FULL,
+ * for results), any number of leases and packets' results, end (commit, or
+ * roll back). */
+int g2t_store_begin(struct g2t_store *s, int durable, struct g2t_diag *d);
+int g2t_store_end(struct g2t_store *s, int commit, struct g2t_diag *d);
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
                     long base, const char *near, const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d);
 int g2t_store_packet_seen(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE],
                           uint64_t seq, const uint8_t digest[G2T_HASH_SIZE]);
-/* Results go in batches: begin, results of several packets, end (commit,
- * durably, or roll back). */
-int g2t_store_begin_results(struct g2t_store *s, struct g2t_diag *d);
-int g2t_store_end_results(struct g2t_store *s, int commit, struct g2t_diag *d);
 int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,
                       const uint8_t digest[G2T_HASH_SIZE], long long now,
                       const struct g2t_weights *w, const uint8_t *const *payload,

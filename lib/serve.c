@@ -9,8 +9,12 @@
  *   POST /v1/results         a signed packet; durable before the 2xx
  *   GET  /v1/status          JSON; GET /v1/model; GET /metrics
  *
- * Handlers run on libmicrohttpd's thread pool; the state (lib/store.c) and
- * the counters are behind one mutex, held for no network I/O.
+ * Handlers run on libmicrohttpd's thread pool and check signatures there,
+ * in parallel.  Leases and results then go to one committer thread, which
+ * does the state's work (lib/store.c) of every request waiting, in one
+ * transaction: a connection waits for it suspended, not holding a thread.
+ * The state's connection and the memory (counters, devices, nonces) have a
+ * mutex each, held for no network I/O.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -73,7 +77,8 @@ struct counters {
 struct g2t_server {
 	struct g2t_serve_opts opts;
 	struct MHD_Daemon *mhd;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;            /* everything in memory below */
+	pthread_mutex_t store_lock;      /* the state's one connection */
 	struct g2t_store *store;
 	struct g2t_schema *schema;
 	struct shard *shard;            /* one per class, by class index */
@@ -88,8 +93,8 @@ struct g2t_server {
 	struct counters n;
 	unsigned long in_flight;        /* requests being answered */
 	pthread_mutex_t qlock;          /* guards queue and stopping */
-	pthread_cond_t queued, committed;
-	struct job *queue;              /* results waiting for a group commit */
+	pthread_cond_t queued;
+	struct job *queue;              /* requests waiting for the committer */
 	int stopping, committing;       /* committer told to stop; it runs */
 	pthread_t committer;
 	size_t done;                    /* tasks with an accepted result */
@@ -97,12 +102,44 @@ struct g2t_server {
 	size_t model_len;
 };
 
-/* One request: its uploaded body, and when it started. */
+/* Decoded weight sets of a packet, checked against the schema. */
+struct batch {
+	struct g2t_weights *w;
+	uint8_t **payload;
+	uint32_t *len;
+	int *verdict;
+	size_t n, cap;
+};
+
+/*
+ * A request's work on the state, for the committer: a lease to pick, or a
+ * packet's results to judge and keep.  Every job waiting is done in one
+ * transaction, durable (synchronous=FULL) when it holds results, before
+ * any of their connections is resumed: many results share one sync.
+ */
+enum { JOB_NONE, JOB_LEASE, JOB_RESULTS };
+struct job {
+	int kind;
+	struct MHD_Connection *c;      /* suspended until done */
+	uint8_t key[G2T_PK_SIZE];
+	uint8_t token[TOKEN_SIZE];     /* lease: the new token */
+	char near[1024];               /* lease: classes the device has, JSON */
+	int has_schema;                /* lease: the device has the schema */
+	struct g2t_lease lease;        /* lease: out */
+	struct g2t_packet pk;          /* results: the verified packet */
+	struct batch b;                /* results: its weight sets, verdicts out */
+	uint8_t digest[G2T_HASH_SIZE]; /* results: of the PACKET payload */
+	int seen, rc, done;            /* out: G2T_SEEN_*, status, finished */
+	struct job *next;
+};
+
+/* One request: its uploaded body, when it started, and its job. */
 struct request {
 	uint8_t *body;
 	size_t len, cap;
 	int too_big;
 	double start;
+	struct job job;
 };
 
 static double now_s(void)
@@ -497,24 +534,30 @@ static unsigned admit(struct g2t_server *s, const struct signed_request *r,
 
 /* ---- handlers ---- */
 
-/* JSON array of the classes whose shards the device says it has. */
-static void near_classes(const struct g2t_server *s, const char *have, char *out,
-                         size_t cap)
+/*
+ * What the device says it has cached (X-G2T-Have: hashes): the classes of
+ * the shards, as a JSON array into out, and whether it has the schema.
+ */
+static void cached(const struct g2t_server *s, const char *have, char *out, size_t cap,
+                   int *schema)
 {
 	size_t used = 0;
 	int any = 0;
 
 	out[0] = '\0';
+	*schema = 0;
 	while (have && *have && used + 16 < cap) {
 		uint8_t h[G2T_HASH_SIZE];
 		size_t got;
 
 		if (!sodium_hex2bin(h, sizeof h, have, strcspn(have, ","), NULL, &got, NULL) &&
-		    got == G2T_HASH_SIZE)
+		    got == G2T_HASH_SIZE) {
+			*schema |= !memcmp(h, s->schema->id, G2T_HASH_SIZE);
 			for (uint32_t k = 0; k < s->schema->classes; k++)
 				if (!memcmp(s->schema->shard_hash[k], h, G2T_HASH_SIZE))
 					used += (size_t)snprintf(out + used, cap - used, "%s%u",
 					                         any++ ? "," : "[", k);
+		}
 		have += strcspn(have, ",");
 		have += *have == ',';
 	}
@@ -522,9 +565,10 @@ static void near_classes(const struct g2t_server *s, const char *have, char *out
 		snprintf(out + used, cap - used, "]");
 }
 
-/* A task's stream: SCHEMA, its two shards when asked, TASK with the token. */
+/* A task's stream: SCHEMA unless the device has it, its two shards when
+ * asked, TASK with the token. */
 static int task_stream(const struct g2t_server *s, struct stream *st, long task,
-                       const uint8_t *token, int with_shards)
+                       const uint8_t *token, int with_schema, int with_shards)
 {
 	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
 	struct g2t_task t = s->task[task];
@@ -533,7 +577,8 @@ static int task_stream(const struct g2t_server *s, struct stream *st, long task,
 	t.token = token;
 	t.token_len = TOKEN_SIZE;
 	if (stream_open(st) ||
-	    fwrite(s->schema_record, 1, s->schema_record_len, st->f) != s->schema_record_len ||
+	    (with_schema && fwrite(s->schema_record, 1, s->schema_record_len, st->f) !=
+	                    s->schema_record_len) ||
 	    (with_shards && (g2t_write_record(st->f, G2T_REC_SHARD, a->payload, a->length) ||
 	                     g2t_write_record(st->f, G2T_REC_SHARD, b->payload, b->length))))
 		return G2T_ENOMEM;
@@ -541,55 +586,77 @@ static int task_stream(const struct g2t_server *s, struct stream *st, long task,
 	                        (uint32_t)g2t_task_encode(buf, sizeof buf, &t));
 }
 
-static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, const char *url)
+/* Hands a job to the committer; the connection waits, suspended. */
+static enum MHD_Result enqueue(struct g2t_server *s, struct MHD_Connection *c,
+                               struct job *j, int kind)
+{
+	j->kind = kind;
+	j->c = c;
+	MHD_suspend_connection(c); /* before the committer can resume it */
+	pthread_mutex_lock(&s->qlock);
+	j->next = s->queue;
+	s->queue = j;
+	pthread_cond_signal(&s->queued);
+	pthread_mutex_unlock(&s->qlock);
+	return MHD_YES;
+}
+
+/* A verified, admitted lease request goes to the committer. */
+static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *c,
+                                   const char *url, struct job *j)
 {
 	struct signed_request req;
-	uint8_t token[TOKEN_SIZE];
-	char near[1024], deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
-	struct g2t_lease l;
-	struct g2t_diag d;
-	struct stream st;
-	struct g2t_task t;
 	const char *why;
-	unsigned status;
-	int rc, complete;
+	unsigned status = verify_request(c, "POST", url, &req, &why);
 
-	randombytes_buf(token, sizeof token);
-	status = verify_request(c, "POST", url, &req, &why);
 	pthread_mutex_lock(&s->lock);
 	if (!status)
 		status = admit(s, &req, &why);
-	if (status) {
-		s->n.denied += status != 429;
-		pthread_mutex_unlock(&s->lock);
+	s->n.denied += status && status != 429;
+	pthread_mutex_unlock(&s->lock);
+	if (status)
 		return error(c, status, why);
-	}
-	near_classes(s, header(c, "X-G2T-Have"), near, sizeof near);
-	rc = g2t_store_lease(s->store, req.key, (long long)time(NULL), s->opts.lease_timeout,
-	                     near[0] ? near : NULL, token, sizeof token, &l, &d);
-	s->n.leases += !rc && l.task >= 0;
-	s->n.no_work += !rc && l.task < 0;
+	memcpy(j->key, req.key, sizeof j->key);
+	randombytes_buf(j->token, sizeof j->token);
+	cached(s, header(c, "X-G2T-Have"), j->near, sizeof j->near, &j->has_schema);
+	return enqueue(s, c, j, JOB_LEASE);
+}
+
+static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, const char *url,
+                             struct job *j)
+{
+	char deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
+	const struct g2t_lease *l = &j->lease;
+	struct stream st;
+	struct g2t_task t;
+	int complete;
+
+	if (!j->kind)
+		return lease_start(s, c, url, j);
+	pthread_mutex_lock(&s->lock);
+	s->n.leases += !j->rc && l->task >= 0;
+	s->n.no_work += !j->rc && l->task < 0;
 	complete = s->done == s->tasks;
 	pthread_mutex_unlock(&s->lock);
-	if (rc)
+	if (j->rc)
 		return error(c, 503, "state unavailable");
-	if (l.task < 0) {
+	if (l->task < 0) {
 		char wait[32];
 		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, wait, "X-G2T-Complete",
 		                          complete ? "1" : "0", NULL };
 
-		snprintf(wait, sizeof wait, "%lld", l.retry_after ? l.retry_after : 10);
+		snprintf(wait, sizeof wait, "%lld", l->retry_after ? l->retry_after : 10);
 		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
 	}
-	t = s->task[l.task];
-	snprintf(deadline, sizeof deadline, "%lld", l.deadline);
-	snprintf(task, sizeof task, "%ld", l.task);
+	t = s->task[l->task];
+	snprintf(deadline, sizeof deadline, "%lld", l->deadline);
+	snprintf(task, sizeof task, "%ld", l->task);
 	sodium_bin2hex(shards, 2 * G2T_HASH_SIZE + 1, s->schema->shard_hash[t.id.class_a],
 	               G2T_HASH_SIZE);
 	shards[2 * G2T_HASH_SIZE] = ',';
 	sodium_bin2hex(shards + 2 * G2T_HASH_SIZE + 1, 2 * G2T_HASH_SIZE + 1,
 	               s->schema->shard_hash[t.id.class_b], G2T_HASH_SIZE);
-	if (task_stream(s, &st, l.task, token, 0)) {
+	if (task_stream(s, &st, l->task, j->token, !j->has_schema, 0)) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
@@ -617,9 +684,9 @@ static int holds_class(struct g2t_server *s, const uint8_t *token, uint32_t klas
 {
 	int yes;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->store_lock);
 	yes = g2t_store_lease_uses(s->store, token, TOKEN_SIZE, (long long)time(NULL), klass);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->store_lock);
 	return yes;
 }
 
@@ -675,13 +742,13 @@ static enum MHD_Result task(struct g2t_server *s, struct MHD_Connection *c, cons
 		return error(c, 404, "no such task");
 	if (token_arg(c, token))
 		return error(c, 403, "no open lease on this task");
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->store_lock);
 	holds = g2t_store_lease_holds(s->store, token, TOKEN_SIZE, (long long)time(NULL),
 	                              (long)n);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->store_lock);
 	if (!holds)
 		return error(c, 403, "no open lease on this task");
-	if (task_stream(s, &st, (long)n, token, 1)) {
+	if (task_stream(s, &st, (long)n, token, 1, 1)) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
@@ -709,28 +776,6 @@ static int find_packet(const uint8_t *p, size_t len, const uint8_t **pkt, uint32
 		}
 	return rc == 0 && *pkt ? G2T_OK : G2T_EFORMAT;
 }
-
-/* Decoded weight sets of a packet, checked against the schema. */
-struct batch {
-	struct g2t_weights *w;
-	uint8_t **payload;
-	uint32_t *len;
-	int *verdict;
-	size_t n, cap;
-};
-
-/*
- * A packet's results waiting for the next group commit: the committer
- * thread commits every waiting packet in one durable transaction, then
- * wakes their handlers, so many results share one fsync.
- */
-struct job {
-	const uint8_t *key, *digest;
-	uint64_t seq;
-	struct batch *b;
-	int seen, rc, done;            /* out: G2T_SEEN_*, status, finished */
-	struct job *next;
-};
 
 static void batch_free(struct batch *b)
 {
@@ -834,23 +879,31 @@ static void commit_jobs(struct g2t_server *s, struct job *jobs)
 	long long now = (long long)time(NULL);
 	struct g2t_diag d;
 	struct job *j;
-	int rc;
+	int rc, durable = 0;
 
-	pthread_mutex_lock(&s->lock);
-	rc = g2t_store_begin_results(s->store, &d);
+	for (j = jobs; j; j = j->next)
+		durable |= j->kind == JOB_RESULTS;
+	pthread_mutex_lock(&s->store_lock);
+	rc = g2t_store_begin(s->store, durable, &d);
 	for (j = jobs; j && !rc; j = j->next) {
+		if (j->kind == JOB_LEASE) {
+			rc = g2t_store_lease(s->store, j->key, now, s->opts.lease_timeout,
+			                     j->near[0] ? j->near : NULL, j->token, TOKEN_SIZE,
+			                     &j->lease, &d);
+			continue;
+		}
 		/* in the transaction: a second copy in the same batch is seen */
-		j->seen = g2t_store_packet_seen(s->store, j->key, j->seq, j->digest);
+		j->seen = g2t_store_packet_seen(s->store, j->key, j->pk.seq, j->digest);
 		if (j->seen == G2T_SEEN_NEW)
-			rc = g2t_store_results(s->store, j->key, j->seq, j->digest, now, j->b->w,
-			                       (const uint8_t *const *)j->b->payload, j->b->len,
-			                       j->b->n, j->b->verdict, &d);
+			rc = g2t_store_results(s->store, j->key, j->pk.seq, j->digest, now, j->b.w,
+			                       (const uint8_t *const *)j->b.payload, j->b.len,
+			                       j->b.n, j->b.verdict, &d);
 	}
-	if (g2t_store_end_results(s->store, !rc, &d) && !rc)
+	if (g2t_store_end(s->store, !rc, &d) && !rc)
 		rc = G2T_EIO;
 	for (j = jobs; j; j = j->next)
 		j->rc = rc;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->store_lock);
 }
 
 static void *committer(void *arg)
@@ -859,7 +912,7 @@ static void *committer(void *arg)
 
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
-		struct job *jobs = s->queue, *j, *fifo = NULL;
+		struct job *jobs = s->queue, *j, *next, *fifo = NULL;
 
 		if (!jobs && s->stopping)
 			break;
@@ -869,91 +922,80 @@ static void *committer(void *arg)
 		}
 		s->queue = NULL;
 		pthread_mutex_unlock(&s->qlock);
-		while (jobs) { /* oldest first */
-			j = jobs;
-			jobs = j->next;
+		for (j = jobs; j; j = next) { /* oldest first */
+			next = j->next;
 			j->next = fifo;
 			fifo = j;
 		}
 		commit_jobs(s, fifo);
-		pthread_mutex_lock(&s->qlock);
-		for (j = fifo; j; j = j->next)
+		for (j = fifo; j; j = next) {
+			next = j->next; /* j may be freed once its connection resumes */
 			j->done = 1;
-		pthread_cond_broadcast(&s->committed);
+			MHD_resume_connection(j->c);
+		}
+		pthread_mutex_lock(&s->qlock);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
 }
 
-/* Hands a packet's results to the committer and waits until they are on disk. */
-static void commit(struct g2t_server *s, struct job *j)
-{
-	pthread_mutex_lock(&s->qlock);
-	j->next = s->queue;
-	s->queue = j;
-	pthread_cond_signal(&s->queued);
-	while (!j->done)
-		pthread_cond_wait(&s->committed, &s->qlock);
-	pthread_mutex_unlock(&s->qlock);
-}
-
-static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
-                               const struct request *rq)
+/* A packet that verifies, from an enrolled device, goes to the committer. */
+static enum MHD_Result results_start(struct g2t_server *s, struct MHD_Connection *c,
+                                     const struct request *rq, struct job *j)
 {
 	const uint8_t *pkt;
 	uint32_t plen = 0;
-	uint8_t digest[G2T_HASH_SIZE];
-	char hex[2 * G2T_HASH_SIZE + 1];
-	struct g2t_packet pk;
-	struct batch b = { 0 };
 	struct g2t_diag d = { 0, -1, "" };
-	enum MHD_Result ok;
 	struct device *dev;
-	struct job job = { 0 };
 	unsigned code;
 	int rc;
 
 	if (find_packet(rq->body, rq->len, &pkt, &plen))
 		return error(c, 400, "body is not a G2T stream with a PACKET record");
-	if ((rc = g2t_packet_open(&pk, pkt, plen, &d)))
+	if ((rc = g2t_packet_open(&j->pk, pkt, plen, &d)))
 		return error(c, rc == G2T_ENOMEM ? 500 : 400, "packet does not verify");
 	pthread_mutex_lock(&s->lock);
-	dev = enrolled(s, pk.pk);
+	dev = enrolled(s, j->pk.pk);
 	code = !dev ? 403 : !within_rate(s, dev, now_s()) ? 429 : 0;
 	s->n.denied += code == 403;
 	s->n.rate_limited += code == 429;
 	pthread_mutex_unlock(&s->lock);
+	if (!code && (rc = open_batch(s, &j->pk, &j->b, &d)))
+		code = rc == G2T_ENOMEM ? 500 : 400;
 	if (code) {
-		g2t_packet_close(&pk);
-		return error(c, code, code == 403 ? "device not enrolled" : "rate limit");
+		g2t_packet_close(&j->pk);
+		batch_free(&j->b);
+		memset(&j->b, 0, sizeof j->b);
+		return error(c, code, code == 403 ? "device not enrolled" : code == 429 ?
+		             "rate limit" : code == 400 ? "malformed packet body" : "out of memory");
 	}
-	g2t_hash(digest, pkt, plen);
-	sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-	if ((rc = open_batch(s, &pk, &b, &d))) {
-		g2t_packet_close(&pk);
-		batch_free(&b);
-		return error(c, rc == G2T_ENOMEM ? 500 : 400, "malformed packet body");
-	}
-	job.key = pk.pk;
-	job.digest = digest;
-	job.seq = pk.seq;
-	job.b = &b;
-	commit(s, &job);
+	g2t_hash(j->digest, pkt, plen);
+	memcpy(j->key, j->pk.pk, sizeof j->key);
+	return enqueue(s, c, j, JOB_RESULTS);
+}
+
+static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
+                               const struct request *rq, struct job *j)
+{
+	char hex[2 * G2T_HASH_SIZE + 1];
+	enum MHD_Result ok;
+
+	if (!j->kind)
+		return results_start(s, c, rq, j);
+	sodium_bin2hex(hex, sizeof hex, j->digest, sizeof j->digest);
 	pthread_mutex_lock(&s->lock);
-	if (job.rc) {
+	if (j->rc) {
 		ok = error(c, 503, "state unavailable");
-	} else if (job.seen == G2T_SEEN_SAME) { /* the device did not get our answer */
+	} else if (j->seen == G2T_SEEN_SAME) { /* the device did not get our answer */
 		s->n.duplicates++;
 		ok = json(c, 200, NULL, "{\"digest\":\"%s\",\"status\":\"duplicate\"}", hex);
-	} else if (job.seen == G2T_SEEN_REPLAY) {
+	} else if (j->seen == G2T_SEEN_REPLAY) {
 		s->n.denied++;
 		ok = json(c, 409, NULL, "{\"error\":\"sequence number already used\"}");
 	} else {
-		ok = verdicts(s, c, hex, &b);
+		ok = verdicts(s, c, hex, &j->b);
 	}
 	pthread_mutex_unlock(&s->lock);
-	g2t_packet_close(&pk);
-	batch_free(&b);
 	return ok;
 }
 
@@ -1004,11 +1046,11 @@ static enum MHD_Result model(struct g2t_server *s, struct MHD_Connection *c)
 	struct g2t_store_counts n;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->store_lock);
 	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
 	if (!rc && !s->model && n.done == n.tasks)
 		rc = build_model(s);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->store_lock);
 	if (rc)
 		return error(c, 500, "cannot build the model");
 	if (!s->model)
@@ -1026,8 +1068,10 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	size_t used = 0;
 	int rc;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->store_lock);
 	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
+	pthread_mutex_unlock(&s->store_lock);
+	pthread_mutex_lock(&s->lock);
 	k = s->n;
 	pthread_mutex_unlock(&s->lock);
 	if (rc)
@@ -1061,8 +1105,10 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 
 	if (!f)
 		return MHD_NO;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->store_lock);
 	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
+	pthread_mutex_unlock(&s->store_lock);
+	pthread_mutex_lock(&s->lock);
 	k = s->n;
 	pthread_mutex_unlock(&s->lock);
 	if (rc) {
@@ -1115,9 +1161,9 @@ static enum MHD_Result route(struct g2t_server *s, struct MHD_Connection *c,
 	int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
 
 	if (!strcmp(url, "/v1/lease"))
-		return post ? lease(s, c, url) : wrong_method(c, "POST");
+		return post ? lease(s, c, url, &rq->job) : wrong_method(c, "POST");
 	if (!strcmp(url, "/v1/results"))
-		return post ? results(s, c, rq) : wrong_method(c, "POST");
+		return post ? results(s, c, rq, &rq->job) : wrong_method(c, "POST");
 	if (!strncmp(url, "/v1/shards/", 11))
 		return get ? shard(s, c, url + 11) : wrong_method(c, "GET");
 	if (!strncmp(url, "/v1/tasks/", 10))
@@ -1186,6 +1232,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	s->n.latency[i]++;
 	s->n.latency_sum += t;
 	pthread_mutex_unlock(&s->lock);
+	if (rq->job.kind == JOB_RESULTS) {
+		g2t_packet_close(&rq->job.pk);
+		batch_free(&rq->job.b);
+	}
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -1218,7 +1268,8 @@ static char *read_text(const char *path, struct g2t_diag *d)
 static int start_http(struct g2t_server *s, struct g2t_diag *d)
 {
 	const struct g2t_serve_opts *o = &s->opts;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG;
 	char *cert = NULL, *key = NULL;
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(o->port) };
 
@@ -1263,9 +1314,9 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	randombytes_buf(s->nonce_key, sizeof s->nonce_key);
 	s->opts = *o;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->store_lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->queued, NULL);
-	pthread_cond_init(&s->committed, NULL);
 	for (size_t i = 0; i < o->ntasks; i++)
 		if ((rc = load_path(s, o->tasks[i], d)))
 			return rc;
@@ -1344,8 +1395,8 @@ void g2t_server_stop(struct g2t_server *s)
 	free(s->model);
 	free(s->schema_record);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->store_lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->queued);
-	pthread_cond_destroy(&s->committed);
 	free(s);
 }

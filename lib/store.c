@@ -2,9 +2,10 @@
  * The coordinator's state in SQLite (WAL): tasks, leases, accepted results,
  * devices and the sequence numbers of their packets.
  *
- * One connection, one writer: the caller serialises calls.  Leases commit
- * with synchronous=NORMAL (a lost lease is only re-issued); an accepted
- * result commits with synchronous=FULL before the caller answers 2xx.
+ * One connection, one writer: the caller serialises calls and groups
+ * leases and results in transactions (g2t_store_begin/end).  Leases alone
+ * commit with synchronous=NORMAL (a lost lease is only re-issued); results
+ * with synchronous=FULL, before the caller answers 2xx.
  * Claims are made with BEGIN IMMEDIATE and an UPDATE guarded by the state
  * it expects, checked with sqlite3_changes() == 1.
  */
@@ -436,11 +437,9 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
                     long base, const char *near, const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d)
 {
-	int rc = exec(s, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d), expired = 0;
+	int rc = G2T_OK, expired = 0;
 	long slot = -1, task = -1;
 
-	if (rc)
-		return rc;
 	out->task = -1;
 	out->retry_after = backoff_left(s, key, now);
 	if (!out->retry_after)
@@ -468,10 +467,6 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
 			rc = fail(s, d);
 		out->task = task;
 	}
-	if (!rc)
-		rc = exec(s, "COMMIT", d);
-	else
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 
@@ -524,15 +519,16 @@ static int judge(struct g2t_store *s, const uint8_t *key, const struct g2t_weigh
 	return verdict;
 }
 
-int g2t_store_begin_results(struct g2t_store *s, struct g2t_diag *d)
+int g2t_store_begin(struct g2t_store *s, int durable, struct g2t_diag *d)
 {
-	return exec(s, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE", d);
+	return exec(s, durable ? "PRAGMA synchronous=FULL; BEGIN IMMEDIATE"
+	                       : "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE", d);
 }
 
-int g2t_store_end_results(struct g2t_store *s, int commit, struct g2t_diag *d)
+int g2t_store_end(struct g2t_store *s, int commit, struct g2t_diag *d)
 {
 	if (commit)
-		return exec(s, "COMMIT", d); /* durable before any 2xx */
+		return exec(s, "COMMIT", d); /* durable before any 2xx, if asked */
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return G2T_OK;
 }

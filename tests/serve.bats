@@ -236,9 +236,9 @@ count_files() {
 		expect_stat done "$i"
 		[ "$i" = 3 ] || expect_stat complete false
 	done
-	# three different tasks; the three class shards kept in the cache
+	# three different tasks; the three class shards and the schema cached
 	[ "$(for i in 1 2 3; do task_of "t$i.g2t"; done | sort -n | tr '\n' ' ')" = "0 1 2 " ]
-	[ "$(count_files cache '*.g2t')" = 3 ]
+	[ "$(count_files cache '*.g2t')" = 4 ]
 	expect_model
 	run --separate-stderr g2t-predict --eval model "$DATA/iris.test.csv.gz"
 	expect_status 0
@@ -262,6 +262,55 @@ count_files() {
 	inf=$(awk -F' ' '/^g2t_request_seconds_bucket\{le="\+Inf"\}/ { print $2 }' body)
 	count=$(awk '/^g2t_request_seconds_count/ { print $2 }' body)
 	[ -n "$count" ] && [ "$inf" = "$count" ] && [ "$count" -gt 6 ]
+}
+
+# cached_schema DIR: the file of DIR that holds a SCHEMA record.
+cached_schema() {
+	local f
+	for f in "$1"/*.g2t; do
+		[ "$(records "$f" | awk 'NR == 1 { print $2 }')" = 1 ] && echo "$f"
+	done
+}
+
+@test "a device with the schema cached (X-G2T-Have) gets lease answers without it; g2t-fetch still writes the whole task; a damaged cached schema is removed and sent again" {
+	need_signer
+	serve
+	lease "$KEY" t1.g2t
+	local sf sid
+	sf=$(cached_schema cache-dev.key)
+	[ -n "$sf" ]
+	sid=$(basename "$sf" .g2t)
+	# the server leaves the schema out for a device that names it
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}" -H "X-G2T-Have: $sid"
+	expect_code 200
+	[ "$(records body | awk '{ print $2 }' | tr '\n' ' ')" = "3 " ]
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	[ "$(records body | awk '{ print $2 }' | tr '\n' ' ')" = "1 3 " ]
+	# iris's three tasks are leased now: start again on a fresh state; with
+	# its cache g2t-fetch writes the same SCHEMA the server sent first
+	stop_server
+	rm -rf state
+	serve
+	lease "$KEY" t2.g2t
+	[ "$(records t2.g2t | awk '{ print $2 }' | tr '\n' ' ')" = "1 2 2 3 " ]
+	cmp <(head -c "$(first_record_end t1.g2t)" t1.g2t) <(head -c "$(first_record_end t2.g2t)" t2.g2t)
+	deliver t2.g2t "$KEY" sp
+	# a cached schema that no longer hashes to its name: removed, exit 75
+	local off
+	off=$(records "$sf" | awk 'NR == 1 { print $1 }')
+	flip_byte "$sf" $((off + 8 + 4))
+	fix_record_crc "$sf" "$off"
+	run --separate-stderr g2t-fetch -s "$KEY" --cache cache-dev.key -o t3.g2t "$SERVER_URL"
+	expect_status 75
+	expect_stderr 'unusable and was removed'
+	[ ! -e "$sf" ] && [ ! -e t3.g2t ]
+	# asked again, the server sends it, and it is cached again
+	lease "$KEY" t4.g2t
+	[ "$(records t4.g2t | awk 'NR == 1 { print $2 }')" = 1 ]
+	[ -e "$sf" ]
 }
 
 @test "two devices with two keys work in parallel and complete the run" {

@@ -15,7 +15,8 @@
  * its result in-process (g2t_packet_build over one WEIGHTS set of zeros
  * carrying the lease token, its own sequence numbers from 1), POSTs it to
  * /v1/results and then leases again; a 204 means no task was free and the
- * device asks again at once.
+ * device asks again at once.  Like g2t-fetch with a cache, a device names
+ * the schema it has in X-G2T-Have, so only its first lease answer holds it.
  *
  * Only requests completed inside the measured window (after --warmup) are
  * counted; requests still in flight at its end get --drain seconds (5) to
@@ -100,6 +101,7 @@ struct device {
 	size_t body_len;
 	struct signed_req *pre;        /* --presign */
 	size_t npre, used_pre;
+	char have[96];                 /* X-G2T-Have: the schema, once it has it */
 };
 
 struct worker {
@@ -257,7 +259,8 @@ static void start_lease(struct device *d)
 	struct signed_req live, *r = &live;
 	char key[96], when[64], nonce[64], sig[128];
 	const char *lines[] = { key, when, nonce, sig, "Content-Type:", "Expect:",
-	                        "Accept: application/x-g2t" };
+	                        "Accept: application/x-g2t",
+	                        d->have[0] ? d->have : "X-G2T-Have:" };
 
 	if (d->used_pre < d->npre) {
 		r = &d->pre[d->used_pre++];
@@ -278,8 +281,10 @@ static void start_lease(struct device *d)
 	submit(d, LEASE, cfg.lease_url, "", 0);
 }
 
-/* The TASK of a lease answer (and the schema's F the first time); 0 or -1. */
-static int leased_task(struct worker *w, const struct buf *b, struct g2t_task *t)
+/* The TASK of a lease answer (and from its schema, the first time, F and
+ * the device's X-G2T-Have); 0 or -1. */
+static int leased_task(struct worker *w, struct device *d, const struct buf *b,
+                       struct g2t_task *t)
 {
 	size_t at = G2T_HEADER_SIZE;
 	int found = 0;
@@ -292,15 +297,20 @@ static int leased_task(struct worker *w, const struct buf *b, struct g2t_task *t
 
 		if (len > b->len - at - G2T_HEADER_SIZE - G2T_CRC_SIZE)
 			return -1;
-		if (type == G2T_REC_SCHEMA && !w->features) {
+		if (type == G2T_REC_SCHEMA && (!w->features || !d->have[0])) {
 			struct g2t_schema *sc;
+			char hex[2 * G2T_HASH_SIZE + 1];
 
 			if (g2t_schema_decode(&sc, p, len))
 				return -1;
-			w->features = sc->features;
+			sodium_bin2hex(hex, sizeof hex, sc->id, G2T_HASH_SIZE);
+			snprintf(d->have, sizeof d->have, "X-G2T-Have: %s", hex);
+			if (!w->features) {
+				w->features = sc->features;
+				if (!(w->zeros = calloc(w->features ? w->features : 1, sizeof *w->zeros)))
+					die("out of memory");
+			}
 			g2t_schema_free(sc);
-			if (!(w->zeros = calloc(w->features ? w->features : 1, sizeof *w->zeros)))
-				die("out of memory");
 		}
 		if (type == G2T_REC_TASK) {
 			if (g2t_task_decode(t, p, len) || t->token_len == 0)
@@ -414,12 +424,15 @@ static void finished(struct device *d, CURLcode code)
 	d->wake = 0;
 	if (t >= t_end)
 		return;
-	if (kind == LEASE && http == 200 && cfg.results) {
-		if (leased_task(w, &d->resp, &task) || start_result(d, &task)) {
-			s->bad_body += counted;
-			start_lease(d);
+	if (kind == LEASE && http == 200) {
+		int bad = leased_task(w, d, &d->resp, &task);
+
+		if (!bad && cfg.results) {
+			if (!start_result(d, &task))
+				return;
+			bad = 1;
 		}
-		return;
+		s->bad_body += bad && counted;
 	}
 	start_lease(d);
 }
