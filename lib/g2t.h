@@ -399,8 +399,10 @@ int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
  * roll back). */
 int g2t_store_begin(struct g2t_store *s, int durable, struct g2t_diag *d);
 int g2t_store_end(struct g2t_store *s, int commit, struct g2t_diag *d);
+/* A lease for the device, preferring tasks of the classes near[0..nnear). */
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
-                    long base, const char *near, const uint8_t *token, size_t token_len,
+                    long base, const uint32_t *near, size_t nnear,
+                    const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d);
 int g2t_store_packet_seen(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE],
                           uint64_t seq, const uint8_t digest[G2T_HASH_SIZE]);

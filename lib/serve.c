@@ -39,6 +39,7 @@
 #define NONCE_PROBES 32
 #define LATENCY_BUCKETS 10
 #define STOP_GRACE 3           /* seconds in-flight requests get at a stop */
+#define NEAR_MAX 8             /* classes of X-G2T-Have a lease looks for */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -53,6 +54,12 @@ struct shard {
 	uint8_t hash[G2T_HASH_SIZE];
 	uint8_t *payload;
 	uint32_t length, klass;
+};
+
+/* A class by its shard's hash: an array of them sorted, for lookups. */
+struct shard_key {
+	uint8_t hash[G2T_HASH_SIZE];
+	uint32_t klass;
 };
 
 /* An enrolled device and its request budget, a token bucket. */
@@ -82,6 +89,7 @@ struct g2t_server {
 	struct g2t_store *store;
 	struct g2t_schema *schema;
 	struct shard *shard;            /* one per class, by class index */
+	struct shard_key *by_hash;      /* one per class, sorted by hash */
 	struct g2t_task *task;          /* by task index */
 	size_t tasks;
 	struct device *device;          /* sorted by key */
@@ -123,7 +131,8 @@ struct job {
 	struct MHD_Connection *c;      /* suspended until done */
 	uint8_t key[G2T_PK_SIZE];
 	uint8_t token[TOKEN_SIZE];     /* lease: the new token */
-	char near[1024];               /* lease: classes the device has, JSON */
+	uint32_t near[NEAR_MAX];       /* lease: classes the device has */
+	size_t nnear;
 	int has_schema;                /* lease: the device has the schema */
 	struct g2t_lease lease;        /* lease: out */
 	struct g2t_packet pk;          /* results: the verified packet */
@@ -292,10 +301,33 @@ static int check_tasks(struct g2t_server *s, struct g2t_diag *d)
 	return G2T_OK;
 }
 
-/* The SCHEMA record as every lease sends it, framed once. */
+static int by_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, G2T_HASH_SIZE); /* the hash comes first */
+}
+
+/* The class whose shard has hash h, or -1. */
+static long class_of(const struct g2t_server *s, const uint8_t *h)
+{
+	const struct shard_key *k = bsearch(h, s->by_hash, s->schema->classes,
+	                                    sizeof *s->by_hash, by_hash);
+
+	return k ? (long)k->klass : -1;
+}
+
+/* The SCHEMA record as every lease sends it, framed once, and the classes
+ * by shard hash. */
 static int frame_schema(struct g2t_server *s)
 {
 	uint32_t len = s->schema->length;
+
+	if (!(s->by_hash = calloc(s->schema->classes, sizeof *s->by_hash)))
+		return G2T_ENOMEM;
+	for (uint32_t k = 0; k < s->schema->classes; k++) {
+		memcpy(s->by_hash[k].hash, s->schema->shard_hash[k], G2T_HASH_SIZE);
+		s->by_hash[k].klass = k;
+	}
+	qsort(s->by_hash, s->schema->classes, sizeof *s->by_hash, by_hash);
 
 	s->schema_record_len = G2T_HEADER_SIZE + len + G2T_CRC_SIZE;
 	if (!(s->schema_record = malloc(s->schema_record_len)))
@@ -535,34 +567,28 @@ static unsigned admit(struct g2t_server *s, const struct signed_request *r,
 /* ---- handlers ---- */
 
 /*
- * What the device says it has cached (X-G2T-Have: hashes): the classes of
- * the shards, as a JSON array into out, and whether it has the schema.
+ * What the device says it has cached (X-G2T-Have: hashes, most recently
+ * used first): the classes of its first NEAR_MAX shards, into j->near, and
+ * whether it has the schema.
  */
-static void cached(const struct g2t_server *s, const char *have, char *out, size_t cap,
-                   int *schema)
+static void cached(const struct g2t_server *s, const char *have, struct job *j)
 {
-	size_t used = 0;
-	int any = 0;
-
-	out[0] = '\0';
-	*schema = 0;
-	while (have && *have && used + 16 < cap) {
+	j->nnear = 0;
+	j->has_schema = 0;
+	while (have && *have) {
 		uint8_t h[G2T_HASH_SIZE];
 		size_t got;
+		long k;
 
 		if (!sodium_hex2bin(h, sizeof h, have, strcspn(have, ","), NULL, &got, NULL) &&
 		    got == G2T_HASH_SIZE) {
-			*schema |= !memcmp(h, s->schema->id, G2T_HASH_SIZE);
-			for (uint32_t k = 0; k < s->schema->classes; k++)
-				if (!memcmp(s->schema->shard_hash[k], h, G2T_HASH_SIZE))
-					used += (size_t)snprintf(out + used, cap - used, "%s%u",
-					                         any++ ? "," : "[", k);
+			j->has_schema |= !memcmp(h, s->schema->id, G2T_HASH_SIZE);
+			if (j->nnear < NEAR_MAX && (k = class_of(s, h)) >= 0)
+				j->near[j->nnear++] = (uint32_t)k;
 		}
 		have += strcspn(have, ",");
 		have += *have == ',';
 	}
-	if (any)
-		snprintf(out + used, cap - used, "]");
 }
 
 /* A task's stream: SCHEMA unless the device has it, its two shards when
@@ -618,7 +644,7 @@ static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *
 		return error(c, status, why);
 	memcpy(j->key, req.key, sizeof j->key);
 	randombytes_buf(j->token, sizeof j->token);
-	cached(s, header(c, "X-G2T-Have"), j->near, sizeof j->near, &j->has_schema);
+	cached(s, header(c, "X-G2T-Have"), j);
 	return enqueue(s, c, j, JOB_LEASE);
 }
 
@@ -697,17 +723,12 @@ static enum MHD_Result shard(struct g2t_server *s, struct MHD_Connection *c, con
 	char etag[2 * G2T_HASH_SIZE + 3];
 	struct stream st;
 	size_t got;
-	uint32_t k;
+	long k;
 
 	if (sodium_hex2bin(h, sizeof h, hex, strlen(hex), NULL, &got, NULL) ||
-	    got != G2T_HASH_SIZE)
+	    got != G2T_HASH_SIZE || (k = class_of(s, h)) < 0)
 		return error(c, 404, "no such shard");
-	for (k = 0; k < s->schema->classes; k++)
-		if (!memcmp(s->shard[k].hash, h, G2T_HASH_SIZE))
-			break;
-	if (k == s->schema->classes)
-		return error(c, 404, "no such shard");
-	if (token_arg(c, token) || !holds_class(s, token, k))
+	if (token_arg(c, token) || !holds_class(s, token, (uint32_t)k))
 		return error(c, 403, "no open lease that uses this shard");
 	snprintf(etag, sizeof etag, "\"%s\"", hex);
 	if (match && !strcmp(match, etag)) {
@@ -888,7 +909,7 @@ static void commit_jobs(struct g2t_server *s, struct job *jobs)
 	for (j = jobs; j && !rc; j = j->next) {
 		if (j->kind == JOB_LEASE) {
 			rc = g2t_store_lease(s->store, j->key, now, s->opts.lease_timeout,
-			                     j->near[0] ? j->near : NULL, j->token, TOKEN_SIZE,
+			                     j->near, j->nnear, j->token, TOKEN_SIZE,
 			                     &j->lease, &d);
 			continue;
 		}
@@ -1389,6 +1410,7 @@ void g2t_server_stop(struct g2t_server *s)
 		free(s->shard[k].payload);
 	g2t_schema_free(s->schema);
 	free(s->shard);
+	free(s->by_hash);
 	free(s->task);
 	free(s->device);
 	free(s->nonce);

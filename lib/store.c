@@ -32,7 +32,7 @@ struct g2t_store {
 	sqlite3 *db;
 	int lock_fd;               /* flock()ed: one server per state */
 	unsigned replicas;         /* agreeing results that complete a task */
-	sqlite3_stmt *pick_near, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
+	sqlite3_stmt *pick_a, *pick_b, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
 	             *finish_slot, *finish, *close_slots, *vote, *agree, *shortfall, *add_slot,
 	             *disagreed, *seen, *remember, *device, *note_device, *backoff;
 	char last_error[200];
@@ -46,12 +46,14 @@ static const char schema_sql[] =
 	"  hash BLOB NOT NULL UNIQUE,"
 	"  state INTEGER NOT NULL DEFAULT 0,"     /* 2: done */
 	"  result BLOB);"                         /* accepted WEIGHTS payload */
-	"CREATE TABLE IF NOT EXISTS slots("
-	"  id INTEGER PRIMARY KEY, task INTEGER NOT NULL,"
+	"CREATE TABLE IF NOT EXISTS slots("       /* a, b: the task's classes */
+	"  id INTEGER PRIMARY KEY, task INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL DEFAULT 0,"     /* 0 open, 1 leased, 2 done */
 	"  deadline INTEGER NOT NULL DEFAULT 0,"  /* of the current lease */
 	"  issued INTEGER NOT NULL DEFAULT 0);"   /* leases issued for it */
 	"CREATE INDEX IF NOT EXISTS slots_open ON slots(state, task, id);"
+	"CREATE INDEX IF NOT EXISTS slots_a ON slots(state, a, task);"
+	"CREATE INDEX IF NOT EXISTS slots_b ON slots(state, b, task);"
 	"CREATE INDEX IF NOT EXISTS slots_deadline ON slots(state, deadline);"
 	"CREATE INDEX IF NOT EXISTS slots_task ON slots(task);"
 	"CREATE TABLE IF NOT EXISTS leases("
@@ -143,18 +145,19 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 	if ((rc = check_format(s, dir, d)) || (rc = exec(s, schema_sql, d)))
 		return rc;
 	/*
-	 * An open slot near the device's classes (a JSON array), any open slot,
-	 * or one whose lease ran out, lowest task first (a task short of agreeing
+	 * An open slot of a task with class ?2 as a or as b, any open slot, or
+	 * one whose lease ran out, lowest task first (a task short of agreeing
 	 * replicas is finished before others start); never a slot of a task the
 	 * device has leased under another slot (replicas are distinct devices).
+	 * Each walks an index from its first match.
 	 */
 #define OTHER_DEVICE " AND NOT EXISTS(SELECT 1 FROM leases l WHERE l.task=s.task" \
 	             " AND l.device=?3 AND l.slot<>s.id)"
-	rc = prepare(s, &s->pick_near,
-	             "SELECT s.id, s.task FROM slots s JOIN tasks t ON t.id=s.task"
-	             " WHERE s.state=0 AND (t.a IN (SELECT value FROM json_each(?2))"
-	             "  OR t.b IN (SELECT value FROM json_each(?2)))" OTHER_DEVICE
-	             " ORDER BY s.task, s.id LIMIT 1", d);
+	rc = prepare(s, &s->pick_a, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
+	             " AND s.a=?2" OTHER_DEVICE " ORDER BY s.task LIMIT 1", d);
+	if (!rc)
+		rc = prepare(s, &s->pick_b, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
+		             " AND s.b=?2" OTHER_DEVICE " ORDER BY s.task LIMIT 1", d);
 	if (!rc)
 		rc = prepare(s, &s->pick_any, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
 		             OTHER_DEVICE " ORDER BY s.task, s.id LIMIT 1", d);
@@ -199,7 +202,8 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 		             "  WHERE task=?1 GROUP BY digest))"
 		             " - (SELECT count(*) FROM slots WHERE task=?1 AND state<>2)", d);
 	if (!rc)
-		rc = prepare(s, &s->add_slot, "INSERT INTO slots(task) VALUES(?1)", d);
+		rc = prepare(s, &s->add_slot, "INSERT INTO slots(task, a, b)"
+		             " SELECT id, a, b FROM tasks WHERE id=?1", d);
 	if (!rc)
 		rc = prepare(s, &s->disagreed,
 		             "UPDATE devices SET disagreed=disagreed+1 WHERE key IN"
@@ -228,7 +232,7 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 void g2t_store_close(struct g2t_store *s)
 {
 	sqlite3_stmt **all[] = {
-		&s->pick_near, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
+		&s->pick_a, &s->pick_b, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
 		&s->find_lease, &s->finish_slot, &s->finish, &s->close_slots, &s->vote,
 		&s->agree, &s->shortfall, &s->add_slot, &s->disagreed, &s->seen, &s->remember,
 		&s->device, &s->note_device, &s->backoff
@@ -301,7 +305,7 @@ int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
 	if (!rc)
 		rc = prepare(s, &put, "INSERT INTO tasks(id, a, b, hash) VALUES(?1, ?2, ?3, ?4)", d);
 	if (!rc)
-		rc = prepare(s, &slot, "INSERT INTO slots(task) VALUES(?1)", d);
+		rc = prepare(s, &slot, "INSERT INTO slots(task, a, b) VALUES(?1, ?2, ?3)", d);
 	for (size_t i = 0; i < n && !rc; i++) {
 		sqlite3_reset(put);
 		sqlite3_bind_int64(put, 1, tasks[i].id.task);
@@ -312,6 +316,8 @@ int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
 		for (unsigned r = 0; r < replicas && !rc; r++) {
 			sqlite3_reset(slot);
 			sqlite3_bind_int64(slot, 1, tasks[i].id.task);
+			sqlite3_bind_int64(slot, 2, tasks[i].id.class_a);
+			sqlite3_bind_int64(slot, 3, tasks[i].id.class_b);
 			rc = sqlite3_step(slot) == SQLITE_DONE ? G2T_OK : fail(s, d);
 		}
 	}
@@ -371,18 +377,25 @@ static long first_slot(sqlite3_stmt *q, const uint8_t *key, long *task)
 }
 
 /*
- * Picks a slot: an open one near the device's classes (near: a JSON array,
- * or NULL), else any open one, else one whose lease ran out.
+ * Picks a slot: of the lowest task that has an open one and uses one of the
+ * device's classes near[0..n), else any open one, else one whose lease ran
+ * out.
  */
-static long pick(struct g2t_store *s, const uint8_t *key, long long now, const char *near,
-                 long *task, int *expired)
+static long pick(struct g2t_store *s, const uint8_t *key, long long now,
+                 const uint32_t *near, size_t n, long *task, int *expired)
 {
-	long slot = -1;
+	long slot = -1, t;
 
 	*expired = 0;
-	if (near) {
-		sqlite3_bind_text(s->pick_near, 2, near, -1, SQLITE_STATIC);
-		slot = first_slot(s->pick_near, key, task);
+	for (size_t i = 0; i < 2 * n; i++) {
+		sqlite3_stmt *q = i % 2 ? s->pick_b : s->pick_a;
+		long found;
+
+		sqlite3_bind_int64(q, 2, near[i / 2]);
+		if ((found = first_slot(q, key, &t)) >= 0 && (slot < 0 || t < *task)) {
+			slot = found;
+			*task = t;
+		}
 	}
 	if (slot < 0)
 		slot = first_slot(s->pick_any, key, task);
@@ -434,7 +447,8 @@ static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 }
 
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
-                    long base, const char *near, const uint8_t *token, size_t token_len,
+                    long base, const uint32_t *near, size_t nnear,
+                    const uint8_t *token, size_t token_len,
                     struct g2t_lease *out, struct g2t_diag *d)
 {
 	int rc = G2T_OK, expired = 0;
@@ -443,7 +457,7 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
 	out->task = -1;
 	out->retry_after = backoff_left(s, key, now);
 	if (!out->retry_after)
-		slot = pick(s, key, now, near, &task, &expired);
+		slot = pick(s, key, now, near, nnear, &task, &expired);
 	if (expired && lost_lease(s, slot, now, base))
 		rc = fail(s, d);
 	if (slot >= 0 && !rc) {

@@ -313,6 +313,27 @@ cached_schema() {
 	[ -e "$sf" ]
 }
 
+@test "the scheduler prefers the lowest task that uses a class whose shard the device names in X-G2T-Have" {
+	need_signer
+	g2t-split -o digits "$DATA/digits.train.csv.gz"
+	start_server srv --tasks digits --state state --devices "$F/keys"
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	[ "$(header_of X-G2T-Task)" = 0 ] # classes 0 and 1
+	local one
+	one=$(header_of X-G2T-Shards | cut -d, -f2)
+	# without the preference the next task would be 1 (classes 0 and 2)
+	sign_request "$KEY2"
+	call POST /v1/lease "${SIGNED[@]}" -H "X-G2T-Have: $(printf '%064d' 7),$one"
+	expect_code 200
+	[ "$(header_of X-G2T-Task)" = 9 ] # classes 1 and 2
+	sign_request "$KEY2"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	[ "$(header_of X-G2T-Task)" = 1 ]
+}
+
 @test "two devices with two keys work in parallel and complete the run" {
 	serve
 	mkdir a b
