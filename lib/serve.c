@@ -51,9 +51,8 @@ static const char *const verdict_name[G2T_RESULT_VERDICTS] = {
 };
 
 struct shard {
-	uint8_t hash[G2T_HASH_SIZE];
 	uint8_t *payload;
-	uint32_t length, klass;
+	uint32_t length;
 };
 
 /* A class by its shard's hash: an array of them sorted, for lookups. */
@@ -138,7 +137,7 @@ struct job {
 	struct g2t_packet pk;          /* results: the verified packet */
 	struct batch b;                /* results: its weight sets, verdicts out */
 	uint8_t digest[G2T_HASH_SIZE]; /* results: of the PACKET payload */
-	int seen, rc, done;            /* out: G2T_SEEN_*, status, finished */
+	int seen, rc;                  /* out: G2T_SEEN_*, status */
 	struct job *next;
 };
 
@@ -202,9 +201,7 @@ static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t
 		if (!(sh->payload = malloc(r->length)))
 			return G2T_ENOMEM;
 		memcpy(sh->payload, r->payload, r->length);
-		memcpy(sh->hash, hash, G2T_HASH_SIZE);
 		sh->length = r->length;
-		sh->klass = head.klass;
 		return G2T_OK;
 	}
 	if (r->type == G2T_REC_TASK) {
@@ -951,7 +948,6 @@ static void *committer(void *arg)
 		commit_jobs(s, fifo);
 		for (j = fifo; j; j = next) {
 			next = j->next; /* j may be freed once its connection resumes */
-			j->done = 1;
 			MHD_resume_connection(j->c);
 		}
 		pthread_mutex_lock(&s->qlock);
