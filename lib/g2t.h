@@ -389,21 +389,24 @@ enum g2t_result_verdict {
 struct g2t_store_counts {
 	long long tasks, pending, leased, done, issued, reissued, devices, disagreeing;
 };
-int g2t_store_open(struct g2t_store **s, const char *dir, struct g2t_diag *d);
+/* Opens the state in dir for tasks of `replicas` agreeing results each. */
+int g2t_store_open(struct g2t_store **s, const char *dir, unsigned replicas,
+                   struct g2t_diag *d);
 void g2t_store_close(struct g2t_store *s);
 int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
-                    const struct g2t_task *tasks, size_t n, unsigned replicas,
-                    struct g2t_diag *d);
+                    const struct g2t_task *tasks, size_t n, struct g2t_diag *d);
 /* Leases and results go in transactions: begin (durable: synchronous=FULL,
  * for results), any number of leases and packets' results, end (commit, or
  * roll back). */
 int g2t_store_begin(struct g2t_store *s, int durable, struct g2t_diag *d);
 int g2t_store_end(struct g2t_store *s, int commit, struct g2t_diag *d);
-/* A lease for the device, preferring tasks of the classes near[0..nnear). */
+/* A lease for the device, preferring tasks of the classes near[0..nnear),
+ * and its token, when out->task >= 0. */
+#define G2T_LEASE_TOKEN_SIZE 16
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
                     long base, const uint32_t *near, size_t nnear,
-                    const uint8_t *token, size_t token_len,
-                    struct g2t_lease *out, struct g2t_diag *d);
+                    uint8_t token[G2T_LEASE_TOKEN_SIZE], struct g2t_lease *out,
+                    struct g2t_diag *d);
 int g2t_store_packet_seen(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE],
                           uint64_t seq, const uint8_t digest[G2T_HASH_SIZE]);
 int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,

@@ -33,7 +33,7 @@
 
 #include "g2t.h"
 
-#define TOKEN_SIZE 16
+#define TOKEN_SIZE G2T_LEASE_TOKEN_SIZE
 #define CLOCK_SKEW 300          /* seconds a signed request's time may be off */
 #define NONCE_SLOTS (1u << 20)  /* nonces remembered within CLOCK_SKEW */
 #define NONCE_PROBES 32
@@ -129,7 +129,7 @@ struct job {
 	int kind;
 	struct MHD_Connection *c;      /* suspended until done */
 	uint8_t key[G2T_PK_SIZE];
-	uint8_t token[TOKEN_SIZE];     /* lease: the new token */
+	uint8_t token[TOKEN_SIZE];     /* lease: out, the new token */
 	uint32_t near[NEAR_MAX];       /* lease: classes the device has */
 	size_t nnear;
 	int has_schema;                /* lease: the device has the schema */
@@ -640,7 +640,6 @@ static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *
 	if (status)
 		return error(c, status, why);
 	memcpy(j->key, req.key, sizeof j->key);
-	randombytes_buf(j->token, sizeof j->token);
 	cached(s, header(c, "X-G2T-Have"), j);
 	return enqueue(s, c, j, JOB_LEASE);
 }
@@ -906,8 +905,7 @@ static void commit_jobs(struct g2t_server *s, struct job *jobs)
 	for (j = jobs; j && !rc; j = j->next) {
 		if (j->kind == JOB_LEASE) {
 			rc = g2t_store_lease(s->store, j->key, now, s->opts.lease_timeout,
-			                     j->near, j->nnear, j->token, TOKEN_SIZE,
-			                     &j->lease, &d);
+			                     j->near, j->nnear, j->token, &j->lease, &d);
 			continue;
 		}
 		/* in the transaction: a second copy in the same batch is seen */
@@ -1350,9 +1348,8 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	g2t_keyring_clear(&keys);
 	if (rc)
 		return rc;
-	if ((rc = g2t_store_open(&s->store, o->state, d)) ||
-	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks,
-	                               o->replicas, d)) ||
+	if ((rc = g2t_store_open(&s->store, o->state, o->replicas, d)) ||
+	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)) ||
 	    (rc = g2t_store_counts(s->store, &n, (long long)time(NULL))))
 		return rc;
 	s->done = (size_t)n.done;

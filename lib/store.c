@@ -17,16 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "g2t.h"
 
-/* A slot is one replica of a task: leased to one device at a time. */
-#define SLOT_OPEN 0
-#define SLOT_LEASED 1
-#define SLOT_DONE 2
 #define TASK_DONE 2
-#define STATE_FORMAT 2 /* PRAGMA user_version of the schema below */
+#define STATE_FORMAT 3 /* PRAGMA user_version of the schema below */
+#define SECRET_SIZE 8  /* random bytes of a lease token, after its row id */
 
 struct g2t_store {
 	sqlite3 *db;
@@ -34,8 +32,7 @@ struct g2t_store {
 	unsigned replicas;         /* agreeing results that complete a task */
 	sqlite3_stmt *pick_a, *pick_b, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
 	             *finish_slot, *finish, *close_slots, *vote, *agree, *shortfall, *add_slot,
-	             *disagreed, *seen, *remember, *device, *note_device, *backoff;
-	char last_error[200];
+	             *disagreed, *seen, *remember, *device, *enrol, *credit;
 };
 
 static const char schema_sql[] =
@@ -51,16 +48,18 @@ static const char schema_sql[] =
 	"  state INTEGER NOT NULL DEFAULT 0,"     /* 0 open, 1 leased, 2 done */
 	"  deadline INTEGER NOT NULL DEFAULT 0,"  /* of the current lease */
 	"  issued INTEGER NOT NULL DEFAULT 0);"   /* leases issued for it */
-	"CREATE INDEX IF NOT EXISTS slots_open ON slots(state, task, id);"
-	"CREATE INDEX IF NOT EXISTS slots_a ON slots(state, a, task);"
-	"CREATE INDEX IF NOT EXISTS slots_b ON slots(state, b, task);"
-	"CREATE INDEX IF NOT EXISTS slots_deadline ON slots(state, deadline);"
+	/* partial indexes: a claim or a result moves few entries */
+	"CREATE INDEX IF NOT EXISTS slots_open ON slots(task, id) WHERE state=0;"
+	"CREATE INDEX IF NOT EXISTS slots_a ON slots(a, task) WHERE state=0;"
+	"CREATE INDEX IF NOT EXISTS slots_b ON slots(b, task) WHERE state=0;"
+	"CREATE INDEX IF NOT EXISTS slots_deadline ON slots(deadline) WHERE state=1;"
 	"CREATE INDEX IF NOT EXISTS slots_task ON slots(task);"
+	/* a lease's token is its id, big-endian, and its secret: leases append */
 	"CREATE TABLE IF NOT EXISTS leases("
-	"  token BLOB PRIMARY KEY, task INTEGER NOT NULL, slot INTEGER NOT NULL,"
-	"  device BLOB NOT NULL, issued INTEGER NOT NULL, deadline INTEGER NOT NULL);"
+	"  id INTEGER PRIMARY KEY, secret BLOB NOT NULL, task INTEGER NOT NULL,"
+	"  slot INTEGER NOT NULL, device BLOB NOT NULL, issued INTEGER NOT NULL,"
+	"  deadline INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS leases_slot ON leases(slot);"
-	"CREATE INDEX IF NOT EXISTS leases_device ON leases(task, device);"
 	"CREATE TABLE IF NOT EXISTS votes("       /* results while replicas disagree */
 	"  task INTEGER NOT NULL, device BLOB NOT NULL, digest BLOB NOT NULL,"
 	"  PRIMARY KEY(task, device));"
@@ -68,7 +67,7 @@ static const char schema_sql[] =
 	"  device BLOB NOT NULL, seq INTEGER NOT NULL, digest BLOB NOT NULL,"
 	"  PRIMARY KEY(device, seq));"
 	"CREATE TABLE IF NOT EXISTS devices("
-	"  key BLOB PRIMARY KEY, leases INTEGER NOT NULL DEFAULT 0,"
+	"  key BLOB PRIMARY KEY,"
 	"  done INTEGER NOT NULL DEFAULT 0, expired INTEGER NOT NULL DEFAULT 0,"
 	"  seconds REAL NOT NULL DEFAULT 0,"      /* summed lease-to-result time */
 	"  streak INTEGER NOT NULL DEFAULT 0,"    /* leases lost since a result */
@@ -120,16 +119,19 @@ static int check_format(struct g2t_store *s, const char *dir, struct g2t_diag *d
 	return G2T_OK;
 }
 
-int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
+int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
+                   struct g2t_diag *d)
 {
 	struct g2t_store *s = calloc(1, sizeof *s);
-	char path[4096];
+	char path[4096], sql[400];
+	const char *other;
 	int rc;
 
 	*out = s;
 	if (!s)
 		return G2T_ENOMEM;
 	s->lock_fd = -1;
+	s->replicas = replicas;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
 	snprintf(path, sizeof path, "%s/lock", dir);
@@ -142,44 +144,49 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return fail(s, d);
 	sqlite3_busy_timeout(s->db, 5000);
-	if ((rc = check_format(s, dir, d)) || (rc = exec(s, schema_sql, d)))
+	if ((rc = check_format(s, dir, d)) || (rc = exec(s, schema_sql, d)) ||
+	    (replicas > 1 &&
+	     (rc = exec(s, "CREATE INDEX IF NOT EXISTS leases_device ON leases(task, device)", d))))
 		return rc;
 	/*
 	 * An open slot of a task with class ?2 as a or as b, any open slot, or
 	 * one whose lease ran out, lowest task first (a task short of agreeing
-	 * replicas is finished before others start); never a slot of a task the
-	 * device has leased under another slot (replicas are distinct devices).
-	 * Each walks an index from its first match.
+	 * replicas is finished before others start); with replicas, never a slot
+	 * of a task the device has leased under another slot (replicas are
+	 * distinct devices).  Each walks an index from its first match.
 	 */
-#define OTHER_DEVICE " AND NOT EXISTS(SELECT 1 FROM leases l WHERE l.task=s.task" \
-	             " AND l.device=?3 AND l.slot<>s.id)"
-	rc = prepare(s, &s->pick_a, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
-	             " AND s.a=?2" OTHER_DEVICE " ORDER BY s.task LIMIT 1", d);
+	other = replicas < 2 ? "" : " AND NOT EXISTS(SELECT 1 FROM leases l WHERE"
+	        " l.task=s.task AND l.device=?3 AND l.slot<>s.id)";
+	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
+	         " AND s.a=?2%s ORDER BY s.task LIMIT 1", other);
+	rc = prepare(s, &s->pick_a, sql, d);
+	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
+	         " AND s.b=?2%s ORDER BY s.task LIMIT 1", other);
 	if (!rc)
-		rc = prepare(s, &s->pick_b, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
-		             " AND s.b=?2" OTHER_DEVICE " ORDER BY s.task LIMIT 1", d);
+		rc = prepare(s, &s->pick_b, sql, d);
+	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=0%s"
+	         " ORDER BY s.task, s.id LIMIT 1", other);
 	if (!rc)
-		rc = prepare(s, &s->pick_any, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
-		             OTHER_DEVICE " ORDER BY s.task, s.id LIMIT 1", d);
+		rc = prepare(s, &s->pick_any, sql, d);
+	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=1"
+	         " AND s.deadline<?1%s ORDER BY s.deadline LIMIT 1", other);
 	if (!rc)
-		rc = prepare(s, &s->pick_expired,
-		             "SELECT s.id, s.task FROM slots s WHERE s.state=1 AND s.deadline<?1"
-		             OTHER_DEVICE " ORDER BY s.deadline LIMIT 1", d);
+		rc = prepare(s, &s->pick_expired, sql, d);
 	if (!rc)
 		rc = prepare(s, &s->claim,
 		             "UPDATE slots SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
 		             " AND (state=0 OR (state=1 AND deadline<?3))", d);
 	if (!rc)
 		rc = prepare(s, &s->add_lease,
-		             "INSERT INTO leases(token, task, slot, device, issued, deadline)"
+		             "INSERT INTO leases(secret, task, slot, device, issued, deadline)"
 		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", d);
 	/* the lease, its task's state, and how often its slot was leased since */
 	if (!rc)
 		rc = prepare(s, &s->find_lease,
 		             "SELECT l.task, l.device, l.issued, l.deadline, t.state,"
-		             " (SELECT count(*) FROM leases o WHERE o.slot=l.slot"
-		             "  AND o.rowid>l.rowid), l.slot"
-		             " FROM leases l JOIN tasks t ON t.id=l.task WHERE l.token=?1", d);
+		             " (SELECT count(*) FROM leases o WHERE o.slot=l.slot AND o.id>l.id),"
+		             " l.slot FROM leases l JOIN tasks t ON t.id=l.task"
+		             " WHERE l.id=?1 AND l.secret=?2", d);
 	if (!rc)
 		rc = prepare(s, &s->finish_slot,
 		             "UPDATE slots SET state=2 WHERE id=?1 AND state<>2", d);
@@ -216,16 +223,14 @@ int g2t_store_open(struct g2t_store **out, const char *dir, struct g2t_diag *d)
 		             "INSERT INTO packets(device, seq, digest) VALUES(?1, ?2, ?3)", d);
 	if (!rc)
 		rc = prepare(s, &s->device,
-		             "SELECT done, seconds, expired FROM devices WHERE key=?1", d);
+		             "SELECT done, seconds, backoff FROM devices WHERE key=?1", d);
 	if (!rc)
-		rc = prepare(s, &s->note_device,
-		             "INSERT INTO devices(key, leases, done, expired, seconds)"
-		             " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET"
-		             " leases=leases+?2, done=done+?3, expired=expired+?4,"
-		             " seconds=seconds+?5, streak=CASE WHEN ?3>0 THEN 0 ELSE streak END,"
-		             " backoff=CASE WHEN ?3>0 THEN 0 ELSE backoff END", d);
+		rc = prepare(s, &s->enrol, "INSERT INTO devices(key) VALUES(?1)", d);
+	/* an accepted result ends the device's streak of lost leases */
 	if (!rc)
-		rc = prepare(s, &s->backoff, "SELECT backoff FROM devices WHERE key=?1", d);
+		rc = prepare(s, &s->credit,
+		             "UPDATE devices SET done=done+1, seconds=seconds+?2, streak=0,"
+		             " backoff=0 WHERE key=?1", d);
 	return rc;
 }
 
@@ -235,7 +240,7 @@ void g2t_store_close(struct g2t_store *s)
 		&s->pick_a, &s->pick_b, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
 		&s->find_lease, &s->finish_slot, &s->finish, &s->close_slots, &s->vote,
 		&s->agree, &s->shortfall, &s->add_slot, &s->disagreed, &s->seen, &s->remember,
-		&s->device, &s->note_device, &s->backoff
+		&s->device, &s->enrol, &s->credit
 	};
 
 	if (!s)
@@ -268,18 +273,17 @@ static long long meta_int(struct g2t_store *s, const char *key)
 }
 
 /*
- * Loads the task list once, with `replicas` slots a task; a state made for
- * other tasks, or with another number of replicas, is refused.
+ * Loads the task list once, with a slot for each replica of a task; a state
+ * made for other tasks, or with another number of replicas, is refused.
  */
 int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
-                    const struct g2t_task *tasks, size_t n, unsigned replicas,
-                    struct g2t_diag *d)
+                    const struct g2t_task *tasks, size_t n, struct g2t_diag *d)
 {
 	sqlite3_stmt *get = NULL, *put = NULL, *slot = NULL;
+	unsigned replicas = s->replicas;
 	int rc = exec(s, "BEGIN IMMEDIATE", d), step;
 	long long had;
 
-	s->replicas = replicas;
 	if (!rc)
 		rc = prepare(s, &get, "SELECT value FROM meta WHERE key='schema'", d);
 	if (!rc && (step = sqlite3_step(get)) == SQLITE_ROW) {
@@ -332,34 +336,38 @@ done:
 	return rc;
 }
 
+/* What the state knows of a device. */
+struct device {
+	int known;
+	long long done, backoff;   /* accepted results; no lease before this time */
+	double seconds;            /* summed lease-to-result time */
+};
+
+static struct device device_of(struct g2t_store *s, const uint8_t *key)
+{
+	struct device dev = { 0, 0, 0, 0.0 };
+
+	sqlite3_bind_blob(s->device, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	if (sqlite3_step(s->device) == SQLITE_ROW) {
+		dev.known = 1;
+		dev.done = sqlite3_column_int64(s->device, 0);
+		dev.seconds = sqlite3_column_double(s->device, 1);
+		dev.backoff = sqlite3_column_int64(s->device, 2);
+	}
+	sqlite3_reset(s->device);
+	return dev;
+}
+
 /* Lease length for a device: longer for devices that are slow to answer. */
-static long lease_seconds(struct g2t_store *s, const uint8_t *key, long base)
+static long lease_seconds(const struct device *dev, long base)
 {
 	long t = base;
 
-	sqlite3_reset(s->device);
-	sqlite3_bind_blob(s->device, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
-	if (sqlite3_step(s->device) == SQLITE_ROW && sqlite3_column_int64(s->device, 0) >= 3) {
-		double mean = sqlite3_column_double(s->device, 1) /
-		              (double)sqlite3_column_int64(s->device, 0);
-
-		t = (long)(3.0 * mean) + 1;
+	if (dev->done >= 3) {
+		t = (long)(3.0 * dev->seconds / (double)dev->done) + 1;
 		t = t < base / 4 ? base / 4 : t > base * 4 ? base * 4 : t;
 	}
-	sqlite3_reset(s->device);
 	return t < 1 ? 1 : t;
-}
-
-static int note_device(struct g2t_store *s, const uint8_t *key, int leases, int done,
-                       int expired, double seconds)
-{
-	sqlite3_reset(s->note_device);
-	sqlite3_bind_blob(s->note_device, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
-	sqlite3_bind_int(s->note_device, 2, leases);
-	sqlite3_bind_int(s->note_device, 3, done);
-	sqlite3_bind_int(s->note_device, 4, expired);
-	sqlite3_bind_double(s->note_device, 5, seconds);
-	return sqlite3_step(s->note_device) == SQLITE_DONE ? G2T_OK : G2T_EIO;
 }
 
 /* The first (slot, task) a pick statement finds, for the device key. */
@@ -411,19 +419,6 @@ static long pick(struct g2t_store *s, const uint8_t *key, long long now,
 #define BACKOFF_STREAK 3
 #define BACKOFF_MAX 3600
 
-/* Seconds the device must still wait, 0 if none. */
-static long long backoff_left(struct g2t_store *s, const uint8_t *key, long long now)
-{
-	long long until = 0;
-
-	sqlite3_reset(s->backoff);
-	sqlite3_bind_blob(s->backoff, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
-	if (sqlite3_step(s->backoff) == SQLITE_ROW)
-		until = sqlite3_column_int64(s->backoff, 0);
-	sqlite3_reset(s->backoff);
-	return until > now ? until - now : 0;
-}
-
 /* The last holder of an expired lease lost it: count it against them. */
 static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 {
@@ -433,7 +428,7 @@ static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 	if (sqlite3_prepare_v2(s->db,
 	        "UPDATE devices SET expired=expired+1, streak=streak+1, backoff=CASE"
 	        " WHEN streak+1>=?3 THEN ?2+min(?4<<min(streak+1-?3, 20), ?5) ELSE backoff END"
-	        " WHERE key=(SELECT device FROM leases WHERE slot=?1 ORDER BY rowid DESC LIMIT 1)",
+	        " WHERE key=(SELECT device FROM leases WHERE slot=?1 ORDER BY id DESC LIMIT 1)",
 	        -1, &q, NULL) != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, slot);
@@ -446,41 +441,75 @@ static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 	return rc;
 }
 
+/* The row id a lease token names: its first 8 bytes, big-endian; -1 if none. */
+static sqlite3_int64 lease_id(const uint8_t *token, size_t len)
+{
+	uint64_t id = 0;
+
+	if (len != G2T_LEASE_TOKEN_SIZE)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		id = id << 8 | token[i];
+	return id >> 63 ? -1 : (sqlite3_int64)id;
+}
+
+/* Binds ?1 and ?2 of q to the lease a token names; 0, or -1 for no lease. */
+static int bind_lease(sqlite3_stmt *q, const uint8_t *token, size_t len)
+{
+	sqlite3_int64 id = lease_id(token, len);
+
+	if (id < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_blob(q, 2, token + 8, SECRET_SIZE, SQLITE_STATIC);
+	return 0;
+}
+
 int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long long now,
                     long base, const uint32_t *near, size_t nnear,
-                    const uint8_t *token, size_t token_len,
-                    struct g2t_lease *out, struct g2t_diag *d)
+                    uint8_t token[G2T_LEASE_TOKEN_SIZE], struct g2t_lease *out,
+                    struct g2t_diag *d)
 {
+	struct device dev = device_of(s, key);
+	uint8_t *secret = token + 8;
 	int rc = G2T_OK, expired = 0;
 	long slot = -1, task = -1;
+	uint64_t id;
 
 	out->task = -1;
-	out->retry_after = backoff_left(s, key, now);
-	if (!out->retry_after)
+	out->retry_after = dev.backoff > now ? dev.backoff - now : 0;
+	if (!dev.known) {
+		sqlite3_bind_blob(s->enrol, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+		rc = sqlite3_step(s->enrol) == SQLITE_DONE ? G2T_OK : fail(s, d);
+		sqlite3_reset(s->enrol);
+	}
+	if (!rc && !out->retry_after)
 		slot = pick(s, key, now, near, nnear, &task, &expired);
 	if (expired && lost_lease(s, slot, now, base))
 		rc = fail(s, d);
-	if (slot >= 0 && !rc) {
-		out->deadline = now + lease_seconds(s, key, base);
-		sqlite3_reset(s->claim);
-		sqlite3_bind_int64(s->claim, 1, slot);
-		sqlite3_bind_int64(s->claim, 2, out->deadline);
-		sqlite3_bind_int64(s->claim, 3, now);
-		if (sqlite3_step(s->claim) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
-			rc = fail(s, d);
-		sqlite3_reset(s->add_lease);
-		sqlite3_bind_blob(s->add_lease, 1, token, (int)token_len, SQLITE_STATIC);
-		sqlite3_bind_int64(s->add_lease, 2, task);
-		sqlite3_bind_int64(s->add_lease, 3, slot);
-		sqlite3_bind_blob(s->add_lease, 4, key, G2T_PK_SIZE, SQLITE_STATIC);
-		sqlite3_bind_int64(s->add_lease, 5, now);
-		sqlite3_bind_int64(s->add_lease, 6, out->deadline);
-		if (!rc && sqlite3_step(s->add_lease) != SQLITE_DONE)
-			rc = fail(s, d);
-		if (!rc && note_device(s, key, 1, 0, 0, 0.0))
-			rc = fail(s, d);
-		out->task = task;
-	}
+	if (slot < 0 || rc)
+		return rc;
+	out->deadline = now + lease_seconds(&dev, base);
+	sqlite3_bind_int64(s->claim, 1, slot);
+	sqlite3_bind_int64(s->claim, 2, out->deadline);
+	sqlite3_bind_int64(s->claim, 3, now);
+	if (sqlite3_step(s->claim) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+		rc = fail(s, d);
+	sqlite3_reset(s->claim);
+	randombytes_buf(secret, SECRET_SIZE);
+	sqlite3_bind_blob(s->add_lease, 1, secret, SECRET_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(s->add_lease, 2, task);
+	sqlite3_bind_int64(s->add_lease, 3, slot);
+	sqlite3_bind_blob(s->add_lease, 4, key, G2T_PK_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(s->add_lease, 5, now);
+	sqlite3_bind_int64(s->add_lease, 6, out->deadline);
+	if (!rc && sqlite3_step(s->add_lease) != SQLITE_DONE)
+		rc = fail(s, d);
+	sqlite3_reset(s->add_lease);
+	id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+	for (int i = 7; i >= 0; i--, id >>= 8)
+		token[i] = (uint8_t)id;
+	out->task = task;
 	return rc;
 }
 
@@ -510,9 +539,8 @@ static int judge(struct g2t_store *s, const uint8_t *key, const struct g2t_weigh
 {
 	int verdict;
 
-	sqlite3_reset(s->find_lease);
-	sqlite3_bind_blob(s->find_lease, 1, w->token, (int)w->token_len, SQLITE_STATIC);
-	if (sqlite3_step(s->find_lease) != SQLITE_ROW) {
+	if (bind_lease(s->find_lease, w->token, w->token_len) ||
+	    sqlite3_step(s->find_lease) != SQLITE_ROW) {
 		verdict = G2T_RESULT_UNKNOWN_LEASE;
 	} else if (sqlite3_column_bytes(s->find_lease, 1) != G2T_PK_SIZE ||
 	           memcmp(sqlite3_column_blob(s->find_lease, 1), key, G2T_PK_SIZE)) {
@@ -620,6 +648,19 @@ static int apply(struct g2t_store *s, const uint8_t *key, long task, long slot,
 	return G2T_OK;
 }
 
+/* An accepted result, seconds after its lease: the device's streak of lost
+ * leases ends. */
+static int credit(struct g2t_store *s, const uint8_t *key, double seconds)
+{
+	int rc;
+
+	sqlite3_bind_blob(s->credit, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
+	sqlite3_bind_double(s->credit, 2, seconds);
+	rc = sqlite3_step(s->credit) == SQLITE_DONE ? G2T_OK : G2T_EIO;
+	sqlite3_reset(s->credit);
+	return rc;
+}
+
 int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint64_t seq,
                       const uint8_t digest[G2T_HASH_SIZE], long long now,
                       const struct g2t_weights *w, const uint8_t *const *payload,
@@ -638,7 +679,7 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
 			continue;
 		if (apply(s, key, task, slot, payload[i], len[i], &verdict[i]))
 			rc = fail(s, d);
-		else if (verdict[i] != G2T_RESULT_STALE && note_device(s, key, 0, 1, 0, seconds))
+		else if (verdict[i] != G2T_RESULT_STALE && credit(s, key, seconds))
 			rc = fail(s, d);
 	}
 	/* a packet of which nothing was taken is not remembered: sent again,
@@ -702,39 +743,35 @@ int g2t_store_each_result(struct g2t_store *s,
 	return rc;
 }
 
-/* Whether a lease token holds a task that uses this class. */
-int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
-                         long long now, uint32_t klass)
+/* Whether a token names an open lease whose task is `task` or uses class
+ * `klass` (-1: neither). */
+static int lease_covers(struct g2t_store *s, const uint8_t *token, size_t len,
+                        long long now, long task, long klass)
 {
 	sqlite3_stmt *q;
 	int yes = 0;
 
 	if (sqlite3_prepare_v2(s->db,
-	        "SELECT 1 FROM leases l JOIN tasks t ON t.id=l.task WHERE l.token=?1"
-	        " AND l.deadline>=?2 AND (t.a=?3 OR t.b=?3)", -1, &q, NULL) != SQLITE_OK)
+	        "SELECT 1 FROM leases l JOIN tasks t ON t.id=l.task WHERE l.id=?1"
+	        " AND l.secret=?2 AND l.deadline>=?3 AND (l.task=?4 OR t.a=?5 OR t.b=?5)",
+	        -1, &q, NULL) != SQLITE_OK)
 		return 0;
-	sqlite3_bind_blob(q, 1, token, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, now);
-	sqlite3_bind_int64(q, 3, klass);
-	yes = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_bind_int64(q, 3, now);
+	sqlite3_bind_int64(q, 4, task);
+	sqlite3_bind_int64(q, 5, klass);
+	yes = !bind_lease(q, token, len) && sqlite3_step(q) == SQLITE_ROW;
 	sqlite3_finalize(q);
 	return yes;
 }
 
-/* Whether a lease token holds this task and has not expired. */
+int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
+                         long long now, uint32_t klass)
+{
+	return lease_covers(s, token, len, now, -1, klass);
+}
+
 int g2t_store_lease_holds(struct g2t_store *s, const uint8_t *token, size_t len,
                           long long now, long task)
 {
-	sqlite3_stmt *q;
-	int yes = 0;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM leases WHERE token=?1 AND deadline>=?2"
-	                       " AND task=?3", -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_blob(q, 1, token, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, now);
-	sqlite3_bind_int64(q, 3, task);
-	yes = sqlite3_step(q) == SQLITE_ROW;
-	sqlite3_finalize(q);
-	return yes;
+	return lease_covers(s, token, len, now, task, -1);
 }
