@@ -11,7 +11,7 @@ static const char usage[] =
 	"  -d, --delimiter C        CSV field separator, or 'tab' (,)\n"
 	"  -f, --format F           csv, svmlight or auto (auto)\n"
 	"  -c, --classes A,B,...    keep only these classes\n"
-	"  -q, --quantize 8|32      bits per stored value (32)\n"
+	"  -q, --quantize 8|32      bits per stored value (32; 8 with --algo fixed)\n"
 	"  -o, --output DIR         one self-contained file per task in DIR\n"
 	"      --progress           report progress on stderr\n"
 	G2T_CLI_PARAM_HELP
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 {
 	struct g2t_split_opts o = { .text = { .delimiter = ',' }, .quantize = 32 };
 	const char *dir = NULL;
-	unsigned long q;
+	unsigned long q = 0;
 	unsigned set = 0;
 	int c, progress = 0;
 
@@ -83,7 +83,6 @@ int main(int argc, char **argv)
 		case 'q':
 			if (g2t_cli_ulong(optarg, 8, 32, &q) || (q != 8 && q != 32))
 				return g2t_usage_error("--quantize takes 8 or 32");
-			o.quantize = (int)q;
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
@@ -96,5 +95,15 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
+	if (o.params.algo == G2T_ALGO_FIXED) {
+		/* fixed point trains on the bytes of 8-bit rows */
+		if (q == 32)
+			return g2t_usage_error("--algo fixed needs 8-bit rows (-q 8)");
+		q = 8;
+	}
+	if (g2t_params_check(&o.params))
+		return g2t_usage_error("--algo fixed takes hinge loss and no --l1");
+	if (q)
+		o.quantize = (int)q;
 	return g2t_close_stdout(split(argv[optind], dir, &o, g2t_cli_progress(progress)));
 }

@@ -98,7 +98,7 @@ static int pick(const char *arg, const char *const *names, uint32_t n, uint32_t 
 int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 {
 	static const char *const loss[] = { "hinge", "logistic", "sqhinge" };
-	static const char *const algo[] = { "asgd", "pegasos" };
+	static const char *const algo[] = { "asgd", "pegasos", "fixed" };
 	unsigned long v;
 	int rc;
 
@@ -108,7 +108,7 @@ int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 		*set |= G2T_OVERRIDE_LOSS;
 		break;
 	case OPT_ALGO:
-		rc = pick(arg, algo, 2, &p->algo);
+		rc = pick(arg, algo, 3, &p->algo);
 		*set |= G2T_OVERRIDE_ALGO;
 		break;
 	case OPT_LAMBDA:

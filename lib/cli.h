@@ -23,7 +23,8 @@ enum {
 	{ "seed", required_argument, NULL, OPT_SEED }
 #define G2T_CLI_PARAM_HELP \
 	"      --loss hinge|logistic|sqhinge   loss function (hinge)\n" \
-	"      --algo asgd|pegasos  averaged SGD or Pegasos (asgd)\n" \
+	"      --algo asgd|pegasos|fixed  averaged SGD, Pegasos, or averaged SGD\n" \
+	"                           in fixed point over 8-bit rows (asgd)\n" \
 	"      --lambda X           L2 regularisation (1e-4)\n" \
 	"      --l1 X               L1 strength, truncated gradient (0)\n" \
 	"      --epochs N           passes over the rows (20)\n" \

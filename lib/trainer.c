@@ -111,6 +111,15 @@ static int scan(struct index *x, int input, struct g2t_diag *d)
 	return rc;
 }
 
+/* Whether g2t_fixed_train() can take the task's rows: bytes, from 0, one step. */
+static int fixed_rows(const struct job *j)
+{
+	const struct g2t_shard *a = &j->side[0]->head, *b = &j->side[1]->head;
+
+	return a->encoding == G2T_ENC_U8 && b->encoding == G2T_ENC_U8 &&
+	       a->lo == 0.0f && b->lo == 0.0f && a->step == b->step && a->step > 0.0f;
+}
+
 /* Applies option overrides and binds each task to its schema and shards. */
 static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 {
@@ -152,10 +161,17 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 			                j->task.id.task, s->klass[ab[side]]);
 		j->side[side] = r;
 	}
+	if (g2t_params_check(p))
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo fixed trains "
+		                "hinge loss without --l1 only", j->task.id.task);
+	if (p->algo == G2T_ALGO_FIXED && !fixed_rows(j))
+		return g2t_fail(d, G2T_EDATA, 0, j->offset, "task %u: fixed-point training "
+		                "needs 8-bit shards of one scale (g2t-split -q 8)",
+		                j->task.id.task);
 	return G2T_OK;
 }
 
-/* Row reader for the core: pread the encoded rows, decode to floats. */
+/* Row readers for the core: pread the encoded rows, decode to floats. */
 struct reader {
 	const struct index *x;
 	const struct job *j;
@@ -178,42 +194,63 @@ static int pread_all(int fd, void *buf, size_t want, long long at)
 	return G2T_OK;
 }
 
+/* pread()s `count` rows of a side into buf. */
+static int read_raw(const struct reader *r, int side, uint32_t first, uint32_t count,
+                    void *buf)
+{
+	const struct shard_ref *s = r->j->side[side];
+	uint32_t size = g2t_shard_row_size(&s->head);
+
+	return pread_all(g2t_in_fd(r->x->in[s->input]), buf, (size_t)count * size,
+	                 s->offset + (long long)first * size);
+}
+
 static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 {
 	const struct reader *r = ctx;
-	const struct shard_ref *s = r->j->side[side];
-	uint32_t size = g2t_shard_row_size(&s->head);
-	int fd = g2t_in_fd(r->x->in[s->input]);
-	long long at = s->offset + (long long)first * size;
+	const struct g2t_shard *h = &r->j->side[side]->head;
 	int rc;
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* float32 rows are already in memory order: read them in place */
-	if (s->head.encoding == G2T_ENC_F32)
-		return pread_all(fd, out, (size_t)count * size, at);
+	if (h->encoding == G2T_ENC_F32)
+		return read_raw(r, side, first, count, out);
 #endif
-	if ((rc = pread_all(fd, r->raw, (size_t)count * size, at)))
+	if ((rc = read_raw(r, side, first, count, r->raw)))
 		return rc;
 	for (uint32_t i = 0; i < count; i++)
-		g2t_shard_row_decode(&s->head, r->raw + (size_t)i * size,
-		                     out + (size_t)i * s->head.features);
+		g2t_shard_row_decode(h, r->raw + (size_t)i * g2t_shard_row_size(h),
+		                     out + (size_t)i * h->features);
 	return G2T_OK;
+}
+
+/* The fixed-point trainer takes the bytes as they are. */
+static const uint8_t *read_bytes(void *ctx, int side, uint32_t first, uint32_t count,
+                                 uint8_t *buf)
+{
+	return read_raw(ctx, side, first, count, buf) ? NULL : buf;
 }
 
 static int train_job(const struct index *x, struct job *j)
 {
 	uint32_t F = j->schema->features;
-	uint32_t block = ROW_BUFFER_BYTES / (F * 4u) ? ROW_BUFFER_BYTES / (F * 4u) : 1;
+	int fixed = j->task.id.params.algo == G2T_ALGO_FIXED;
+	/* rows a side in memory: as many as fit in ROW_BUFFER_BYTES */
+	uint32_t row = fixed ? F : F * 4u;
+	uint32_t block = ROW_BUFFER_BYTES / row ? ROW_BUFFER_BYTES / row : 1;
 	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
-	float *work = malloc(g2t_train_work_floats(F, block) * sizeof *work);
+	void *work = malloc(fixed ? g2t_fixed_work_bytes(F, block)
+	                          : g2t_train_work_floats(F, block) * sizeof(float));
 	float *w = malloc((size_t)F * sizeof *w);
-	struct reader r = { x, j, malloc((size_t)block * F * 4u) };
+	struct reader r = { x, j, fixed ? NULL : malloc((size_t)block * F * 4u) };
 	struct g2t_weights out = { .w = w };
 	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
 
-	if (work && w && r.raw && (j->out = malloc(cap))) {
-		rc = g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
+	if (work && w && (fixed || r.raw) && (j->out = malloc(cap))) {
+		rc = fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
+		                             &r, work, block, &out)
+		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
 		if (rc == G2T_OK) {
 			j->out_len = g2t_weights_encode(j->out, cap, &out);
 			rc = j->out_len < 0 ? (int)j->out_len : G2T_OK;

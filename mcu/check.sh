@@ -4,12 +4,15 @@
 #   1. emulator output == twin output, byte for byte (measurement lines,
 #      which start with "M ", left out);
 #   2. a job run on several targets gives the same bytes on all of them;
-#   3. float32 jobs with block "all" give g2t-train's WEIGHTS records;
+#   3. jobs with block "all" give g2t-train's WEIGHTS records, float32 and
+#      fixed point (tasks split with --algo fixed);
 #   4. the full 45-pair digits problem trains on the Cortex-M0 in at most
 #      142 million instructions (a tenth of ML-MCU's 1.4 billion cycles)
 #      and classifies at least 95 % of the held-out rows correctly;
 #   5. its 45 WEIGHTS records, with the task stream's SCHEMA, make a model
 #      for g2t-merge that g2t-predict scores as the device did;
+#   6. on the ATmega328P the core of a training device takes at most 8 KB
+#      of flash and, for the 16-feature task, 1 KB of SRAM;
 # and print the measurements.  Exit status 1 if any check fails.
 set -u
 b=$1
@@ -89,17 +92,21 @@ for f in "$b"/jobs/*.*; do
 		cmp -s "$f" "$g" || bad "job $job: ${f##*.} and ${g##*.} differ"
 	done
 done
-for f in "$b"/jobs/*-float32-all.*; do
+for f in "$b"/jobs/*-all.*; do
 	[ -e "$f" ] || continue
 	job=${f##*/}
 	ds=${job%%-*}
+	case $job in
+	*-fixed-*) ds=$ds.fixed ;;
+	esac
 	if grep '^W ' "$f" | cmp -s - "$b/data/$ds.train.w"; then
 		:
 	else
 		bad "job ${job%.*} on ${f##*.}: WEIGHTS differ from g2t-train's"
 	fi
 done
-echo "check-mcu: jobs run on several targets agree; block-all float32 jobs equal g2t-train"
+echo "check-mcu: jobs run on several targets agree; block-all jobs, float32 and fixed" \
+	"point, equal g2t-train"
 
 # Measurements.  Per job and target: rows x epochs trained, training cost a
 # row and epoch, stream decoding cost a byte (CRC and parsing included),
@@ -185,4 +192,16 @@ done
 echo
 echo "Flash (bytes; text + data are flash, data + bss static RAM):"
 cat "$b/sizes.txt"
+
+# 6. the ATmega328P's budget for a training device
+flash=$(awk '$1 == "atmega328p" { print $3 }' "$b/sizes.txt")
+sram=$(awk '/^job letter_small float32/ { on = 1 } on && /^M ram / {
+	for (i = 3; i < NF; i += 2) r[$i] = $(i + 1)
+	print r["work"] + r["weights"] + r["decoder"] + r["task"] + r["stack-train"]; exit }' \
+	"$b/atmega328p/run.out" 2>/dev/null)
+echo
+echo "ATmega328P training device: the core takes ${flash:-?} bytes of flash (target <= 8192)" \
+	"and ${sram:-?} of SRAM (target <= 1024)"
+[ "${flash:-99999}" -le 8192 ] || bad "the ATmega328P core is over 8 KB of flash"
+[ "${sram:-99999}" -le 1024 ] || bad "the ATmega328P core is over 1 KB of SRAM"
 exit $fail

@@ -1,27 +1,25 @@
 #!/bin/sh
 # size.sh BUILD TARGET... - check that the cross-compiled core calls nothing
 # outside itself but the compiler's helpers, and print the size table:
-#   core .o     lib/core objects as compiled (every function)
-#   core linked what the core adds to a firmware that decodes, trains,
-#               encodes and predicts (mcu/src/core_only.c), helpers included;
-#               its bss is core_only.c's buffers (the core has none)
-#   firmware    the test firmware with its embedded tasks
-# Sizes in bytes; flash = text + data, static RAM = data + bss.
+#   core .o     lib/core objects as compiled (every function), text
+#   training    the flash the core adds to the least firmware of a training
+#               device, which decodes a stream, trains and encodes the
+#               weights (mcu/src/core_only.c -DTRAIN), helpers included
+#   +predict    what one-vs-one prediction adds to that (-DPREDICT)
+#   firmware    the test firmware with its embedded tasks: flash, static RAM
+# Each target's core is built with its profile (mcu/cfg/TARGET.h).  Sizes
+# in bytes; flash = text + data, static RAM = data + bss.
 set -eu
 b=$1
 shift
 status=0
 
-# sz TOOL FILE...: "text data bss" summed over the files
-sz() {
-	tool=$1
-	shift
-	"$tool" "$@" | awk 'NR > 1 { t += $1; d += $2; s += $3 } END { print t, d, s }'
-}
+# flash TOOL FILE, ram TOOL FILE
+flash() { "$1" "$2" | awk 'NR == 2 { print $1 + $2 }'; }
+ram() { "$1" "$2" | awk 'NR == 2 { print $2 + $3 }'; }
 
-printf '%-11s %23s %23s %29s\n' "" "core .o" "core linked" "test firmware"
-printf '%-11s %7s %7s %7s %7s %7s %7s %9s %9s %9s\n' target text data bss text data bss \
-	text data bss
+printf '%-11s %8s %9s %9s %10s %9s\n' "" "core .o" "core linked:" "" "test firmware" ""
+printf '%-11s %8s %9s %9s %10s %9s\n' target text training +predict flash RAM
 for t in "$@"; do
 	case $t in
 	cortex-*) tool=arm-none-eabi-size nm=arm-none-eabi-nm ;;
@@ -35,9 +33,11 @@ for t in "$@"; do
 		echo "$t: the core calls outside itself: $outside" >&2
 		status=1
 	fi
-	set -- $(sz "$tool" "$b/$t"/core/*.o) $(sz "$tool" "$b/$t/core-only.elf") \
-		$(sz "$tool" "$b/$t/empty.elf") $(sz "$tool" "$b/$t/fw.elf")
-	printf '%-11s %7d %7d %7d %7d %7d %7d %9d %9d %9d\n' "$t" "$1" "$2" "$3" \
-		$(($4 - $7)) $(($5 - $8)) $(($6 - $9)) "${10}" "${11}" "${12}"
+	core=$("$tool" "$b/$t"/core/*.o | awk 'NR > 1 { t += $1 } END { print t }')
+	empty=$(flash "$tool" "$b/$t/empty.elf")
+	train=$(flash "$tool" "$b/$t/core-train.elf")
+	predict=$(flash "$tool" "$b/$t/core-predict.elf")
+	printf '%-11s %8d %9d %9d %10d %9d\n' "$t" "$core" $((train - empty)) \
+		$((predict - train)) "$(flash "$tool" "$b/$t/fw.elf")" "$(ram "$tool" "$b/$t/fw.elf")"
 done
 exit $status

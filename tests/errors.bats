@@ -577,6 +577,24 @@ usage_fails() {
 	usage_fails g2t-split --algo foo "$DATA/iris.train.csv.gz"
 }
 
+@test "usage: --algo fixed with -q 32, another loss or --l1 -> exit 2 naming the cause" {
+	usage_fails g2t-split --algo fixed -q 32 "$DATA/iris.train.csv.gz"
+	expect_stderr "8-bit"
+	usage_fails g2t-split --algo fixed --loss logistic "$DATA/iris.train.csv.gz"
+	expect_stderr "hinge"
+	usage_fails g2t-split --algo fixed --l1 0.01 "$DATA/iris.train.csv.gz"
+	expect_stderr "l1"
+	g2t-split -q 8 "$DATA/iris.train.csv.gz" >q8
+	run --separate-stderr g2t-train --algo fixed --loss sqhinge q8
+	expect_error g2t-train 2 'q8: byte [0-9]+: task 0: .*hinge'
+}
+
+@test "train: a fixed-point task on float32 shards -> exit 3 naming the file and task" {
+	run --separate-stderr g2t-train --algo fixed -o out.w "$F/iris.split"
+	expect_error g2t-train 3 '.*/iris\.split: byte [0-9]+: task 0: fixed-point .*8-bit'
+	[ ! -e out.w ]
+}
+
 @test "usage: --seed out of u32 range -> exit 2" {
 	usage_fails g2t-train --seed 4294967296 "$F/iris.split"
 	usage_fails g2t-train --seed -1 "$F/iris.split"

@@ -566,6 +566,28 @@ train_eval() {
 	! cmp -s "$T/a" "$F/iris.w"
 }
 
+@test "split --algo fixed: 8-bit shards implied; train | merge | predict, digits >= 0.97" {
+	g2t-split --algo fixed "$DATA/digits.train.csv.gz" >"$T/fx"
+	g2t-split -q 8 --algo fixed "$DATA/digits.train.csv.gz" | cmp - "$T/fx"
+	g2t-split -q 8 "$DATA/digits.train.csv.gz" >"$T/q8"
+	# the same records but for the TASKs, whose identity says fixed point
+	[ "$(stat -c %s "$T/fx")" -eq "$(stat -c %s "$T/q8")" ]
+	! cmp -s "$T/fx" "$T/q8"
+	g2t-train -j2 "$T/fx" >"$T/w"
+	g2t-train -j2 "$T/q8" >"$T/w8"
+	! cmp -s "$T/w" "$T/w8"
+	g2t-merge "$T/w" >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/digits.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.97
+}
+
+@test "train --algo fixed on 8-bit tasks == split --algo fixed | train" {
+	g2t-split --algo fixed --epochs 3 "$DATA/iris.train.csv.gz" | g2t-train >"$T/a"
+	g2t-split -q 8 --epochs 3 "$DATA/iris.train.csv.gz" | g2t-train --algo fixed >"$T/b"
+	expect_same "$T/a" "$T/b"
+}
+
 @test "train --l1 0.001: sparser weights (more zeros, smaller stream), digits still >= 0.97" {
 	g2t-train -j2 --l1 0.001 "$F/digits.split" >"$T/w"
 	g2t-merge "$T/w" >"$T/m"

@@ -36,15 +36,14 @@ static uint32_t coprime_step(uint32_t n, uint32_t *rng)
 void g2t_order_init(struct g2t_order *o, const uint32_t n[2], uint32_t block,
                     uint32_t seed)
 {
-	for (int i = 0; i < 2; i++) {
-		struct g2t_order_side *f = &o->side[i];
+	uint8_t *z = (uint8_t *)o;
 
-		f->rows = n[i];
-		f->block = block;
-		f->blocks = (n[i] + block - 1) / block;
-		f->bstep = f->bpos = f->first = f->count = 0;
-		f->rstep = f->rpos = f->taken = 0;
-		f->loaded = 0;
+	for (size_t i = 0; i < sizeof *o; i++) /* not memset: the core calls nothing */
+		z[i] = 0;
+	for (int i = 0; i < 2; i++) {
+		o->side[i].rows = n[i];
+		o->side[i].block = block;
+		o->side[i].blocks = (n[i] + block - 1) / block;
 	}
 	o->rng = seed;
 }
@@ -57,8 +56,8 @@ void g2t_order_epoch(struct g2t_order *o)
 		f->bstep = coprime_step(f->blocks, &o->rng);
 		f->bpos = rng_next(&o->rng) % f->blocks;
 		f->taken = f->count; /* the next row starts the epoch's first block */
-		o->done[i] = 0;
 	}
+	o->lead = o->side[0].rows - 1;
 }
 
 /* Moves a side to its next block; whether that block must be loaded. */
@@ -82,16 +81,21 @@ static int next_block(struct g2t_order_side *f, uint32_t *rng)
 	return load;
 }
 
+/*
+ * The classes interleave in proportion to their sizes: with d0 and d1 rows
+ * of each visited, class a comes next when d0 n1 <= d1 n0.  o->lead keeps
+ * d0 n1 - d1 n0 + n0 - 1, which that rule holds in [0, n0 + n1), so the
+ * test needs neither products nor 64 bits.
+ */
 void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load)
 {
-	uint32_t d0 = o->done[0], d1 = o->done[1];
-	uint32_t n0 = o->side[0].rows, n1 = o->side[1].rows;
 	struct g2t_order_side *f;
 
-	/* interleave in proportion to the sizes; 32-bit products when they fit */
-	*side = d1 >= n1 || (d0 < n0 && (n0 < 0x10000u && n1 < 0x10000u
-	                                 ? d0 * n1 <= d1 * n0
-	                                 : (uint64_t)d0 * n1 <= (uint64_t)d1 * n0)) ? 0 : 1;
+	*side = o->lead >= o->side[0].rows;
+	if (*side)
+		o->lead -= o->side[0].rows;
+	else
+		o->lead += o->side[1].rows;
 	f = &o->side[*side];
 	*load = f->taken == f->count ? next_block(f, &o->rng) : 0;
 	*index = f->rpos;
@@ -99,5 +103,4 @@ void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load)
 	if (f->rpos >= f->count)
 		f->rpos -= f->count;
 	f->taken++;
-	o->done[*side]++;
 }

@@ -74,33 +74,35 @@ int g2t_decoder_at_boundary(const struct g2t_decoder *d)
 	return d->state == D_HEADER && d->got == 0 && d->seen_magic;
 }
 
-/* A complete 8-byte header is in d->hdr: a stream header or a record's. */
-static int header_done(struct g2t_decoder *d, int *event)
+/*
+ * A complete 8-byte header is in d->hdr, the stream's or a record's; it
+ * ends at stream offset `end`.  On an error, *back says how far before
+ * `end` the offending bytes are.
+ */
+static int header_done(struct g2t_decoder *d, uint64_t end, int *event, uint32_t *back)
 {
 	uint32_t first = g2t_get_u32(d->hdr), second = g2t_get_u32(d->hdr + 4);
 
-	d->got = 0;
 	if (first == G2T_MAGIC) {
-		if (second != G2T_FORMAT_VERSION) {
-			d->pos -= 4; /* report the version's offset */
+		*back = 4; /* the version */
+		if (second != G2T_FORMAT_VERSION)
 			return G2T_EVERSION;
-		}
 		d->seen_magic = 1;
 		return G2T_OK;
 	}
-	if (!d->seen_magic) {
-		d->pos -= G2T_HEADER_SIZE;
+	*back = G2T_HEADER_SIZE;
+	if (!d->seen_magic)
 		return G2T_EMAGIC;
-	}
 	d->type = first;
 	d->length = second;
-	d->offset = d->pos - G2T_HEADER_SIZE;
+	d->offset = end - G2T_HEADER_SIZE;
 	d->crc_acc = d->crc ? d->crc(0, d->hdr, G2T_HEADER_SIZE) : 0;
 	d->state = D_PAYLOAD;
 	if (second <= d->cap) {
 		d->payload = d->buf;
 		return G2T_OK;
 	}
+	*back = 0;
 	if (!d->stream_big)
 		return G2T_ETOOBIG;
 	d->payload = 0;
@@ -108,67 +110,82 @@ static int header_done(struct g2t_decoder *d, int *event)
 	return G2T_OK;
 }
 
+/* Takes payload bytes: into the buffer, or handed out as a G2T_EV_DATA. */
+static size_t payload(struct g2t_decoder *d, const uint8_t *in, size_t len, int *event)
+{
+	uint32_t n = d->length - d->got;
+
+	if (n > len)
+		n = (uint32_t)len;
+	if (d->crc)
+		d->crc_acc = d->crc(d->crc_acc, in, n);
+	if (d->payload) {
+		copy(d->buf + d->got, in, n);
+	} else if (n) {
+		d->data = in;
+		d->data_len = n;
+		*event = G2T_EV_DATA;
+	}
+	d->got += n;
+	if (d->got == d->length) {
+		d->state = D_CRC;
+		d->got = 0;
+	}
+	return n;
+}
+
 int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
                      size_t *used, int *event)
 {
 	size_t i = 0;
+	uint32_t back = 0; /* an error's offset: this many bytes before pos */
 	int rc = G2T_OK;
 
 	*event = G2T_EV_NONE;
 	while (i < len && *event == G2T_EV_NONE && rc == G2T_OK) {
+		if (d->state == D_PAYLOAD) {
+			i += payload(d, in + i, len - i, event);
+			continue;
+		}
+		/* a header or a CRC: gathered in d->hdr */
+		d->hdr[d->got++] = in[i++];
+		if (d->got < (d->state == D_HEADER ? G2T_HEADER_SIZE : G2T_CRC_SIZE))
+			continue;
+		d->got = 0;
 		if (d->state == D_HEADER) {
-			d->hdr[d->got++] = in[i++];
-			d->pos++;
-			if (d->got == G2T_HEADER_SIZE)
-				rc = header_done(d, event);
-		} else if (d->state == D_PAYLOAD) {
-			uint32_t n = d->length - d->got;
-
-			if (n > len - i)
-				n = (uint32_t)(len - i);
-			if (d->crc)
-				d->crc_acc = d->crc(d->crc_acc, in + i, n);
-			if (d->payload) {
-				copy(d->buf + d->got, in + i, n);
-			} else if (n) {
-				d->data = in + i;
-				d->data_len = n;
-				*event = G2T_EV_DATA;
-			}
-			d->got += n;
-			d->pos += n;
-			i += n;
-			if (d->got == d->length) {
-				d->state = D_CRC;
-				d->got = 0;
-			}
+			rc = header_done(d, d->pos + i, event, &back);
 		} else {
-			d->hdr[d->got++] = in[i++];
-			d->pos++;
-			if (d->got < G2T_CRC_SIZE)
-				continue;
-			d->got = 0;
 			d->state = D_HEADER;
-			if (d->crc && g2t_get_u32(d->hdr) != d->crc_acc) {
-				d->pos -= G2T_CRC_SIZE;
+			back = G2T_CRC_SIZE;
+			if (d->crc && g2t_get_u32(d->hdr) != d->crc_acc)
 				rc = G2T_ECRC;
-			} else {
+			else
 				*event = G2T_EV_RECORD;
-			}
 		}
 	}
 	*used = i;
+	d->pos += i;
+	if (rc)
+		d->pos -= back;
 	return rc ? rc : *event;
+}
+
+/* Parameters the format allows, whether or not this build can train them. */
+static int params_valid(const struct g2t_params *p)
+{
+	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_FIXED)
+		return 0;
+	if (p->algo == G2T_ALGO_FIXED && (p->loss != G2T_LOSS_HINGE || p->l1 != 0.0f))
+		return 0;
+	/* written so that NaN fails too */
+	return p->lambda > 0.0f && p->lambda < 1e6f && p->l1 >= 0.0f && p->l1 < 1e6f &&
+	       p->epochs >= 1 && p->epochs <= 100000;
 }
 
 int g2t_params_check(const struct g2t_params *p)
 {
-	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_PEGASOS)
-		return G2T_EPARAM;
-	/* written so that NaN fails too */
-	if (!(p->lambda > 0.0f && p->lambda < 1e6f) || !(p->l1 >= 0.0f && p->l1 < 1e6f))
-		return G2T_EPARAM;
-	if (p->epochs < 1 || p->epochs > 100000)
+	if (!params_valid(p) || !G2T_HAS_LOSS(p->loss) || !G2T_HAS_ALGO(p->algo) ||
+	    (!G2T_WITH_L1 && p->l1 != 0.0f))
 		return G2T_EPARAM;
 	return G2T_OK;
 }
@@ -225,7 +242,7 @@ int g2t_task_id_decode(struct g2t_task_id *id, const uint8_t *p, size_t len)
 	id->class_a = g2t_get_u32(p + 36);
 	id->class_b = g2t_get_u32(p + 40);
 	get_params(&id->params, p + 44);
-	if (id->class_a >= id->class_b || g2t_params_check(&id->params))
+	if (id->class_a >= id->class_b || !params_valid(&id->params))
 		return G2T_EFORMAT;
 	return G2T_OK;
 }
@@ -309,6 +326,19 @@ void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
 	}
 }
 
+void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
+                         uint32_t features, uint32_t rows)
+{
+	copy(w->task_hash, t->hash, G2T_HASH_SIZE);
+	/* bytewise: a struct copy can become a memcpy() call */
+	copy((uint8_t *)&w->id, (const uint8_t *)&t->id, sizeof w->id);
+	w->features = features;
+	w->rows_seen = (uint64_t)rows * t->id.params.epochs;
+	w->epochs = t->id.params.epochs;
+	w->token = t->token;
+	w->token_len = t->token_len;
+}
+
 #define WEIGHTS_FIXED (G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 28u)
 
 static uint32_t count_nonzero(const float *w, uint32_t n)
@@ -323,14 +353,16 @@ static uint32_t count_nonzero(const float *w, uint32_t n)
 long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 {
 	uint32_t nnz = count_nonzero(w->w, w->features), i;
-	int sparse = (uint64_t)nnz * 8 + 4 < (uint64_t)w->features * 4;
-	uint64_t need = WEIGHTS_FIXED + (sparse ? 4 + (uint64_t)nnz * 8
-	                                        : (uint64_t)w->features * 4) +
-	                4 + w->token_len;
+	int sparse = nnz < w->features / 2; /* 8 nnz + 4 < 4 features */
+	uint32_t values = sparse ? nnz : w->features, size = sparse ? 8 : 4;
+	/* all but the values: fixed part, token, the nnz count if sparse */
+	size_t rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0), need;
 	uint8_t *o = out;
 
-	if (need > cap || w->token_len > G2T_TOKEN_MAX)
+	/* checked so that nothing overflows, without 64-bit arithmetic */
+	if (w->token_len > G2T_TOKEN_MAX || cap < rest || values > (cap - rest) / size)
 		return G2T_ENOMEM;
+	need = rest + (size_t)values * size;
 	copy(o, w->task_hash, G2T_HASH_SIZE);
 	o += G2T_HASH_SIZE;
 	o += g2t_task_id_encode(o, G2T_TASK_ID_SIZE, &w->id);

@@ -3,6 +3,10 @@
  * rows stay in flash and are read one at a time (block 1). */
 #define CFG_NAME "atmega328p"
 #define ARENA_BYTES 760
-#define NO_FIXED 1 /* float32 only: 32 KB of flash */
+/* The least build profile, for 8 KB of flash: what g2t-split writes by
+ * default, hinge loss and averaged SGD in float32, no L1. */
+#define G2T_LOSSES (1u << G2T_LOSS_HINGE)
+#define G2T_ALGOS (1u << G2T_ALGO_ASGD)
+#define G2T_WITH_L1 0
 #define USE_LETTER_SMALL 1
 #define JOBS JOB(letter_small, MODE_FLOAT, 1)

@@ -7,18 +7,19 @@
  * it would arrive over a UART.  SCHEMA and SHARD records are parsed as they
  * stream past; the rows of a SHARD stay where they arrived (here: flash)
  * and only their offset is kept.  Every TASK record is trained as soon as
- * it is complete, in float32 (g2t_train) or fixed point (g2t_fixed_train),
- * and its WEIGHTS record is printed in hex, framed and with its CRC, ready
- * for a gateway's g2t tools.  At the end of the stream the held-out rows
- * are classified one-vs-one with g2t_ovo_predict().
+ * it is complete, as its identity says: in float32 (g2t_train) or, for
+ * G2T_ALGO_FIXED, in fixed point (g2t_fixed_train); a fixed-point job
+ * pushes the TASK records of the fixed-point split after the same SCHEMA
+ * and SHARDs.  Each WEIGHTS record is printed in hex, framed and with its
+ * CRC, ready for a gateway's g2t tools.  At the end of the stream the
+ * held-out rows are classified one-vs-one with g2t_ovo_predict().
  *
  * Output lines: "job ...", "W <hex>", "acc ...", "end ..." must be the
  * same on every target and on the host; "M ..." lines are measurements.
- * The job list comes from mcu/cfg/TARGET.h (JOBS, ARENA_BYTES, CFG_NAME;
- * NO_FIXED leaves the fixed-point trainer out).
+ * The job list comes from mcu/cfg/TARGET.h (JOBS, ARENA_BYTES, CFG_NAME,
+ * and the core's build profile).
  */
 #include "g2t_core.h"
-#include "g2t_fixed.h"
 #include "plat.h"
 #include "crc32.h"
 
@@ -231,7 +232,6 @@ static int read_float(void *ctx, int side, uint32_t first, uint32_t count, float
 	return G2T_OK;
 }
 
-#if !NO_FIXED
 static const uint8_t *read_fixed(void *ctx, int side, uint32_t first, uint32_t count,
                                  uint8_t *buf)
 {
@@ -246,7 +246,6 @@ static const uint8_t *read_fixed(void *ctx, int side, uint32_t first, uint32_t c
 	return src; /* memory-mapped flash: no copy */
 #endif
 }
-#endif
 
 static uint32_t max_rows(const struct job *j)
 {
@@ -312,18 +311,17 @@ static int train_task(struct job *j, const uint8_t *payload, uint32_t len)
 	sp = plat_stack_ptr();
 	plat_stack_paint();
 	t0 = plat_clock();
-	if (j->mode == MODE_FLOAT) {
+	if ((task.id.params.algo == G2T_ALGO_FIXED) != (j->mode == MODE_FIXED)) {
+		rc = G2T_EPARAM; /* the work area is sized for the job's mode */
+	} else if (j->mode == MODE_FLOAT) {
 		rc = g2t_train(&task, j->F, n, read_float, j, j->work, j->blk, &out);
+	} else if (!G2T_HAS_ALGO(G2T_ALGO_FIXED) ||
+	           sa->h.encoding != G2T_ENC_U8 || sb->h.encoding != G2T_ENC_U8 ||
+	           sa->h.lo != 0.0f || sb->h.lo != 0.0f || sa->h.step != sb->h.step) {
+		rc = G2T_EPARAM; /* left out of this build, or rows it cannot train */
 	} else {
-#if NO_FIXED
-		rc = G2T_EPARAM;
-#else
-		if (sa->h.encoding != G2T_ENC_U8 || sb->h.encoding != G2T_ENC_U8 ||
-		    sa->h.lo != 0.0f || sb->h.lo != 0.0f || sa->h.step != sb->h.step)
-			return G2T_EPARAM;
 		rc = g2t_fixed_train(&task, j->F, sa->h.step, n, read_fixed, j, j->work,
 		                     j->blk, &out);
-#endif
 	}
 	j->t_train += plat_clock() - t0;
 	if (sp - plat_stack_low() > j->stack_train)
@@ -418,14 +416,20 @@ static void predict(struct job *j, const G2T_FLASH uint8_t *tx,
 
 static int failures;
 
-static __attribute__((noinline)) void run_job(fstr name, const G2T_FLASH uint8_t *stream, uint32_t len,
-                    const G2T_FLASH uint8_t *tx, const G2T_FLASH uint8_t *ty,
-                    uint32_t tests, int mode, uint32_t block)
+/*
+ * One job: the task stream of `len` bytes, whose TASK records start at
+ * `tasks_at`; a fixed-point job replaces them with the `fixed_len` bytes of
+ * `fixed`, the TASK records of the same rows split for fixed point.
+ */
+static __attribute__((noinline)) void run_job(fstr name, const G2T_FLASH uint8_t *stream,
+                    uint32_t len, uint32_t tasks_at, const G2T_FLASH uint8_t *fixed,
+                    uint32_t fixed_len, const G2T_FLASH uint8_t *tx,
+                    const G2T_FLASH uint8_t *ty, uint32_t tests, int mode, uint32_t block)
 {
 	static struct job j;
 	static struct parse ps;
 	static struct g2t_decoder d;
-	uint32_t pos, t0, t1;
+	uint32_t pos, t0, t1, head = mode == MODE_FIXED ? tasks_at : len;
 	int rc = G2T_OK;
 
 	put_s(FSTR("job "));
@@ -445,8 +449,10 @@ static __attribute__((noinline)) void run_job(fstr name, const G2T_FLASH uint8_t
 	plat_stack_paint();
 	t0 = plat_clock();
 	/* the wire: one byte at a time */
+	if (mode == MODE_FIXED)
+		len = tasks_at + fixed_len;
 	for (pos = 0; pos < len && rc == G2T_OK; pos++) {
-		uint8_t b = stream[pos];
+		uint8_t b = pos < head ? stream[pos] : fixed[pos - head];
 		size_t used;
 		int ev;
 
@@ -525,8 +531,9 @@ int main(void)
 	plat_init();
 	put_s(FSTR("g2t-mcu " CFG_NAME "\n"));
 #define JOB(ds, mode, block)                                                     \
-	run_job(FSTR(#ds), ds_##ds##_stream, sizeof ds_##ds##_stream, ds_##ds##_tx, \
-	        ds_##ds##_ty, sizeof ds_##ds##_ty, mode, block);
+	run_job(FSTR(#ds), ds_##ds##_stream, sizeof ds_##ds##_stream, DS_##ds##_TASKS_AT, \
+	        ds_##ds##_fixed, sizeof ds_##ds##_fixed, ds_##ds##_tx, ds_##ds##_ty,     \
+	        sizeof ds_##ds##_ty, mode, block);
 	JOBS
 	put_s(FSTR("end "));
 	put_u((uint32_t)failures);

@@ -1,8 +1,9 @@
 /*
- * core_only.c - the least firmware that decodes a stream, trains, encodes
- * the weights and predicts: linked against lib/core, minus the same file
- * built with -DEMPTY, it gives the flash the core takes in a firmware
- * (libgcc's float and 64-bit helpers included).  Never run.
+ * core_only.c - the least firmware of a training device, which decodes a
+ * stream, trains and encodes the weights (-DTRAIN), or of one that also
+ * predicts (-DPREDICT): linked against lib/core, minus the same file built
+ * with -DEMPTY, it gives the flash the core takes in a firmware (libgcc's
+ * float and 64-bit helpers included).  Never run.
  */
 #include "g2t_core.h"
 
@@ -30,8 +31,11 @@ static int rd(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 int main(void)
 {
 	struct g2t_weights o;
-	uint32_t n[2] = { 10, 10 }, votes[2];
+	uint32_t n[2] = { 10, 10 };
+#ifdef PREDICT
+	uint32_t votes[2];
 	float margin[2];
+#endif
 	size_t used;
 	int ev;
 	uint8_t b = in;
@@ -44,7 +48,9 @@ int main(void)
 	g2t_train(&t, F, n, rd, 0, work, 1, &o);
 	in = (uint8_t)g2t_weights_encode(buf, sizeof buf, &o);
 	g2t_record_frame(buf, buf + 8, G2T_REC_WEIGHTS, buf, 16, crc);
+#ifdef PREDICT
 	in = (uint8_t)g2t_ovo_predict(w, 0, 2, F, work, votes, margin);
+#endif
 	return 0;
 }
 #else

@@ -212,6 +212,79 @@ static void test_training(void)
 	      "lambda 0 is refused");
 }
 
+/* blob_rows as bytes: value = byte / 255. */
+static const uint8_t *blob_bytes(void *ctx, int side, uint32_t first, uint32_t count,
+                                 uint8_t *buf)
+{
+	float x[2];
+
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++) {
+		blob_rows(NULL, side, first + i, 1, x);
+		buf[2 * i] = (uint8_t)(x[0] * 255.0f + 0.5f);
+		buf[2 * i + 1] = (uint8_t)(x[1] * 255.0f + 0.5f);
+	}
+	return buf;
+}
+
+static void test_fixed(void)
+{
+	struct g2t_task task = { .token_len = 0 };
+	struct g2t_params *p = &task.id.params;
+	uint32_t n[2] = { 50, 70 };
+	uint64_t work[64];
+	float w[2];
+	struct g2t_weights out = { .w = w };
+	uint8_t id[G2T_TASK_ID_SIZE];
+	struct g2t_task_id back;
+
+	g2t_params_default(p);
+	task.id.class_b = 1;
+	p->algo = G2T_ALGO_FIXED;
+	CHECK(g2t_params_check(p) == G2T_OK, "fixed point with the defaults is valid");
+	CHECK(g2t_fixed_work_bytes(2, 8) <= sizeof work, "work size");
+	CHECK(g2t_fixed_train(&task, 2, 1.0f / 255.0f, n, blob_bytes, NULL, work, 8, &out) ==
+	      G2T_OK && w[0] > 0.0f && w[1] < 0.0f && out.id.params.algo == G2T_ALGO_FIXED &&
+	      out.rows_seen == 120u * p->epochs, "fixed point separates the blobs");
+	CHECK(g2t_train(&task, 2, n, blob_rows, NULL, (float *)work, 1, &out) == G2T_EPARAM,
+	      "g2t_train refuses a fixed-point task");
+	p->loss = G2T_LOSS_LOGISTIC;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "fixed point is hinge loss only");
+	g2t_task_id_encode(id, sizeof id, &task.id);
+	CHECK(g2t_task_id_decode(&back, id, sizeof id) == G2T_EFORMAT,
+	      "a fixed-point logistic task is malformed");
+	p->loss = G2T_LOSS_HINGE;
+	p->l1 = 0.01f;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "fixed point takes no L1");
+	p->l1 = 0.0f;
+	p->algo = G2T_ALGO_ASGD;
+	CHECK(g2t_fixed_train(&task, 2, 1.0f / 255.0f, n, blob_bytes, NULL, work, 8, &out) ==
+	      G2T_EPARAM, "g2t_fixed_train refuses a float32 task");
+	p->algo = 3;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "algorithm 3 does not exist");
+}
+
+/* Rows interleave in proportion to the class sizes, past 16-bit counts too:
+ * after d0 + d1 rows, d0 n1 - d1 n0 stays in (-n0, n1]. */
+static void test_order(void)
+{
+	uint32_t n[2] = { 100003, 70001 }, d[2] = { 0, 0 }, at;
+	struct g2t_order o;
+	int side, load, ok = 1;
+
+	g2t_order_init(&o, n, 1000, 7);
+	g2t_order_epoch(&o);
+	for (uint32_t i = 0; i < n[0] + n[1]; i++) {
+		int64_t lead;
+
+		g2t_order_next(&o, &side, &at, &load);
+		d[side]++;
+		lead = (int64_t)d[0] * n[1] - (int64_t)d[1] * n[0];
+		ok &= lead > -(int64_t)n[0] && lead <= (int64_t)n[1] && at < 1000;
+	}
+	CHECK(ok && d[0] == n[0] && d[1] == n[1], "classes interleave in proportion");
+}
+
 static void test_predict(void)
 {
 	/* 3 classes, 1 feature: pair (0,1) (0,2) (1,2); weights then bias */
@@ -287,6 +360,8 @@ int main(void)
 	test_decoder();
 	test_weights_codec();
 	test_training();
+	test_fixed();
+	test_order();
 	test_predict();
 	test_parse_float();
 	test_schema();

@@ -1,5 +1,6 @@
 /*
- * Integer averaged SGD for hinge loss over uint8 rows: see g2t_fixed.h.
+ * Integer averaged SGD for hinge loss over uint8 rows (G2T_ALGO_FIXED): see
+ * g2t_fixed_train() in g2t_core.h.
  *
  * A row x is the shard's bytes q, x = step * q.  Weights are integers V in
  * units of 2^-S per byte unit (w = V 2^-S / step), |V| <= V_MAX, so the
@@ -19,7 +20,7 @@
  *
  * The rows come in the order g2t_train() uses: the core's g2t_order.
  */
-#include "g2t_fixed.h"
+#include "g2t_core.h"
 
 #define S G2T_FIXED_SHIFT
 #define ONE ((int64_t)1 << S)
@@ -215,8 +216,8 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 	struct rows r;
 	uint32_t e, i, total;
 
-	if (g2t_params_check(p) || p->loss != G2T_LOSS_HINGE ||
-	    p->algo != G2T_ALGO_ASGD || p->l1 != 0.0f || !(step > 0.0f) ||
+	/* the check makes G2T_ALGO_FIXED hinge loss without L1 */
+	if (g2t_params_check(p) || p->algo != G2T_ALGO_FIXED || !(step > 0.0f) ||
 	    !n[0] || !n[1] || !block || !features)
 		return G2T_EPARAM;
 	total = n[0] + n[1];
@@ -257,6 +258,7 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 			sgd_step(&s, r.at[side] + (size_t)at * features, side ? -1 : 1);
 		}
 	}
+	g2t_weights_of_task(out, task, features, total);
 	{
 		float kf = (float)s.k, unit = 1.0f / TWO_S;
 
@@ -265,18 +267,5 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 		out->bias = ((float)s.b - (float)s.ub / kf) * unit;
 		out->loss = (float)s.loss * unit / (float)total;
 	}
-	for (i = 0; i < G2T_HASH_SIZE; i++)
-		out->task_hash[i] = task->hash[i];
-	for (i = 0; i < G2T_HASH_SIZE; i++)
-		out->id.schema_id[i] = task->id.schema_id[i];
-	out->id.task = task->id.task;
-	out->id.class_a = task->id.class_a;
-	out->id.class_b = task->id.class_b;
-	out->id.params = task->id.params;
-	out->features = features;
-	out->rows_seen = (uint64_t)total * p->epochs;
-	out->epochs = p->epochs;
-	out->token = task->token;
-	out->token_len = task->token_len;
 	return G2T_OK;
 }

@@ -1,0 +1,53 @@
+/*
+ * The core built with the least profile, as for an ATmega328P: the tasks it
+ * leaves out are refused with G2T_EPARAM but still decode; the rest trains.
+ * (That it trains the same bits as the full build, make check-mcu shows.)
+ */
+#include "check.h"
+
+#define G2T_LOSSES (1u << G2T_LOSS_HINGE)
+#define G2T_ALGOS (1u << G2T_ALGO_ASGD)
+#define G2T_WITH_L1 0
+#include "../../lib/core/record.c"
+#include "../../lib/core/train.c"
+
+static int rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = (float)((first + i) % 5) / 5.0f + (side ? -1.0f : 1.0f);
+	return 0;
+}
+
+int main(void)
+{
+	struct g2t_task task = { .token_len = 0 };
+	struct g2t_params *p = &task.id.params;
+	uint32_t n[2] = { 20, 30 };
+	float work[4], w[1];
+	struct g2t_weights out = { .w = w };
+	uint8_t id[G2T_TASK_ID_SIZE];
+	struct g2t_task_id back;
+
+	g2t_params_default(p);
+	task.id.class_b = 1;
+	CHECK(g2t_train(&task, 1, n, rows, NULL, work, 1, &out) == G2T_OK && w[0] > 0.0f,
+	      "hinge loss, averaged SGD, no L1: trained");
+	p->loss = G2T_LOSS_LOGISTIC;
+	g2t_task_id_encode(id, sizeof id, &task.id);
+	CHECK(g2t_task_id_decode(&back, id, sizeof id) == G2T_OK, "a logistic task decodes");
+	CHECK(g2t_params_check(p) == G2T_EPARAM &&
+	      g2t_train(&task, 1, n, rows, NULL, work, 1, &out) == G2T_EPARAM,
+	      "logistic loss is refused");
+	p->loss = G2T_LOSS_SQHINGE;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "squared hinge loss is refused");
+	p->loss = G2T_LOSS_HINGE;
+	p->algo = G2T_ALGO_PEGASOS;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "Pegasos is refused");
+	p->algo = G2T_ALGO_FIXED;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "fixed point is refused");
+	p->algo = G2T_ALGO_ASGD;
+	p->l1 = 0.01f;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "L1 is refused");
+	return check_done();
+}
