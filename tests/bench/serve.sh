@@ -9,12 +9,16 @@
 #   1. leases only, on a 95-class set (4,465 tasks): lease cost vs task count
 #   2. leases only, on the big set
 #   3. lease then result (a signed packet, committed durably), on the big set
-#   4. runs 2 and 3 again, shorter, with the server under perf (DWARF call
+#   4. runs 2 and 3 with the server pinned to one core and the generator,
+#      its lease requests presigned, to the other: what one
+#      server core does when the load comes from elsewhere
+#   5. runs 2 and 3 again, shorter, with the server under perf (DWARF call
 #      graphs), when perf works: perf slows the server, so these runs are
 #      not the measured ones
 # Each run gets a fresh server and state.  Prints leases/s, results/s,
 # latency percentiles, the CPU of server and load generator (they share the
-# cores), the server's CPU by library and by g2t function, the raw Ed25519
+# cores), the server's CPU by library and by g2t function, the leases per
+# second of the state alone (build/bench/storebench), the raw Ed25519
 # verification rate (build/bench/packbench) and the fsync rate of the
 # state's file system, beside the targets of issue 4.
 #
@@ -31,6 +35,7 @@ cd "$(dirname "$0")/../.."
 bin=${G2T_BIN:-bin}
 loadgen=build/bench/loadgen
 packbench=build/bench/packbench
+storebench=build/bench/storebench
 seed=${G2T_BENCH_SEED:-1}
 classes=${G2T_SERVE_CLASSES:-450}
 devices=${G2T_SERVE_DEVICES:-1000}
@@ -67,7 +72,8 @@ trap 'exit 130' INT TERM
 say() { echo "serve bench: $*" >&2; }
 calc() { local e=$1; shift; awk "$@" "BEGIN { printf $e }" </dev/null; }
 
-for f in "$bin/g2t-serve" "$bin/g2t-split" "$bin/g2t-train" "$loadgen" "$packbench"; do
+for f in "$bin/g2t-serve" "$bin/g2t-split" "$bin/g2t-train" "$loadgen" "$packbench" \
+	"$storebench"; do
 	[ -x "$f" ] || { say "$f missing: run make bench"; exit 1; }
 done
 
@@ -80,10 +86,13 @@ make_tasks() {
 	"$bin/g2t-split" "$work/k$1.csv" >"$2"
 }
 
-# start_server TASKS: a fresh state and server; sets server_pid and url.
+# start_server TASKS [SERVER-PREFIX...]: a fresh state and server; sets
+# server_pid and url.
 start_server() {
+	local tasks=$1
+	shift
 	rm -rf "$work/state" "$work/port"
-	"$bin/g2t-serve" --tasks "$1" --state "$work/state" --listen 127.0.0.1:0 \
+	"$@" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" --listen 127.0.0.1:0 \
 		--port-file "$work/port" --open --rate 1000000 --per-ip 100000 \
 		--max-connections 100000 --lease-timeout 3600 2>>"$work/server.log" &
 	server_pid=$!
@@ -111,12 +120,20 @@ elif command -v perf >/dev/null; then
 	fi
 fi
 
-# run NAME TASKS MODE SECONDS [PROFILE]: one loadgen run on a fresh server;
-# its output in $work/NAME.out, the key=value line in $work/NAME.kv; with
-# PROFILE, the server's window under perf in $work/NAME.perf.
+# run NAME TASKS MODE SECONDS [PROFILE [PINNED]]: one loadgen run on a fresh
+# server; its output in $work/NAME.out, the key=value line in $work/NAME.kv;
+# with PROFILE 1, the server's window under perf in $work/NAME.perf; with
+# PINNED 1, the server on core 0, the generator (presigned) on core 1.
 run() {
-	local name=$1 tasks=$2 mode=$3 s=$4 profile=${5:-0} st=0
-	start_server "$tasks"
+	local name=$1 tasks=$2 mode=$3 s=$4 profile=${5:-0} pinned=${6:-0} st=0
+	local gen=() extra=()
+	if [ "$pinned" = 1 ]; then
+		start_server "$tasks" taskset -c 0
+		gen=(taskset -c 1)
+		extra=(--presign 100)
+	else
+		start_server "$tasks"
+	fi
 	if [ "$profile" = 1 ]; then
 		# the window only: after the warm-up, for its length; DWARF call
 		# graphs, as the libraries have no frame pointers
@@ -126,9 +143,9 @@ run() {
 		perf_pid=$!
 	fi
 	say "$name: $mode, $devices devices, ${s}s"
-	timeout 120 "$loadgen" --url "$url" --mode "$mode" --devices "$devices" \
+	timeout 120 "${gen[@]}" "$loadgen" --url "$url" --mode "$mode" --devices "$devices" \
 		--seconds "$s" --warmup "$warmup" --drain 2 --server-pid "$server_pid" \
-		>"$work/$name.out" || st=$?
+		"${extra[@]}" >"$work/$name.out" || st=$?
 	if [ -n "$perf_pid" ]; then
 		wait "$perf_pid" 2>/dev/null || true
 		perf_pid=
@@ -202,10 +219,20 @@ big_tasks=$((classes * (classes - 1) / 2))
 run k95 "$work/k95.g2t" lease 3
 run lease "$work/big.g2t" lease "$secs"
 run both "$work/big.g2t" lease+result "$secs"
+pinned=0
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	pinned=1
+	run lease-1core "$work/big.g2t" lease "$secs" 0 1
+	run both-1core "$work/big.g2t" lease+result "$secs" 0 1
+fi
 if [ "$perf_ok" = 1 ]; then
 	run lease-perf "$work/big.g2t" lease 3 1
 	run both-perf "$work/big.g2t" lease+result 3 1
 fi
+
+say "the state alone (storebench)"
+"$storebench" "$work" 450 50000 >"$work/storebench.out"
+store() { awk -v b="$1" '$NF == b { print $3 }' "$work/storebench.out"; }
 
 # the raw Ed25519 ceiling: packbench on a small trained weights stream
 say "Ed25519 ceiling (packbench)"
@@ -250,10 +277,17 @@ else
 fi
 row "  leases/s alongside" "$(kv both leases_per_s) (p50 $(kv both lease_p50_ms), p99 $(kv both lease_p99_ms) ms)" "" ""
 row "leases/s with 4465 tasks (95 cl.)" "$(kv k95 leases_per_s) + $(kv k95 no_work_per_s) no-task (204)" "" "(p99 $(kv k95 lease_p99_ms) ms; 3 s)"
+if [ "$pinned" = 1 ]; then
+	row "one server core, load from the other" "$(kv lease-1core leases_per_s) leases/s" "" "(p99 $(kv lease-1core lease_p99_ms) ms; presigned)"
+	row "" "$(kv both-1core accepted_per_s) results/s + $(kv both-1core leases_per_s) leases/s" "" "(p99 $(kv both-1core result_p99_ms) ms)"
+fi
+row "the state alone, 1 thread" "$(store 100) leases/s" "" "(100 a transaction; $(store 1) for 1)"
 row "Ed25519 verify, 1 core (ceiling)" "${verify:-?}/s" "~19500/s" "packbench"
 row "fdatasync/s on the state's fs" "${fsyncs:-?}/s" "" "(dd oflag=dsync, 4 KiB)"
 rule
-for n in lease both; do
+runs="lease both"
+[ "$pinned" = 0 ] || runs="$runs lease-1core both-1core"
+for n in $runs; do
 	echo
 	echo "run '$n' ($(kv $n mode)):"
 	sed -n '2,$p' "$work/$n.out" | grep -v '^loadgen: mode=' | sed 's/^/  /'
@@ -263,7 +297,9 @@ for n in lease both; do
 		[ "$n" = lease ] || there="$there, $(kv "$n-perf" accepted_per_s) results/s"
 		echo "  profile: a separate 3 s run with the server under perf ($there there):"
 	fi
-	profile "$n-perf"
+	if [ "$n" = lease ] || [ "$n" = both ]; then
+		profile "$n-perf"
+	fi
 done
 echo
 echo "run 'k95' (lease, 4465 tasks):"
