@@ -68,6 +68,8 @@ count < <(bats --tap tests/*.bats 2>&1)
 echo "# reliability"
 check "kill -9 of the coordinator, 10 times, under 20 devices: nothing acknowledged is lost" \
 	tests/stress/kill9.sh 10 20
+check "the same with --replicas 2: every task agreed by two devices, none disagreeing" \
+	tests/stress/kill9.sh 10 20 2
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang > /dev/null; then
 	echo "# fuzzing, ${fuzz_seconds}s a target"

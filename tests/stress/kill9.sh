@@ -3,11 +3,13 @@
 # killed with SIGKILL at random moments and restarted on the same state, ten
 # times.  Passes when the run completes, the model is byte-identical to the
 # one-machine model (so every acknowledged result is in it, and no task holds
-# anything else), and the state holds each task's result once.
-# usage: kill9.sh [KILLS] [DEVICES]
+# anything else), and the state holds each task's result once.  With
+# REPLICAS, every task needs that many agreeing devices, and none may be
+# counted as disagreeing.
+# usage: kill9.sh [KILLS] [DEVICES] [REPLICAS]
 set -eu
 cd "$(dirname "$0")/../.."
-kills=${1:-10} devices=${2:-20}
+kills=${1:-10} devices=${2:-20} replicas=${3:-1}
 bin=${G2T_BIN:-bin}
 work=$(mktemp -d)
 server=
@@ -28,6 +30,7 @@ done
 start_server() { # PORT
 	"$bin/g2t-serve" --tasks "$work/tasks" --state "$work/state" --devices "$work/keys" \
 		--listen "127.0.0.1:$1" --port-file "$work/port" --lease-timeout 2 \
+		--replicas "$replicas" \
 		2>> "$work/serve.log" &
 	server=$!
 	while [ ! -s "$work/port" ]; do sleep 0.02; done
@@ -80,9 +83,12 @@ touch "$work/finished"
 curl -s "$url/v1/model" -o "$work/devices.model"
 status=$(curl -s "$url/v1/status")
 acked=$(cat "$work"/d*.acked 2> /dev/null | wc -l)
-echo "kill9: $kills kills of the coordinator with $devices devices: $acked packets acknowledged"
+echo "kill9: $kills kills of the coordinator with $devices devices, $replicas replica(s):" \
+	"$acked packets acknowledged"
 echo "kill9: $(echo "$status" | sed -n 's/.*"leases":{\([^}]*\)}.*/leases: \1/p')"
 { kill "$server"; wait "$server"; } 2> /dev/null || true
 server=
 cmp "$work/devices.model" "$work/expected.model"
+echo "$status" | grep -q '"disagreeing_devices":0,' ||
+	{ echo "kill9: devices counted as disagreeing: $status"; exit 1; }
 echo "kill9: the model is complete and byte-identical to the one-machine model"
