@@ -40,6 +40,7 @@
 #define LATENCY_BUCKETS 10
 #define STOP_GRACE 3           /* seconds in-flight requests get at a stop */
 #define NEAR_MAX 8             /* classes of X-G2T-Have a lease looks for */
+#define LEASE_MAX 16           /* tasks one lease request may ask for */
 #define CONNECTION_MEMORY 16384 /* bytes of libmicrohttpd's pool a connection */
 
 static const double latency_le[LATENCY_BUCKETS] = {
@@ -130,11 +131,12 @@ struct job {
 	int kind;
 	struct MHD_Connection *c;      /* suspended until done */
 	uint8_t key[G2T_PK_SIZE];
-	uint8_t token[TOKEN_SIZE];     /* lease: out, the new token */
+	unsigned want, got;            /* lease: tasks asked for, leased */
+	uint8_t token[LEASE_MAX][TOKEN_SIZE]; /* lease: out, their tokens */
 	uint32_t near[NEAR_MAX];       /* lease: classes the device has */
 	size_t nnear;
 	int has_schema;                /* lease: the device has the schema */
-	struct g2t_lease lease;        /* lease: out */
+	struct g2t_lease lease[LEASE_MAX]; /* lease: out */
 	struct g2t_packet pk;          /* results: the verified packet */
 	struct batch b;                /* results: its weight sets, verdicts out */
 	uint8_t digest[G2T_HASH_SIZE]; /* results: of the PACKET payload */
@@ -589,24 +591,30 @@ static void cached(const struct g2t_server *s, const char *have, struct job *j)
 	}
 }
 
-/* A task's stream: SCHEMA unless the device has it, its two shards when
- * asked, TASK with the token. */
-static int task_stream(const struct g2t_server *s, struct stream *st, long task,
-                       const uint8_t *token, int with_schema, int with_shards)
+/* A stream that starts with the SCHEMA record, if asked. */
+static int schema_stream(const struct g2t_server *s, struct stream *st, int with_schema)
+{
+	if (stream_open(st) ||
+	    (with_schema && fwrite(s->schema_record, 1, s->schema_record_len, st->f) !=
+	                    s->schema_record_len))
+		return G2T_ENOMEM;
+	return G2T_OK;
+}
+
+static int write_shard(const struct g2t_server *s, FILE *f, uint32_t klass)
+{
+	return g2t_write_record(f, G2T_REC_SHARD, s->shard[klass].payload, s->shard[klass].length);
+}
+
+/* The TASK record of a task with a lease token. */
+static int write_task(const struct g2t_server *s, FILE *f, long task, const uint8_t *token)
 {
 	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
 	struct g2t_task t = s->task[task];
-	const struct shard *a = &s->shard[t.id.class_a], *b = &s->shard[t.id.class_b];
 
 	t.token = token;
 	t.token_len = TOKEN_SIZE;
-	if (stream_open(st) ||
-	    (with_schema && fwrite(s->schema_record, 1, s->schema_record_len, st->f) !=
-	                    s->schema_record_len) ||
-	    (with_shards && (g2t_write_record(st->f, G2T_REC_SHARD, a->payload, a->length) ||
-	                     g2t_write_record(st->f, G2T_REC_SHARD, b->payload, b->length))))
-		return G2T_ENOMEM;
-	return g2t_write_record(st->f, G2T_REC_TASK, buf,
+	return g2t_write_record(f, G2T_REC_TASK, buf,
 	                        (uint32_t)g2t_task_encode(buf, sizeof buf, &t));
 }
 
@@ -630,9 +638,17 @@ static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *
                                    const char *url, struct job *j)
 {
 	struct signed_request req;
-	const char *why;
+	const char *why, *count = header(c, "X-G2T-Count");
 	unsigned status = verify_request(c, "POST", url, &req, &why);
+	unsigned long want = 1;
+	char *end;
 
+	if (count) {
+		errno = 0;
+		want = strtoul(count, &end, 10);
+		if (errno || *end || end == count || !want || want > LEASE_MAX)
+			return error(c, 400, "X-G2T-Count must be a number from 1 to 16");
+	}
 	pthread_mutex_lock(&s->lock);
 	if (!status)
 		status = admit(s, &req, &why);
@@ -641,52 +657,62 @@ static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *
 	if (status)
 		return error(c, status, why);
 	memcpy(j->key, req.key, sizeof j->key);
+	j->want = (unsigned)want;
 	cached(s, header(c, "X-G2T-Have"), j);
 	return enqueue(s, c, j, JOB_LEASE);
 }
 
+/* The answer to a lease request: its tasks' stream, or 204 when none. */
 static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, const char *url,
                              struct job *j)
 {
-	char deadline[32], task[32], shards[2 * 2 * G2T_HASH_SIZE + 2];
-	const struct g2t_lease *l = &j->lease;
+	char deadline[32], tasks[LEASE_MAX * 12], shards[LEASE_MAX * 2 * (2 * G2T_HASH_SIZE + 1)];
+	size_t at = 0, sh = 0;
 	struct stream st;
-	struct g2t_task t;
-	int complete;
+	int complete, rc;
 
 	if (!j->kind)
 		return lease_start(s, c, url, j);
 	pthread_mutex_lock(&s->lock);
-	s->n.leases += !j->rc && l->task >= 0;
-	s->n.no_work += !j->rc && l->task < 0;
+	s->n.leases += j->rc ? 0 : j->got;
+	s->n.no_work += !j->rc && !j->got;
 	complete = s->done == s->tasks;
 	pthread_mutex_unlock(&s->lock);
 	if (j->rc)
 		return error(c, 503, "state unavailable");
-	if (l->task < 0) {
+	if (!j->got) {
 		char wait[32];
 		const char *const h[] = { MHD_HTTP_HEADER_RETRY_AFTER, wait, "X-G2T-Complete",
 		                          complete ? "1" : "0", NULL };
 
-		snprintf(wait, sizeof wait, "%lld", l->retry_after ? l->retry_after : 10);
+		snprintf(wait, sizeof wait, "%lld",
+		         j->lease[0].retry_after ? j->lease[0].retry_after : 10);
 		return reply(c, 204, "application/json", "", 0, MHD_RESPMEM_PERSISTENT, h);
 	}
-	t = s->task[l->task];
-	snprintf(deadline, sizeof deadline, "%lld", l->deadline);
-	snprintf(task, sizeof task, "%ld", l->task);
-	sodium_bin2hex(shards, 2 * G2T_HASH_SIZE + 1, s->schema->shard_hash[t.id.class_a],
-	               G2T_HASH_SIZE);
-	shards[2 * G2T_HASH_SIZE] = ',';
-	sodium_bin2hex(shards + 2 * G2T_HASH_SIZE + 1, 2 * G2T_HASH_SIZE + 1,
-	               s->schema->shard_hash[t.id.class_b], G2T_HASH_SIZE);
-	if (task_stream(s, &st, l->task, j->token, !j->has_schema, 0)) {
+	rc = schema_stream(s, &st, !j->has_schema);
+	for (unsigned k = 0; k < j->got && !rc; k++) {
+		const struct g2t_task *t = &s->task[j->lease[k].task];
+
+		rc = write_task(s, st.f, j->lease[k].task, j->token[k]);
+		at += (size_t)snprintf(tasks + at, sizeof tasks - at, "%s%ld", k ? "," : "",
+		                       j->lease[k].task);
+		for (int side = 0; side < 2; side++, sh += 2 * G2T_HASH_SIZE + 1) {
+			sodium_bin2hex(shards + sh, 2 * G2T_HASH_SIZE + 1,
+			               s->schema->shard_hash[side ? t->id.class_b : t->id.class_a],
+			               G2T_HASH_SIZE);
+			shards[sh + 2 * G2T_HASH_SIZE] = ',';
+		}
+	}
+	shards[sh - 1] = '\0';
+	if (rc) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
 		return error(c, 500, "out of memory");
 	}
+	snprintf(deadline, sizeof deadline, "%lld", j->lease[0].deadline);
 	{
-		const char *const h[] = { "X-G2T-Task", task, "X-G2T-Deadline", deadline,
+		const char *const h[] = { "X-G2T-Task", tasks, "X-G2T-Deadline", deadline,
 		                          "X-G2T-Shards", shards, NULL };
 		return stream_reply(c, &st, h);
 	}
@@ -732,8 +758,7 @@ static enum MHD_Result shard(struct g2t_server *s, struct MHD_Connection *c, con
 		const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
 		return reply(c, 304, "application/x-g2t", "", 0, MHD_RESPMEM_PERSISTENT, hdr);
 	}
-	if (stream_open(&st) ||
-	    g2t_write_record(st.f, G2T_REC_SHARD, s->shard[k].payload, s->shard[k].length)) {
+	if (schema_stream(s, &st, 0) || write_shard(s, st.f, (uint32_t)k)) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
@@ -766,7 +791,8 @@ static enum MHD_Result task(struct g2t_server *s, struct MHD_Connection *c, cons
 	pthread_mutex_unlock(&s->store_lock);
 	if (!holds)
 		return error(c, 403, "no open lease on this task");
-	if (task_stream(s, &st, (long)n, token, 1, 1)) {
+	if (schema_stream(s, &st, 1) || write_shard(s, st.f, s->task[n].id.class_a) ||
+	    write_shard(s, st.f, s->task[n].id.class_b) || write_task(s, st.f, (long)n, token)) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
@@ -905,8 +931,12 @@ static void commit_jobs(struct g2t_server *s, struct job *jobs)
 	rc = g2t_store_begin(s->store, durable, &d);
 	for (j = jobs; j && !rc; j = j->next) {
 		if (j->kind == JOB_LEASE) {
-			rc = g2t_store_lease(s->store, j->key, now, s->opts.lease_timeout,
-			                     j->near, j->nnear, j->token, &j->lease, &d);
+			for (j->got = 0; j->got < j->want && !rc; j->got++)
+				if ((rc = g2t_store_lease(s->store, j->key, now, s->opts.lease_timeout,
+				                          j->near, j->nnear, j->token[j->got],
+				                          &j->lease[j->got], &d)) ||
+				    j->lease[j->got].task < 0)
+					break;
 			continue;
 		}
 		/* in the transaction: a second copy in the same batch is seen */

@@ -4,7 +4,7 @@
  *
  *   loadgen --url http://127.0.0.1:PORT [--mode lease|lease+result]
  *           [--devices N] [--seconds S] [--warmup S] [--threads T]
- *           [--drain S] [--presign N] [--server-pid PID]
+ *           [--drain S] [--presign N] [--batch N] [--server-pid PID]
  *
  * Each device has its own Ed25519 key (made before the clock starts) and
  * signs every lease request (X-G2T-Key/-Time/-Nonce/-Signature) as
@@ -17,6 +17,9 @@
  * /v1/results and then leases again; a 204 means no task was free and the
  * device asks again at once.  Like g2t-fetch with a cache, a device names
  * the schema it has in X-G2T-Have, so only its first lease answer holds it.
+ * --batch N asks for N tasks a lease request (X-G2T-Count) and returns
+ * their results in one packet, as a device holding W_t = N results does;
+ * leases and results are then counted by task, requests by request.
  *
  * Only requests completed inside the measured window (after --warmup) are
  * counted; requests still in flight at its end get --drain seconds (5) to
@@ -58,9 +61,13 @@ struct config {
 	unsigned threads;
 	double seconds, warmup, drain;
 	size_t presign;
+	unsigned batch;           /* tasks a lease request asks for */
 	long server_pid;
 };
-static struct config cfg = { .devices = 1000, .threads = 1, .seconds = 5.0, .drain = 5.0 };
+static struct config cfg = { .devices = 1000, .threads = 1, .seconds = 5.0, .drain = 5.0,
+                             .batch = 1 };
+
+#define BATCH_MAX 16
 
 /* The measured window, on the monotonic clock; set before threads start. */
 static double t_begin, t_end;
@@ -78,7 +85,8 @@ struct signed_req {
 struct stats {
 	uint64_t status[STATUS_MAX];   /* by HTTP status (0: none) */
 	uint64_t curl_error[CURL_LAST];
-	uint64_t accepted, ignored, refused, duplicate, bad_body;
+	uint64_t leased;                /* tasks in 200 lease answers */
+	uint64_t accepted, ignored, refused, duplicate, bad_body; /* weight sets */
 	uint64_t bytes_up, bytes_down;  /* request and answer bodies */
 	float *ms;                     /* latencies of counted requests */
 	size_t n, cap;
@@ -257,10 +265,10 @@ static void start_lease(struct device *d)
 {
 	struct worker *w = d->w;
 	struct signed_req live, *r = &live;
-	char key[96], when[64], nonce[64], sig[128];
+	char key[96], when[64], nonce[64], sig[128], count[32];
 	const char *lines[] = { key, when, nonce, sig, "Content-Type:", "Expect:",
 	                        "Accept: application/x-g2t",
-	                        d->have[0] ? d->have : "X-G2T-Have:" };
+	                        d->have[0] ? d->have : "X-G2T-Have:", count };
 
 	if (d->used_pre < d->npre) {
 		r = &d->pre[d->used_pre++];
@@ -277,18 +285,22 @@ static void start_lease(struct device *d)
 	snprintf(when, sizeof when, "X-G2T-Time: %s", r->when);
 	snprintf(nonce, sizeof nonce, "X-G2T-Nonce: %s", r->nonce);
 	snprintf(sig, sizeof sig, "X-G2T-Signature: %s", r->sig);
+	if (cfg.batch > 1)
+		snprintf(count, sizeof count, "X-G2T-Count: %u", cfg.batch);
+	else
+		snprintf(count, sizeof count, "X-G2T-Count:");
 	headers(d, lines, sizeof lines / sizeof *lines);
 	submit(d, LEASE, cfg.lease_url, "", 0);
 }
 
-/* The TASK of a lease answer (and from its schema, the first time, F and
- * the device's X-G2T-Have); 0 or -1. */
-static int leased_task(struct worker *w, struct device *d, const struct buf *b,
-                       struct g2t_task *t)
+/* The TASKs of a lease answer, into t[0..*n) (and from its schema, the
+ * first time, F and the device's X-G2T-Have); 0 or -1. */
+static int leased_tasks(struct worker *w, struct device *d, const struct buf *b,
+                        struct g2t_task *t, size_t *n)
 {
 	size_t at = G2T_HEADER_SIZE;
-	int found = 0;
 
+	*n = 0;
 	if (b->len < G2T_HEADER_SIZE || g2t_get_u32(b->p) != G2T_MAGIC)
 		return -1;
 	while (at + G2T_HEADER_SIZE + G2T_CRC_SIZE <= b->len) {
@@ -313,22 +325,22 @@ static int leased_task(struct worker *w, struct device *d, const struct buf *b,
 			g2t_schema_free(sc);
 		}
 		if (type == G2T_REC_TASK) {
-			if (g2t_task_decode(t, p, len) || t->token_len == 0)
+			if (*n == BATCH_MAX || g2t_task_decode(&t[*n], p, len) || !t[*n].token_len)
 				return -1;
-			found = 1;
+			++*n;
 		}
 		at += G2T_HEADER_SIZE + len + G2T_CRC_SIZE;
 	}
-	return found && w->features ? 0 : -1;
+	return *n && w->features ? 0 : -1;
 }
 
-/* Builds the signed result packet of a leased task and POSTs it. */
-static int start_result(struct device *d, const struct g2t_task *t)
+/* Builds the signed result packet of leased tasks t[0..n) and POSTs it. */
+static int start_result(struct device *d, const struct g2t_task *t, size_t n)
 {
 	struct worker *w = d->w;
 	struct g2t_signer key;
-	struct g2t_weights wt = { 0 };
-	struct g2t_batch b = { NULL, NULL, 0, &wt, 1 };
+	struct g2t_weights wt[BATCH_MAX] = { 0 };
+	struct g2t_batch b = { NULL, NULL, 0, wt, n };
 	uint8_t *pkt = NULL;
 	size_t len = 0;
 	double t0 = now_mono();
@@ -337,13 +349,15 @@ static int start_result(struct device *d, const struct g2t_task *t)
 
 	memcpy(key.pk, d->pk, sizeof key.pk);
 	memcpy(key.sk, d->sk, sizeof key.sk);
-	memcpy(wt.task_hash, t->hash, G2T_HASH_SIZE);
-	wt.id = t->id;
-	wt.features = w->features;
-	wt.w = w->zeros;
-	wt.epochs = 1;
-	wt.token = t->token;
-	wt.token_len = t->token_len;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(wt[i].task_hash, t[i].hash, G2T_HASH_SIZE);
+		wt[i].id = t[i].id;
+		wt[i].features = w->features;
+		wt[i].w = w->zeros;
+		wt[i].epochs = 1;
+		wt[i].token = t[i].token;
+		wt[i].token_len = t[i].token_len;
+	}
 	if (g2t_packet_build(&pkt, &len, &b, &key, d->seq + 1, (uint64_t)time(NULL),
 	                     G2T_PREC_F32)) {
 		sodium_memzero(&key, sizeof key);
@@ -369,26 +383,40 @@ static int start_result(struct device *d, const struct g2t_task *t)
 	return 0;
 }
 
-/* Counts what a results answer said about the one weight set sent. */
+/* How often needle occurs in text. */
+static uint64_t occurrences(const char *text, const char *needle)
+{
+	uint64_t n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Counts what a 200 results answer said about each weight set sent: one
+ * "status" each, then the packet's, "accepted". */
 static void judge_result(struct stats *s, long http, const struct buf *b)
 {
-	char text[512];
+	char text[4096];
 	size_t n = b->len < sizeof text - 1 ? b->len : sizeof text - 1;
+	uint64_t accepted;
 
 	memcpy(text, b->p ? (const char *)b->p : "", n);
 	text[n] = '\0';
 	if (http != 200)
 		return;
-	if (strstr(text, "\"status\":\"duplicate\""))
+	if (strstr(text, "\"status\":\"duplicate\"")) {
 		s->duplicate++;
-	else if (strstr(text, "\"status\":\"ignored\""))
-		s->ignored++;
-	else if (strstr(text, "\"status\":\"refused\""))
-		s->refused++;
-	else if (strstr(text, "\"status\":\"accepted\""))
-		s->accepted++;
-	else
+		return;
+	}
+	accepted = occurrences(text, "\"status\":\"accepted\"");
+	if (!accepted) {
 		s->bad_body++;
+		return;
+	}
+	s->accepted += accepted - 1;
+	s->ignored += occurrences(text, "\"status\":\"ignored\"");
+	s->refused += occurrences(text, "\"status\":\"refused\"");
 }
 
 static void finished(struct device *d, CURLcode code)
@@ -397,7 +425,8 @@ static void finished(struct device *d, CURLcode code)
 	double t = now_mono();
 	int counted = t >= t_begin && t < t_end, kind = d->kind;
 	struct stats *s = &w->st[kind];
-	struct g2t_task task;
+	struct g2t_task task[BATCH_MAX];
+	size_t ntask = 0;
 	long http = 0;
 
 	curl_multi_remove_handle(w->multi, d->easy);
@@ -422,19 +451,19 @@ static void finished(struct device *d, CURLcode code)
 	if (kind == RESULT && counted)
 		judge_result(s, http, &d->resp);
 	d->wake = 0;
-	if (t >= t_end)
-		return;
 	if (kind == LEASE && http == 200) {
-		int bad = leased_task(w, d, &d->resp, &task);
+		int bad = leased_tasks(w, d, &d->resp, task, &ntask);
 
-		if (!bad && cfg.results) {
-			if (!start_result(d, &task))
+		s->leased += counted ? ntask : 0;
+		if (!bad && cfg.results && t < t_end) {
+			if (!start_result(d, task, ntask))
 				return;
 			bad = 1;
 		}
 		s->bad_body += bad && counted;
 	}
-	start_lease(d);
+	if (t < t_end)
+		start_lease(d);
 }
 
 static void drain_messages(struct worker *w)
@@ -662,7 +691,7 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: loadgen --url http://HOST:PORT [--mode lease|lease+result]\n"
 	        "               [--devices N] [--seconds S] [--warmup S] [--threads T]\n"
-	        "               [--drain S] [--presign N] [--server-pid PID]\n");
+	        "               [--drain S] [--presign N] [--batch N] [--server-pid PID]\n");
 	exit(2);
 }
 
@@ -707,6 +736,8 @@ int main(int argc, char **argv)
 			cfg.drain = number(v, 0, 600);
 		else if (!strcmp(o, "--presign"))
 			cfg.presign = (size_t)number(v, 0, 1e6);
+		else if (!strcmp(o, "--batch"))
+			cfg.batch = (unsigned)number(v, 1, BATCH_MAX);
 		else if (!strcmp(o, "--server-pid"))
 			cfg.server_pid = (long)number(v, 1, 1e9);
 		else
@@ -767,6 +798,7 @@ int main(int argc, char **argv)
 			for (int j = 0; j < CURL_LAST; j++)
 				a->curl_error[j] += s->curl_error[j];
 			a->accepted += s->accepted;
+			a->leased += s->leased;
 			a->ignored += s->ignored;
 			a->refused += s->refused;
 			a->duplicate += s->duplicate;
@@ -814,7 +846,8 @@ int main(int argc, char **argv)
 				errors += a->curl_error[j];
 			}
 	}
-	printf("leases: %.0f/s granted (200), %.0f/s no task free (204)\n",
+	printf("leases: %.0f/s granted in %.0f answers/s (200), %.0f/s no task free (204)\n",
+	       (double)all[LEASE].leased / cfg.seconds,
 	       (double)all[LEASE].status[200] / cfg.seconds,
 	       (double)all[LEASE].status[204] / cfg.seconds);
 	if (cfg.results)
@@ -852,12 +885,14 @@ int main(int argc, char **argv)
 			printf("; the rest (interrupts, kernel threads, other processes) %.0f%%",
 			       100 * (busy - srv - self));
 		printf("\n");
-		printf("loadgen: mode=%s devices=%zu seconds=%.1f leases_per_s=%.0f no_work_per_s=%.0f"
+		printf("loadgen: mode=%s devices=%zu batch=%u seconds=%.1f leases_per_s=%.0f"
+		       " lease_requests_per_s=%.0f no_work_per_s=%.0f"
 		       " lease_p50_ms=%.2f lease_p90_ms=%.2f lease_p99_ms=%.2f lease_max_ms=%.2f"
 		       " results_per_s=%.0f accepted_per_s=%.0f result_p50_ms=%.2f result_p90_ms=%.2f"
 		       " result_p99_ms=%.2f result_max_ms=%.2f errors=%llu non_2xx=%llu"
 		       " cpu_server=%.0f cpu_loadgen=%.0f cpu_machine=%.0f\n",
-		       cfg.results ? "lease+result" : "lease", cfg.devices, cfg.seconds,
+		       cfg.results ? "lease+result" : "lease", cfg.devices, cfg.batch, cfg.seconds,
+		       (double)all[LEASE].leased / cfg.seconds,
 		       (double)all[LEASE].status[200] / cfg.seconds,
 		       (double)all[LEASE].status[204] / cfg.seconds, p[LEASE][0], p[LEASE][1],
 		       p[LEASE][2], p[LEASE][3], (double)all[RESULT].n / cfg.seconds,
