@@ -1,4 +1,4 @@
-/* g2t-fetch: lease a task from a coordinator and write it out for g2t-train. */
+/* g2t-fetch: lease tasks from a coordinator and write them out for g2t-train. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +11,7 @@ static const char usage[] =
 	"Lease one task from the g2t-serve at URL, with a request signed by the\n"
 	"device key, and write it with its two class shards as one G2T stream.\n\n"
 	"  -s, --key FILE           the device's secret key\n"
+	"  -n, --tasks N            lease up to N tasks at once, 1 to 16 (1)\n"
 	"      --cache DIR          shard cache ($G2T_CACHE or ~/.g2t-cache)\n"
 	"      --no-cache           download both shards, keep nothing\n"
 	"      --cacert FILE        CA certificates for a private server\n"
@@ -25,6 +26,7 @@ enum { OPT_CACHE = OPT_FIRST_FREE, OPT_NO_CACHE, OPT_CACERT, OPT_RETRY_MAX,
 
 static const struct option options[] = {
 	{ "key", required_argument, NULL, 's' },
+	{ "tasks", required_argument, NULL, 'n' },
 	{ "cache", required_argument, NULL, OPT_CACHE },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
@@ -87,16 +89,23 @@ static int fetch(const struct g2t_fetch_opts *o, const char *keyfile, const char
 
 int main(int argc, char **argv)
 {
-	struct g2t_fetch_opts o = { .connect_timeout = 10, .timeout = 60, .retry_max = 60 };
+	struct g2t_fetch_opts o = { .connect_timeout = 10, .timeout = 60, .retry_max = 60,
+	                            .count = 1 };
 	const char *key = NULL, *output = NULL;
 	unsigned long v;
 	int c, rc, cache = 1;
 
 	g2t_prog = "g2t-fetch";
 	o.cache = default_cache();
-	while ((c = getopt_long(argc, argv, "s:o:hV", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:o:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 's': key = optarg; break;
+		case 'n':
+			if (g2t_cli_ulong(optarg, 1, G2T_FETCH_MAX, &v))
+				return g2t_usage_error("--tasks takes a number from 1 to %d",
+				                       G2T_FETCH_MAX);
+			o.count = (unsigned)v;
+			break;
 		case 'o': output = optarg; break;
 		case OPT_CACHE: o.cache = optarg; cache = 1; break;
 		case OPT_NO_CACHE: cache = 0; break;

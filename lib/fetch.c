@@ -39,10 +39,10 @@ struct reply {
 	long long rate;             /* bytes per second to pace the body at, or 0 */
 	struct timespec start;      /* when the attempt began, for pacing */
 	char type[128];             /* Content-Type */
-	char task[24];              /* X-G2T-Task */
+	char task[G2T_FETCH_MAX * 12]; /* X-G2T-Task */
 	char deadline[24];          /* X-G2T-Deadline */
 	char complete[8];           /* X-G2T-Complete */
-	char shards[2 * HEX_SIZE + 8]; /* X-G2T-Shards */
+	char shards[2 * G2T_FETCH_MAX * HEX_SIZE + 8]; /* X-G2T-Shards */
 };
 
 /* A record of a stream held in memory. */
@@ -58,22 +58,29 @@ struct entry {
 	struct timespec mtime;
 };
 
-/* One fetch: the handle, the lease, and the shards as they arrive. */
+/* One fetch: the handle, the leased tasks, and their classes' shards as
+ * they arrive, each class once. */
 struct fetch {
 	const struct g2t_fetch_opts *o;
 	const struct g2t_signer *key;
 	struct g2t_fetch_result *r;
+	unsigned want;                  /* tasks to ask for */
 	CURL *c;
 	char err[CURL_ERROR_SIZE];
 	char *lease_url, *lease_path;   /* path as in the request line: signed */
 	char have[HAVE_MAX * HEX_SIZE]; /* X-G2T-Have value, "" for none */
 	struct reply lease;             /* the lease answer, kept: records point in */
-	struct rec schema_rec, task_rec;
+	struct rec schema_rec;
 	uint8_t *schema_buf;            /* the cached schema's file, when used */
 	struct g2t_schema *schema;
-	struct g2t_task task;
-	uint8_t *shard_buf[2];          /* file or body holding each shard */
-	struct rec shard[2];            /* class a, class b */
+	size_t tasks;
+	struct rec task_rec[G2T_FETCH_MAX];
+	struct g2t_task task[G2T_FETCH_MAX];
+	size_t shards;
+	uint32_t klass[2 * G2T_FETCH_MAX];  /* the classes the tasks use */
+	size_t user[2 * G2T_FETCH_MAX];     /* a task using each: its token */
+	uint8_t *shard_buf[2 * G2T_FETCH_MAX]; /* file or body holding each shard */
+	struct rec shard[2 * G2T_FETCH_MAX];
 };
 
 size_t g2t_lease_message(char *out, size_t cap, const char *method, const char *path,
@@ -353,6 +360,8 @@ static int lease_headers(struct fetch *f, struct curl_slist **hdr)
 		rc = add_header(hdr, "X-G2T-Signature: %s", sig64);
 	if (!rc && f->have[0])
 		rc = add_header(hdr, "X-G2T-Have: %s", f->have);
+	if (!rc && f->want > 1)
+		rc = add_header(hdr, "X-G2T-Count: %u", f->want);
 	return rc;
 }
 
@@ -640,11 +649,11 @@ static int read_file(int fd, size_t limit, uint8_t **out, size_t *len)
 	return got == (size_t)st.st_size ? 0 : -1;
 }
 
-/* Takes shard `side` from the cache if it is there and sound; a file that
- * is not is removed.  1 when taken, 0 when not. */
-static int cache_get(struct fetch *f, int side, const char *hex)
+/* Takes shard i from the cache if it is there and sound; a file that is
+ * not is removed.  1 when taken, 0 when not. */
+static int cache_get(struct fetch *f, size_t i, const char *hex)
 {
-	uint32_t klass = side ? f->task.id.class_b : f->task.id.class_a;
+	uint32_t klass = f->klass[i];
 	const uint8_t *hash = f->schema->shard_hash[klass];
 	struct g2t_diag ignored;
 	char path[4096];
@@ -658,7 +667,7 @@ static int cache_get(struct fetch *f, int side, const char *hex)
 	if ((fd = open(path, O_RDONLY)) < 0)
 		return 0;
 	ok = !read_file(fd, SHARD_BODY_LIMIT, &buf, &len) &&
-	     !shard_check(buf, len, "cached shard", f->schema, klass, hash, &f->shard[side],
+	     !shard_check(buf, len, "cached shard", f->schema, klass, hash, &f->shard[i],
 	                  &ignored);
 	if (ok)
 		futimens(fd, NULL); /* most recently used: first in X-G2T-Have */
@@ -668,7 +677,7 @@ static int cache_get(struct fetch *f, int side, const char *hex)
 		unlink(path);
 		return 0;
 	}
-	f->shard_buf[side] = buf;
+	f->shard_buf[i] = buf;
 	return 1;
 }
 
@@ -699,10 +708,12 @@ static void cache_put(struct fetch *f, const char *hex, const struct rec *s)
 		         d.what[0] ? d.what : g2t_strerror(rc));
 }
 
-/* Downloads shard `side` with the lease token, verifies and caches it. */
-static int download(struct fetch *f, int side, const char *hex, struct g2t_diag *d)
+/* Downloads shard i with the lease token of a task that uses it, verifies
+ * and caches it. */
+static int download(struct fetch *f, size_t i, const char *hex, struct g2t_diag *d)
 {
-	uint32_t klass = side ? f->task.id.class_b : f->task.id.class_a;
+	const struct g2t_task *t = &f->task[f->user[i]];
+	uint32_t klass = f->klass[i];
 	char path[16 + HEX_SIZE], query[8 + 2 * G2T_TOKEN_MAX + 1], what[48];
 	char *url = NULL, *sent = NULL;
 	struct reply rep = { 0 };
@@ -710,7 +721,7 @@ static int download(struct fetch *f, int side, const char *hex, struct g2t_diag 
 
 	snprintf(path, sizeof path, "/v1/shards/%s", hex);
 	memcpy(query, "token=", 6);
-	sodium_bin2hex(query + 6, sizeof query - 6, f->task.token, f->task.token_len);
+	sodium_bin2hex(query + 6, sizeof query - 6, t->token, t->token_len);
 	snprintf(what, sizeof what, "shard %.16s...", hex);
 	if ((rc = make_url(f->o->url, path, query, &url, &sent, d)))
 		goto done;
@@ -721,12 +732,12 @@ static int download(struct fetch *f, int side, const char *hex, struct g2t_diag 
 		goto done;
 	}
 	if ((rc = shard_check(rep.body, rep.len, what, f->schema, klass,
-	                      f->schema->shard_hash[klass], &f->shard[side], d)))
+	                      f->schema->shard_hash[klass], &f->shard[i], d)))
 		goto done;
-	f->shard_buf[side] = rep.body;
+	f->shard_buf[i] = rep.body;
 	rep.body = NULL;
 	f->r->downloaded++;
-	cache_put(f, hex, &f->shard[side]);
+	cache_put(f, hex, &f->shard[i]);
 done:
 	free(rep.body);
 	curl_free(url);
@@ -782,42 +793,12 @@ static int cached_schema(struct fetch *f, const uint8_t *id, struct g2t_diag *d)
 	                " removed; ask again", f->o->cache, hex);
 }
 
-/* Checks the lease answer: a SCHEMA (unless the device has it cached), one
- * TASK of it with a token, and headers that agree with them. */
-static int take_lease(struct fetch *f, struct g2t_diag *d)
+/* Checks a leased task against the schema; notes the classes it uses. */
+static int take_task(struct fetch *f, size_t k, struct g2t_diag *d)
 {
-	const struct reply *rep = &f->lease;
-	struct g2t_task *t = &f->task;
+	struct g2t_task *t = &f->task[k];
 	uint8_t hash[G2T_HASH_SIZE];
-	char hex[2][HEX_SIZE], both[2 * HEX_SIZE + 1];
-	struct rec rec[2];
-	long long v;
-	int n, rc;
 
-	if (strncasecmp(rep->type, MEDIA_TYPE, strlen(MEDIA_TYPE)) ||
-	    (rep->type[strlen(MEDIA_TYPE)] && rep->type[strlen(MEDIA_TYPE)] != ';'))
-		return g2t_fail(d, G2T_EDATA, 0, -1,
-		                "lease: HTTP 200 without a G2T stream (Content-Type: %s)",
-		                rep->type[0] ? rep->type : "none");
-	if ((rc = records(rep->body, rep->len, "lease answer", rec, 2, &n, d)))
-		return rc;
-	if (n == 2 && rec[0].type == G2T_REC_SCHEMA && rec[1].type == G2T_REC_TASK) {
-		f->schema_rec = rec[0];
-		f->task_rec = rec[1];
-	} else if (n == 1 && rec[0].type == G2T_REC_TASK && f->have[0]) {
-		f->task_rec = rec[0];
-	} else {
-		return g2t_fail(d, G2T_EFORMAT, 0, -1,
-		                "lease answer: not a SCHEMA record then a TASK record");
-	}
-	if (g2t_task_decode(t, f->task_rec.payload, f->task_rec.length))
-		return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: bad TASK record");
-	if (n == 1 && (rc = cached_schema(f, t->id.schema_id, d))) {
-		f->r->local = 1;
-		return rc;
-	}
-	if ((rc = g2t_schema_decode(&f->schema, f->schema_rec.payload, f->schema_rec.length)))
-		return g2t_fail(d, rc, 0, -1, "lease answer: bad SCHEMA record");
 	g2t_task_hash(hash, &t->id);
 	if (memcmp(hash, t->hash, G2T_HASH_SIZE) ||
 	    memcmp(t->id.schema_id, f->schema->id, G2T_HASH_SIZE) ||
@@ -828,22 +809,89 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 	if (!t->token_len)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: task %u has no lease token",
 		                t->id.task);
-	if (rep->task[0] && (header_number(rep->task, &v) || v != t->id.task))
+	for (int side = 0; side < 2; side++) {
+		uint32_t klass = side ? t->id.class_b : t->id.class_a;
+		size_t i = 0;
+
+		while (i < f->shards && f->klass[i] != klass)
+			i++;
+		if (i == f->shards) {
+			f->klass[f->shards] = klass;
+			f->user[f->shards++] = k;
+		}
+	}
+	return G2T_OK;
+}
+
+/*
+ * Checks the lease answer: a SCHEMA (unless the device has it cached), then
+ * one to f->want TASK records of it with tokens, and headers that agree
+ * with them: X-G2T-Task lists the tasks, X-G2T-Shards the class a and
+ * class b shards of each.
+ */
+static int take_lease(struct fetch *f, struct g2t_diag *d)
+{
+	const struct reply *rep = &f->lease;
+	char tasks[sizeof rep->task], shards[sizeof rep->shards];
+	struct rec rec[1 + G2T_FETCH_MAX];
+	size_t at = 0, sh = 0;
+	long long v;
+	int n, rc, first;
+
+	if (strncasecmp(rep->type, MEDIA_TYPE, strlen(MEDIA_TYPE)) ||
+	    (rep->type[strlen(MEDIA_TYPE)] && rep->type[strlen(MEDIA_TYPE)] != ';'))
+		return g2t_fail(d, G2T_EDATA, 0, -1,
+		                "lease: HTTP 200 without a G2T stream (Content-Type: %s)",
+		                rep->type[0] ? rep->type : "none");
+	if ((rc = records(rep->body, rep->len, "lease answer", rec, 1 + (int)f->want, &n, d)))
+		return rc;
+	first = n > 0 && rec[0].type == G2T_REC_SCHEMA;
+	for (int i = first; i < n; i++)
+		if (rec[i].type == G2T_REC_TASK)
+			f->task_rec[f->tasks++] = rec[i];
+	if (!f->tasks || first + (int)f->tasks != n || (!first && !f->have[0]))
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
-		                "lease answer: X-G2T-Task %s is not the TASK record's %u",
-		                rep->task, t->id.task);
-	sodium_bin2hex(hex[0], HEX_SIZE, f->schema->shard_hash[t->id.class_a], G2T_HASH_SIZE);
-	sodium_bin2hex(hex[1], HEX_SIZE, f->schema->shard_hash[t->id.class_b], G2T_HASH_SIZE);
-	snprintf(both, sizeof both, "%s,%s", hex[0], hex[1]);
-	if (rep->shards[0] && strcmp(rep->shards, both))
+		                "lease answer: not a SCHEMA record then TASK records");
+	for (size_t k = 0; k < f->tasks; k++)
+		if (g2t_task_decode(&f->task[k], f->task_rec[k].payload, f->task_rec[k].length))
+			return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: bad TASK record");
+	if (first) {
+		f->schema_rec = rec[0];
+	} else if ((rc = cached_schema(f, f->task[0].id.schema_id, d))) {
+		f->r->local = 1;
+		return rc;
+	}
+	if ((rc = g2t_schema_decode(&f->schema, f->schema_rec.payload, f->schema_rec.length)))
+		return g2t_fail(d, rc, 0, -1, "lease answer: bad SCHEMA record");
+	for (size_t k = 0; k < f->tasks; k++) {
+		const struct g2t_task *t = &f->task[k];
+
+		if ((rc = take_task(f, k, d)))
+			return rc;
+		at += (size_t)snprintf(tasks + at, sizeof tasks - at, "%s%u", k ? "," : "",
+		                       t->id.task);
+		for (int side = 0; side < 2; side++, sh += HEX_SIZE) {
+			sodium_bin2hex(shards + sh, HEX_SIZE,
+			               f->schema->shard_hash[side ? t->id.class_b : t->id.class_a],
+			               G2T_HASH_SIZE);
+			shards[sh + HEX_SIZE - 1] = ',';
+		}
+	}
+	shards[sh - 1] = '\0';
+	if (rep->task[0] && strcmp(rep->task, tasks))
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
-		                "lease answer: X-G2T-Shards does not name the task's shards");
-	f->r->task = t->id.task;
+		                "lease answer: X-G2T-Task %s is not the TASK records' %s",
+		                rep->task, tasks);
+	if (rep->shards[0] && strcmp(rep->shards, shards))
+		return g2t_fail(d, G2T_EFORMAT, 0, -1,
+		                "lease answer: X-G2T-Shards does not name the tasks' shards");
+	f->r->task = f->task[0].id.task;
+	f->r->tasks = (unsigned)f->tasks;
 	if (rep->deadline[0] && !header_number(rep->deadline, &v))
 		f->r->deadline = v;
-	if (n == 2) {
-		sodium_bin2hex(hex[0], HEX_SIZE, f->schema->id, G2T_HASH_SIZE);
-		cache_put(f, hex[0], &f->schema_rec);
+	if (first) {
+		sodium_bin2hex(tasks, HEX_SIZE, f->schema->id, G2T_HASH_SIZE);
+		cache_put(f, tasks, &f->schema_rec);
 	}
 	return G2T_OK;
 }
@@ -868,19 +916,19 @@ static int lease(struct fetch *f, struct g2t_diag *d)
 	return take_lease(f, d);
 }
 
-static int write_task(const struct fetch *f, FILE *out, struct g2t_diag *d)
+/* The stream g2t-train reads: SCHEMA, each class's SHARD once, the TASKs. */
+static int write_tasks(const struct fetch *f, FILE *out, struct g2t_diag *d)
 {
 	int rc = g2t_write_header(out);
 
 	if (!rc)
 		rc = g2t_write_record(out, G2T_REC_SCHEMA, f->schema_rec.payload,
 		                      f->schema_rec.length);
-	for (int side = 0; side < 2 && !rc; side++)
-		rc = g2t_write_record(out, G2T_REC_SHARD, f->shard[side].payload,
-		                      f->shard[side].length);
-	if (!rc)
-		rc = g2t_write_record(out, G2T_REC_TASK, f->task_rec.payload,
-		                      f->task_rec.length);
+	for (size_t i = 0; i < f->shards && !rc; i++)
+		rc = g2t_write_record(out, G2T_REC_SHARD, f->shard[i].payload, f->shard[i].length);
+	for (size_t k = 0; k < f->tasks && !rc; k++)
+		rc = g2t_write_record(out, G2T_REC_TASK, f->task_rec[k].payload,
+		                      f->task_rec[k].length);
 	return rc ? g2t_fail(d, rc, 0, -1, "write error: %s", strerror(errno)) : G2T_OK;
 }
 
@@ -890,6 +938,7 @@ int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
 	struct fetch f = { .o = o, .key = key, .r = r };
 	int rc;
 
+	f.want = o->count < 1 ? 1 : o->count > G2T_FETCH_MAX ? G2T_FETCH_MAX : o->count;
 	memset(r, 0, sizeof *r);
 	g2t_crypto_init();
 	if (!(f.c = curl_easy_init()))
@@ -902,25 +951,24 @@ int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
 	}
 	if ((rc = lease(&f, d)))
 		goto done;
-	for (int side = 0; side < 2 && !rc; side++) {
-		uint32_t klass = side ? f.task.id.class_b : f.task.id.class_a;
+	for (size_t i = 0; i < f.shards && !rc; i++) {
 		char hex[HEX_SIZE];
 
-		sodium_bin2hex(hex, sizeof hex, f.schema->shard_hash[klass], G2T_HASH_SIZE);
-		if (cache_get(&f, side, hex))
+		sodium_bin2hex(hex, sizeof hex, f.schema->shard_hash[f.klass[i]], G2T_HASH_SIZE);
+		if (cache_get(&f, i, hex))
 			r->cached++;
 		else
-			rc = download(&f, side, hex, d);
+			rc = download(&f, i, hex, d);
 	}
-	if (!rc && (rc = write_task(&f, out, d)))
+	if (!rc && (rc = write_tasks(&f, out, d)))
 		r->local = 1;
 done:
 	curl_easy_cleanup(f.c);
 	curl_free(f.lease_url);
 	curl_free(f.lease_path);
 	free(f.lease.body);
-	free(f.shard_buf[0]);
-	free(f.shard_buf[1]);
+	for (size_t i = 0; i < f.shards; i++)
+		free(f.shard_buf[i]);
 	free(f.schema_buf);
 	g2t_schema_free(f.schema);
 	return rc;

@@ -448,13 +448,16 @@ struct g2t_fetch_opts {
 	long timeout;             /* seconds: a lease attempt, and idle limit */
 	long retry_max;           /* seconds of retrying each request */
 	long long limit_rate;     /* bytes per second each way, 0: no limit */
+	unsigned count;           /* tasks to ask for, 1 to G2T_FETCH_MAX */
 };
+#define G2T_FETCH_MAX 16
 struct g2t_fetch_result {
 	long http;                /* last HTTP status, 0 if none */
 	int no_work;              /* 204: nothing to lease now */
 	int complete;             /* 204 with X-G2T-Complete: every task done */
 	long retry_after;         /* seconds the server asked to wait, or 0 */
-	uint32_t task;            /* index of the leased task */
+	uint32_t task;            /* index of the (first) leased task */
+	unsigned tasks;           /* tasks leased */
 	long long deadline;       /* its lease deadline, Unix seconds, or 0 */
 	unsigned attempts;        /* HTTP requests tried */
 	unsigned cached, downloaded; /* shards from the cache, from the server */
@@ -463,8 +466,9 @@ struct g2t_fetch_result {
 	char warning[240];        /* a cache problem that did not stop us, or "" */
 };
 /*
- * Leases one task and writes it to out as one self-contained stream:
- * header, SCHEMA, SHARD of class a, SHARD of class b, TASK.  Nothing is
+ * Leases one task, or up to o->count, and writes them to out as one
+ * self-contained stream: header, SCHEMA, the SHARD of each class they use,
+ * the TASKs.  Nothing is
  * written until every part has arrived and verified.  G2T_ETEMP when the
  * server has no work (r->no_work) or retries ran out; G2T_EREFUSED when the
  * server refused; G2T_EDATA and stream statuses for a bad answer.

@@ -334,6 +334,49 @@ cached_schema() {
 	[ "$(header_of X-G2T-Task)" = 1 ]
 }
 
+@test "g2t-fetch -n 4: one signed request leases four tasks; one stream holds each class's shard once and the four TASKs; all four results are taken" {
+	g2t-split -o digits "$DATA/digits.train.csv.gz"
+	start_server srv --tasks digits --state state --devices "$F/keys"
+	g2t-fetch -s "$KEY" --cache cache -n 4 -o t.g2t "$SERVER_URL"
+	# tasks 0-3: classes 0v1, 0v2, 0v3, 0v4: five shards
+	[ "$(records t.g2t | awk '{ print $2 }' | tr '\n' ' ')" = "1 2 2 2 2 2 3 3 3 3 " ]
+	expect_stat issued 4 leased 4
+	deliver t.g2t "$KEY" sp
+	expect_stat done 4 accepted 4
+	# a second device, without a cache, gets the next four
+	g2t-fetch -s "$KEY2" --no-cache -n 4 -o u.g2t "$SERVER_URL"
+	[ "$(records u.g2t | awk '$2 == 3' | wc -l)" = 4 ]
+	run --separate-stderr g2t-fetch -s "$KEY" -n 17 "$SERVER_URL"
+	expect_status 2
+	# on the wire: the tasks and their shards in the headers
+	need_signer
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}" -H "X-G2T-Count: 2"
+	expect_code 200
+	[ "$(header_of X-G2T-Task)" = 8,9 ]
+	[ "$(header_of X-G2T-Shards | tr ',' '\n' | wc -l)" = 4 ]
+	[ "$(records body | awk '{ print $2 }' | tr '\n' ' ')" = "1 3 3 " ]
+	local bad
+	for bad in 0 17 x; do
+		sign_request "$KEY"
+		call POST /v1/lease "${SIGNED[@]}" -H "X-G2T-Count: $bad"
+		expect_code 400
+		expect_body 'X-G2T-Count'
+	done
+	expect_stat issued 10
+}
+
+@test "g2t-fetch -n 5 with three tasks left: the three are leased; then 75, no work" {
+	serve
+	g2t-fetch -s "$KEY" -n 5 -o t.g2t "$SERVER_URL"
+	[ "$(records t.g2t | awk '$2 == 3' | wc -l)" = 3 ]
+	run --separate-stderr g2t-fetch -s "$KEY" -n 5 -o u.g2t "$SERVER_URL"
+	expect_status 75
+	deliver t.g2t "$KEY" sp
+	expect_stat complete true done 3
+	expect_model
+}
+
 @test "two devices with two keys work in parallel and complete the run" {
 	serve
 	mkdir a b
