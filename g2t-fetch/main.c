@@ -8,8 +8,9 @@
 
 static const char usage[] =
 	"usage: g2t-fetch -s KEYFILE [options] URL\n"
-	"Lease one task from the g2t-serve at URL, with a request signed by the\n"
-	"device key, and write it with its two class shards as one G2T stream.\n\n"
+	"Lease a task (or up to 16) from the g2t-serve at URL, with a request\n"
+	"signed by the device key, and write it with its class shards as one G2T\n"
+	"stream.\n\n"
 	"  -s, --key FILE           the device's secret key\n"
 	"  -n, --tasks N            lease up to N tasks at once, 1 to 16 (1)\n"
 	"      --cache DIR          shard cache ($G2T_CACHE or ~/.g2t-cache)\n"

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # serve.sh -- `make bench`, third part: g2t-serve under load on loopback.
 #
-# Makes a seeded synthetic task set (the blob generator of bench.sh, 450
-# classes by default: 101,025 tasks, so a run at the target rate never runs
+# Makes a seeded synthetic task set (the blob generator of bench.sh, 640
+# classes by default: 204,480 tasks, so a run at the target rate never runs
 # out of free tasks), starts g2t-serve on 127.0.0.1 with a fresh state
 # directory, and drives it with build/bench/loadgen (libcurl multi, 1,000
 # devices with their own Ed25519 keys, keep-alive HTTP/1.1):
 #   1. leases only, on a 95-class set (4,465 tasks): lease cost vs task count
 #   2. leases only, on the big set
 #   3. lease then result (a signed packet, committed durably), on the big set
+#   3b. runs 2 and 3 with 4 tasks a lease request and 4 results a packet
+#      (loadgen --batch 4), as devices holding W_t = 4 results work
 #   4. runs 2 and 3 with the server pinned to one core and the generator,
 #      its lease requests presigned, to the other: what one
 #      server core does when the load comes from elsewhere
@@ -22,7 +24,7 @@
 # verification rate (build/bench/packbench) and the fsync rate of the
 # state's file system, beside the targets of issue 4.
 #
-# Environment: G2T_BIN (bin/), G2T_BENCH_SEED (1), G2T_SERVE_CLASSES (450),
+# Environment: G2T_BIN (bin/), G2T_BENCH_SEED (1), G2T_SERVE_CLASSES (640),
 # G2T_SERVE_DEVICES (1000), G2T_SERVE_SECONDS (5), G2T_SERVE_PERF (1; 0 to
 # skip profiling), TMPDIR (where the state lives: it must be a real disk
 # for "durable" to mean anything).  Exits non-zero only when a program
@@ -37,7 +39,7 @@ loadgen=build/bench/loadgen
 packbench=build/bench/packbench
 storebench=build/bench/storebench
 seed=${G2T_BENCH_SEED:-1}
-classes=${G2T_SERVE_CLASSES:-450}
+classes=${G2T_SERVE_CLASSES:-640}
 devices=${G2T_SERVE_DEVICES:-1000}
 secs=${G2T_SERVE_SECONDS:-5}
 use_perf=${G2T_SERVE_PERF:-1}
@@ -120,17 +122,17 @@ elif command -v perf >/dev/null; then
 	fi
 fi
 
-# run NAME TASKS MODE SECONDS [PROFILE [PINNED]]: one loadgen run on a fresh
+# run NAME TASKS MODE SECONDS [PROFILE [PINNED [BATCH]]]: one loadgen run on a fresh
 # server; its output in $work/NAME.out, the key=value line in $work/NAME.kv;
 # with PROFILE 1, the server's window under perf in $work/NAME.perf; with
 # PINNED 1, the server on core 0, the generator (presigned) on core 1.
 run() {
-	local name=$1 tasks=$2 mode=$3 s=$4 profile=${5:-0} pinned=${6:-0} st=0
-	local gen=() extra=()
+	local name=$1 tasks=$2 mode=$3 s=$4 profile=${5:-0} pinned=${6:-0} batch=${7:-1} st=0
+	local gen=() extra=(--batch "$batch")
 	if [ "$pinned" = 1 ]; then
 		start_server "$tasks" taskset -c 0
 		gen=(taskset -c 1)
-		extra=(--presign 100)
+		extra+=(--presign 100)
 	else
 		start_server "$tasks"
 	fi
@@ -219,6 +221,8 @@ big_tasks=$((classes * (classes - 1) / 2))
 run k95 "$work/k95.g2t" lease 3
 run lease "$work/big.g2t" lease "$secs"
 run both "$work/big.g2t" lease+result "$secs"
+run lease-4 "$work/big.g2t" lease "$secs" 0 0 4
+run both-4 "$work/big.g2t" lease+result "$secs" 0 0 4
 pinned=0
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	pinned=1
@@ -276,6 +280,13 @@ else
 	row "  result p50 / p99" "$rp50 / $rp99 ms" "p99 < $target_p99 ms" "$(verdict "$rp99" "<" $target_p99)"
 fi
 row "  leases/s alongside" "$(kv both leases_per_s) (p50 $(kv both lease_p50_ms), p99 $(kv both lease_p99_ms) ms)" "" ""
+l4=$(kv lease-4 leases_per_s)
+row "leases/s, 4 tasks a request" "$l4 ($(kv lease-4 lease_requests_per_s) requests/s)" ">= $target_leases" "$(verdict "$l4" ">=" $target_leases)"
+row "  request p50 / p99" "$(kv lease-4 lease_p50_ms) / $(kv lease-4 lease_p99_ms) ms" "p99 < $target_p99 ms" "$(verdict "$(kv lease-4 lease_p99_ms)" "<" $target_p99)"
+r4=$(kv both-4 accepted_per_s)
+row "results/s, 4 a packet" "$r4 ($(kv both-4 results_per_s) packets/s)" ">= $target_results" "$(verdict "$r4" ">=" $target_results)"
+row "  packet p50 / p99" "$(kv both-4 result_p50_ms) / $(kv both-4 result_p99_ms) ms" "p99 < $target_p99 ms" "$(verdict "$(kv both-4 result_p99_ms)" "<" $target_p99)"
+row "  leases/s alongside" "$(kv both-4 leases_per_s)" "" ""
 row "leases/s with 4465 tasks (95 cl.)" "$(kv k95 leases_per_s) + $(kv k95 no_work_per_s) no-task (204)" "" "(p99 $(kv k95 lease_p99_ms) ms; 3 s)"
 if [ "$pinned" = 1 ]; then
 	row "one server core, load from the other" "$(kv lease-1core leases_per_s) leases/s" "" "(p99 $(kv lease-1core lease_p99_ms) ms; presigned)"
@@ -285,7 +296,7 @@ row "the state alone, 1 thread" "$(store 100) leases/s" "" "(100 a transaction; 
 row "Ed25519 verify, 1 core (ceiling)" "${verify:-?}/s" "~19500/s" "packbench"
 row "fdatasync/s on the state's fs" "${fsyncs:-?}/s" "" "(dd oflag=dsync, 4 KiB)"
 rule
-runs="lease both"
+runs="lease both lease-4 both-4"
 [ "$pinned" = 0 ] || runs="$runs lease-1core both-1core"
 for n in $runs; do
 	echo
