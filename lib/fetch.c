@@ -836,7 +836,7 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 	struct rec rec[1 + G2T_FETCH_MAX];
 	size_t at = 0, sh = 0;
 	long long v;
-	int n, rc, first;
+	int n, rc, first, tasks = 0;
 
 	if (strncasecmp(rep->type, MEDIA_TYPE, strlen(MEDIA_TYPE)) ||
 	    (rep->type[strlen(MEDIA_TYPE)] && rep->type[strlen(MEDIA_TYPE)] != ';'))
@@ -847,11 +847,12 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 		return rc;
 	first = n > 0 && rec[0].type == G2T_REC_SCHEMA;
 	for (int i = first; i < n; i++)
-		if (rec[i].type == G2T_REC_TASK)
-			f->task_rec[f->tasks++] = rec[i];
-	if (!f->tasks || first + (int)f->tasks != n || (!first && !f->have[0]))
-		return g2t_fail(d, G2T_EFORMAT, 0, -1,
-		                "lease answer: not a SCHEMA record then TASK records");
+		tasks += rec[i].type == G2T_REC_TASK;
+	if (!tasks || first + tasks != n || tasks > (int)f->want || (!first && !f->have[0]))
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: not a SCHEMA record then"
+		                " one to %u TASK records", f->want);
+	for (int i = first; i < n; i++)
+		f->task_rec[f->tasks++] = rec[i];
 	for (size_t k = 0; k < f->tasks; k++)
 		if (g2t_task_decode(&f->task[k], f->task_rec[k].payload, f->task_rec[k].length))
 			return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: bad TASK record");
