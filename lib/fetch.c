@@ -832,7 +832,7 @@ static int take_task(struct fetch *f, size_t k, struct g2t_diag *d)
 static int take_lease(struct fetch *f, struct g2t_diag *d)
 {
 	const struct reply *rep = &f->lease;
-	char tasks[sizeof rep->task], shards[sizeof rep->shards];
+	char listed[sizeof rep->task], shards[sizeof rep->shards];
 	struct rec rec[1 + G2T_FETCH_MAX];
 	size_t at = 0, sh = 0;
 	long long v;
@@ -869,7 +869,7 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 
 		if ((rc = take_task(f, k, d)))
 			return rc;
-		at += (size_t)snprintf(tasks + at, sizeof tasks - at, "%s%u", k ? "," : "",
+		at += (size_t)snprintf(listed + at, sizeof listed - at, "%s%u", k ? "," : "",
 		                       t->id.task);
 		for (int side = 0; side < 2; side++, sh += HEX_SIZE) {
 			sodium_bin2hex(shards + sh, HEX_SIZE,
@@ -879,10 +879,10 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 		}
 	}
 	shards[sh - 1] = '\0';
-	if (rep->task[0] && strcmp(rep->task, tasks))
+	if (rep->task[0] && strcmp(rep->task, listed))
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
 		                "lease answer: X-G2T-Task %s is not the TASK records' %s",
-		                rep->task, tasks);
+		                rep->task, listed);
 	if (rep->shards[0] && strcmp(rep->shards, shards))
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
 		                "lease answer: X-G2T-Shards does not name the tasks' shards");
@@ -891,8 +891,8 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 	if (rep->deadline[0] && !header_number(rep->deadline, &v))
 		f->r->deadline = v;
 	if (first) {
-		sodium_bin2hex(tasks, HEX_SIZE, f->schema->id, G2T_HASH_SIZE);
-		cache_put(f, tasks, &f->schema_rec);
+		sodium_bin2hex(listed, HEX_SIZE, f->schema->id, G2T_HASH_SIZE);
+		cache_put(f, listed, &f->schema_rec);
 	}
 	return G2T_OK;
 }
