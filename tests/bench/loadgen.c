@@ -4,7 +4,7 @@
  *
  *   loadgen --url http://127.0.0.1:PORT [--mode lease|lease+result]
  *           [--devices N] [--seconds S] [--warmup S] [--threads T]
- *           [--drain S] [--presign N] [--batch N] [--server-pid PID]
+ *           [--drain S] [--presign N] [--batch N] [--rate R] [--server-pid PID]
  *
  * Each device has its own Ed25519 key (made before the clock starts) and
  * signs every lease request (X-G2T-Key/-Time/-Nonce/-Signature) as
@@ -20,6 +20,11 @@
  * --batch N asks for N tasks a lease request (X-G2T-Count) and returns
  * their results in one packet, as a device holding W_t = N results does;
  * leases and results are then counted by task, requests by request.
+ * --rate R paces the devices (open loop): R lease requests a second in all,
+ * each device starting its next lease at its turn, devices/R seconds after
+ * the last; a request's latency then counts from its turn, so a server that
+ * falls behind is seen to (no coordinated omission).  Without it each
+ * device starts its next lease as soon as the last is answered.
  *
  * Only requests completed inside the measured window (after --warmup) are
  * counted; requests still in flight at its end get --drain seconds (5) to
@@ -62,6 +67,7 @@ struct config {
 	double seconds, warmup, drain;
 	size_t presign;
 	unsigned batch;           /* tasks a lease request asks for */
+	double rate;              /* lease requests a second in all, 0: unpaced */
 	long server_pid;
 };
 static struct config cfg = { .devices = 1000, .threads = 1, .seconds = 5.0, .drain = 5.0,
@@ -104,6 +110,7 @@ struct device {
 	int kind;                      /* of the request in flight */
 	int busy;
 	double started, wake;
+	double turn;                   /* --rate: when its next lease is due */
 	struct buf resp;
 	uint8_t *body;                 /* result request body */
 	size_t body_len;
@@ -235,6 +242,8 @@ static void submit(struct device *d, int kind, const char *url, const void *body
 	d->resp.len = 0;
 	d->busy = 1;
 	d->started = now_mono();
+	if (kind == LEASE && cfg.rate > 0 && d->turn < d->started)
+		d->started = d->turn;
 	if (curl_multi_add_handle(w->multi, d->easy) != CURLM_OK)
 		die("curl_multi_add_handle failed");
 }
@@ -419,6 +428,20 @@ static void judge_result(struct stats *s, long http, const struct buf *b)
 	s->refused += occurrences(text, "\"status\":\"refused\"");
 }
 
+/* Starts the device's next lease now or, paced, at its turn. */
+static void next_lease(struct device *d, double t)
+{
+	if (cfg.rate > 0) {
+		d->turn += (double)cfg.devices / cfg.rate;
+		if (d->turn > t) {
+			d->wake = d->turn;
+			d->w->waiting++;
+			return;
+		}
+	}
+	start_lease(d);
+}
+
 static void finished(struct device *d, CURLcode code)
 {
 	struct worker *w = d->w;
@@ -463,7 +486,7 @@ static void finished(struct device *d, CURLcode code)
 		s->bad_body += bad && counted;
 	}
 	if (t < t_end)
-		start_lease(d);
+		next_lease(d, t);
 }
 
 static void drain_messages(struct worker *w)
@@ -485,9 +508,20 @@ static void *run(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event ev[256];
+	double next_wake = -1.0, t0 = now_mono();
 
-	for (size_t i = 0; i < w->ndev; i++)
-		start_lease(&w->dev[i]);
+	for (size_t i = 0; i < w->ndev; i++) {
+		struct device *d = &w->dev[i];
+
+		/* paced: turns spread evenly over the first interval */
+		d->turn = t0 + (double)(w->id + i * cfg.threads) / (cfg.rate > 0 ? cfg.rate : 1.0);
+		if (cfg.rate > 0) {
+			d->wake = d->turn;
+			w->waiting++;
+		} else {
+			start_lease(d);
+		}
+	}
 	for (;;) {
 		double t = now_mono(), wait_s = 0.01;
 		int n, still = 0;
@@ -507,6 +541,8 @@ static void *run(void *arg)
 		}
 		if (w->timer_at >= 0 && w->timer_at - t < wait_s)
 			wait_s = w->timer_at - t;
+		if (next_wake >= 0 && next_wake - t < wait_s)
+			wait_s = next_wake - t;
 		n = epoll_wait(w->epfd, ev, 256, wait_s <= 0 ? 0 : (int)(wait_s * 1000.0) + 1);
 		for (int i = 0; i < n; i++) {
 			int flags = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
@@ -521,13 +557,19 @@ static void *run(void *arg)
 			curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &still);
 		}
 		drain_messages(w);
-		/* devices waiting after a transport error */
+		/* devices waiting for their turn, or after a transport error */
+		next_wake = -1.0;
 		for (size_t i = 0; w->waiting && t < t_end && i < w->ndev; i++) {
 			struct device *d = &w->dev[i];
 
-			if (!d->busy && d->wake > 0 && t >= d->wake) {
+			if (d->busy || d->wake <= 0)
+				continue;
+			if (t >= d->wake) {
 				w->waiting--;
+				d->wake = 0;
 				start_lease(d);
+			} else if (next_wake < 0 || d->wake < next_wake) {
+				next_wake = d->wake;
 			}
 		}
 	}
@@ -691,7 +733,8 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: loadgen --url http://HOST:PORT [--mode lease|lease+result]\n"
 	        "               [--devices N] [--seconds S] [--warmup S] [--threads T]\n"
-	        "               [--drain S] [--presign N] [--batch N] [--server-pid PID]\n");
+	        "               [--drain S] [--presign N] [--batch N] [--rate R]\n"
+	        "               [--server-pid PID]\n");
 	exit(2);
 }
 
@@ -738,6 +781,8 @@ int main(int argc, char **argv)
 			cfg.presign = (size_t)number(v, 0, 1e6);
 		else if (!strcmp(o, "--batch"))
 			cfg.batch = (unsigned)number(v, 1, BATCH_MAX);
+		else if (!strcmp(o, "--rate"))
+			cfg.rate = number(v, 1, 1e7);
 		else if (!strcmp(o, "--server-pid"))
 			cfg.server_pid = (long)number(v, 1, 1e9);
 		else
@@ -814,6 +859,11 @@ int main(int argc, char **argv)
 	       cfg.results ? "lease+result" : "lease", cfg.devices, cfg.threads,
 	       cfg.threads == 1 ? "" : "s", cfg.seconds, cfg.warmup, cfg.url,
 	       cfg.presign ? " (lease requests presigned)" : "");
+	if (cfg.batch > 1 || cfg.rate > 0)
+		printf("loadgen: %u task%s a lease request; %s\n", cfg.batch, cfg.batch > 1 ? "s" : "",
+		       cfg.rate > 0 ? "paced" : "unpaced");
+	if (cfg.rate > 0)
+		printf("loadgen: paced at %.0f lease requests/s in all\n", cfg.rate);
 	printf("%-7s %9s %9s | %8s %8s %8s %8s | %s\n", "kind", "requests", "per s",
 	       "p50 ms", "p90 ms", "p99 ms", "max ms", "HTTP status: count");
 	for (int k = 0; k < KINDS; k++) {
