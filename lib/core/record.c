@@ -80,6 +80,9 @@ _Static_assert(sizeof(struct g2t_task_id) == G2T_TASK_ID_SIZE &&
 _Static_assert(offsetof(struct g2t_task, id) == G2T_HASH_SIZE &&
                offsetof(struct g2t_weights, id) == G2T_HASH_SIZE,
                "hash then identity");
+_Static_assert(offsetof(struct g2t_weights, features) == G2T_HASH_SIZE + G2T_TASK_ID_SIZE &&
+               offsetof(struct g2t_weights, loss) == offsetof(struct g2t_weights, epochs) + 4,
+               "weights layout");
 _Static_assert(offsetof(struct g2t_shard, rows) == 4 && offsetof(struct g2t_shard, step) == 20,
                "shard header layout");
 
@@ -400,31 +403,31 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 	size_t rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0), need;
 	uint8_t *o = out + HASH_ID;
 
+	if (!G2T_WITH_SPARSE && sparse)
+		return G2T_EPARAM;
 	/* checked so that nothing overflows, without 64-bit arithmetic */
 	if (w->token_len > G2T_TOKEN_MAX || cap < rest || values > (cap - rest) >> shift)
 		return G2T_ENOMEM;
 	need = rest + ((size_t)values << shift);
-	codec(out, (const uint8_t *)w, 2 * G2T_HASH_SIZE, ID_WORDS);
-	g2t_put_u32(o, w->features);
+	/* hash, identity and features are laid out as in the structure */
+	codec(out, (const uint8_t *)w, 2 * G2T_HASH_SIZE, ID_WORDS + 1);
 	g2t_put_u32(o + 4, (uint32_t)sparse); /* G2T_SPARSE or G2T_DENSE */
-	g2t_put_f32(o + 8, w->bias);
+	le_words(o + 8, (const uint8_t *)&w->bias, 1);
 	put_u64(o + 12, w->rows_seen);
-	g2t_put_u32(o + 20, w->epochs);
-	g2t_put_f32(o + 24, w->loss);
+	le_words(o + 20, (const uint8_t *)&w->epochs, 2); /* epochs, loss */
 	o += 28;
-	if (sparse) {
+	if (G2T_WITH_SPARSE && sparse) {
 		g2t_put_u32(o, nnz);
 		o += 4;
-	}
-	for (i = 0; i < w->features; i++) {
-		if (sparse) {
-			if (!nonzero(w->w + i))
-				continue;
-			g2t_put_u32(o, i);
-			o += 4;
-		}
-		g2t_put_f32(o, w->w[i]);
-		o += 4;
+		for (i = 0; i < w->features; i++)
+			if (nonzero(w->w + i)) {
+				g2t_put_u32(o, i);
+				g2t_put_f32(o + 4, w->w[i]);
+				o += 8;
+			}
+	} else {
+		le_words(o, (const uint8_t *)w->w, w->features);
+		o += (size_t)w->features * 4;
 	}
 	g2t_put_u32(o, w->token_len);
 	copy(o + 4, w->token, w->token_len);
