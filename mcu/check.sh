@@ -21,7 +21,7 @@ shift
 targets=("$@")
 fail=0
 timeout=${MCU_TIMEOUT:-600}
-flash_bound=10240
+flash_bound=9472
 
 bad() {
 	echo "check-mcu: FAIL: $*" >&2

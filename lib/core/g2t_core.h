@@ -64,6 +64,11 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
  *   G2T_LOSSES   bit 1 << loss for each enum g2t_loss compiled in
  *   G2T_ALGOS    bit 1 << algo for each enum g2t_algo compiled in
  *   G2T_WITH_L1  1: L1 regularisation (l1 > 0) compiled in
+ *   G2T_WITH_SPARSE  1: g2t_weights_encode() writes the sparse form when it
+ *                is the smaller, as g2t-train does; 0: the dense form only,
+ *                and weights that take the sparse form (fewer than half
+ *                non-zero: L1, or mostly-zero features) are refused with
+ *                G2T_EPARAM, never written differently
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -73,6 +78,9 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
 #endif
 #ifndef G2T_WITH_L1
 #define G2T_WITH_L1 1
+#endif
+#ifndef G2T_WITH_SPARSE
+#define G2T_WITH_SPARSE 1
 #endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
@@ -190,7 +198,9 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 int g2t_decoder_at_boundary(const struct g2t_decoder *d);
 
 /* Encoders: write a record's payload into out[0..cap); return its size or a
- * negative status.  g2t_record_frame() then adds header and CRC. */
+ * negative status.  g2t_record_frame() then adds header and CRC.
+ * g2t_weights_encode() is G2T_EPARAM for sparse weights when the build
+ * leaves G2T_WITH_SPARSE out. */
 long g2t_task_id_encode(uint8_t *out, size_t cap, const struct g2t_task_id *id);
 long g2t_task_encode(uint8_t *out, size_t cap, const struct g2t_task *t);
 long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s);

@@ -33,6 +33,69 @@ static void copy(uint8_t *dst, const uint8_t *src, size_t n)
 		*dst++ = *src++;
 }
 
+/*
+ * Between n 4-byte fields in memory (uint32_t or float, host order) and
+ * their little-endian encoding, either way: the same conversion both ways
+ * (none on a little-endian host, each word reversed on a big-endian one).
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+	copy(dst, src, (size_t)n * 4);
+}
+
+/* a uint64_t's 8 bytes, little-endian */
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	copy(p, (const uint8_t *)&v, 8);
+}
+#else
+static void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+	for (; n; n--, dst += 4, src += 4) {
+		uint32_t v;
+
+		copy((uint8_t *)&v, src, 4);
+		g2t_put_u32(dst, v);
+	}
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	g2t_put_u32(p, (uint32_t)v);
+	g2t_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+#endif
+
+/*
+ * The records are laid out as the structures are: hashes, then 4-byte
+ * fields in the same order without padding.  The codecs below move
+ * `bytes` bytes then `words` such fields, either way.
+ */
+_Static_assert(sizeof(struct g2t_params) == G2T_PARAMS_SIZE, "params layout");
+_Static_assert(sizeof(struct g2t_task_id) == G2T_TASK_ID_SIZE &&
+               offsetof(struct g2t_task_id, task) == G2T_HASH_SIZE &&
+               offsetof(struct g2t_task_id, params) == G2T_HASH_SIZE + 12u,
+               "task identity layout");
+_Static_assert(offsetof(struct g2t_task, id) == G2T_HASH_SIZE &&
+               offsetof(struct g2t_weights, id) == G2T_HASH_SIZE,
+               "hash then identity");
+_Static_assert(offsetof(struct g2t_weights, features) == G2T_HASH_SIZE + G2T_TASK_ID_SIZE &&
+               offsetof(struct g2t_weights, loss) == offsetof(struct g2t_weights, epochs) + 4,
+               "weights layout");
+_Static_assert(offsetof(struct g2t_shard, rows) == 4 && offsetof(struct g2t_shard, step) == 20,
+               "shard header layout");
+
+static void codec(uint8_t *dst, const uint8_t *src, uint32_t bytes, uint32_t words)
+{
+	copy(dst, src, bytes);
+	le_words(dst + bytes, src + bytes, words);
+}
+
+/* hash and identity: the first bytes of a TASK and of a WEIGHTS record */
+#define HASH_ID (G2T_HASH_SIZE + G2T_TASK_ID_SIZE)
+#define ID_WORDS ((G2T_TASK_ID_SIZE - G2T_HASH_SIZE) / 4u)
+
 void g2t_stream_header(uint8_t out[G2T_HEADER_SIZE])
 {
 	g2t_put_u32(out, G2T_MAGIC);
@@ -74,12 +137,19 @@ int g2t_decoder_at_boundary(const struct g2t_decoder *d)
 	return d->state == D_HEADER && d->got == 0 && d->seen_magic;
 }
 
+/* *to = *from + delta: the decoder's only 64-bit arithmetic, in one place
+ * (on an 8-bit chip every 64-bit operation is a lot of code). */
+static void offset_add(uint64_t *to, const uint64_t *from, ptrdiff_t delta)
+{
+	*to = *from + (uint64_t)(int64_t)delta;
+}
+
 /*
  * A complete 8-byte header is in d->hdr, the stream's or a record's; it
- * ends at stream offset `end`.  On an error, *back says how far before
- * `end` the offending bytes are.
+ * ends `end` bytes after stream offset d->pos.  On an error, *back says how
+ * far before its end the offending bytes are.
  */
-static int header_done(struct g2t_decoder *d, uint64_t end, int *event, uint32_t *back)
+static int header_done(struct g2t_decoder *d, size_t end, int *event, uint32_t *back)
 {
 	uint32_t first = g2t_get_u32(d->hdr), second = g2t_get_u32(d->hdr + 4);
 
@@ -95,7 +165,7 @@ static int header_done(struct g2t_decoder *d, uint64_t end, int *event, uint32_t
 		return G2T_EMAGIC;
 	d->type = first;
 	d->length = second;
-	d->offset = end - G2T_HEADER_SIZE;
+	offset_add(&d->offset, &d->pos, (ptrdiff_t)end - G2T_HEADER_SIZE);
 	d->crc_acc = d->crc ? d->crc(0, d->hdr, G2T_HEADER_SIZE) : 0;
 	d->state = D_PAYLOAD;
 	if (second <= d->cap) {
@@ -153,7 +223,7 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 			continue;
 		d->got = 0;
 		if (d->state == D_HEADER) {
-			rc = header_done(d, d->pos + i, event, &back);
+			rc = header_done(d, i, event, &back);
 		} else {
 			d->state = D_HEADER;
 			back = G2T_CRC_SIZE;
@@ -164,9 +234,9 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 		}
 	}
 	*used = i;
-	d->pos += i;
-	if (rc)
-		d->pos -= back;
+	if (!rc)
+		back = 0;
+	offset_add(&d->pos, &d->pos, (ptrdiff_t)i - (ptrdiff_t)back);
 	return rc ? rc : *event;
 }
 
@@ -200,36 +270,11 @@ void g2t_params_default(struct g2t_params *p)
 	p->seed = 1;
 }
 
-static uint8_t *put_params(uint8_t *o, const struct g2t_params *p)
-{
-	g2t_put_u32(o, p->loss);
-	g2t_put_u32(o + 4, p->algo);
-	g2t_put_f32(o + 8, p->lambda);
-	g2t_put_f32(o + 12, p->l1);
-	g2t_put_u32(o + 16, p->epochs);
-	g2t_put_u32(o + 20, p->seed);
-	return o + G2T_PARAMS_SIZE;
-}
-
-static void get_params(struct g2t_params *p, const uint8_t *o)
-{
-	p->loss = g2t_get_u32(o);
-	p->algo = g2t_get_u32(o + 4);
-	p->lambda = g2t_get_f32(o + 8);
-	p->l1 = g2t_get_f32(o + 12);
-	p->epochs = g2t_get_u32(o + 16);
-	p->seed = g2t_get_u32(o + 20);
-}
-
 long g2t_task_id_encode(uint8_t *out, size_t cap, const struct g2t_task_id *id)
 {
 	if (cap < G2T_TASK_ID_SIZE)
 		return G2T_ENOMEM;
-	copy(out, id->schema_id, G2T_HASH_SIZE);
-	g2t_put_u32(out + 32, id->task);
-	g2t_put_u32(out + 36, id->class_a);
-	g2t_put_u32(out + 40, id->class_b);
-	put_params(out + 44, &id->params);
+	codec(out, (const uint8_t *)id, G2T_HASH_SIZE, ID_WORDS);
 	return G2T_TASK_ID_SIZE;
 }
 
@@ -237,11 +282,7 @@ int g2t_task_id_decode(struct g2t_task_id *id, const uint8_t *p, size_t len)
 {
 	if (len < G2T_TASK_ID_SIZE)
 		return G2T_EFORMAT;
-	copy(id->schema_id, p, G2T_HASH_SIZE);
-	id->task = g2t_get_u32(p + 32);
-	id->class_a = g2t_get_u32(p + 36);
-	id->class_b = g2t_get_u32(p + 40);
-	get_params(&id->params, p + 44);
+	codec((uint8_t *)id, p, G2T_HASH_SIZE, ID_WORDS);
 	if (id->class_a >= id->class_b || !params_valid(&id->params))
 		return G2T_EFORMAT;
 	return G2T_OK;
@@ -253,39 +294,40 @@ long g2t_task_encode(uint8_t *out, size_t cap, const struct g2t_task *t)
 
 	if (cap < need || t->token_len > G2T_TOKEN_MAX)
 		return G2T_ENOMEM;
-	copy(out, t->hash, G2T_HASH_SIZE);
-	g2t_task_id_encode(out + G2T_HASH_SIZE, G2T_TASK_ID_SIZE, &t->id);
-	g2t_put_u32(out + G2T_HASH_SIZE + G2T_TASK_ID_SIZE, t->token_len);
-	copy(out + G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4, t->token, t->token_len);
+	codec(out, (const uint8_t *)t, 2 * G2T_HASH_SIZE, ID_WORDS);
+	g2t_put_u32(out + HASH_ID, t->token_len);
+	copy(out + HASH_ID + 4, t->token, t->token_len);
 	return (long)need;
+}
+
+/* A token at the end of a payload: o points at its length, left bytes
+ * from there to the end. */
+static int token(uint32_t *len, const uint8_t *o, size_t left)
+{
+	if (left < 4)
+		return G2T_EFORMAT;
+	*len = g2t_get_u32(o);
+	if (*len > G2T_TOKEN_MAX || left != 4 + (size_t)*len)
+		return G2T_EFORMAT;
+	return G2T_OK;
 }
 
 int g2t_task_decode(struct g2t_task *t, const uint8_t *p, size_t len)
 {
-	const size_t fixed = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4;
-
-	if (len < fixed)
+	if (len < HASH_ID + 4)
 		return G2T_EFORMAT;
 	copy(t->hash, p, G2T_HASH_SIZE);
 	if (g2t_task_id_decode(&t->id, p + G2T_HASH_SIZE, G2T_TASK_ID_SIZE))
 		return G2T_EFORMAT;
-	t->token_len = g2t_get_u32(p + fixed - 4);
-	if (t->token_len > G2T_TOKEN_MAX || len != fixed + t->token_len)
-		return G2T_EFORMAT;
-	t->token = p + fixed;
-	return G2T_OK;
+	t->token = p + HASH_ID + 4;
+	return token(&t->token_len, p + HASH_ID, len - HASH_ID);
 }
 
 long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s)
 {
 	if (cap < G2T_SHARD_HEADER_SIZE)
 		return G2T_ENOMEM;
-	g2t_put_u32(out, s->klass);
-	g2t_put_u32(out + 4, s->rows);
-	g2t_put_u32(out + 8, s->features);
-	g2t_put_u32(out + 12, s->encoding);
-	g2t_put_f32(out + 16, s->lo);
-	g2t_put_f32(out + 20, s->step);
+	le_words(out, (const uint8_t *)s, G2T_SHARD_HEADER_SIZE / 4);
 	return G2T_SHARD_HEADER_SIZE;
 }
 
@@ -294,12 +336,7 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 {
 	if (len < G2T_SHARD_HEADER_SIZE)
 		return G2T_EFORMAT;
-	s->klass = g2t_get_u32(p);
-	s->rows = g2t_get_u32(p + 4);
-	s->features = g2t_get_u32(p + 8);
-	s->encoding = g2t_get_u32(p + 12);
-	s->lo = g2t_get_f32(p + 16);
-	s->step = g2t_get_f32(p + 20);
+	le_words((uint8_t *)s, p, G2T_SHARD_HEADER_SIZE / 4);
 	if (s->encoding > G2T_ENC_U8 || s->features == 0)
 		return G2T_EFORMAT;
 	if ((uint64_t)s->rows * g2t_shard_row_size(s) != len - G2T_SHARD_HEADER_SIZE)
@@ -329,9 +366,8 @@ void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
 void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
                          uint32_t features, uint32_t rows)
 {
-	copy(w->task_hash, t->hash, G2T_HASH_SIZE);
-	/* bytewise: a struct copy can become a memcpy() call */
-	copy((uint8_t *)&w->id, (const uint8_t *)&t->id, sizeof w->id);
+	/* hash and identity; bytewise: a struct copy can become a memcpy() call */
+	copy((uint8_t *)w, (const uint8_t *)t, HASH_ID);
 	w->features = features;
 	w->rows_seen = (uint64_t)rows * t->id.params.epochs;
 	w->epochs = t->id.params.epochs;
@@ -339,14 +375,22 @@ void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
 	w->token_len = t->token_len;
 }
 
-#define WEIGHTS_FIXED (G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 28u)
+#define WEIGHTS_FIXED (HASH_ID + 28u)
+
+/* Whether a weight is not 0 (NaN is not), from its bits: no float compare. */
+static int nonzero(const float *f)
+{
+	union { float f; uint32_t u; } v = { *f };
+
+	return (v.u << 1) != 0;
+}
 
 static uint32_t count_nonzero(const float *w, uint32_t n)
 {
 	uint32_t k = 0;
 
-	for (uint32_t i = 0; i < n; i++)
-		k += w[i] != 0.0f;
+	while (n--)
+		k += (uint32_t)nonzero(w++);
 	return k;
 }
 
@@ -354,55 +398,40 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 {
 	uint32_t nnz = count_nonzero(w->w, w->features), i;
 	int sparse = nnz < w->features / 2; /* 8 nnz + 4 < 4 features */
-	uint32_t values = sparse ? nnz : w->features, size = sparse ? 8 : 4;
+	uint32_t values = sparse ? nnz : w->features, shift = sparse ? 3 : 2;
 	/* all but the values: fixed part, token, the nnz count if sparse */
 	size_t rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0), need;
-	uint8_t *o = out;
+	uint8_t *o = out + HASH_ID;
 
+	if (!G2T_WITH_SPARSE && sparse)
+		return G2T_EPARAM;
 	/* checked so that nothing overflows, without 64-bit arithmetic */
-	if (w->token_len > G2T_TOKEN_MAX || cap < rest || values > (cap - rest) / size)
+	if (w->token_len > G2T_TOKEN_MAX || cap < rest || values > (cap - rest) >> shift)
 		return G2T_ENOMEM;
-	need = rest + (size_t)values * size;
-	copy(o, w->task_hash, G2T_HASH_SIZE);
-	o += G2T_HASH_SIZE;
-	o += g2t_task_id_encode(o, G2T_TASK_ID_SIZE, &w->id);
-	g2t_put_u32(o, w->features);
-	g2t_put_u32(o + 4, sparse ? G2T_SPARSE : G2T_DENSE);
-	g2t_put_f32(o + 8, w->bias);
-	g2t_put_u32(o + 12, (uint32_t)w->rows_seen);
-	g2t_put_u32(o + 16, (uint32_t)(w->rows_seen >> 32));
-	g2t_put_u32(o + 20, w->epochs);
-	g2t_put_f32(o + 24, w->loss);
+	need = rest + ((size_t)values << shift);
+	/* hash, identity and features are laid out as in the structure */
+	codec(out, (const uint8_t *)w, 2 * G2T_HASH_SIZE, ID_WORDS + 1);
+	g2t_put_u32(o + 4, (uint32_t)sparse); /* G2T_SPARSE or G2T_DENSE */
+	le_words(o + 8, (const uint8_t *)&w->bias, 1);
+	put_u64(o + 12, w->rows_seen);
+	le_words(o + 20, (const uint8_t *)&w->epochs, 2); /* epochs, loss */
 	o += 28;
-	if (sparse) {
+	if (G2T_WITH_SPARSE && sparse) {
 		g2t_put_u32(o, nnz);
 		o += 4;
-	}
-	for (i = 0; i < w->features; i++) {
-		if (!sparse) {
-			g2t_put_f32(o, w->w[i]);
-			o += 4;
-		} else if (w->w[i] != 0.0f) {
-			g2t_put_u32(o, i);
-			g2t_put_f32(o + 4, w->w[i]);
-			o += 8;
-		}
+		for (i = 0; i < w->features; i++)
+			if (nonzero(w->w + i)) {
+				g2t_put_u32(o, i);
+				g2t_put_f32(o + 4, w->w[i]);
+				o += 8;
+			}
+	} else {
+		le_words(o, (const uint8_t *)w->w, w->features);
+		o += (size_t)w->features * 4;
 	}
 	g2t_put_u32(o, w->token_len);
 	copy(o + 4, w->token, w->token_len);
 	return (long)need;
-}
-
-/* The token after the values: o points at its length. */
-static int weights_token(struct g2t_weights *w, const uint8_t *o, size_t left)
-{
-	if (left < 4)
-		return G2T_EFORMAT;
-	w->token_len = g2t_get_u32(o);
-	if (w->token_len > G2T_TOKEN_MAX || left != 4 + (size_t)w->token_len)
-		return G2T_EFORMAT;
-	w->token = o + 4;
-	return G2T_OK;
 }
 
 int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
@@ -417,7 +446,7 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 	copy(w->task_hash, p, G2T_HASH_SIZE);
 	if (g2t_task_id_decode(&w->id, p + G2T_HASH_SIZE, G2T_TASK_ID_SIZE))
 		return G2T_EFORMAT;
-	p += G2T_HASH_SIZE + G2T_TASK_ID_SIZE;
+	p += HASH_ID;
 	w->features = g2t_get_u32(p);
 	form = g2t_get_u32(p + 4);
 	w->bias = g2t_get_f32(p + 8);
@@ -429,18 +458,19 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 		return w->features ? G2T_ENOMEM : G2T_EFORMAT;
 	if (form == G2T_DENSE) {
 		values = (size_t)w->features * 4;
-		if (len < values || weights_token(w, o + values, len - values))
+		if (len < values || token(&w->token_len, o + values, len - values))
 			return G2T_EFORMAT;
-		for (i = 0; i < w->features; i++)
-			w->w[i] = g2t_get_f32(o + 4 * i);
+		w->token = o + values + 4;
+		le_words((uint8_t *)w->w, o, w->features);
 		return G2T_OK;
 	}
 	if (form != G2T_SPARSE || len < 4)
 		return G2T_EFORMAT;
 	nnz = g2t_get_u32(o);
 	values = 4 + (size_t)nnz * 8;
-	if (nnz > w->features || len < values || weights_token(w, o + values, len - values))
+	if (nnz > w->features || len < values || token(&w->token_len, o + values, len - values))
 		return G2T_EFORMAT;
+	w->token = o + values + 4;
 	for (i = 0; i < w->features; i++)
 		w->w[i] = 0.0f;
 	for (o += 4, i = 0; i < nnz; i++, o += 8) {

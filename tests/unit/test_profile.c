@@ -1,6 +1,7 @@
 /*
  * The core built with the least profile, as for an ATmega328P: the tasks it
  * leaves out are refused with G2T_EPARAM but still decode; the rest trains.
+ * Weights that take the sparse form are refused, the dense form written.
  * (That it trains the same bits as the full build, make check-mcu shows.)
  */
 #include "check.h"
@@ -8,6 +9,7 @@
 #define G2T_LOSSES (1u << G2T_LOSS_HINGE)
 #define G2T_ALGOS (1u << G2T_ALGO_ASGD)
 #define G2T_WITH_L1 0
+#define G2T_WITH_SPARSE 0
 #include "../../lib/core/record.c"
 #include "../../lib/core/train.c"
 
@@ -28,6 +30,9 @@ int main(void)
 	struct g2t_weights out = { .w = w };
 	uint8_t id[G2T_TASK_ID_SIZE];
 	struct g2t_task_id back;
+	float w4[4] = { 0.5f, 0.0f, -0.0f, 0.0f };
+	struct g2t_weights sw = { .features = 4, .w = w4, .epochs = 1 };
+	uint8_t rec[256];
 
 	g2t_params_default(p);
 	task.id.class_b = 1;
@@ -49,5 +54,11 @@ int main(void)
 	p->algo = G2T_ALGO_ASGD;
 	p->l1 = 0.01f;
 	CHECK(g2t_params_check(p) == G2T_EPARAM, "L1 is refused");
+	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == G2T_EPARAM,
+	      "weights that take the sparse form are refused");
+	w4[1] = 0.25f;
+	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == 128 + 16 + 4 &&
+	      g2t_get_u32(rec + 104) == G2T_DENSE && g2t_get_f32(rec + 128) == 0.5f,
+	      "half non-zero: the dense form");
 	return check_done();
 }
