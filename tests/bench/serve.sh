@@ -235,8 +235,9 @@ run lease "$work/big.g2t" lease "$secs"
 run both "$work/big.g2t" lease+result "$secs"
 run lease-4 "$work/big.g2t" lease "$secs" --batch 4
 run both-4 "$work/big.g2t" lease+result "$secs" --batch 4
-run lease-paced "$work/big.g2t" lease "$secs" --batch 4 --rate $((target_leases / 4))
-run both-paced "$work/big.g2t" lease+result "$secs" --batch 4 --rate $((target_results / 4))
+# offered 2 % above the targets: a paced run measures a little under its rate
+run lease-paced "$work/big.g2t" lease "$secs" --batch 4 --rate $((target_leases * 102 / 400))
+run both-paced "$work/big.g2t" lease+result "$secs" --batch 4 --rate $((target_results * 102 / 400))
 pinned=0
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	pinned=1
@@ -290,7 +291,7 @@ row "results/s, 1 a packet" "$(rate both accepted_per_s result_p99_ms)" "" "+ $(
 row "leases/s, 4 tasks a request" "$(rate lease-4 leases_per_s lease_p99_ms)" "" ""
 row "results/s, 4 a packet" "$(rate both-4 accepted_per_s result_p99_ms)" "" "+ $(kv both-4 leases_per_s) leases/s"
 rule
-echo "paced at the targets (open loop), 4 tasks a lease request, 4 results a packet:"
+echo "paced at the targets, +2 % (open loop), 4 tasks a lease request, 4 results a packet:"
 l=$(kv lease-paced leases_per_s) lp99=$(kv lease-paced lease_p99_ms)
 row "leases/s" "$l" ">= $target_leases" "$(verdict "$l" ">=" $target_leases)"
 row "  lease request p50 / p99" "$(kv lease-paced lease_p50_ms) / $lp99 ms" "p99 < $target_p99 ms" "$(verdict "$lp99" "<" $target_p99)"
