@@ -119,12 +119,75 @@ static int check_format(struct g2t_store *s, const char *dir, struct g2t_diag *d
 	return G2T_OK;
 }
 
+/* Every statement, prepared once. */
+static int prepare_all(struct g2t_store *s, struct g2t_diag *d)
+{
+	/*
+	 * The picks: an open slot of a task with class ?2 as a or as b, any
+	 * open slot, or one whose lease ran out, lowest task first (a task short
+	 * of agreeing replicas is finished before others start); with replicas,
+	 * never a slot of a task the device has leased under another slot
+	 * (replicas are distinct devices).  Each walks an index from its first
+	 * match.
+	 */
+	const struct { sqlite3_stmt **st; const char *sql; } picks[] = {
+		{ &s->pick_a, "SELECT s.id, s.task FROM slots s WHERE s.state=0 AND s.a=?2%s"
+		              " ORDER BY s.task LIMIT 1" },
+		{ &s->pick_b, "SELECT s.id, s.task FROM slots s WHERE s.state=0 AND s.b=?2%s"
+		              " ORDER BY s.task LIMIT 1" },
+		{ &s->pick_any, "SELECT s.id, s.task FROM slots s WHERE s.state=0%s"
+		                " ORDER BY s.task, s.id LIMIT 1" },
+		{ &s->pick_expired, "SELECT s.id, s.task FROM slots s WHERE s.state=1"
+		                    " AND s.deadline<?1%s ORDER BY s.deadline LIMIT 1" },
+	}, fixed[] = {
+		{ &s->claim, "UPDATE slots SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
+		             " AND (state=0 OR (state=1 AND deadline<?3))" },
+		{ &s->add_lease, "INSERT INTO leases(secret, task, slot, device, issued, deadline)"
+		                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)" },
+		/* the lease, its task's state, how often its slot was leased since */
+		{ &s->find_lease, "SELECT l.task, l.device, l.issued, l.deadline, t.state,"
+		                  " (SELECT count(*) FROM leases o WHERE o.slot=l.slot"
+		                  "  AND o.id>l.id), l.slot FROM leases l"
+		                  " JOIN tasks t ON t.id=l.task WHERE l.id=?1 AND l.secret=?2" },
+		{ &s->finish_slot, "UPDATE slots SET state=2 WHERE id=?1 AND state<>2" },
+		{ &s->finish, "UPDATE tasks SET state=2, result=?2 WHERE id=?1 AND state<>2" },
+		{ &s->close_slots, "UPDATE slots SET state=2 WHERE task=?1 AND state<>2" },
+		{ &s->vote, "INSERT OR REPLACE INTO votes(task, device, digest) VALUES(?1, ?2, ?3)" },
+		{ &s->agree, "SELECT count(*) FROM votes WHERE task=?1 AND digest=?2" },
+		/* replicas still to issue: those the leading result lacks, minus open slots */
+		{ &s->shortfall, "SELECT ?2 - (SELECT max(n) FROM (SELECT count(*) n FROM votes"
+		                 "  WHERE task=?1 GROUP BY digest))"
+		                 " - (SELECT count(*) FROM slots WHERE task=?1 AND state<>2)" },
+		{ &s->add_slot, "INSERT INTO slots(task, a, b) SELECT id, a, b FROM tasks WHERE id=?1" },
+		{ &s->disagreed, "UPDATE devices SET disagreed=disagreed+1 WHERE key IN"
+		                 " (SELECT device FROM votes WHERE task=?1 AND digest<>?2)" },
+		{ &s->seen, "SELECT digest FROM packets WHERE device=?1 AND seq=?2" },
+		{ &s->remember, "INSERT INTO packets(device, seq, digest) VALUES(?1, ?2, ?3)" },
+		{ &s->device, "SELECT done, seconds, backoff FROM devices WHERE key=?1" },
+		{ &s->enrol, "INSERT INTO devices(key) VALUES(?1)" },
+		/* an accepted result ends the device's streak of lost leases */
+		{ &s->credit, "UPDATE devices SET done=done+1, seconds=seconds+?2, streak=0,"
+		              " backoff=0 WHERE key=?1" },
+	};
+	const char *other = s->replicas < 2 ? "" : " AND NOT EXISTS(SELECT 1 FROM leases l"
+	                    " WHERE l.task=s.task AND l.device=?3 AND l.slot<>s.id)";
+	char sql[400];
+	int rc = G2T_OK;
+
+	for (size_t i = 0; i < sizeof picks / sizeof *picks && !rc; i++) {
+		snprintf(sql, sizeof sql, picks[i].sql, other);
+		rc = prepare(s, picks[i].st, sql, d);
+	}
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed && !rc; i++)
+		rc = prepare(s, fixed[i].st, fixed[i].sql, d);
+	return rc;
+}
+
 int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
                    struct g2t_diag *d)
 {
 	struct g2t_store *s = calloc(1, sizeof *s);
-	char path[4096], sql[400];
-	const char *other;
+	char path[4096];
 	int rc;
 
 	*out = s;
@@ -148,90 +211,7 @@ int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
 	    (replicas > 1 &&
 	     (rc = exec(s, "CREATE INDEX IF NOT EXISTS leases_device ON leases(task, device)", d))))
 		return rc;
-	/*
-	 * An open slot of a task with class ?2 as a or as b, any open slot, or
-	 * one whose lease ran out, lowest task first (a task short of agreeing
-	 * replicas is finished before others start); with replicas, never a slot
-	 * of a task the device has leased under another slot (replicas are
-	 * distinct devices).  Each walks an index from its first match.
-	 */
-	other = replicas < 2 ? "" : " AND NOT EXISTS(SELECT 1 FROM leases l WHERE"
-	        " l.task=s.task AND l.device=?3 AND l.slot<>s.id)";
-	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
-	         " AND s.a=?2%s ORDER BY s.task LIMIT 1", other);
-	rc = prepare(s, &s->pick_a, sql, d);
-	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=0"
-	         " AND s.b=?2%s ORDER BY s.task LIMIT 1", other);
-	if (!rc)
-		rc = prepare(s, &s->pick_b, sql, d);
-	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=0%s"
-	         " ORDER BY s.task, s.id LIMIT 1", other);
-	if (!rc)
-		rc = prepare(s, &s->pick_any, sql, d);
-	snprintf(sql, sizeof sql, "SELECT s.id, s.task FROM slots s WHERE s.state=1"
-	         " AND s.deadline<?1%s ORDER BY s.deadline LIMIT 1", other);
-	if (!rc)
-		rc = prepare(s, &s->pick_expired, sql, d);
-	if (!rc)
-		rc = prepare(s, &s->claim,
-		             "UPDATE slots SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
-		             " AND (state=0 OR (state=1 AND deadline<?3))", d);
-	if (!rc)
-		rc = prepare(s, &s->add_lease,
-		             "INSERT INTO leases(secret, task, slot, device, issued, deadline)"
-		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", d);
-	/* the lease, its task's state, and how often its slot was leased since */
-	if (!rc)
-		rc = prepare(s, &s->find_lease,
-		             "SELECT l.task, l.device, l.issued, l.deadline, t.state,"
-		             " (SELECT count(*) FROM leases o WHERE o.slot=l.slot AND o.id>l.id),"
-		             " l.slot FROM leases l JOIN tasks t ON t.id=l.task"
-		             " WHERE l.id=?1 AND l.secret=?2", d);
-	if (!rc)
-		rc = prepare(s, &s->finish_slot,
-		             "UPDATE slots SET state=2 WHERE id=?1 AND state<>2", d);
-	if (!rc)
-		rc = prepare(s, &s->finish,
-		             "UPDATE tasks SET state=2, result=?2 WHERE id=?1 AND state<>2", d);
-	if (!rc)
-		rc = prepare(s, &s->close_slots,
-		             "UPDATE slots SET state=2 WHERE task=?1 AND state<>2", d);
-	if (!rc)
-		rc = prepare(s, &s->vote, "INSERT OR REPLACE INTO votes(task, device, digest)"
-		             " VALUES(?1, ?2, ?3)", d);
-	if (!rc)
-		rc = prepare(s, &s->agree,
-		             "SELECT count(*) FROM votes WHERE task=?1 AND digest=?2", d);
-	/* replicas still to issue: those the leading result lacks, minus open slots */
-	if (!rc)
-		rc = prepare(s, &s->shortfall,
-		             "SELECT ?2 - (SELECT max(n) FROM (SELECT count(*) n FROM votes"
-		             "  WHERE task=?1 GROUP BY digest))"
-		             " - (SELECT count(*) FROM slots WHERE task=?1 AND state<>2)", d);
-	if (!rc)
-		rc = prepare(s, &s->add_slot, "INSERT INTO slots(task, a, b)"
-		             " SELECT id, a, b FROM tasks WHERE id=?1", d);
-	if (!rc)
-		rc = prepare(s, &s->disagreed,
-		             "UPDATE devices SET disagreed=disagreed+1 WHERE key IN"
-		             " (SELECT device FROM votes WHERE task=?1 AND digest<>?2)", d);
-	if (!rc)
-		rc = prepare(s, &s->seen,
-		             "SELECT digest FROM packets WHERE device=?1 AND seq=?2", d);
-	if (!rc)
-		rc = prepare(s, &s->remember,
-		             "INSERT INTO packets(device, seq, digest) VALUES(?1, ?2, ?3)", d);
-	if (!rc)
-		rc = prepare(s, &s->device,
-		             "SELECT done, seconds, backoff FROM devices WHERE key=?1", d);
-	if (!rc)
-		rc = prepare(s, &s->enrol, "INSERT INTO devices(key) VALUES(?1)", d);
-	/* an accepted result ends the device's streak of lost leases */
-	if (!rc)
-		rc = prepare(s, &s->credit,
-		             "UPDATE devices SET done=done+1, seconds=seconds+?2, streak=0,"
-		             " backoff=0 WHERE key=?1", d);
-	return rc;
+	return prepare_all(s, d);
 }
 
 void g2t_store_close(struct g2t_store *s)
