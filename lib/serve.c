@@ -703,13 +703,13 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 			shards[sh + 2 * G2T_HASH_SIZE] = ',';
 		}
 	}
-	shards[sh - 1] = '\0';
 	if (rc) {
 		if (st.f)
 			fclose(st.f);
 		free(st.p);
 		return error(c, 500, "out of memory");
 	}
+	shards[sh - 1] = '\0'; /* the last comma */
 	snprintf(deadline, sizeof deadline, "%lld", j->lease[0].deadline);
 	{
 		const char *const h[] = { "X-G2T-Task", tasks, "X-G2T-Deadline", deadline,
