@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -124,12 +125,22 @@ int g2t_write_record(FILE *f, uint32_t type, const uint8_t *payload, uint32_t le
 int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d)
 {
 	size_t n = path ? strlen(path) + 8 : 0;
+	struct stat st;
 	int fd;
 
 	memset(o, 0, sizeof *o);
 	if (!path || !strcmp(path, "-")) {
 		o->f = stdout;
 		return G2T_OK;
+	}
+	/* a device or a FIFO, such as /dev/null, is written in place: a file
+	 * renamed over it would replace it */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(EISDIR));
+		if ((o->f = fopen(path, "wb")))
+			return G2T_OK;
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(errno));
 	}
 	o->path = strdup(path);
 	o->tmp = malloc(n);
@@ -172,19 +183,18 @@ int g2t_out_commit(struct g2t_out *o, struct g2t_diag *d)
 {
 	int rc = G2T_OK;
 
-	if (o->f == stdout) /* a file (not a pipe) on stdout is made durable too */
-		rc = fflush(stdout) == 0 && !ferror(stdout) &&
-		     (fsync(STDOUT_FILENO) == 0 || errno == EINVAL || errno == EROFS)
-		     ? G2T_OK : G2T_EIO;
-	else if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
+	/* written in place (stdout, a device, a FIFO): made durable if it is a
+	 * file, and nothing to rename */
+	if (fflush(o->f) != 0 || ferror(o->f) ||
+	    (fsync(fileno(o->f)) != 0 && (o->tmp || (errno != EINVAL && errno != EROFS))))
 		rc = G2T_EIO;
 	if (o->f != stdout) {
 		if (fclose(o->f) != 0)
 			rc = G2T_EIO;
 		o->f = NULL;
-		if (rc == G2T_OK && rename(o->tmp, o->path) != 0)
+		if (rc == G2T_OK && o->tmp && rename(o->tmp, o->path) != 0)
 			rc = G2T_EIO;
-		if (rc == G2T_OK)
+		if (rc == G2T_OK && o->tmp)
 			rc = sync_parent(o->path);
 		if (rc == G2T_OK) {
 			free(o->tmp);

@@ -74,6 +74,22 @@ model() {
 	[ -s "$T/p.file" ]
 }
 
+@test "-o /dev/null and -o FIFO write in place (a device is never replaced by a file); -o DIR is refused" {
+	g2t-split "$DATA/iris.train.csv.gz" >"$T/s.g2t"
+	g2t-train -o /dev/null "$T/s.g2t"
+	[ -c /dev/null ]
+	g2t-train "$T/s.g2t" | g2t-merge -o /dev/null
+	[ -c /dev/null ]
+	mkfifo "$T/fifo"
+	cat "$T/fifo" >"$T/got" &
+	g2t-train -o "$T/fifo" "$T/s.g2t"
+	wait
+	g2t-train "$T/s.g2t" | cmp - "$T/got"
+	run --separate-stderr g2t-train -o "$T" "$T/s.g2t"
+	expect_status 1
+	expect_stderr 'Is a directory'
+}
+
 @test "pipeline: concatenated streams are one stream (cat split split | train | merge)" {
 	run --separate-stderr bash -c 'cat "$1" "$1" | g2t-train | g2t-merge >"$2"' _ \
 		"$F/iris.split" "$T/m.model"
