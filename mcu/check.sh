@@ -21,7 +21,7 @@ shift
 targets=("$@")
 fail=0
 timeout=${MCU_TIMEOUT:-600}
-flash_bound=9472
+flash_bound=8960
 
 bad() {
 	echo "check-mcu: FAIL: $*" >&2

@@ -69,6 +69,10 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
  *                and weights that take the sparse form (fewer than half
  *                non-zero: L1, or mostly-zero features) are refused with
  *                G2T_EPARAM, never written differently
+ *   G2T_WITH_OFFSET64  1: the decoder's stream offsets are 64-bit; 0: they
+ *                are 32-bit (less code on 8-bit chips), and a push that
+ *                would take a stream past 2^32 - 1 bytes is refused whole
+ *                with G2T_ETOOBIG
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -81,6 +85,9 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
 #endif
 #ifndef G2T_WITH_SPARSE
 #define G2T_WITH_SPARSE 1
+#endif
+#ifndef G2T_WITH_OFFSET64
+#define G2T_WITH_OFFSET64 1
 #endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
@@ -163,6 +170,13 @@ enum g2t_event {
 	                      its CRC verified (streamed: payload is NULL) */
 };
 
+/* A stream offset: 64-bit unless the profile says otherwise. */
+#if G2T_WITH_OFFSET64
+typedef uint64_t g2t_offset;
+#else
+typedef uint32_t g2t_offset;
+#endif
+
 struct g2t_decoder {
 	/* caller-set */
 	uint8_t *buf;      /* payload buffer */
@@ -174,12 +188,12 @@ struct g2t_decoder {
 	const uint8_t *payload; /* == buf when buffered, NULL when streamed */
 	const uint8_t *data;    /* G2T_EV_DATA piece */
 	uint32_t data_len;
-	uint64_t offset;        /* stream offset of the current record */
+	g2t_offset offset;      /* stream offset of the current record */
 	/* private */
-	uint64_t pos;
-	uint32_t state, got, crc_acc;
+	g2t_offset pos;
+	uint32_t got, crc_acc;
+	uint8_t state, seen_magic; /* bytes: less code on 8-bit chips */
 	uint8_t hdr[G2T_HEADER_SIZE];
-	int seen_magic;
 };
 
 /* Prepares a decoder over caller memory. */
@@ -190,6 +204,8 @@ void g2t_decoder_init(struct g2t_decoder *d, uint8_t *buf, uint32_t cap,
  * Consumes bytes from in[0..len) until one event is ready; *used says how
  * many.  Returns the event (>= 0) or a negative status; on error d->pos is
  * the stream offset of the offending byte.  Call again with the rest.
+ * Without G2T_WITH_OFFSET64, a push that would take the stream past
+ * 2^32 - 1 bytes is G2T_ETOOBIG, nothing used, d->pos where it began.
  */
 int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
                      size_t *used, int *event);
@@ -256,9 +272,10 @@ typedef int (*g2t_row_reader)(void *ctx, int side, uint32_t first,
 struct g2t_order_side {
 	uint32_t rows, blocks, block;  /* rows of this class, blocks, rows a block */
 	uint32_t bstep, bpos;          /* the permutation of blocks */
-	uint32_t first, count;         /* the block in use: its first row, rows */
-	uint32_t rstep, rpos, taken;   /* the permutation of its rows */
-	int loaded;                    /* first/count have been loaded */
+	uint32_t first, count;         /* the block loaded: its first row (none
+	                                  yet: 0xffffffff), rows */
+	uint32_t rstep, rpos, left;    /* the permutation of its rows, rows of
+	                                  it still to visit this time */
 };
 struct g2t_order {
 	struct g2t_order_side side[2];

@@ -10,26 +10,41 @@ static uint32_t rng_next(uint32_t *s)
 	return z ^ (z >> 16);
 }
 
-static uint32_t gcd(uint32_t a, uint32_t b)
+/* The next random number modulo n >= 1 (no division when n is 1). */
+static uint32_t rng_below(uint32_t *s, uint32_t n)
 {
-	while (b) {
-		uint32_t r = a % b;
-		a = b;
-		b = r;
-	}
-	return a;
+	uint32_t r = rng_next(s);
+
+	return n == 1 ? 0 : r % n;
 }
 
-/* A step coprime to n in [1, n): i -> (i * step + start) mod n permutes. */
+/* (a + b) mod n for a, b < n. */
+static uint32_t add_mod(uint32_t a, uint32_t b, uint32_t n)
+{
+	a += b;
+	return a >= n ? a - n : a;
+}
+
+/*
+ * A step coprime to n in [1, n): i -> (i * step + start) mod n permutes.
+ * From a random s in [1, n), the first of s, s + 1, ..., n - 1, 1, 2, ...
+ * that is coprime to n.
+ */
 static uint32_t coprime_step(uint32_t n, uint32_t *rng)
 {
-	uint32_t s;
+	uint32_t s, a, b;
 
 	if (n <= 2)
 		return 1;
-	s = 1 + rng_next(rng) % (n - 1);
-	while (gcd(s, n) != 1)
-		s = s + 1 < n ? s + 1 : 1;
+	s = rng_next(rng);
+	do {
+		s = 1 + s % (n - 1); /* the first time random, then the next one */
+		for (a = n, b = s; b;) { /* a = gcd(n, s) */
+			uint32_t r = a % b;
+			a = b;
+			b = r;
+		}
+	} while (a != 1);
 	return s;
 }
 
@@ -41,9 +56,12 @@ void g2t_order_init(struct g2t_order *o, const uint32_t n[2], uint32_t block,
 	for (size_t i = 0; i < sizeof *o; i++) /* not memset: the core calls nothing */
 		z[i] = 0;
 	for (int i = 0; i < 2; i++) {
-		o->side[i].rows = n[i];
-		o->side[i].block = block;
-		o->side[i].blocks = (n[i] + block - 1) / block;
+		struct g2t_order_side *f = &o->side[i];
+
+		f->rows = n[i];
+		f->block = block;
+		f->blocks = (n[i] + block - 1) / block;
+		f->first = 0xffffffffu; /* no block loaded */
 	}
 	o->rng = seed;
 }
@@ -54,8 +72,8 @@ void g2t_order_epoch(struct g2t_order *o)
 		struct g2t_order_side *f = &o->side[i];
 
 		f->bstep = coprime_step(f->blocks, &o->rng);
-		f->bpos = rng_next(&o->rng) % f->blocks;
-		f->taken = f->count; /* the next row starts the epoch's first block */
+		f->bpos = rng_below(&o->rng, f->blocks);
+		f->left = 0; /* the next row starts the epoch's first block */
 	}
 	o->lead = o->side[0].rows - 1;
 }
@@ -63,21 +81,17 @@ void g2t_order_epoch(struct g2t_order *o)
 /* Moves a side to its next block; whether that block must be loaded. */
 static int next_block(struct g2t_order_side *f, uint32_t *rng)
 {
-	uint32_t first = f->bpos * f->block, r;
-	int load = !f->loaded || first != f->first;
+	uint32_t first = f->bpos * f->block;
+	int load = first != f->first;
 
 	if (load) {
 		f->first = first;
 		f->count = f->rows - first < f->block ? f->rows - first : f->block;
-		f->loaded = 1;
 	}
-	f->bpos += f->bstep;
-	if (f->bpos >= f->blocks)
-		f->bpos -= f->blocks;
+	f->bpos = add_mod(f->bpos, f->bstep, f->blocks);
 	f->rstep = coprime_step(f->count, rng);
-	r = rng_next(rng);
-	f->rpos = f->count == 1 ? 0 : r % f->count; /* no division for block 1 */
-	f->taken = 0;
+	f->rpos = rng_below(rng, f->count);
+	f->left = f->count;
 	return load;
 }
 
@@ -90,17 +104,17 @@ static int next_block(struct g2t_order_side *f, uint32_t *rng)
 void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load)
 {
 	struct g2t_order_side *f;
+	uint32_t n0 = o->side[0].rows;
+	int s = o->lead >= n0;
 
-	*side = o->lead >= o->side[0].rows;
-	if (*side)
-		o->lead -= o->side[0].rows;
+	if (s)
+		o->lead -= n0;
 	else
 		o->lead += o->side[1].rows;
-	f = &o->side[*side];
-	*load = f->taken == f->count ? next_block(f, &o->rng) : 0;
+	*side = s;
+	f = &o->side[s];
+	*load = f->left ? 0 : next_block(f, &o->rng);
 	*index = f->rpos;
-	f->rpos += f->rstep;
-	if (f->rpos >= f->count)
-		f->rpos -= f->count;
-	f->taken++;
+	f->rpos = add_mod(f->rpos, f->rstep, f->count);
+	f->left--;
 }

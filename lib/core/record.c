@@ -137,11 +137,11 @@ int g2t_decoder_at_boundary(const struct g2t_decoder *d)
 	return d->state == D_HEADER && d->got == 0 && d->seen_magic;
 }
 
-/* *to = *from + delta: the decoder's only 64-bit arithmetic, in one place
+/* *to = *from + delta: the decoder's only offset arithmetic, in one place
  * (on an 8-bit chip every 64-bit operation is a lot of code). */
-static void offset_add(uint64_t *to, const uint64_t *from, ptrdiff_t delta)
+static void offset_add(g2t_offset *to, const g2t_offset *from, ptrdiff_t delta)
 {
-	*to = *from + (uint64_t)(int64_t)delta;
+	*to = *from + (g2t_offset)delta;
 }
 
 /*
@@ -149,7 +149,7 @@ static void offset_add(uint64_t *to, const uint64_t *from, ptrdiff_t delta)
  * ends `end` bytes after stream offset d->pos.  On an error, *back says how
  * far before its end the offending bytes are.
  */
-static int header_done(struct g2t_decoder *d, size_t end, int *event, uint32_t *back)
+static int header_done(struct g2t_decoder *d, size_t end, int *event, unsigned *back)
 {
 	uint32_t first = g2t_get_u32(d->hdr), second = g2t_get_u32(d->hdr + 4);
 
@@ -208,10 +208,14 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
                      size_t *used, int *event)
 {
 	size_t i = 0;
-	uint32_t back = 0; /* an error's offset: this many bytes before pos */
+	unsigned back = 0; /* an error's offset: this many bytes before pos */
 	int rc = G2T_OK;
 
 	*event = G2T_EV_NONE;
+	*used = 0;
+	/* 32-bit offsets: a stream of at most 2^32 - 1 bytes */
+	if (!G2T_WITH_OFFSET64 && len > (g2t_offset)~d->pos)
+		return G2T_ETOOBIG;
 	while (i < len && *event == G2T_EV_NONE && rc == G2T_OK) {
 		if (d->state == D_PAYLOAD) {
 			i += payload(d, in + i, len - i, event);
@@ -240,22 +244,37 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 	return rc ? rc : *event;
 }
 
+/* A float's bits.  Compared as integers they order the positive floats,
+ * +inf and NaN above them, and every negative above those: less code than
+ * float comparisons on a chip without floating point. */
+static uint32_t bits(const float *f)
+{
+	union { float f; uint32_t u; } v = { *f };
+
+	return v.u;
+}
+
+#define F32_ZERO(u) ((u) << 1 == 0) /* +0 or -0 */
+#define F32_1E6 0x49742400u         /* the bits of 1e6f */
+
 /* Parameters the format allows, whether or not this build can train them. */
 static int params_valid(const struct g2t_params *p)
 {
+	uint32_t lambda = bits(&p->lambda), l1 = bits(&p->l1);
+
 	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_FIXED)
 		return 0;
-	if (p->algo == G2T_ALGO_FIXED && (p->loss != G2T_LOSS_HINGE || p->l1 != 0.0f))
+	if (p->algo == G2T_ALGO_FIXED && (p->loss != G2T_LOSS_HINGE || !F32_ZERO(l1)))
 		return 0;
-	/* written so that NaN fails too */
-	return p->lambda > 0.0f && p->lambda < 1e6f && p->l1 >= 0.0f && p->l1 < 1e6f &&
-	       p->epochs >= 1 && p->epochs <= 100000;
+	/* 0 < lambda < 1e6, 0 <= l1 < 1e6 (-0 included), NaN failing */
+	return lambda - 1 < F32_1E6 - 1 && (l1 < F32_1E6 || F32_ZERO(l1)) &&
+	       p->epochs - 1 < 100000;
 }
 
 int g2t_params_check(const struct g2t_params *p)
 {
 	if (!params_valid(p) || !G2T_HAS_LOSS(p->loss) || !G2T_HAS_ALGO(p->algo) ||
-	    (!G2T_WITH_L1 && p->l1 != 0.0f))
+	    (!G2T_WITH_L1 && !F32_ZERO(bits(&p->l1))))
 		return G2T_EPARAM;
 	return G2T_OK;
 }
@@ -380,9 +399,7 @@ void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
 /* Whether a weight is not 0 (NaN is not), from its bits: no float compare. */
 static int nonzero(const float *f)
 {
-	union { float f; uint32_t u; } v = { *f };
-
-	return (v.u << 1) != 0;
+	return !F32_ZERO(bits(f));
 }
 
 static uint32_t count_nonzero(const float *w, uint32_t n)
@@ -396,15 +413,18 @@ static uint32_t count_nonzero(const float *w, uint32_t n)
 
 long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 {
-	uint32_t nnz = count_nonzero(w->w, w->features), i;
+	uint32_t nnz = count_nonzero(w->w, w->features), i, values, shift;
 	int sparse = nnz < w->features / 2; /* 8 nnz + 4 < 4 features */
-	uint32_t values = sparse ? nnz : w->features, shift = sparse ? 3 : 2;
-	/* all but the values: fixed part, token, the nnz count if sparse */
-	size_t rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0), need;
+	size_t rest, need;
 	uint8_t *o = out + HASH_ID;
 
 	if (!G2T_WITH_SPARSE && sparse)
 		return G2T_EPARAM;
+	sparse = G2T_WITH_SPARSE && sparse; /* without it, 0 for the compiler too */
+	values = sparse ? nnz : w->features;
+	shift = sparse ? 3 : 2;
+	/* all but the values: fixed part, token, the nnz count if sparse */
+	rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0);
 	/* checked so that nothing overflows, without 64-bit arithmetic */
 	if (w->token_len > G2T_TOKEN_MAX || cap < rest || values > (cap - rest) >> shift)
 		return G2T_ENOMEM;

@@ -33,10 +33,8 @@ struct sgd {
 	struct g2t_order o;      /* last: the fields above stay near the start */
 };
 
-static int pegasos(const struct g2t_params *p)
-{
-	return G2T_HAS_ALGO(G2T_ALGO_PEGASOS) && p->algo == G2T_ALGO_PEGASOS;
-}
+/* a macro: a profile without Pegasos then drops its code */
+#define PEGASOS(p) (G2T_HAS_ALGO(G2T_ALGO_PEGASOS) && (p)->algo == G2T_ALGO_PEGASOS)
 
 /* Loss and its negated derivative at margin z = y * score. */
 static float loss_at(uint32_t loss, float z, float *slope)
@@ -98,7 +96,7 @@ static float learning_rate(const struct sgd *s)
 {
 	const struct g2t_params *p = s->p;
 
-	if (pegasos(p))
+	if (PEGASOS(p))
 		return 1.0f / (p->lambda * (float)(s->t + 2));
 	return s->eta0 / (1.0f + p->lambda * s->eta0 * (float)s->t);
 }
@@ -124,14 +122,14 @@ static void sgd_step(struct sgd *s, const float *x, float y)
 	s->loss_sum += loss_at(p->loss, z, &slope);
 	s->scale = s->scale * (1.0f - eta * p->lambda);
 	if (slope != 0.0f) {
-		float c = eta * slope * y / s->scale, ca = -s->frac * c;
+		float g = eta * slope * y, c = g / s->scale, ca = -s->frac * c;
 
 		for (i = 0; i < s->features; i++) {
 			s->v[i] += c * x[i];
 			if (s->k)
 				s->acc[i] += ca * x[i];
 		}
-		s->bias += eta * slope * y;
+		s->bias += g;
 	}
 	if (G2T_WITH_L1 && p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
 		truncate_l1(s, eta * p->l1 * (float)L1_PERIOD);
@@ -152,18 +150,15 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block)
 	return (size_t)features * (2u + 2u * (size_t)block);
 }
 
-/* eta0 from the mean squared norm of the rows loaded at the first step. */
-static float initial_rate(const struct sgd *s)
+/* eta0 from the mean squared norm of the rows loaded at the first step:
+ * the n >= 1 rows at x, of the one side loaded then. */
+static float initial_rate(const struct sgd *s, const float *x, uint32_t n)
 {
-	uint32_t n = s->o.side[0].count + s->o.side[1].count, side, i;
 	float r2 = 1.0f; /* the bias input */
 
-	for (side = 0; side < 2; side++)
-		for (i = 0; i < s->o.side[side].count; i++) {
-			const float *x = s->buf[side] + i * s->features;
-			r2 += g2t_dot(x, x, (uint32_t)s->features) / (float)n;
-		}
-	return n ? 1.0f / r2 : 1.0f;
+	for (uint32_t i = 0; i < n; i++, x += s->features)
+		r2 += g2t_dot(x, x, (uint32_t)s->features) / (float)n;
+	return 1.0f / r2;
 }
 
 static int epoch(struct sgd *s)
@@ -179,8 +174,8 @@ static int epoch(struct sgd *s)
 		f = &s->o.side[side];
 		if (load && (rc = s->read(s->ctx, side, f->first, f->count, s->buf[side])))
 			return rc;
-		if (s->t == 0 && !pegasos(s->p))
-			s->eta0 = initial_rate(s);
+		if (s->t == 0 && !PEGASOS(s->p))
+			s->eta0 = initial_rate(s, s->buf[side], f->count);
 		sgd_step(s, s->buf[side] + at * s->features, side ? -1.0f : 1.0f);
 	}
 	return G2T_OK;
@@ -195,7 +190,8 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	const struct g2t_params *p = &task->id.params;
 	uint8_t *z = (uint8_t *)s;
 
-	if (g2t_params_check(p) || p->algo == G2T_ALGO_FIXED || !n[0] || !n[1] ||
+	if (g2t_params_check(p) || (G2T_HAS_ALGO(G2T_ALGO_FIXED) && p->algo == G2T_ALGO_FIXED) ||
+	    !n[0] || !n[1] ||
 	    !block || !features)
 		return G2T_EPARAM;
 	for (size_t i = 0; i < sizeof *s; i++) /* not memset: the core calls nothing */
@@ -208,7 +204,7 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	s->scale = 1.0f;
 	s->eta0 = 1.0f;
 	s->total = n[0] + n[1];
-	s->avg_start = pegasos(p) ? 0xffffffffu : p->epochs > 1 ? s->total : 0;
+	s->avg_start = PEGASOS(p) ? 0xffffffffu : p->epochs > 1 ? s->total : 0;
 	s->read = read;
 	s->ctx = ctx;
 	s->buf[0] = work + 2u * features;

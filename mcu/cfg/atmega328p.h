@@ -5,10 +5,11 @@
 #define ARENA_BYTES 760
 /* The least build profile, for 8 KB of flash: what g2t-split writes by
  * default, hinge loss and averaged SGD in float32, no L1, WEIGHTS records
- * in the dense form only. */
+ * in the dense form only, 32-bit stream offsets (streams under 4 GiB). */
 #define G2T_LOSSES (1u << G2T_LOSS_HINGE)
 #define G2T_ALGOS (1u << G2T_ALGO_ASGD)
 #define G2T_WITH_L1 0
 #define G2T_WITH_SPARSE 0
+#define G2T_WITH_OFFSET64 0
 #define USE_LETTER_SMALL 1
 #define JOBS JOB(letter_small, MODE_FLOAT, 1)

@@ -2,6 +2,7 @@
  * The core built with the least profile, as for an ATmega328P: the tasks it
  * leaves out are refused with G2T_EPARAM but still decode; the rest trains.
  * Weights that take the sparse form are refused, the dense form written.
+ * Stream offsets are 32-bit: a stream past 4 GiB - 1 bytes is refused.
  * (That it trains the same bits as the full build, make check-mcu shows.)
  */
 #include "check.h"
@@ -10,6 +11,7 @@
 #define G2T_ALGOS (1u << G2T_ALGO_ASGD)
 #define G2T_WITH_L1 0
 #define G2T_WITH_SPARSE 0
+#define G2T_WITH_OFFSET64 0
 #include "../../lib/core/record.c"
 #include "../../lib/core/train.c"
 
@@ -60,5 +62,20 @@ int main(void)
 	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == 128 + 16 + 4 &&
 	      g2t_get_u32(rec + 104) == G2T_DENSE && g2t_get_f32(rec + 128) == 0.5f,
 	      "half non-zero: the dense form");
+	struct g2t_decoder d;
+	uint8_t hdr[G2T_HEADER_SIZE], dbuf[16];
+	size_t used;
+	int ev;
+
+	g2t_stream_header(hdr);
+	g2t_decoder_init(&d, dbuf, sizeof dbuf, NULL);
+	CHECK(sizeof d.pos == 4, "32-bit stream offsets");
+	d.pos = 0xfffffff0u; /* as if that much had gone by */
+	CHECK(g2t_decoder_push(&d, hdr, sizeof hdr, &used, &ev) == G2T_EV_NONE &&
+	      used == sizeof hdr && d.pos == 0xfffffff8u, "a stream up to 2^32 - 1 bytes decodes");
+	CHECK(g2t_decoder_push(&d, hdr, sizeof hdr, &used, &ev) == G2T_ETOOBIG && used == 0 &&
+	      d.pos == 0xfffffff8u, "a push past 2^32 - 1 bytes is refused");
+	CHECK(g2t_decoder_push(&d, hdr, 7, &used, &ev) == G2T_EV_NONE && used == 7 &&
+	      d.pos == 0xffffffffu, "up to the last offset");
 	return check_done();
 }
