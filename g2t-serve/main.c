@@ -113,39 +113,30 @@ static int serve(const struct g2t_serve_opts *o, const char *port_file)
 	return G2T_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* Parses the options into o; -1 to go on, or the exit status. */
+static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **tasks,
+                 const char **devices, const char **port_file)
 {
-	struct g2t_serve_opts o = { .lease_timeout = 300, .replicas = 1, .rate = 50, .body_limit = 64u << 20,
-	                            .connection_limit = 4096, .per_ip_limit = 1024,
-	                            .idle_timeout = 30 };
-	const char **tasks = calloc((size_t)argc, sizeof *tasks);
-	const char **devices = calloc((size_t)argc, sizeof *devices);
-	const char *port_file = NULL;
 	unsigned long v;
 	int c;
 
-	g2t_prog = "g2t-serve";
-	o.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	parse_listen("127.0.0.1:8080", &o);
-	if (!tasks || !devices)
-		return G2T_EXIT_FAIL;
 	while ((c = getopt_long(argc, argv, "t:S:l:d:hV", options, NULL)) != -1) {
 		switch (c) {
-		case 't': tasks[o.ntasks++] = optarg; break;
-		case 'd': devices[o.ndevices++] = optarg; break;
-		case 'S': o.state = optarg; break;
-		case OPT_OPEN: o.open = 1; break;
-		case OPT_TLS_CERT: o.tls_cert = optarg; break;
-		case OPT_TLS_KEY: o.tls_key = optarg; break;
-		case OPT_PORT_FILE: port_file = optarg; break;
+		case 't': tasks[o->ntasks++] = optarg; break;
+		case 'd': devices[o->ndevices++] = optarg; break;
+		case 'S': o->state = optarg; break;
+		case OPT_OPEN: o->open = 1; break;
+		case OPT_TLS_CERT: o->tls_cert = optarg; break;
+		case OPT_TLS_KEY: o->tls_key = optarg; break;
+		case OPT_PORT_FILE: *port_file = optarg; break;
 		case 'l':
-			if (parse_listen(optarg, &o))
+			if (parse_listen(optarg, o))
 				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080");
 			break;
 		case OPT_REPLICAS:
 			if (g2t_cli_ulong(optarg, 1, 100, &v))
 				return g2t_usage_error("--replicas takes a number from 1 to 100");
-			o.replicas = (unsigned)v;
+			o->replicas = (unsigned)v;
 			break;
 		case OPT_LEASE:
 		case OPT_RATE:
@@ -154,27 +145,44 @@ int main(int argc, char **argv)
 		case OPT_PER_IP:
 			if (g2t_cli_ulong(optarg, 1, 1000000, &v))
 				return g2t_usage_error("'%s' is not a number from 1", optarg);
-			if (c == OPT_LEASE) o.lease_timeout = (long)v;
-			if (c == OPT_RATE) o.rate = (double)v;
-			if (c == OPT_THREADS) o.threads = (unsigned)v;
-			if (c == OPT_MAX_CONN) o.connection_limit = (unsigned)v;
-			if (c == OPT_PER_IP) o.per_ip_limit = (unsigned)v;
+			if (c == OPT_LEASE) o->lease_timeout = (long)v;
+			if (c == OPT_RATE) o->rate = (double)v;
+			if (c == OPT_THREADS) o->threads = (unsigned)v;
+			if (c == OPT_MAX_CONN) o->connection_limit = (unsigned)v;
+			if (c == OPT_PER_IP) o->per_ip_limit = (unsigned)v;
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
 		default: return g2t_usage_error(NULL);
 		}
 	}
-	if (!o.ntasks || !o.state || optind != argc)
+	if (!o->ntasks || !o->state || optind != argc)
 		return g2t_usage_error("--tasks and --state are needed, and nothing else");
-	if (!o.ndevices && !o.open)
+	if (!o->ndevices && !o->open)
 		return g2t_usage_error("name the devices (--devices DIR) or --open");
-	if (!o.tls_cert != !o.tls_key)
+	if (!o->tls_cert != !o->tls_key)
 		return g2t_usage_error("--tls-cert and --tls-key go together");
-	o.tasks = tasks;
-	o.devices = devices;
-	c = serve(&o, port_file);
+	o->tasks = tasks;
+	o->devices = devices;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_serve_opts o = { .lease_timeout = 300, .replicas = 1, .rate = 50,
+	                            .body_limit = 64u << 20, .connection_limit = 4096,
+	                            .per_ip_limit = 1024, .idle_timeout = 30 };
+	const char **tasks = calloc((size_t)argc, sizeof *tasks);
+	const char **devices = calloc((size_t)argc, sizeof *devices);
+	const char *port_file = NULL;
+	int rc = G2T_EXIT_FAIL;
+
+	g2t_prog = "g2t-serve";
+	o.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	parse_listen("127.0.0.1:8080", &o);
+	if (tasks && devices && (rc = parse(argc, argv, &o, tasks, devices, &port_file)) < 0)
+		rc = serve(&o, port_file);
 	free(tasks);
 	free(devices);
-	return c;
+	return rc;
 }
