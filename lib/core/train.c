@@ -62,17 +62,19 @@ static float loss_at(uint32_t loss, float z, float *slope)
 
 static void renormalise(struct sgd *s)
 {
+	float *v = s->v, *acc = s->acc, scale = s->scale, frac = s->frac;
 	float adiv = s->abase * (float)s->k;
+	uint32_t k = s->k;
 
-	for (size_t i = 0; i < s->features; i++) {
-		if (s->k)
-			s->acc[i] = (s->acc[i] + s->frac * s->v[i]) / adiv;
-		s->v[i] = s->v[i] * s->scale;
+	for (size_t i = s->features; i--; v++, acc++) {
+		if (k)
+			*acc = (*acc + frac * *v) / adiv;
+		*v = *v * scale;
 	}
 	s->scale = 1.0f;
 	s->frac = 0.0f;
-	if (s->k)
-		s->abase = 1.0f / (float)s->k;
+	if (k)
+		s->abase = 1.0f / (float)k;
 }
 
 /*
@@ -112,35 +114,40 @@ static void start_average(struct sgd *s)
 	s->k = 1;
 }
 
+/* y[i] += a * x[i] for n values */
+static void axpy(float *y, float a, const float *x, size_t n)
+{
+	for (; n; n--)
+		*y++ += a * *x++;
+}
+
 static void sgd_step(struct sgd *s, const float *x, float y)
 {
 	const struct g2t_params *p = s->p;
-	float slope, eta = learning_rate(s);
-	float z = y * (g2t_dot(s->v, x, (uint32_t)s->features) * s->scale + s->bias);
-	size_t i;
+	float slope, eta = learning_rate(s), scale = s->scale;
+	float z = y * (g2t_dot(s->v, x, (uint32_t)s->features) * scale + s->bias);
 
 	s->loss_sum += loss_at(p->loss, z, &slope);
-	s->scale = s->scale * (1.0f - eta * p->lambda);
+	scale = scale * (1.0f - eta * p->lambda);
+	s->scale = scale;
 	if (slope != 0.0f) {
-		float g = eta * slope * y, c = g / s->scale, ca = -s->frac * c;
+		float g = eta * slope * y, c = g / scale;
 
-		for (i = 0; i < s->features; i++) {
-			s->v[i] += c * x[i];
-			if (s->k)
-				s->acc[i] += ca * x[i];
-		}
+		axpy(s->v, c, x, s->features);
+		if (s->k)
+			axpy(s->acc, -s->frac * c, x, s->features);
 		s->bias += g;
 	}
 	if (G2T_WITH_L1 && p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
 		truncate_l1(s, eta * p->l1 * (float)L1_PERIOD);
 	if (s->k) {
 		s->k++;
-		s->frac = s->frac + s->abase * s->scale;
+		s->frac = s->frac + s->abase * scale;
 		s->abias = s->abias + (s->bias - s->abias) / (float)s->k;
 	} else if (s->t == s->avg_start) {
 		start_average(s);
 	}
-	if (s->scale < RENORM_MIN || s->abase * (float)s->k > RENORM_LIMIT)
+	if (scale < RENORM_MIN || s->abase * (float)s->k > RENORM_LIMIT)
 		renormalise(s);
 	s->t++;
 }
