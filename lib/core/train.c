@@ -37,7 +37,7 @@ struct sgd {
 #define PEGASOS(p) (G2T_HAS_ALGO(G2T_ALGO_PEGASOS) && (p)->algo == G2T_ALGO_PEGASOS)
 
 /* Loss and its negated derivative at margin z = y * score. */
-static float loss_at(uint32_t loss, float z, float *slope)
+static inline float loss_at(uint32_t loss, float z, float *slope)
 {
 	if (G2T_HAS_LOSS(G2T_LOSS_LOGISTIC) && loss == G2T_LOSS_LOGISTIC) {
 		if (z > 30.0f) {
@@ -94,7 +94,7 @@ static void truncate_l1(struct sgd *s, float g)
 	}
 }
 
-static float learning_rate(const struct sgd *s)
+static inline float learning_rate(const struct sgd *s)
 {
 	const struct g2t_params *p = s->p;
 
@@ -103,11 +103,17 @@ static float learning_rate(const struct sgd *s)
 	return s->eta0 / (1.0f + p->lambda * s->eta0 * (float)s->t);
 }
 
+/* x[0..n) = 0 */
+static void zero(float *x, size_t n)
+{
+	while (n--)
+		*x++ = 0.0f;
+}
+
 /* Starts the average at the current weights: acc = 0, frac = 1. */
 static void start_average(struct sgd *s)
 {
-	for (size_t i = 0; i < s->features; i++)
-		s->acc[i] = 0.0f;
+	zero(s->acc, s->features);
 	s->frac = 1.0f;
 	s->abase = 1.0f / s->scale;
 	s->abias = s->bias;
@@ -161,10 +167,10 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block)
  * the n >= 1 rows at x, of the one side loaded then. */
 static float initial_rate(const struct sgd *s, const float *x, uint32_t n)
 {
-	float r2 = 1.0f; /* the bias input */
+	float r2 = 1.0f, rows = (float)n; /* r2: 1 for the bias input */
 
-	for (uint32_t i = 0; i < n; i++, x += s->features)
-		r2 += g2t_dot(x, x, (uint32_t)s->features) / (float)n;
+	for (; n; n--, x += s->features)
+		r2 += g2t_dot(x, x, (uint32_t)s->features) / rows;
 	return 1.0f / r2;
 }
 
@@ -174,16 +180,18 @@ static int epoch(struct sgd *s)
 	s->loss_sum = 0.0f;
 	for (uint32_t i = 0; i < s->total; i++) {
 		const struct g2t_order_side *f;
+		float *rows;
 		uint32_t at;
 		int side, load, rc;
 
 		g2t_order_next(&s->o, &side, &at, &load);
 		f = &s->o.side[side];
-		if (load && (rc = s->read(s->ctx, side, f->first, f->count, s->buf[side])))
+		rows = s->buf[side];
+		if (load && (rc = s->read(s->ctx, side, f->first, f->count, rows)))
 			return rc;
 		if (s->t == 0 && !PEGASOS(s->p))
-			s->eta0 = initial_rate(s, s->buf[side], f->count);
-		sgd_step(s, s->buf[side] + at * s->features, side ? -1.0f : 1.0f);
+			s->eta0 = initial_rate(s, rows, f->count);
+		sgd_step(s, rows + at * s->features, side ? -1.0f : 1.0f);
 	}
 	return G2T_OK;
 }
@@ -216,8 +224,7 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	s->ctx = ctx;
 	s->buf[0] = work + 2u * features;
 	s->buf[1] = s->buf[0] + (size_t)block * features;
-	for (size_t i = 0; i < s->features; i++)
-		s->v[i] = 0.0f;
+	zero(s->v, s->features);
 	g2t_order_init(&s->o, n, block, p->seed * 0x9e3779b9u ^ task->id.task);
 	return G2T_OK;
 }
