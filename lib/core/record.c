@@ -44,10 +44,10 @@ static inline void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
 	copy(dst, src, (size_t)n * 4);
 }
 
-/* a uint64_t's 8 bytes, little-endian */
-static inline void put_u64(uint8_t *p, uint64_t v)
+/* *v's 8 bytes, little-endian */
+static inline void put_u64(uint8_t *p, const uint64_t *v)
 {
-	copy(p, (const uint8_t *)&v, 8);
+	copy(p, (const uint8_t *)v, 8);
 }
 #else
 static inline void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
@@ -60,10 +60,10 @@ static inline void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
 	}
 }
 
-static inline void put_u64(uint8_t *p, uint64_t v)
+static inline void put_u64(uint8_t *p, const uint64_t *v)
 {
-	g2t_put_u32(p, (uint32_t)v);
-	g2t_put_u32(p + 4, (uint32_t)(v >> 32));
+	g2t_put_u32(p, (uint32_t)*v);
+	g2t_put_u32(p + 4, (uint32_t)(*v >> 32));
 }
 #endif
 
@@ -434,7 +434,7 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 	codec(out, (const uint8_t *)w, 2 * G2T_HASH_SIZE, ID_WORDS + 1);
 	g2t_put_u32(o + 4, (uint32_t)sparse); /* G2T_SPARSE or G2T_DENSE */
 	le_words(o + 8, (const uint8_t *)&w->bias, 1);
-	put_u64(o + 12, w->rows_seen);
+	put_u64(o + 12, &w->rows_seen);
 	le_words(o + 20, (const uint8_t *)&w->epochs, 2); /* epochs, loss */
 	o += 28;
 	if (G2T_WITH_SPARSE && sparse) {

@@ -111,7 +111,7 @@ static void zero(float *x, size_t n)
 }
 
 /* Starts the average at the current weights: acc = 0, frac = 1. */
-static void start_average(struct sgd *s)
+static inline void start_average(struct sgd *s)
 {
 	zero(s->acc, s->features);
 	s->frac = 1.0f;
