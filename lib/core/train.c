@@ -60,21 +60,30 @@ static inline float loss_at(uint32_t loss, float z, float *slope)
 	return 1.0f - z;
 }
 
+/* y[i] += a * x[i] for n values */
+static void axpy(float *y, float a, const float *x, size_t n)
+{
+	for (; n; n--)
+		*y++ += a * *x++;
+}
+
 static void renormalise(struct sgd *s)
 {
-	float *v = s->v, *acc = s->acc, scale = s->scale, frac = s->frac;
-	float adiv = s->abase * (float)s->k;
-	uint32_t k = s->k;
+	float *v = s->v, *acc = s->acc, scale = s->scale;
+	size_t i, n = s->features;
 
-	for (size_t i = s->features; i--; v++, acc++) {
-		if (k)
-			*acc = (*acc + frac * *v) / adiv;
-		*v = *v * scale;
+	if (s->k) {
+		float adiv = s->abase * (float)s->k;
+
+		axpy(acc, s->frac, v, n); /* acc + frac v, then / adiv */
+		for (i = n; i--; acc++)
+			*acc = *acc / adiv;
+		s->abase = 1.0f / (float)s->k;
 	}
+	for (i = n; i--; v++)
+		*v = *v * scale;
 	s->scale = 1.0f;
 	s->frac = 0.0f;
-	if (k)
-		s->abase = 1.0f / (float)k;
 }
 
 /*
@@ -118,13 +127,6 @@ static inline void start_average(struct sgd *s)
 	s->abase = 1.0f / s->scale;
 	s->abias = s->bias;
 	s->k = 1;
-}
-
-/* y[i] += a * x[i] for n values */
-static void axpy(float *y, float a, const float *x, size_t n)
-{
-	for (; n; n--)
-		*y++ += a * *x++;
 }
 
 static void sgd_step(struct sgd *s, const float *x, float y)
@@ -233,12 +235,14 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 static void sgd_result(struct sgd *s, struct g2t_weights *out)
 {
 	const struct g2t_params *p = s->p;
+	const float *from = s->k ? s->acc : s->v;
+	float *to = out->w;
 	size_t i;
 
 	g2t_weights_of_task(out, s->task, (uint32_t)s->features, s->total);
 	renormalise(s); /* the average is in acc now, the weights in v */
-	for (i = 0; i < s->features; i++)
-		out->w[i] = s->k ? s->acc[i] : s->v[i];
+	for (i = s->features; i--;)
+		*to++ = *from++;
 	out->bias = s->k ? s->abias : s->bias;
 	/* averaging blurs the zeros the truncation made: cut what stays small */
 	for (i = 0; G2T_WITH_L1 && p->l1 > 0.0f && i < s->features; i++)
