@@ -40,7 +40,8 @@ MCU_ARCH_cortex-m4f = -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 MCU_LD_cortex-m4f = $(ARM_LD) -T mcu/ld/mps2.ld
 # AVR: -std=gnu11 for __flash; the rest for flash size (together 8 % less
 # than -Os alone): shared prologues, short calls, X never used as a base
-# pointer, no inlining of what is small or called once, and two passes
+# pointer, no inlining of what is small or called once (but of the few
+# functions the core declares inline, which are smaller so), and two passes
 # whose rewrites cost more 32-bit register moves than they save on AVR
 # (70 more bytes off the training core with avr-gcc 5.4)
 MCU_AVR = -std=gnu11 -Os -mcall-prologues -mrelax -mstrict-X \

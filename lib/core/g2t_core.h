@@ -73,6 +73,10 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
  *                are 32-bit (less code on 8-bit chips), and a push that
  *                would take a stream past 2^32 - 1 bytes is refused whole
  *                with G2T_ETOOBIG
+ *   G2T_WITH_F32_ROWS  1: SHARD rows in float32 (G2T_ENC_F32) are decoded;
+ *                0: uint8 rows only (g2t-split -q 8), and
+ *                g2t_shard_header_decode() refuses a well-formed float32
+ *                SHARD with G2T_EPARAM
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -88,6 +92,9 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
 #endif
 #ifndef G2T_WITH_OFFSET64
 #define G2T_WITH_OFFSET64 1
+#endif
+#ifndef G2T_WITH_F32_ROWS
+#define G2T_WITH_F32_ROWS 1
 #endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
@@ -222,7 +229,9 @@ long g2t_task_encode(uint8_t *out, size_t cap, const struct g2t_task *t);
 long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s);
 long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w);
 
-/* Decoders: parse a payload; pointers in the result point into it. */
+/* Decoders: parse a payload; pointers in the result point into it.
+ * g2t_shard_header_decode() is G2T_EPARAM for float32 rows when the build
+ * leaves G2T_WITH_F32_ROWS out. */
 int g2t_task_id_decode(struct g2t_task_id *id, const uint8_t *p, size_t len);
 int g2t_task_decode(struct g2t_task *t, const uint8_t *p, size_t len);
 int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len);

@@ -14,6 +14,11 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 	(void)m;
 	for (i = 0; i < n; i++)
 		s[i & 7] += a[i] * b[i];
+	/* the pairwise sums below, as a loop */
+	for (i = 1; i < 8; i += i)
+		for (float *t = s; t < s + 8; t += 2 * i)
+			*t += t[i];
+	return s[0];
 #else
 	/* eight independent sums: vectorisable, and the order never changes */
 	for (i = 0; i < m; i += 8) {
@@ -28,8 +33,8 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 	}
 	for (; i < n; i++)
 		s[i - m] += a[i] * b[i];
-#endif
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+#endif
 }
 
 static float bits_to_float(uint32_t u)

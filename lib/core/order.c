@@ -19,7 +19,7 @@ static uint32_t rng_below(uint32_t *s, uint32_t n)
 }
 
 /* (a + b) mod n for a, b < n. */
-static uint32_t add_mod(uint32_t a, uint32_t b, uint32_t n)
+static inline uint32_t add_mod(uint32_t a, uint32_t b, uint32_t n)
 {
 	a += b;
 	return a >= n ? a - n : a;
@@ -78,23 +78,6 @@ void g2t_order_epoch(struct g2t_order *o)
 	o->lead = o->side[0].rows - 1;
 }
 
-/* Moves a side to its next block; whether that block must be loaded. */
-static int next_block(struct g2t_order_side *f, uint32_t *rng)
-{
-	uint32_t first = f->bpos * f->block;
-	int load = first != f->first;
-
-	if (load) {
-		f->first = first;
-		f->count = f->rows - first < f->block ? f->rows - first : f->block;
-	}
-	f->bpos = add_mod(f->bpos, f->bstep, f->blocks);
-	f->rstep = coprime_step(f->count, rng);
-	f->rpos = rng_below(rng, f->count);
-	f->left = f->count;
-	return load;
-}
-
 /*
  * The classes interleave in proportion to their sizes: with d0 and d1 rows
  * of each visited, class a comes next when d0 n1 <= d1 n0.  o->lead keeps
@@ -113,7 +96,20 @@ void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load)
 		o->lead += o->side[1].rows;
 	*side = s;
 	f = &o->side[s];
-	*load = f->left ? 0 : next_block(f, &o->rng);
+	*load = 0;
+	if (!f->left) { /* the side's next block; whether it must be loaded */
+		uint32_t first = f->bpos * f->block;
+
+		if (first != f->first) {
+			*load = 1;
+			f->first = first;
+			f->count = f->rows - first < f->block ? f->rows - first : f->block;
+		}
+		f->bpos = add_mod(f->bpos, f->bstep, f->blocks);
+		f->rstep = coprime_step(f->count, &o->rng);
+		f->rpos = rng_below(&o->rng, f->count);
+		f->left = f->count;
+	}
 	*index = f->rpos;
 	f->rpos = add_mod(f->rpos, f->rstep, f->count);
 	f->left--;

@@ -39,18 +39,18 @@ static void copy(uint8_t *dst, const uint8_t *src, size_t n)
  * (none on a little-endian host, each word reversed on a big-endian one).
  */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-static void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
+static inline void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
 {
 	copy(dst, src, (size_t)n * 4);
 }
 
-/* a uint64_t's 8 bytes, little-endian */
-static void put_u64(uint8_t *p, uint64_t v)
+/* *v's 8 bytes, little-endian */
+static inline void put_u64(uint8_t *p, const uint64_t *v)
 {
-	copy(p, (const uint8_t *)&v, 8);
+	copy(p, (const uint8_t *)v, 8);
 }
 #else
-static void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
+static inline void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
 {
 	for (; n; n--, dst += 4, src += 4) {
 		uint32_t v;
@@ -60,10 +60,10 @@ static void le_words(uint8_t *dst, const uint8_t *src, uint32_t n)
 	}
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
+static inline void put_u64(uint8_t *p, const uint64_t *v)
 {
-	g2t_put_u32(p, (uint32_t)v);
-	g2t_put_u32(p + 4, (uint32_t)(v >> 32));
+	g2t_put_u32(p, (uint32_t)*v);
+	g2t_put_u32(p + 4, (uint32_t)(*v >> 32));
 }
 #endif
 
@@ -86,7 +86,7 @@ _Static_assert(offsetof(struct g2t_weights, features) == G2T_HASH_SIZE + G2T_TAS
 _Static_assert(offsetof(struct g2t_shard, rows) == 4 && offsetof(struct g2t_shard, step) == 20,
                "shard header layout");
 
-static void codec(uint8_t *dst, const uint8_t *src, uint32_t bytes, uint32_t words)
+static inline void codec(uint8_t *dst, const uint8_t *src, uint32_t bytes, uint32_t words)
 {
 	copy(dst, src, bytes);
 	le_words(dst + bytes, src + bytes, words);
@@ -117,8 +117,13 @@ void g2t_record_frame(uint8_t header[G2T_HEADER_SIZE], uint8_t crc[G2T_CRC_SIZE]
 	g2t_put_u32(crc, c);
 }
 
-/* Decoder states. */
-enum { D_HEADER, D_PAYLOAD, D_CRC };
+/*
+ * Decoder states, in one byte: D_HEADER + n while n bytes of a header are
+ * gathered, D_PAYLOAD, D_CRC + n while n bytes of a CRC are; a header or
+ * CRC byte goes to d->hdr[state % 8].  Counting in the state byte is less
+ * code on 8-bit chips than a 32-bit count.
+ */
+enum { D_HEADER = 0, D_PAYLOAD = 8, D_CRC = 16 };
 
 void g2t_decoder_init(struct g2t_decoder *d, uint8_t *buf, uint32_t cap,
                       g2t_crc_fn crc)
@@ -134,50 +139,14 @@ void g2t_decoder_init(struct g2t_decoder *d, uint8_t *buf, uint32_t cap,
 
 int g2t_decoder_at_boundary(const struct g2t_decoder *d)
 {
-	return d->state == D_HEADER && d->got == 0 && d->seen_magic;
+	return d->state == D_HEADER && d->seen_magic;
 }
 
 /* *to = *from + delta: the decoder's only offset arithmetic, in one place
  * (on an 8-bit chip every 64-bit operation is a lot of code). */
-static void offset_add(g2t_offset *to, const g2t_offset *from, ptrdiff_t delta)
+static inline void offset_add(g2t_offset *to, const g2t_offset *from, ptrdiff_t delta)
 {
 	*to = *from + (g2t_offset)delta;
-}
-
-/*
- * A complete 8-byte header is in d->hdr, the stream's or a record's; it
- * ends `end` bytes after stream offset d->pos.  On an error, *back says how
- * far before its end the offending bytes are.
- */
-static int header_done(struct g2t_decoder *d, size_t end, int *event, unsigned *back)
-{
-	uint32_t first = g2t_get_u32(d->hdr), second = g2t_get_u32(d->hdr + 4);
-
-	if (first == G2T_MAGIC) {
-		*back = 4; /* the version */
-		if (second != G2T_FORMAT_VERSION)
-			return G2T_EVERSION;
-		d->seen_magic = 1;
-		return G2T_OK;
-	}
-	*back = G2T_HEADER_SIZE;
-	if (!d->seen_magic)
-		return G2T_EMAGIC;
-	d->type = first;
-	d->length = second;
-	offset_add(&d->offset, &d->pos, (ptrdiff_t)end - G2T_HEADER_SIZE);
-	d->crc_acc = d->crc ? d->crc(0, d->hdr, G2T_HEADER_SIZE) : 0;
-	d->state = D_PAYLOAD;
-	if (second <= d->cap) {
-		d->payload = d->buf;
-		return G2T_OK;
-	}
-	*back = 0;
-	if (!d->stream_big)
-		return G2T_ETOOBIG;
-	d->payload = 0;
-	*event = G2T_EV_BEGIN;
-	return G2T_OK;
 }
 
 /* Takes payload bytes: into the buffer, or handed out as a G2T_EV_DATA. */
@@ -209,39 +178,71 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 {
 	size_t i = 0;
 	unsigned back = 0; /* an error's offset: this many bytes before pos */
-	int rc = G2T_OK;
+	int rc = G2T_OK, ev = G2T_EV_NONE;
 
 	*event = G2T_EV_NONE;
 	*used = 0;
 	/* 32-bit offsets: a stream of at most 2^32 - 1 bytes */
 	if (!G2T_WITH_OFFSET64 && len > (g2t_offset)~d->pos)
 		return G2T_ETOOBIG;
-	while (i < len && *event == G2T_EV_NONE && rc == G2T_OK) {
+	while (i < len && ev == G2T_EV_NONE && rc == G2T_OK) {
+		uint32_t first, second;
+
 		if (d->state == D_PAYLOAD) {
-			i += payload(d, in + i, len - i, event);
+			i += payload(d, in + i, len - i, &ev);
 			continue;
 		}
-		/* a header or a CRC: gathered in d->hdr */
-		d->hdr[d->got++] = in[i++];
-		if (d->got < (d->state == D_HEADER ? G2T_HEADER_SIZE : G2T_CRC_SIZE))
-			continue;
-		d->got = 0;
-		if (d->state == D_HEADER) {
-			rc = header_done(d, i, event, &back);
-		} else {
+		/* a header or a CRC byte */
+		d->hdr[d->state % 8] = in[i++];
+		if (++d->state == D_CRC + G2T_CRC_SIZE) {
 			d->state = D_HEADER;
 			back = G2T_CRC_SIZE;
 			if (d->crc && g2t_get_u32(d->hdr) != d->crc_acc)
 				rc = G2T_ECRC;
 			else
-				*event = G2T_EV_RECORD;
+				ev = G2T_EV_RECORD;
 		}
+		if (d->state != D_HEADER + G2T_HEADER_SIZE)
+			continue;
+		/* a whole header, the stream's or a record's */
+		first = g2t_get_u32(d->hdr);
+		second = g2t_get_u32(d->hdr + 4);
+		d->state = D_HEADER;
+		if (first == G2T_MAGIC) {
+			back = 4; /* the version */
+			if (second != G2T_FORMAT_VERSION)
+				rc = G2T_EVERSION;
+			else
+				d->seen_magic = 1;
+			continue;
+		}
+		back = G2T_HEADER_SIZE;
+		if (!d->seen_magic) {
+			rc = G2T_EMAGIC;
+			continue;
+		}
+		d->type = first;
+		d->length = second;
+		offset_add(&d->offset, &d->pos, (ptrdiff_t)i - G2T_HEADER_SIZE);
+		d->crc_acc = d->crc ? d->crc(0, d->hdr, G2T_HEADER_SIZE) : 0;
+		d->state = D_PAYLOAD;
+		d->payload = d->buf;
+		if (second <= d->cap)
+			continue;
+		/* too big for the buffer: never gathered in it */
+		back = 0;
+		d->payload = 0;
+		if (!d->stream_big)
+			rc = G2T_ETOOBIG;
+		else
+			ev = G2T_EV_BEGIN;
 	}
 	*used = i;
+	*event = ev;
 	if (!rc)
 		back = 0;
 	offset_add(&d->pos, &d->pos, (ptrdiff_t)i - (ptrdiff_t)back);
-	return rc ? rc : *event;
+	return rc ? rc : ev;
 }
 
 /* A float's bits.  Compared as integers they order the positive floats,
@@ -360,7 +361,7 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 		return G2T_EFORMAT;
 	if ((uint64_t)s->rows * g2t_shard_row_size(s) != len - G2T_SHARD_HEADER_SIZE)
 		return G2T_EFORMAT;
-	return G2T_OK;
+	return G2T_WITH_F32_ROWS || s->encoding == G2T_ENC_U8 ? G2T_OK : G2T_EPARAM;
 }
 
 uint32_t g2t_shard_row_size(const struct g2t_shard *s)
@@ -373,7 +374,7 @@ void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
 {
 	uint32_t i;
 
-	if (s->encoding == G2T_ENC_U8) {
+	if (!G2T_WITH_F32_ROWS || s->encoding == G2T_ENC_U8) {
 		for (i = 0; i < s->features; i++)
 			out[i] = s->lo + s->step * (float)row[i];
 	} else {
@@ -397,12 +398,12 @@ void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
 #define WEIGHTS_FIXED (HASH_ID + 28u)
 
 /* Whether a weight is not 0 (NaN is not), from its bits: no float compare. */
-static int nonzero(const float *f)
+static inline int nonzero(const float *f)
 {
 	return !F32_ZERO(bits(f));
 }
 
-static uint32_t count_nonzero(const float *w, uint32_t n)
+static inline uint32_t count_nonzero(const float *w, uint32_t n)
 {
 	uint32_t k = 0;
 
@@ -433,7 +434,7 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 	codec(out, (const uint8_t *)w, 2 * G2T_HASH_SIZE, ID_WORDS + 1);
 	g2t_put_u32(o + 4, (uint32_t)sparse); /* G2T_SPARSE or G2T_DENSE */
 	le_words(o + 8, (const uint8_t *)&w->bias, 1);
-	put_u64(o + 12, w->rows_seen);
+	put_u64(o + 12, &w->rows_seen);
 	le_words(o + 20, (const uint8_t *)&w->epochs, 2); /* epochs, loss */
 	o += 28;
 	if (G2T_WITH_SPARSE && sparse) {

@@ -37,7 +37,7 @@ struct sgd {
 #define PEGASOS(p) (G2T_HAS_ALGO(G2T_ALGO_PEGASOS) && (p)->algo == G2T_ALGO_PEGASOS)
 
 /* Loss and its negated derivative at margin z = y * score. */
-static float loss_at(uint32_t loss, float z, float *slope)
+static inline float loss_at(uint32_t loss, float z, float *slope)
 {
 	if (G2T_HAS_LOSS(G2T_LOSS_LOGISTIC) && loss == G2T_LOSS_LOGISTIC) {
 		if (z > 30.0f) {
@@ -60,19 +60,30 @@ static float loss_at(uint32_t loss, float z, float *slope)
 	return 1.0f - z;
 }
 
+/* y[i] += a * x[i] for n values */
+static void axpy(float *y, float a, const float *x, size_t n)
+{
+	for (; n; n--)
+		*y++ += a * *x++;
+}
+
 static void renormalise(struct sgd *s)
 {
-	float adiv = s->abase * (float)s->k;
+	float *v = s->v, *acc = s->acc, scale = s->scale;
+	size_t i, n = s->features;
 
-	for (size_t i = 0; i < s->features; i++) {
-		if (s->k)
-			s->acc[i] = (s->acc[i] + s->frac * s->v[i]) / adiv;
-		s->v[i] = s->v[i] * s->scale;
+	if (s->k) {
+		float adiv = s->abase * (float)s->k;
+
+		axpy(acc, s->frac, v, n); /* acc + frac v, then / adiv */
+		for (i = n; i--; acc++)
+			*acc = *acc / adiv;
+		s->abase = 1.0f / (float)s->k;
 	}
+	for (i = n; i--; v++)
+		*v = *v * scale;
 	s->scale = 1.0f;
 	s->frac = 0.0f;
-	if (s->k)
-		s->abase = 1.0f / (float)s->k;
 }
 
 /*
@@ -92,7 +103,7 @@ static void truncate_l1(struct sgd *s, float g)
 	}
 }
 
-static float learning_rate(const struct sgd *s)
+static inline float learning_rate(const struct sgd *s)
 {
 	const struct g2t_params *p = s->p;
 
@@ -101,11 +112,17 @@ static float learning_rate(const struct sgd *s)
 	return s->eta0 / (1.0f + p->lambda * s->eta0 * (float)s->t);
 }
 
-/* Starts the average at the current weights: acc = 0, frac = 1. */
-static void start_average(struct sgd *s)
+/* x[0..n) = 0 */
+static void zero(float *x, size_t n)
 {
-	for (size_t i = 0; i < s->features; i++)
-		s->acc[i] = 0.0f;
+	while (n--)
+		*x++ = 0.0f;
+}
+
+/* Starts the average at the current weights: acc = 0, frac = 1. */
+static inline void start_average(struct sgd *s)
+{
+	zero(s->acc, s->features);
 	s->frac = 1.0f;
 	s->abase = 1.0f / s->scale;
 	s->abias = s->bias;
@@ -115,32 +132,30 @@ static void start_average(struct sgd *s)
 static void sgd_step(struct sgd *s, const float *x, float y)
 {
 	const struct g2t_params *p = s->p;
-	float slope, eta = learning_rate(s);
-	float z = y * (g2t_dot(s->v, x, (uint32_t)s->features) * s->scale + s->bias);
-	size_t i;
+	float slope, eta = learning_rate(s), scale = s->scale;
+	float z = y * (g2t_dot(s->v, x, (uint32_t)s->features) * scale + s->bias);
 
 	s->loss_sum += loss_at(p->loss, z, &slope);
-	s->scale = s->scale * (1.0f - eta * p->lambda);
+	scale = scale * (1.0f - eta * p->lambda);
+	s->scale = scale;
 	if (slope != 0.0f) {
-		float g = eta * slope * y, c = g / s->scale, ca = -s->frac * c;
+		float g = eta * slope * y, c = g / scale;
 
-		for (i = 0; i < s->features; i++) {
-			s->v[i] += c * x[i];
-			if (s->k)
-				s->acc[i] += ca * x[i];
-		}
+		axpy(s->v, c, x, s->features);
+		if (s->k)
+			axpy(s->acc, -s->frac * c, x, s->features);
 		s->bias += g;
 	}
 	if (G2T_WITH_L1 && p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
 		truncate_l1(s, eta * p->l1 * (float)L1_PERIOD);
 	if (s->k) {
 		s->k++;
-		s->frac = s->frac + s->abase * s->scale;
+		s->frac = s->frac + s->abase * scale;
 		s->abias = s->abias + (s->bias - s->abias) / (float)s->k;
 	} else if (s->t == s->avg_start) {
 		start_average(s);
 	}
-	if (s->scale < RENORM_MIN || s->abase * (float)s->k > RENORM_LIMIT)
+	if (scale < RENORM_MIN || s->abase * (float)s->k > RENORM_LIMIT)
 		renormalise(s);
 	s->t++;
 }
@@ -154,10 +169,10 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block)
  * the n >= 1 rows at x, of the one side loaded then. */
 static float initial_rate(const struct sgd *s, const float *x, uint32_t n)
 {
-	float r2 = 1.0f; /* the bias input */
+	float r2 = 1.0f, rows = (float)n; /* r2: 1 for the bias input */
 
-	for (uint32_t i = 0; i < n; i++, x += s->features)
-		r2 += g2t_dot(x, x, (uint32_t)s->features) / (float)n;
+	for (; n; n--, x += s->features)
+		r2 += g2t_dot(x, x, (uint32_t)s->features) / rows;
 	return 1.0f / r2;
 }
 
@@ -167,16 +182,18 @@ static int epoch(struct sgd *s)
 	s->loss_sum = 0.0f;
 	for (uint32_t i = 0; i < s->total; i++) {
 		const struct g2t_order_side *f;
+		float *rows;
 		uint32_t at;
 		int side, load, rc;
 
 		g2t_order_next(&s->o, &side, &at, &load);
 		f = &s->o.side[side];
-		if (load && (rc = s->read(s->ctx, side, f->first, f->count, s->buf[side])))
+		rows = s->buf[side];
+		if (load && (rc = s->read(s->ctx, side, f->first, f->count, rows)))
 			return rc;
 		if (s->t == 0 && !PEGASOS(s->p))
-			s->eta0 = initial_rate(s, s->buf[side], f->count);
-		sgd_step(s, s->buf[side] + at * s->features, side ? -1.0f : 1.0f);
+			s->eta0 = initial_rate(s, rows, f->count);
+		sgd_step(s, rows + at * s->features, side ? -1.0f : 1.0f);
 	}
 	return G2T_OK;
 }
@@ -209,8 +226,7 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	s->ctx = ctx;
 	s->buf[0] = work + 2u * features;
 	s->buf[1] = s->buf[0] + (size_t)block * features;
-	for (size_t i = 0; i < s->features; i++)
-		s->v[i] = 0.0f;
+	zero(s->v, s->features);
 	g2t_order_init(&s->o, n, block, p->seed * 0x9e3779b9u ^ task->id.task);
 	return G2T_OK;
 }
@@ -219,12 +235,14 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 static void sgd_result(struct sgd *s, struct g2t_weights *out)
 {
 	const struct g2t_params *p = s->p;
+	const float *from = s->k ? s->acc : s->v;
+	float *to = out->w;
 	size_t i;
 
 	g2t_weights_of_task(out, s->task, (uint32_t)s->features, s->total);
 	renormalise(s); /* the average is in acc now, the weights in v */
-	for (i = 0; i < s->features; i++)
-		out->w[i] = s->k ? s->acc[i] : s->v[i];
+	for (i = s->features; i--;)
+		*to++ = *from++;
 	out->bias = s->k ? s->abias : s->bias;
 	/* averaging blurs the zeros the truncation made: cut what stays small */
 	for (i = 0; G2T_WITH_L1 && p->l1 > 0.0f && i < s->features; i++)

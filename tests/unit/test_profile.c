@@ -3,6 +3,7 @@
  * leaves out are refused with G2T_EPARAM but still decode; the rest trains.
  * Weights that take the sparse form are refused, the dense form written.
  * Stream offsets are 32-bit: a stream past 4 GiB - 1 bytes is refused.
+ * SHARD rows are one byte: a float32 SHARD is refused, a uint8 one decodes.
  * (That it trains the same bits as the full build, make check-mcu shows.)
  */
 #include "check.h"
@@ -12,6 +13,7 @@
 #define G2T_WITH_L1 0
 #define G2T_WITH_SPARSE 0
 #define G2T_WITH_OFFSET64 0
+#define G2T_WITH_F32_ROWS 0
 #include "../../lib/core/record.c"
 #include "../../lib/core/train.c"
 
@@ -77,5 +79,22 @@ int main(void)
 	      d.pos == 0xfffffff8u, "a push past 2^32 - 1 bytes is refused");
 	CHECK(g2t_decoder_push(&d, hdr, 7, &used, &ev) == G2T_EV_NONE && used == 7 &&
 	      d.pos == 0xffffffffu, "up to the last offset");
+	struct g2t_shard sh = { .klass = 1, .rows = 2, .features = 3, .encoding = G2T_ENC_F32,
+	                        .lo = 0.5f, .step = 0.25f }, back_sh;
+	uint8_t shard[G2T_SHARD_HEADER_SIZE + 24] = { 0 };
+	float row[3];
+
+	g2t_shard_header_encode(shard, sizeof shard, &sh);
+	CHECK(g2t_shard_header_decode(&back_sh, shard, sizeof shard) == G2T_EPARAM,
+	      "a float32 SHARD is refused");
+	CHECK(g2t_shard_header_decode(&back_sh, shard, sizeof shard - 1) == G2T_EFORMAT,
+	      "a malformed float32 SHARD is still malformed");
+	sh.encoding = G2T_ENC_U8;
+	g2t_shard_header_encode(shard, sizeof shard, &sh);
+	shard[G2T_SHARD_HEADER_SIZE + 1] = 2;
+	CHECK(g2t_shard_header_decode(&back_sh, shard, G2T_SHARD_HEADER_SIZE + 6) == G2T_OK,
+	      "a uint8 SHARD decodes");
+	g2t_shard_row_decode(&back_sh, shard + G2T_SHARD_HEADER_SIZE, row);
+	CHECK(row[0] == 0.5f && row[1] == 1.0f && row[2] == 0.5f, "its rows decode");
 	return check_done();
 }
