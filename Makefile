@@ -58,7 +58,7 @@ $(BIN)/%: $(BUILD)/%/main.o $(LIBG2T)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIBG2T) $(BUILD)/flags
+$(BUILD)/tests/%: tests/unit/%.c $(LIBG2T) $(BUILD)/flags mcu/cfg/least.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
 

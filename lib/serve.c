@@ -1106,6 +1106,20 @@ static enum MHD_Result model(struct g2t_server *s, struct MHD_Connection *c)
 	             MHD_RESPMEM_PERSISTENT, NULL);
 }
 
+/* The state's counts and the counters since the start, for status and metrics. */
+static int snapshot(struct g2t_server *s, struct g2t_store_counts *n, struct counters *k)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->store_lock);
+	rc = g2t_store_counts(s->store, n, (long long)time(NULL));
+	pthread_mutex_unlock(&s->store_lock);
+	pthread_mutex_lock(&s->lock);
+	*k = s->n;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
 static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 {
 	struct g2t_store_counts n;
@@ -1114,12 +1128,7 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	size_t used = 0;
 	int rc;
 
-	pthread_mutex_lock(&s->store_lock);
-	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
-	pthread_mutex_unlock(&s->store_lock);
-	pthread_mutex_lock(&s->lock);
-	k = s->n;
-	pthread_mutex_unlock(&s->lock);
+	rc = snapshot(s, &n, &k);
 	if (rc)
 		return error(c, 503, "state unavailable");
 	refused[0] = '\0';
@@ -1151,12 +1160,7 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 
 	if (!f)
 		return MHD_NO;
-	pthread_mutex_lock(&s->store_lock);
-	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
-	pthread_mutex_unlock(&s->store_lock);
-	pthread_mutex_lock(&s->lock);
-	k = s->n;
-	pthread_mutex_unlock(&s->lock);
+	rc = snapshot(s, &n, &k);
 	if (rc) {
 		fclose(f);
 		free(text);

@@ -8,12 +8,7 @@
  */
 #include "check.h"
 
-#define G2T_LOSSES (1u << G2T_LOSS_HINGE)
-#define G2T_ALGOS (1u << G2T_ALGO_ASGD)
-#define G2T_WITH_L1 0
-#define G2T_WITH_SPARSE 0
-#define G2T_WITH_OFFSET64 0
-#define G2T_WITH_F32_ROWS 0
+#include "../../mcu/cfg/least.h"
 #include "../../lib/core/record.c"
 #include "../../lib/core/train.c"
 
