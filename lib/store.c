@@ -180,6 +180,8 @@ static int prepare_all(struct g2t_store *s, struct g2t_diag *d)
 	}
 	for (size_t i = 0; i < sizeof fixed / sizeof *fixed && !rc; i++)
 		rc = prepare(s, fixed[i].st, fixed[i].sql, d);
+	if (!rc)
+		sqlite3_bind_int(s->shortfall, 2, (int)s->replicas);
 	return rc;
 }
 
@@ -555,31 +557,31 @@ int g2t_store_end(struct g2t_store *s, int commit, struct g2t_diag *d)
 	return G2T_OK;
 }
 
-/*
- * Runs a statement with ?1 = task and, if given, ?2 = blob (other parameters
- * as bound before); 0 or G2T_EIO.  Reset after, so that it can be bound again.
- */
+/* Binds ?1 = task and, if given, ?2 = blob; other parameters stay as bound. */
+static void bind_task(sqlite3_stmt *q, long task, const void *blob, int len)
+{
+	sqlite3_bind_int64(q, 1, task);
+	if (blob)
+		sqlite3_bind_blob(q, 2, blob, len, SQLITE_STATIC);
+}
+
+/* Runs a statement so bound; 0 or G2T_EIO.  Reset after, to be bound again. */
 static int run(sqlite3_stmt *q, long task, const void *blob, int len)
 {
 	int rc;
 
-	sqlite3_bind_int64(q, 1, task);
-	if (blob)
-		sqlite3_bind_blob(q, 2, blob, len, SQLITE_STATIC);
+	bind_task(q, task, blob, len);
 	rc = sqlite3_step(q) == SQLITE_DONE ? G2T_OK : G2T_EIO;
 	sqlite3_reset(q);
 	return rc;
 }
 
-static int count(struct g2t_store *s, sqlite3_stmt *q, long task, const void *blob, int len)
+/* The number a statement so bound selects, or -1. */
+static int count(sqlite3_stmt *q, long task, const void *blob, int len)
 {
 	long long n = -1;
 
-	sqlite3_bind_int64(q, 1, task);
-	if (blob)
-		sqlite3_bind_blob(q, 2, blob, len, SQLITE_STATIC);
-	else
-		sqlite3_bind_int(q, 2, (int)s->replicas);
+	bind_task(q, task, blob, len);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		n = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
@@ -609,12 +611,12 @@ static int apply(struct g2t_store *s, const uint8_t *key, long task, long slot,
 		sqlite3_bind_blob(s->vote, 2, key, G2T_PK_SIZE, SQLITE_STATIC);
 		sqlite3_bind_blob(s->vote, 3, digest, G2T_HASH_SIZE, SQLITE_STATIC);
 		if (run(s->vote, task, NULL, 0) ||
-		    (agree = count(s, s->agree, task, digest, G2T_HASH_SIZE)) < 0)
+		    (agree = count(s->agree, task, digest, G2T_HASH_SIZE)) < 0)
 			return G2T_EIO;
 	}
 	if ((unsigned)agree < s->replicas) {
 		*verdict = G2T_RESULT_RECORDED;
-		if ((missing = count(s, s->shortfall, task, NULL, 0)) < 0)
+		if ((missing = count(s->shortfall, task, NULL, 0)) < 0)
 			return G2T_EIO;
 		while (missing-- > 0)
 			if (run(s->add_slot, task, NULL, 0))
