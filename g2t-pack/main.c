@@ -193,18 +193,22 @@ static int pack(const struct pack_opts *o)
 		rc = g2t_spool_pack(sp, key, o->precision, !o->no_schema, (uint64_t)time(NULL),
 		                    &s, &d);
 	}
-	g2t_signer_free(key);
 	if (!rc && !g2t_spool_pending(sp, &seq)) {
 		g2t_warn("held: %u of %u weight sets (q = %.2f)", held, threshold, q);
 		g2t_spool_close(sp);
+		g2t_signer_free(key);
 		return G2T_EXIT_TEMPFAIL;
 	}
 	if (!rc) {
+		struct g2t_send_opts send = o->send;
+
+		send.key = key;
 		where = o->send.url ? o->send.url : g2t_display_name(o->output);
-		rc = o->send.url ? send_all(sp, &o->send, &refused, &d)
+		rc = o->send.url ? send_all(sp, &send, &refused, &d)
 		                 : write_out(sp, o->output, &d);
 	}
 	g2t_spool_close(sp);
+	g2t_signer_free(key);
 	if (rc)
 		return g2t_report(where, rc, &d);
 	return refused ? g2t_exit_code(G2T_EREFUSED) : G2T_EXIT_OK;

@@ -23,7 +23,7 @@ static const char usage[] =
 	"      --rate N             requests per second per device (50)\n"
 	"      --threads N          HTTP threads (one per core)\n"
 	"      --max-connections N  open connections at most (4096)\n"
-	"      --per-ip N           connections per client address (1024)\n"
+	"      --per-ip N           connections per client address (64)\n"
 	"      --port-file FILE     write the port listened on to FILE\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
@@ -170,8 +170,9 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 int main(int argc, char **argv)
 {
 	struct g2t_serve_opts o = { .lease_timeout = 300, .replicas = 1, .rate = 50,
-	                            .body_limit = 64u << 20, .connection_limit = 4096,
-	                            .per_ip_limit = 1024, .idle_timeout = 30 };
+	                            .body_limit = 64u << 20, .buffer_budget = 64u << 20,
+	                            .connection_limit = 4096, .per_ip_limit = 64,
+	                            .idle_timeout = 30 };
 	const char **tasks = calloc((size_t)argc, sizeof *tasks);
 	const char **devices = calloc((size_t)argc, sizeof *devices);
 	const char *port_file = NULL;

@@ -324,40 +324,15 @@ static int add_header(struct curl_slist **list, const char *fmt, ...)
 	return G2T_OK;
 }
 
-/* The signed headers of one lease attempt: a fresh time and nonce each. */
+/* The headers of one lease attempt, signed afresh. */
 static int lease_headers(struct fetch *f, struct curl_slist **hdr)
 {
-	uint8_t nonce[NONCE_SIZE], sig[crypto_sign_BYTES];
-	char key64[sodium_base64_ENCODED_LEN(G2T_PK_SIZE, sodium_base64_VARIANT_ORIGINAL)];
-	char sig64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES,
-	                                     sodium_base64_VARIANT_ORIGINAL)];
-	char hex[2 * NONCE_SIZE + 1], when[24], *msg;
-	size_t cap = strlen(f->lease_path) + 128, n;
-	int rc;
+	int rc = add_header(hdr, "Accept: " MEDIA_TYPE);
 
-	if (!(msg = malloc(cap)))
-		return G2T_ENOMEM;
-	randombytes_buf(nonce, sizeof nonce);
-	sodium_bin2hex(hex, sizeof hex, nonce, sizeof nonce);
-	snprintf(when, sizeof when, "%lld", (long long)time(NULL));
-	n = g2t_lease_message(msg, cap, "POST", f->lease_path, when, hex);
-	crypto_sign_detached(sig, NULL, (const unsigned char *)msg, n, f->key->sk);
-	free(msg);
-	sodium_bin2base64(key64, sizeof key64, f->key->pk, G2T_PK_SIZE,
-	                  sodium_base64_VARIANT_ORIGINAL);
-	sodium_bin2base64(sig64, sizeof sig64, sig, sizeof sig,
-	                  sodium_base64_VARIANT_ORIGINAL);
-	rc = add_header(hdr, "Accept: " MEDIA_TYPE);
 	if (!rc)
 		rc = add_header(hdr, "Content-Type:"); /* no form type on the empty body */
 	if (!rc)
-		rc = add_header(hdr, "X-G2T-Key: %s", key64);
-	if (!rc)
-		rc = add_header(hdr, "X-G2T-Time: %s", when);
-	if (!rc)
-		rc = add_header(hdr, "X-G2T-Nonce: %s", hex);
-	if (!rc)
-		rc = add_header(hdr, "X-G2T-Signature: %s", sig64);
+		rc = g2t_sign_headers(hdr, f->key, "POST", f->lease_path);
 	if (!rc && f->have[0])
 		rc = add_header(hdr, "X-G2T-Have: %s", f->have);
 	if (!rc && f->want > 1)

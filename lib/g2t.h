@@ -193,6 +193,11 @@ struct g2t_merge;
 struct g2t_merge *g2t_merge_new(void);
 /* Trust mode: only packets signed by these keys, raw weights only when
  * allowed; refused inputs are listed by g2t_merge_refusals(). */
+/* Whether a WEIGHTS payload fits schema s, as a model needs: decoded into *wt
+ * (wt->w has room for F + 1 floats; the bias goes last), its task hash right,
+ * every value finite.  Errors name `offset`. */
+int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len,
+                      struct g2t_weights *wt, long long offset, struct g2t_diag *d);
 void g2t_merge_trust(struct g2t_merge *m, const struct g2t_keyring *trust,
                      int allow_unsigned);
 size_t g2t_merge_refusals(const struct g2t_merge *m, const char *const **lines);
@@ -296,6 +301,7 @@ struct g2t_packet {
 	uint8_t *raw;             /* inflated items, owned */
 	size_t raw_len, at;
 	uint32_t seen;            /* weight sets read so far */
+	uint32_t features_max;    /* a weight set with more is malformed; 0: any */
 };
 /* What a packet holds, one at a time. */
 struct g2t_packet_item {
@@ -306,8 +312,14 @@ struct g2t_packet_item {
 	float *room;              /* grown as needed; free() when done */
 	size_t room_floats;
 };
+/* Head, then verify with the format's own limit. */
 int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
                     struct g2t_diag *d);
+/* The header alone: who signed it, what it says it holds; nothing checked. */
+int g2t_packet_head(struct g2t_packet *pk, const uint8_t *p, size_t len,
+                    struct g2t_diag *d);
+/* The signature, then the body inflated if it is at most raw_limit bytes. */
+int g2t_packet_verify(struct g2t_packet *pk, size_t raw_limit, struct g2t_diag *d);
 /* 1 and the next item, 0 at the end, or a negative status. */
 int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
                     struct g2t_diag *d);
@@ -359,6 +371,7 @@ struct g2t_send_opts {
 	long connect_timeout;     /* seconds */
 	long timeout;             /* seconds for one attempt, and idle limit */
 	long retry_max;           /* seconds of retrying in all */
+	const struct g2t_signer *key; /* signs each request's headers */
 };
 struct g2t_send_result {
 	int acked;                /* the server named the packet's digest */
@@ -367,6 +380,11 @@ struct g2t_send_result {
 	double rtt_ms, bytes_per_s; /* of the last attempt */
 };
 /* POSTs one packet until acknowledged, refused, or out of retry time. */
+/* Appends X-G2T-Key, -Time, -Nonce and -Signature to *hdr: the request
+ * "METHOD PATH" signed with a fresh time and nonce (g2t-serve(8)). */
+struct curl_slist;
+int g2t_sign_headers(struct curl_slist **hdr, const struct g2t_signer *key,
+                     const char *method, const char *path);
 int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t len,
                     struct g2t_send_result *r, struct g2t_diag *d);
 
@@ -415,7 +433,12 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
                       const uint32_t *len, size_t n, int *verdict, struct g2t_diag *d);
 int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long now);
 int g2t_store_each_result(struct g2t_store *s,
-                          int (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx);
+                          int (*fn)(void *ctx, long task, const uint8_t *p, uint32_t len),
+                          void *ctx);
+/* Takes a stored result back: the task is open again for new leases;
+ * device gets the key of its last lease's device (zeros: none). */
+int g2t_store_reopen(struct g2t_store *s, long task, uint8_t device[G2T_PK_SIZE],
+                     struct g2t_diag *d);
 int g2t_store_lease_uses(struct g2t_store *s, const uint8_t *token, size_t len,
                          long long now, uint32_t klass);
 int g2t_store_lease_holds(struct g2t_store *s, const uint8_t *token, size_t len,
@@ -497,7 +520,8 @@ struct g2t_serve_opts {
 	long lease_timeout;         /* seconds, before adapting to the device */
 	unsigned replicas;          /* agreeing results a task needs, >= 1 */
 	double rate;                /* requests per second per device */
-	size_t body_limit;          /* bytes of a request body */
+	size_t body_limit;          /* bytes of a request body, at most */
+	size_t buffer_budget;       /* bytes held for all requests at once */
 	unsigned threads, connection_limit, per_ip_limit, idle_timeout;
 };
 struct g2t_server;

@@ -229,41 +229,50 @@ int g2t_merge_add_record(struct g2t_merge *m, uint32_t type, const uint8_t *payl
 	return add_record(m, &r, name, d);
 }
 
+int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len,
+                      struct g2t_weights *wt, long long offset, struct g2t_diag *d)
+{
+	uint8_t hash[G2T_HASH_SIZE];
+	uint32_t F = s->features;
+
+	if (len < 2 * G2T_HASH_SIZE || memcmp(p + G2T_HASH_SIZE, s->id, G2T_HASH_SIZE))
+		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
+		                "weights for a different schema than the first weights'");
+	if (g2t_weights_decode(wt, F, p, len))
+		return g2t_fail(d, G2T_EFORMAT, 0, offset, "bad WEIGHTS record");
+	g2t_task_hash(hash, &wt->id);
+	if (memcmp(hash, wt->task_hash, G2T_HASH_SIZE))
+		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
+		                "weights for task %u: task hash does not match", wt->id.task);
+	if (wt->features != F || wt->id.class_b >= s->classes ||
+	    g2t_pair_index(s->classes, wt->id.class_a, wt->id.class_b) != wt->id.task)
+		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
+		                "weights for task %u do not fit the schema", wt->id.task);
+	wt->w[F] = wt->bias;
+	for (uint32_t i = 0; i <= F; i++)
+		if (!isfinite(wt->w[i]))
+			return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u are not"
+			                " finite (%s)", wt->id.task, i < F ? "a weight" : "the bias");
+	return G2T_OK;
+}
+
 /* Checks one weights record and puts it in its place. */
 static int place(struct g2t_merge *m, const struct piece *p, float *w,
                  struct g2t_diag *d)
 {
 	const struct g2t_schema *s = m->model_schema;
 	struct g2t_weights wt = { .w = w };
-	uint8_t hash[G2T_HASH_SIZE];
-	uint32_t F = s->features, a, b, pair;
+	uint32_t F = s->features, pair;
 	float *dst;
+	int rc;
 
-	if (p->length < 2 * G2T_HASH_SIZE ||
-	    memcmp(p->payload + G2T_HASH_SIZE, s->id, G2T_HASH_SIZE))
-		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
-		                "weights for a different schema than the first weights'");
-	if (g2t_weights_decode(&wt, F, p->payload, p->length))
-		return g2t_fail(d, G2T_EFORMAT, 0, p->offset, "bad WEIGHTS record");
-	g2t_task_hash(hash, &wt.id);
-	if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE))
-		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
-		                "weights for task %u: task hash does not match", wt.id.task);
-	a = wt.id.class_a;
-	b = wt.id.class_b;
-	if (wt.features != F || b >= s->classes ||
-	    (pair = g2t_pair_index(s->classes, a, b)) != wt.id.task)
-		return g2t_fail(d, G2T_ESCHEMA, 0, p->offset,
-		                "weights for task %u do not fit the schema", wt.id.task);
-	w[F] = wt.bias;
-	for (uint32_t i = 0; i <= F; i++)
-		if (!isfinite(w[i]))
-			return g2t_fail(d, G2T_EFORMAT, 0, p->offset,
-			                "weights for task %u are not finite", wt.id.task);
+	if ((rc = g2t_weights_check(s, p->payload, p->length, &wt, p->offset, d)))
+		return rc;
+	pair = wt.id.task;
 	dst = m->w + (size_t)pair * (F + 1);
 	if (m->present[pair] && memcmp(dst, w, (F + 1) * sizeof *w))
-		return g2t_fail(d, G2T_ECONFLICT, 0, p->offset,
-		                "two different weights for '%s' vs '%s'", s->klass[a], s->klass[b]);
+		return g2t_fail(d, G2T_ECONFLICT, 0, p->offset, "two different weights for"
+		                " '%s' vs '%s'", s->klass[wt.id.class_a], s->klass[wt.id.class_b]);
 	memcpy(dst, w, (F + 1) * sizeof *w);
 	m->present[pair] = 1;
 	return G2T_OK;

@@ -260,7 +260,8 @@ static float take_f32(struct reader *r)
 }
 
 /* Decodes one weights set into item->weights, growing item->room. */
-static int decode_weights(struct reader *r, struct g2t_packet_item *item, int precision)
+static int decode_weights(struct reader *r, struct g2t_packet_item *item, int precision,
+                          uint64_t features_max)
 {
 	struct g2t_weights *w = &item->weights;
 	const uint8_t *id = take(r, G2T_TASK_ID_SIZE);
@@ -279,7 +280,8 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 	if (!w->token)
 		w->token_len = 0, r->bad = 1;
 	nnz = take_varint(r);
-	if (r->bad || features == 0 || features > G2T_FEATURE_LIMIT || nnz > features)
+	/* before anything grows with what the set claims */
+	if (r->bad || features == 0 || features > features_max || nnz > features)
 		return G2T_EFORMAT;
 	if (g2t_grow((void **)&item->room, &item->room_floats, features, sizeof *w->w))
 		return G2T_ENOMEM;
@@ -308,17 +310,13 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 	return r->bad ? G2T_EFORMAT : G2T_OK;
 }
 
-int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
+int g2t_packet_head(struct g2t_packet *pk, const uint8_t *p, size_t len,
                     struct g2t_diag *d)
 {
-	uLongf raw_len;
-	size_t zlen;
-
 	memset(pk, 0, sizeof *pk);
 	if (len < HEAD_SIZE + SIG_SIZE || g2t_get_u32(p) != PACKET_FORMAT)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "not a packet this version reads");
-	zlen = g2t_get_u32(p + 64);
-	if (zlen != len - HEAD_SIZE - SIG_SIZE)
+	if (g2t_get_u32(p + 64) != len - HEAD_SIZE - SIG_SIZE)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "packet length does not add up");
 	memcpy(pk->pk, p + 4, sizeof pk->pk);
 	pk->seq = g2t_get_u32(p + 36) | (uint64_t)g2t_get_u32(p + 40) << 32;
@@ -327,21 +325,40 @@ int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
 	pk->count = g2t_get_u32(p + 56);
 	pk->body = p;
 	pk->body_len = len - SIG_SIZE;
-	raw_len = g2t_get_u32(p + 60);
-	if (pk->precision < 0 || raw_len > RAW_LIMIT)
+	pk->raw_len = g2t_get_u32(p + 60);
+	if (pk->precision < 0 || pk->raw_len > RAW_LIMIT)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "bad packet header");
+	return G2T_OK;
+}
+
+int g2t_packet_verify(struct g2t_packet *pk, size_t raw_limit, struct g2t_diag *d)
+{
+	uLongf raw_len = pk->raw_len;
+
 	g2t_crypto_init();
-	if (crypto_sign_verify_detached(p + pk->body_len, p, pk->body_len, pk->pk) != 0)
+	if (crypto_sign_verify_detached(pk->body + pk->body_len, pk->body, pk->body_len,
+	                                pk->pk) != 0)
 		return g2t_fail(d, G2T_ESIGNATURE, 0, -1, "bad signature");
+	/* the signer is known now; what it asks us to inflate is still bounded */
+	if (pk->raw_len > raw_limit)
+		return g2t_fail(d, G2T_ETOOBIG, 0, -1, "packet body inflates to %zu bytes, over"
+		                " the %zu this reader takes", pk->raw_len, raw_limit);
 	if (!(pk->raw = malloc(raw_len ? raw_len : 1)))
 		return G2T_ENOMEM;
-	pk->raw_len = raw_len;
-	if (uncompress(pk->raw, &raw_len, p + HEAD_SIZE, zlen) != Z_OK ||
-	    raw_len != pk->raw_len) {
+	if (uncompress(pk->raw, &raw_len, pk->body + HEAD_SIZE, pk->body_len - HEAD_SIZE)
+	    != Z_OK || raw_len != pk->raw_len) {
 		g2t_packet_close(pk);
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "packet body does not inflate");
 	}
 	return G2T_OK;
+}
+
+int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
+                    struct g2t_diag *d)
+{
+	int rc = g2t_packet_head(pk, p, len, d);
+
+	return rc ? rc : g2t_packet_verify(pk, RAW_LIMIT, d);
 }
 
 int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
@@ -366,7 +383,8 @@ int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
 		rc = r.bad ? G2T_EFORMAT : G2T_OK;
 	} else if (*kind == ITEM_WEIGHTS) {
 		item->type = G2T_REC_WEIGHTS;
-		rc = decode_weights(&r, item, pk->precision);
+		rc = decode_weights(&r, item, pk->precision,
+		                    pk->features_max ? pk->features_max : G2T_FEATURE_LIMIT);
 		item->payload = NULL;
 		item->length = 0;
 	} else {

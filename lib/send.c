@@ -94,6 +94,52 @@ int g2t_retryable(int curl_code, long http)
 	return http == 408 || http == 429 || http >= 500;
 }
 
+int g2t_sign_headers(struct curl_slist **hdr, const struct g2t_signer *key,
+                     const char *method, const char *path)
+{
+	uint8_t nonce[16], sig[crypto_sign_BYTES];
+	char key64[sodium_base64_ENCODED_LEN(G2T_PK_SIZE, sodium_base64_VARIANT_ORIGINAL)];
+	char sig64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES,
+	                                     sodium_base64_VARIANT_ORIGINAL)];
+	char hex[2 * sizeof nonce + 1], when[24], line[160], *msg;
+	size_t cap = strlen(method) + strlen(path) + 128, n;
+	const char *name[] = { "X-G2T-Key", "X-G2T-Time", "X-G2T-Nonce", "X-G2T-Signature" };
+	const char *value[] = { key64, when, hex, sig64 };
+
+	if (!(msg = malloc(cap)))
+		return G2T_ENOMEM;
+	randombytes_buf(nonce, sizeof nonce);
+	sodium_bin2hex(hex, sizeof hex, nonce, sizeof nonce);
+	snprintf(when, sizeof when, "%lld", (long long)time(NULL));
+	n = g2t_lease_message(msg, cap, method, path, when, hex);
+	crypto_sign_detached(sig, NULL, (const unsigned char *)msg, n, key->sk);
+	free(msg);
+	sodium_bin2base64(key64, sizeof key64, key->pk, G2T_PK_SIZE,
+	                  sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(sig64, sizeof sig64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
+	for (int i = 0; i < 4; i++) {
+		struct curl_slist *l;
+
+		snprintf(line, sizeof line, "%s: %s", name[i], value[i]);
+		if (!(l = curl_slist_append(*hdr, line)))
+			return G2T_ENOMEM;
+		*hdr = l;
+	}
+	return G2T_OK;
+}
+
+/* The path of a URL, as its request line has it; NULL when out of memory. */
+static char *path_of(const char *url)
+{
+	CURLU *u = curl_url();
+	char *path = NULL;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME) == CURLUE_OK)
+		curl_url_get(u, CURLUPART_PATH, &path, 0);
+	curl_url_cleanup(u);
+	return path;
+}
+
 /* One POST; fills *http, the response and the link figures. */
 static CURLcode post(CURL *c, const struct g2t_send_opts *o, const uint8_t *body,
                      size_t len, struct response *resp, long *http, long *retry_after,
@@ -101,12 +147,18 @@ static CURLcode post(CURL *c, const struct g2t_send_opts *o, const uint8_t *body
 {
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-g2t");
 	size_t n = strlen(o->url);
-	char url[4096];
+	char url[4096], *path;
 	curl_off_t connect_us = 0, speed = 0, after = 0;
 	CURLcode rc;
 
 	snprintf(url, sizeof url, "%s%s", o->url,
 	         n && o->url[n - 1] == '/' ? "v1/results" : "/v1/results");
+	/* signed afresh each attempt: the server spends a nonce on each */
+	if (!hdr || !(path = path_of(url)) || g2t_sign_headers(&hdr, o->key, "POST", path)) {
+		curl_slist_free_all(hdr);
+		return CURLE_OUT_OF_MEMORY;
+	}
+	curl_free(path);
 	resp->len = 0;
 	resp->buf[0] = '\0';
 	curl_easy_reset(c);

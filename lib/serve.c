@@ -24,13 +24,17 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 #include <sodium.h>
+#include <zlib.h>
 
+#include "cli.h"
 #include "g2t.h"
 
 #define TOKEN_SIZE G2T_LEASE_TOKEN_SIZE
@@ -42,6 +46,10 @@
 #define NEAR_MAX 8             /* classes of X-G2T-Have a lease looks for */
 #define LEASE_MAX 16           /* tasks one lease request may ask for */
 #define CONNECTION_MEMORY 16384 /* bytes of libmicrohttpd's pool a connection */
+#define HEADER_DEADLINE 10.0   /* seconds a request's headers may take */
+#define BODY_GRACE 30.0        /* seconds a body may take, plus... */
+#define BODY_MIN_RATE 1024.0   /* ...one for each this many bytes of it */
+#define REAP_EVERY 250000000L  /* ns between looks for connections past deadline */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -78,6 +86,7 @@ struct nonce {
 struct counters {
 	unsigned long long requests, leases, no_work, accepted, recorded, stale, duplicates;
 	unsigned long long refused[G2T_RESULT_VERDICTS], denied, rate_limited;
+	unsigned long long too_slow, over_budget; /* connections dropped; 503s */
 	unsigned long long latency[LATENCY_BUCKETS + 1];
 	double latency_sum;
 };
@@ -109,15 +118,32 @@ struct g2t_server {
 	size_t done;                    /* tasks with an accepted result */
 	uint8_t *model;                 /* built once every task is done */
 	size_t model_len;
+	int state_failing;              /* the committer's last transaction failed */
+	/* what a request may make us hold, from the task set (see size_limits) */
+	size_t body_max, raw_max, sets_max, set_memory;
+	size_t buffered;                /* bytes held for requests now, under lock */
+	pthread_mutex_t conn_lock;      /* the connections and their deadlines */
+	struct conn *conns;
+	pthread_t reaper;
+	int reaping;                    /* the reaper runs; stopped by clearing it */
 };
 
-/* Decoded weight sets of a packet, checked against the schema. */
+/* An open connection and when it is dropped if its request is not in. */
+struct conn {
+	MHD_socket fd;
+	double deadline;                /* 0: none (answering) */
+	struct conn *prev, *next;
+};
+
+/* Decoded weight sets of a packet, checked against the schema; a refused
+ * one keeps its identity only (w and payload NULL). */
 struct batch {
 	struct g2t_weights *w;
 	uint8_t **payload;
 	uint32_t *len;
 	int *verdict;
 	size_t n, cap;
+	float *scratch;                /* F + 1 floats for checking */
 };
 
 /*
@@ -147,8 +173,9 @@ struct job {
 /* One request: its uploaded body, when it started, and its job. */
 struct request {
 	uint8_t *body;
-	size_t len, cap;
-	int too_big;
+	size_t len, expect;            /* bytes in, bytes Content-Length said */
+	size_t reserved;               /* of the server's budget, given back at the end */
+	uint8_t key[G2T_PK_SIZE];      /* results: the device that signed the request */
 	double start;
 	struct job job;
 };
@@ -497,54 +524,42 @@ static int within_rate(struct g2t_server *s, struct device *dev, double now)
 	return 1;
 }
 
-/* A signed request, parsed and its signature verified (no lock needed). */
+/* The signature headers of a request, parsed. */
 struct signed_request {
-	uint8_t key[G2T_PK_SIZE];
-	uint8_t nonce[16];
+	uint8_t key[G2T_PK_SIZE], nonce[16], signature[64];
+	const char *time_text, *nonce_text;
 	long long time;
 };
 
-/*
- * Checks the headers X-G2T-Key, -Time, -Nonce and -Signature, the last over
- * "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE".  0 or 401, with *why.
- */
-static unsigned verify_request(struct MHD_Connection *c, const char *method,
-                               const char *url, struct signed_request *r,
-                               const char **why)
+/* X-G2T-Key, -Time, -Nonce and -Signature; 0 or -1 when one is missing or bad. */
+static int signature_headers(struct MHD_Connection *c, struct signed_request *r)
 {
 	const char *k = header(c, "X-G2T-Key"), *t = header(c, "X-G2T-Time");
 	const char *n = header(c, "X-G2T-Nonce"), *sig = header(c, "X-G2T-Signature");
-	uint8_t signature[64];
-	char message[512], *end;
-	size_t got, len;
+	char *end;
+	size_t got;
 
-	*why = "missing or malformed signature headers";
 	if (!k || !t || !n || !sig ||
 	    sodium_base642bin(r->key, G2T_PK_SIZE, k, strlen(k), NULL, &got, NULL,
 	                      sodium_base64_VARIANT_ORIGINAL) || got != G2T_PK_SIZE ||
-	    sodium_base642bin(signature, 64, sig, strlen(sig), NULL, &got, NULL,
+	    sodium_base642bin(r->signature, 64, sig, strlen(sig), NULL, &got, NULL,
 	                      sodium_base64_VARIANT_ORIGINAL) || got != 64 ||
 	    strlen(n) != 32 || sodium_hex2bin(r->nonce, 16, n, 32, NULL, &got, NULL) ||
 	    got != 16)
-		return 401;
+		return -1;
 	errno = 0;
 	r->time = strtoll(t, &end, 10);
-	if (errno || *end || end == t)
-		return 401;
-	len = g2t_lease_message(message, sizeof message, method, url, t, n);
-	*why = "bad signature";
-	if (!len || crypto_sign_verify_detached(signature, (uint8_t *)message, len, r->key))
-		return 401;
-	return 0;
+	r->time_text = t;
+	r->nonce_text = n;
+	return errno || *end || end == t ? -1 : 0;
 }
 
-/* Enrolment, clock, nonce and rate of a verified request; under the lock. */
+/* Clock, nonce and rate of a request whose signature verified; under the lock. */
 static unsigned admit(struct g2t_server *s, const struct signed_request *r,
                       const char **why)
 {
 	long long now = (long long)time(NULL);
-
-	struct device *dev = enrolled(s, r->key);
+	struct device *dev = enrolled(s, r->key); /* enrols under --open */
 
 	*why = "device not enrolled";
 	if (!dev)
@@ -562,6 +577,49 @@ static unsigned admit(struct g2t_server *s, const struct signed_request *r,
 		return 429;
 	}
 	return 0;
+}
+
+/*
+ * Whether a request signed over "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE"
+ * may go on, the cheapest check first: enrolment, then the signature, then
+ * clock, nonce and the device's rate.  0 and its key, or a status and *why.
+ */
+static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
+                             const char *method, const char *url,
+                             uint8_t key[G2T_PK_SIZE], const char **why)
+{
+	struct signed_request r;
+	char message[512];
+	size_t len;
+	unsigned status = 0;
+	int known;
+
+	*why = "missing or malformed signature headers";
+	if (signature_headers(c, &r)) {
+		status = 401;
+	} else {
+		pthread_mutex_lock(&s->lock);
+		known = find_device(s, r.key) != NULL;
+		pthread_mutex_unlock(&s->lock);
+		len = g2t_lease_message(message, sizeof message, method, url, r.time_text,
+		                        r.nonce_text);
+		if (!known && !s->opts.open) {
+			*why = "device not enrolled";
+			status = 403;
+		} else if (!len || crypto_sign_verify_detached(r.signature, (uint8_t *)message,
+		                                               len, r.key)) {
+			*why = "bad signature";
+			status = 401;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!status)
+		status = admit(s, &r, why);
+	s->n.denied += status && status != 429;
+	pthread_mutex_unlock(&s->lock);
+	if (!status)
+		memcpy(key, r.key, G2T_PK_SIZE);
+	return status;
 }
 
 /* ---- handlers ---- */
@@ -637,10 +695,9 @@ static enum MHD_Result enqueue(struct g2t_server *s, struct MHD_Connection *c,
 static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *c,
                                    const char *url, struct job *j)
 {
-	struct signed_request req;
 	const char *why, *count = header(c, "X-G2T-Count");
-	unsigned status = verify_request(c, "POST", url, &req, &why);
 	unsigned long want = 1;
+	unsigned status;
 	char *end;
 
 	if (count) {
@@ -649,14 +706,8 @@ static enum MHD_Result lease_start(struct g2t_server *s, struct MHD_Connection *
 		if (errno || *end || end == count || !want || want > LEASE_MAX)
 			return error(c, 400, "X-G2T-Count must be a number from 1 to 16");
 	}
-	pthread_mutex_lock(&s->lock);
-	if (!status)
-		status = admit(s, &req, &why);
-	s->n.denied += status && status != 429;
-	pthread_mutex_unlock(&s->lock);
-	if (status)
+	if ((status = authenticate(s, c, "POST", url, j->key, &why)))
 		return error(c, status, why);
-	memcpy(j->key, req.key, sizeof j->key);
 	j->want = (unsigned)want;
 	cached(s, header(c, "X-G2T-Have"), j);
 	return enqueue(s, c, j, JOB_LEASE);
@@ -831,45 +882,53 @@ static void batch_free(struct batch *b)
 	free(b->payload);
 	free(b->len);
 	free(b->verdict);
+	free(b->scratch);
 }
 
+/*
+ * Judges a weight set by what it holds: a set that does not fit its task
+ * (identity, features, every value finite, as the model will need) is
+ * refused; one that does is kept, encoded without its token.
+ */
 static int batch_add(struct g2t_server *s, struct batch *b, const struct g2t_weights *w)
 {
 	size_t cap = b->cap, F = s->schema->features, room;
 	const struct g2t_task *t = w->id.task < s->tasks ? &s->task[w->id.task] : NULL;
-	struct g2t_weights *x;
+	struct g2t_weights *x, check = { 0 };
+	struct g2t_diag d;
 	uint8_t id[G2T_HASH_SIZE];
 	int fits;
 
 	/* the identity, hashed, covers schema, classes and parameters */
 	g2t_task_hash(id, &w->id);
-	fits = t && w->features == F && !memcmp(id, t->hash, G2T_HASH_SIZE) &&
-	       !memcmp(w->task_hash, t->hash, G2T_HASH_SIZE);
+	fits = t && w->features == F && w->token_len == TOKEN_SIZE &&
+	       !memcmp(id, t->hash, G2T_HASH_SIZE) && !memcmp(w->task_hash, t->hash, G2T_HASH_SIZE);
 
 	if (g2t_grow((void **)&b->w, &cap, b->n + 1, sizeof *b->w) ||
 	    g2t_grow((void **)&b->payload, &b->cap, b->n + 1, sizeof *b->payload))
 		return G2T_ENOMEM;
 	b->len = realloc(b->len, b->cap * sizeof *b->len);
 	b->verdict = realloc(b->verdict, b->cap * sizeof *b->verdict);
-	if (!b->len || !b->verdict)
+	if (!b->len || !b->verdict || (!b->scratch && !(b->scratch = malloc((F + 1) * 4))))
 		return G2T_ENOMEM;
 	x = &b->w[b->n];
 	*x = *w;
-	x->w = malloc(w->features * sizeof *x->w);
-	room = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)w->features * 8;
-	b->payload[b->n] = malloc(room);
-	if (!x->w || !b->payload[b->n])
+	x->w = NULL;
+	b->payload[b->n] = NULL;
+	b->len[b->n] = 0;
+	b->verdict[b->n++] = G2T_RESULT_BAD;
+	if (!fits)
+		return G2T_OK;
+	room = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + F * 8;
+	if (!(x->w = malloc(F * sizeof *x->w)) || !(b->payload[b->n - 1] = malloc(room)))
 		return G2T_ENOMEM;
-	memcpy(x->w, w->w, w->features * sizeof *x->w);
-	/* kept without the token: the model needs none */
-	x->token_len = 0;
-	b->len[b->n] = (uint32_t)g2t_weights_encode(b->payload[b->n], room, x);
-	x->token = w->token;
+	memcpy(x->w, w->w, F * sizeof *x->w);
+	x->token_len = 0; /* kept without the token: the model needs none */
+	b->len[b->n - 1] = (uint32_t)g2t_weights_encode(b->payload[b->n - 1], room, x);
 	x->token_len = w->token_len;
-	for (uint32_t i = 0; fits && i < w->features; i++)
-		fits = w->w[i] - w->w[i] == 0.0f; /* finite */
-	b->verdict[b->n++] = fits && w->token_len == TOKEN_SIZE ? G2T_RESULT_ACCEPTED
-	                                                        : G2T_RESULT_BAD;
+	check.w = b->scratch;
+	if (!g2t_weights_check(s->schema, b->payload[b->n - 1], b->len[b->n - 1], &check, -1, &d))
+		b->verdict[b->n - 1] = G2T_RESULT_ACCEPTED;
 	return G2T_OK;
 }
 
@@ -879,9 +938,15 @@ static int open_batch(struct g2t_server *s, struct g2t_packet *pk, struct batch 
 	struct g2t_packet_item item = { 0 };
 	int rc;
 
-	while ((rc = g2t_packet_next(pk, &item, d)) == 1)
-		if (item.type == G2T_REC_WEIGHTS && (rc = batch_add(s, b, &item.weights)))
+	pk->features_max = s->schema->features;
+	while ((rc = g2t_packet_next(pk, &item, d)) == 1) {
+		if (pk->seen > pk->count) /* more than its budget was taken for */
+			rc = G2T_EFORMAT;
+		else if (item.type == G2T_REC_WEIGHTS)
+			rc = batch_add(s, b, &item.weights);
+		if (rc != 1 && rc)
 			break;
+	}
 	free(item.room);
 	return rc;
 }
@@ -951,6 +1016,13 @@ static void commit_jobs(struct g2t_server *s, struct job *jobs)
 	for (j = jobs; j; j = j->next)
 		j->rc = rc;
 	pthread_mutex_unlock(&s->store_lock);
+	/* said once when it starts and once when it ends, not per request */
+	if (rc && !s->state_failing)
+		g2t_warn("%s; answering 503 until the state can be written",
+		         d.what[0] ? d.what : "the state cannot be written");
+	else if (!rc && s->state_failing)
+		g2t_warn("the state is written again");
+	s->state_failing = rc != 0;
 }
 
 static void *committer(void *arg)
@@ -985,43 +1057,64 @@ static void *committer(void *arg)
 	return NULL;
 }
 
-/* A packet that verifies, from an enrolled device, goes to the committer. */
-static enum MHD_Result results_start(struct g2t_server *s, struct MHD_Connection *c,
-                                     const struct request *rq, struct job *j)
+/* Takes n bytes of the budget of bytes held for requests; -1 when spent. */
+static int reserve(struct g2t_server *s, struct request *rq, size_t n)
 {
+	int ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = n <= s->opts.buffer_budget - s->buffered;
+	s->buffered += ok ? n : 0;
+	rq->reserved += ok ? n : 0;
+	s->n.over_budget += !ok;
+	pthread_mutex_unlock(&s->lock);
+	return ok ? 0 : -1;
+}
+
+static enum MHD_Result busy(struct MHD_Connection *c)
+{
+	return error(c, 503, "busy: too many bytes held for requests; retry");
+}
+
+/*
+ * A packet signed by the device that signed the request goes to the
+ * committer, checked in this order: what its header claims against what
+ * this task set can need, the signature, then the body inflated and each
+ * weight set judged.  Memory for all of it is taken from the budget first.
+ */
+static enum MHD_Result results_start(struct g2t_server *s, struct MHD_Connection *c,
+                                     struct request *rq, struct job *j)
+{
+	struct g2t_diag d = { 0, -1, "" };
 	const uint8_t *pkt;
 	uint32_t plen = 0;
-	struct g2t_diag d = { 0, -1, "" };
-	struct device *dev;
-	unsigned code;
+	char why[300];
 	int rc;
 
 	if (find_packet(rq->body, rq->len, &pkt, &plen))
 		return error(c, 400, "body is not a G2T stream with a PACKET record");
-	if ((rc = g2t_packet_open(&j->pk, pkt, plen, &d)))
-		return error(c, rc == G2T_ENOMEM ? 500 : 400, "packet does not verify");
-	pthread_mutex_lock(&s->lock);
-	dev = enrolled(s, j->pk.pk);
-	code = !dev ? 403 : !within_rate(s, dev, now_s()) ? 429 : 0;
-	s->n.denied += code == 403;
-	s->n.rate_limited += code == 429;
-	pthread_mutex_unlock(&s->lock);
-	if (!code && (rc = open_batch(s, &j->pk, &j->b, &d)))
-		code = rc == G2T_ENOMEM ? 500 : 400;
-	if (code) {
-		g2t_packet_close(&j->pk);
-		batch_free(&j->b);
-		memset(&j->b, 0, sizeof j->b);
-		return error(c, code, code == 403 ? "device not enrolled" : code == 429 ?
-		             "rate limit" : code == 400 ? "malformed packet body" : "out of memory");
+	if (g2t_packet_head(&j->pk, pkt, plen, &d))
+		return error(c, 400, "malformed packet header");
+	if (memcmp(j->pk.pk, rq->key, G2T_PK_SIZE))
+		return error(c, 403, "packet signed by another key than the request");
+	if (j->pk.count > s->sets_max || j->pk.raw_len > s->raw_max)
+		return error(c, 413, "packet holds more than this task set can need");
+	if (reserve(s, rq, j->pk.raw_len + j->pk.count * s->set_memory))
+		return busy(c);
+	if ((rc = g2t_packet_verify(&j->pk, s->raw_max, &d))) {
+		snprintf(why, sizeof why, "packet does not verify: %s", d.what);
+		return error(c, rc == G2T_ENOMEM ? 500 : 400, why);
 	}
+	if ((rc = open_batch(s, &j->pk, &j->b, &d)))
+		return error(c, rc == G2T_ENOMEM ? 500 : 400, rc == G2T_ENOMEM ? "out of memory"
+		             : "malformed packet body");
 	g2t_hash(j->digest, pkt, plen);
 	memcpy(j->key, j->pk.pk, sizeof j->key);
 	return enqueue(s, c, j, JOB_RESULTS);
 }
 
 static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
-                               const struct request *rq, struct job *j)
+                               struct request *rq, struct job *j)
 {
 	char hex[2 * G2T_HASH_SIZE + 1];
 	enum MHD_Result ok;
@@ -1047,58 +1140,106 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 
 /* ---- model, status, metrics ---- */
 
-static int merge_one(void *ctx, const uint8_t *p, uint32_t len)
-{
-	struct g2t_diag d;
+/* The stored results, each checked as the model needs it before it is merged. */
+struct rebuild {
+	struct g2t_server *s;
+	struct g2t_merge *m;
+	float *w;
+	long *bad;                    /* tasks whose stored result is refused */
+	size_t nbad, cap;
+};
 
-	return g2t_merge_add_record(ctx, G2T_REC_WEIGHTS, p, len, "state", &d);
+static int merge_one(void *ctx, long task, const uint8_t *p, uint32_t len)
+{
+	struct rebuild *r = ctx;
+	struct g2t_weights wt = { .w = r->w };
+	struct g2t_diag d = { 0, -1, "" };
+
+	if (!g2t_weights_check(r->s->schema, p, len, &wt, -1, &d) && wt.id.task == task)
+		return g2t_merge_add_record(r->m, G2T_REC_WEIGHTS, p, len, "state", &d);
+	g2t_warn("task %ld: the stored result is refused: %s", task,
+	         d.what[0] ? d.what : "it is another task's");
+	if (g2t_grow((void **)&r->bad, &r->cap, r->nbad + 1, sizeof *r->bad))
+		return G2T_ENOMEM;
+	r->bad[r->nbad++] = task;
+	return G2T_OK;
 }
 
-/* Builds the model once every task is done (same code as g2t-merge). */
-static int build_model(struct g2t_server *s)
+/* Opens again the tasks whose stored result cannot go in a model (a state
+ * from a version that took them): their devices are named, new ones redo them. */
+static int reopen_bad(struct g2t_server *s, const struct rebuild *r, struct g2t_diag *d)
 {
-	struct g2t_merge *m = g2t_merge_new();
-	struct g2t_diag d;
+	uint8_t key[G2T_PK_SIZE];
+	char id[17];
+	int rc = G2T_OK;
+
+	for (size_t i = 0; i < r->nbad && !rc; i++) {
+		if ((rc = g2t_store_reopen(s->store, r->bad[i], key, d)))
+			break;
+		g2t_key_id(id, key);
+		g2t_warn("task %ld: its result from device %s is taken back; the task is leased"
+		         " again", r->bad[i], id);
+		pthread_mutex_lock(&s->lock);
+		s->done--;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return rc;
+}
+
+/* Builds the model once every task is done (same code as g2t-merge); under
+ * store_lock.  G2T_EDATA: a task was opened again, the model must wait. */
+static int build_model(struct g2t_server *s, struct g2t_diag *d)
+{
+	struct rebuild r = { s, g2t_merge_new(), malloc((s->schema->features + 1) * 4), NULL,
+	                     0, 0 };
 	const char *bad;
 	char names[64];
 	FILE *f;
-	int rc = m ? G2T_OK : G2T_ENOMEM;
+	int rc = r.m && r.w ? G2T_OK : G2T_ENOMEM;
 
 	if (!rc)
-		rc = g2t_merge_add_record(m, G2T_REC_SCHEMA, s->schema->payload,
-		                          s->schema->length, "state", &d);
+		rc = g2t_merge_add_record(r.m, G2T_REC_SCHEMA, s->schema->payload,
+		                          s->schema->length, "state", d);
 	if (!rc)
-		rc = g2t_store_each_result(s->store, merge_one, m);
+		rc = g2t_store_each_result(s->store, merge_one, &r);
+	if (!rc && r.nbad)
+		rc = (rc = reopen_bad(s, &r, d)) ? rc : G2T_EDATA;
 	if (!rc)
-		rc = g2t_merge_build(m, &bad, &d);
-	if (!rc && g2t_merge_missing(m, names, sizeof names))
-		rc = G2T_EDATA;
+		rc = g2t_merge_build(r.m, &bad, d);
+	if (!rc && g2t_merge_missing(r.m, names, sizeof names))
+		rc = g2t_fail(d, G2T_EDATA, 0, -1, "tasks without a result: %s", names);
 	if (!rc && !(f = open_memstream((char **)&s->model, &s->model_len)))
 		rc = G2T_ENOMEM;
 	if (!rc) {
-		rc = g2t_merge_write(m, f, &d);
+		rc = g2t_merge_write(r.m, f, d);
 		fclose(f);
 		if (rc) {
 			free(s->model);
 			s->model = NULL;
 		}
 	}
-	g2t_merge_free(m);
+	g2t_merge_free(r.m);
+	free(r.w);
+	free(r.bad);
 	return rc;
 }
 
 static enum MHD_Result model(struct g2t_server *s, struct MHD_Connection *c)
 {
 	struct g2t_store_counts n;
+	struct g2t_diag d = { 0, -1, "" };
 	int rc;
 
 	pthread_mutex_lock(&s->store_lock);
 	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
-	if (!rc && !s->model && n.done == n.tasks)
-		rc = build_model(s);
+	if (!rc && !s->model && n.done == n.tasks && (rc = build_model(s, &d)) == G2T_EDATA &&
+	    !d.what[0])
+		rc = g2t_store_counts(s->store, &n, (long long)time(NULL)); /* tasks reopened */
 	pthread_mutex_unlock(&s->store_lock);
-	if (rc)
+	if (rc) {
+		g2t_warn("cannot build the model: %s", d.what[0] ? d.what : g2t_strerror(rc));
 		return error(c, 500, "cannot build the model");
+	}
 	if (!s->model)
 		return json(c, 404, NULL, "{\"error\":\"incomplete: %lld of %lld tasks done\"}",
 		            n.done, n.tasks);
@@ -1141,11 +1282,12 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	            "\"leases\":{\"issued\":%lld,\"reissued\":%lld,\"no_work\":%llu},"
 	            "\"results\":{\"accepted\":%llu,\"recorded\":%llu,\"ignored_stale\":%llu,"
 	            "\"duplicates\":%llu,\"refused\":{%s}},\"requests\":{\"total\":%llu,"
-	            "\"denied\":%llu,\"rate_limited\":%llu},\"complete\":%s}",
+	            "\"denied\":%llu,\"rate_limited\":%llu,\"over_budget\":%llu},"
+	            "\"connections_dropped_slow\":%llu,\"complete\":%s}",
 	            n.tasks, n.pending, n.leased, n.done, n.devices, s->opts.replicas,
 	            n.disagreeing, n.issued, n.reissued, k.no_work, k.accepted, k.recorded,
 	            k.stale, k.duplicates, refused, k.requests, k.denied, k.rate_limited,
-	            n.done == n.tasks ? "true" : "false");
+	            k.over_budget, k.too_slow, n.done == n.tasks ? "true" : "false");
 }
 
 static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
@@ -1184,6 +1326,10 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	        k.denied);
 	fprintf(f, "# TYPE g2t_requests_rate_limited_total counter\n"
 	        "g2t_requests_rate_limited_total %llu\n", k.rate_limited);
+	fprintf(f, "# TYPE g2t_requests_over_budget_total counter\n"
+	        "g2t_requests_over_budget_total %llu\n", k.over_budget);
+	fprintf(f, "# TYPE g2t_connections_dropped_slow_total counter\n"
+	        "g2t_connections_dropped_slow_total %llu\n", k.too_slow);
 	fprintf(f, "# TYPE g2t_request_seconds histogram\n");
 	for (int i = 0; i < LATENCY_BUCKETS; i++) {
 		cumulative += k.latency[i];
@@ -1227,12 +1373,65 @@ static enum MHD_Result route(struct g2t_server *s, struct MHD_Connection *c,
 	return error(c, 404, "no such resource");
 }
 
+/* The connection's record, kept for its deadlines. */
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return i ? i->socket_context : NULL;
+}
+
+/* The connection has `seconds` from now to bring its request in (0: no limit). */
+static void set_deadline(struct g2t_server *s, struct MHD_Connection *c, double seconds)
+{
+	struct conn *k = conn_of(c);
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&s->conn_lock);
+	k->deadline = seconds > 0 ? now_s() + seconds : 0;
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
+/*
+ * What a request may bring, decided on its headers alone, before any of its
+ * body is read: only POST /v1/results has a body, of at most body_max bytes,
+ * with a Content-Length, signed for by an enrolled device (its rate spent),
+ * and within the budget of bytes held for requests.
+ */
+static enum MHD_Result begin(struct g2t_server *s, struct MHD_Connection *c, const char *url,
+                             const char *method, struct request *rq)
+{
+	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), *why;
+	int chunked = header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+	unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0; /* MHD checked it */
+	unsigned status;
+
+	if (strcmp(url, "/v1/results") || strcmp(method, "POST")) {
+		set_deadline(s, c, BODY_GRACE);
+		return len || chunked ? error(c, 413, "this request takes no body") : MHD_YES;
+	}
+	if (!cl || chunked)
+		return error(c, 411, "a results body needs a Content-Length");
+	if (len > s->body_max)
+		return error(c, 413, "body too large for this task set");
+	if ((status = authenticate(s, c, "POST", url, rq->key, &why)))
+		return error(c, status, why);
+	if (reserve(s, rq, (size_t)len))
+		return busy(c);
+	rq->expect = (size_t)len;
+	set_deadline(s, c, BODY_GRACE + (double)len / BODY_MIN_RATE);
+	return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version,
                               const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct g2t_server *s = cls;
 	struct request *rq = *con_cls;
+	size_t n = *upload_size;
 
 	(void)version;
 	if (!rq) {
@@ -1243,24 +1442,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		pthread_mutex_lock(&s->lock);
 		s->in_flight++;
 		pthread_mutex_unlock(&s->lock);
-		return MHD_YES;
+		return begin(s, c, url, method, rq);
 	}
-	if (*upload_size) {
-		size_t n = *upload_size;
-
-		if (rq->len + n > s->opts.body_limit ||
-		    g2t_grow((void **)&rq->body, &rq->cap, rq->len + n, 1))
-			rq->too_big = 1;
-		else
-			memcpy(rq->body + rq->len, upload, n);
-		rq->len += rq->too_big ? 0 : n;
+	if (n) {
+		if (n > rq->expect - rq->len || (!rq->body && !(rq->body = malloc(rq->expect))))
+			return MHD_NO; /* more than was reserved for: close */
+		memcpy(rq->body + rq->len, upload, n);
+		rq->len += n;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	return rq->too_big ? error(c, 413, "body too large") : route(s, c, url, method, rq);
+	set_deadline(s, c, 0); /* in: answering it has no deadline but MHD's idle one */
+	return route(s, c, url, method, rq);
 }
 
-/* Counts a finished request and its latency. */
+/* Counts a finished request and its latency, and frees what it held. */
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode why)
 {
@@ -1269,26 +1465,91 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	double t;
 	int i;
 
-	(void)c;
 	(void)why;
 	if (!rq)
 		return;
+	set_deadline(s, c, HEADER_DEADLINE); /* for the next request on it */
 	t = now_s() - rq->start;
 	for (i = 0; i < LATENCY_BUCKETS && t > latency_le[i]; i++)
 		;
 	pthread_mutex_lock(&s->lock);
 	s->in_flight--;
+	s->buffered -= rq->reserved;
 	s->n.requests++;
 	s->n.latency[i]++;
 	s->n.latency_sum += t;
 	pthread_mutex_unlock(&s->lock);
-	if (rq->job.kind == JOB_RESULTS) {
-		g2t_packet_close(&rq->job.pk);
-		batch_free(&rq->job.b);
-	}
+	g2t_packet_close(&rq->job.pk);
+	batch_free(&rq->job.b);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
+}
+
+/* Connections come and go: each gets a record with a deadline for its headers. */
+static void connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code)
+{
+	struct g2t_server *s = cls;
+	struct conn *k = *socket_context;
+	const union MHD_ConnectionInfo *fd;
+
+	pthread_mutex_lock(&s->conn_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED &&
+	    (fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD)) &&
+	    (k = calloc(1, sizeof *k))) {
+		k->fd = fd->connect_fd;
+		k->deadline = now_s() + HEADER_DEADLINE;
+		k->next = s->conns;
+		if (s->conns)
+			s->conns->prev = k;
+		s->conns = k;
+		*socket_context = k;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && k) {
+		/* before MHD closes the socket: the reaper never sees a reused fd */
+		if (k->prev)
+			k->prev->next = k->next;
+		else
+			s->conns = k->next;
+		if (k->next)
+			k->next->prev = k->prev;
+		free(k);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
+/*
+ * Drops connections past their deadline: headers not in within
+ * HEADER_DEADLINE of the connection or of its last answer, a body slower
+ * than BODY_MIN_RATE after BODY_GRACE.  libmicrohttpd's own timeout restarts
+ * with every byte, so a slow sender would never meet it.
+ */
+static void *reaper(void *arg)
+{
+	struct g2t_server *s = arg;
+	int reaping = 1;
+
+	while (reaping) {
+		double now;
+		unsigned long dropped = 0;
+
+		nanosleep(&(struct timespec){ 0, REAP_EVERY }, NULL);
+		now = now_s();
+		pthread_mutex_lock(&s->conn_lock);
+		for (struct conn *k = s->conns; k; k = k->next)
+			if (k->deadline && now > k->deadline) {
+				shutdown(k->fd, SHUT_RDWR); /* MHD sees it closed, and closes it */
+				k->deadline = 0;
+				dropped++;
+			}
+		reaping = s->reaping;
+		pthread_mutex_unlock(&s->conn_lock);
+		pthread_mutex_lock(&s->lock);
+		s->n.too_slow += dropped;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
 }
 
 /* ---- life cycle ---- */
@@ -1341,6 +1602,7 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 	                           * smaller pool is cheaper to clear per request */
 	                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 	                          MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+	                          MHD_OPTION_NOTIFY_CONNECTION, connection, s,
 	                          cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
 	                          MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 	if (key)
@@ -1349,7 +1611,56 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 	free(key);
 	if (!s->mhd)
 		return g2t_fail(d, G2T_EIO, 0, -1, "cannot listen on port %u", o->port);
+	s->reaping = 1;
+	if (pthread_create(&s->reaper, NULL, reaper, s) != 0) {
+		s->reaping = 0;
+		return g2t_fail(d, G2T_ENOMEM, 0, -1, "cannot start the reaper thread");
+	}
 	return G2T_OK;
+}
+
+/*
+ * What a request may make the server hold, from the task set: a packet of
+ * at most two weight sets a task (one is all a device can hold; the second
+ * is slack), each with every feature non-zero, and two schemas.
+ */
+static void size_limits(struct g2t_server *s)
+{
+	size_t min;
+	size_t set = 1 + G2T_TASK_ID_SIZE + 5 + 4 + 10 + 5 + 4 + 5 + G2T_TOKEN_MAX + 5 + 4 +
+	             (size_t)s->schema->features * (5 + 4);
+
+	s->sets_max = 2 * s->tasks;
+	s->raw_max = 2 * (5 + (size_t)s->schema->length) + s->sets_max * set;
+	s->body_max = 2 * G2T_HEADER_SIZE + G2T_CRC_SIZE + 256 + compressBound(s->raw_max);
+	s->body_max = s->body_max < s->opts.body_limit ? s->body_max : s->opts.body_limit;
+	s->raw_max = s->raw_max < 256u << 20 ? s->raw_max : 256u << 20;
+	/* a weight set kept: its floats, its payload and its identity */
+	s->set_memory = (size_t)s->schema->features * 12 + G2T_TASK_ID_SIZE + 256;
+	min = s->body_max + s->raw_max + s->sets_max * s->set_memory;
+	if (s->opts.buffer_budget < min) /* the largest request must fit */
+		s->opts.buffer_budget = min;
+}
+
+/* Room for every connection allowed: the open files limit raised, or the
+ * connection limit lowered to fit it. */
+static void fit_connections(struct g2t_server *s)
+{
+	struct rlimit r;
+	rlim_t want = (rlim_t)s->opts.connection_limit + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+		return;
+	if (r.rlim_cur < want) {
+		r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max > want ? want : r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+		getrlimit(RLIMIT_NOFILE, &r);
+	}
+	if (r.rlim_cur < want) {
+		g2t_warn("open files limited to %llu: at most %llu connections",
+		         (unsigned long long)r.rlim_cur, (unsigned long long)r.rlim_cur - 64);
+		s->opts.connection_limit = r.rlim_cur > 128 ? (unsigned)r.rlim_cur - 64 : 64;
+	}
 }
 
 int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
@@ -1367,6 +1678,7 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	randombytes_buf(s->nonce_key, sizeof s->nonce_key);
 	s->opts = *o;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->conn_lock, NULL);
 	pthread_mutex_init(&s->store_lock, NULL);
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->queued, NULL);
@@ -1375,6 +1687,8 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 			return rc;
 	if ((rc = check_tasks(s, d)) || (rc = frame_schema(s)))
 		return rc;
+	size_limits(s);
+	fit_connections(s);
 	for (size_t i = 0; i < o->ndevices; i++)
 		if ((rc = g2t_keyring_add(&keys, o->devices[i], d))) {
 			g2t_keyring_clear(&keys);
@@ -1429,6 +1743,12 @@ void g2t_server_stop(struct g2t_server *s)
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
+	if (s->reaping) {
+		pthread_mutex_lock(&s->conn_lock);
+		s->reaping = 0;
+		pthread_mutex_unlock(&s->conn_lock);
+		pthread_join(s->reaper, NULL);
+	}
 	if (s->committing) { /* after the HTTP threads: no job can come now */
 		pthread_mutex_lock(&s->qlock);
 		s->stopping = 1;
@@ -1448,6 +1768,7 @@ void g2t_server_stop(struct g2t_server *s)
 	free(s->model);
 	free(s->schema_record);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->conn_lock);
 	pthread_mutex_destroy(&s->store_lock);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_cond_destroy(&s->queued);

@@ -28,6 +28,7 @@
 
 struct g2t_store {
 	sqlite3 *db;
+	char path[4096];           /* of the database, for messages */
 	int lock_fd;               /* flock()ed: one server per state */
 	unsigned replicas;         /* agreeing results that complete a task */
 	sqlite3_stmt *pick_a, *pick_b, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
@@ -76,7 +77,7 @@ static const char schema_sql[] =
 
 static int fail(struct g2t_store *s, struct g2t_diag *d)
 {
-	return g2t_fail(d, G2T_EIO, 0, -1, "state: %s", sqlite3_errmsg(s->db));
+	return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", s->path, sqlite3_errmsg(s->db));
 }
 
 static int exec(struct g2t_store *s, const char *sql, struct g2t_diag *d)
@@ -204,8 +205,8 @@ int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
 		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", path, strerror(errno));
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
 		return g2t_fail(d, G2T_EREFUSED, 0, -1, "%s: another g2t-serve uses this state", dir);
-	snprintf(path, sizeof path, "%s/g2t.db", dir);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	snprintf(s->path, sizeof s->path, "%s/g2t.db", dir);
+	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return fail(s, d);
 	sqlite3_busy_timeout(s->db, 5000);
@@ -709,19 +710,56 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 	return rc;
 }
 
-/* Calls back with every accepted WEIGHTS payload, in task order. */
+/* Calls back with every accepted WEIGHTS payload and its task, in task order. */
 int g2t_store_each_result(struct g2t_store *s,
-                          int (*fn)(void *ctx, const uint8_t *p, uint32_t len), void *ctx)
+                          int (*fn)(void *ctx, long task, const uint8_t *p, uint32_t len),
+                          void *ctx)
 {
 	sqlite3_stmt *q;
 	int rc = G2T_OK;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT result FROM tasks WHERE state=2 ORDER BY id",
+	if (sqlite3_prepare_v2(s->db, "SELECT id, result FROM tasks WHERE state=2 ORDER BY id",
 	                       -1, &q, NULL) != SQLITE_OK)
 		return G2T_EIO;
 	while (!rc && sqlite3_step(q) == SQLITE_ROW)
-		rc = fn(ctx, sqlite3_column_blob(q, 0), (uint32_t)sqlite3_column_bytes(q, 0));
+		rc = fn(ctx, (long)sqlite3_column_int64(q, 0), sqlite3_column_blob(q, 1),
+		        (uint32_t)sqlite3_column_bytes(q, 1));
 	sqlite3_finalize(q);
+	return rc;
+}
+
+int g2t_store_reopen(struct g2t_store *s, long task, uint8_t device[G2T_PK_SIZE],
+                     struct g2t_diag *d)
+{
+	static const char *const sql[] = {
+		"UPDATE tasks SET state=0, result=NULL WHERE id=?1",
+		"DELETE FROM votes WHERE task=?1",
+		"DELETE FROM slots WHERE task=?1", /* their leases' results are stale now */
+	};
+	sqlite3_stmt *q = NULL;
+	int rc = exec(s, "BEGIN IMMEDIATE", d);
+
+	memset(device, 0, G2T_PK_SIZE);
+	if (!rc && sqlite3_prepare_v2(s->db, "SELECT device FROM leases WHERE task=?1"
+	                              " ORDER BY id DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, task);
+		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == G2T_PK_SIZE)
+			memcpy(device, sqlite3_column_blob(q, 0), G2T_PK_SIZE);
+		sqlite3_finalize(q);
+	}
+	for (size_t i = 0; i < sizeof sql / sizeof *sql && !rc; i++) {
+		if (sqlite3_prepare_v2(s->db, sql[i], -1, &q, NULL) != SQLITE_OK)
+			rc = fail(s, d);
+		else if (run(q, task, NULL, 0))
+			rc = fail(s, d);
+		sqlite3_finalize(q);
+	}
+	for (unsigned r = 0; r < s->replicas && !rc; r++)
+		if (run(s->add_slot, task, NULL, 0))
+			rc = fail(s, d);
+	if (!rc)
+		return exec(s, "COMMIT", d);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
 

@@ -74,9 +74,12 @@ call() {
 	BODY=$(tr -d '\0' <body 2>/dev/null | head -c 4000)
 }
 
-# post_packet FILE: POST FILE to /v1/results as a device does.
+# post_packet FILE [KEY]: POST FILE to /v1/results as a device does, the
+# request signed with KEY ($KEY).
 post_packet() {
-	call POST /v1/results -H 'Content-Type: application/x-g2t' --data-binary "@$1"
+	sign_request "${2:-$KEY}" '' '' /v1/results || return 1
+	call POST /v1/results -H 'Content-Type: application/x-g2t' "${SIGNED[@]}" \
+		--data-binary "@$1"
 }
 
 expect_code() {
@@ -416,7 +419,7 @@ cached_schema() {
 	expect_stat done 0 recorded 1 accepted 0
 	tampered b.g2t wb.g2t
 	g2t-pack -s "$KEY2" -q 1 --spool y/sp -o b.pkt wb.g2t
-	post_packet b.pkt
+	post_packet b.pkt "$KEY2"
 	expect_code 200
 	expect_body '"status":"recorded"'
 	expect_stat done 0 recorded 2 disagreeing_devices 0
@@ -475,7 +478,7 @@ cached_schema() {
 	expect_stat denied 1 leased 0 issued 0 devices 0
 	# its packet (with no lease) is refused at /v1/results too
 	packet_for "$F/tasks/task-00000.g2t" "$F/stranger.key" sp p.pkt
-	post_packet p.pkt
+	post_packet p.pkt "$F/stranger.key"
 	expect_code 403
 	expect_body 'not enrolled'
 	expect_stat denied 2 accepted 0 done 0
@@ -630,7 +633,7 @@ cached_schema() {
 	expect_body 'unknown lease token'
 	# device 2 sends a result for device 1's lease
 	packet_for t1.g2t "$KEY2" sp2 other.pkt
-	post_packet other.pkt
+	post_packet other.pkt "$KEY2"
 	expect_code 409
 	expect_body 'lease held by another device'
 	expect_stat 'lease held by another device' 1 done 0 accepted 0
@@ -764,7 +767,7 @@ cached_schema() {
 	serve
 	lease "$KEY" t.g2t
 	packet_for t.g2t "$KEY" sp good.pkt
-	head -c 4096 /dev/urandom >random.bin
+	head -c 1024 /dev/urandom >random.bin
 	post_packet random.bin
 	expect_code 400
 	expect_serving
@@ -953,7 +956,8 @@ cached_schema() {
 	lease "$KEY" t.g2t
 	packet_for t.g2t "$KEY" sp p.pkt
 	# about 2.5 s to upload at 200 bytes/s
-	curl -s -o body -w '%{http_code}' --max-time 20 --limit-rate 200 \
+	sign_request "$KEY" '' '' /v1/results
+	curl -s -o body -w '%{http_code}' --max-time 20 --limit-rate 200 "${SIGNED[@]}" \
 		-H 'Content-Type: application/x-g2t' --data-binary @p.pkt \
 		"$SERVER_URL/v1/results" >code 2>&1 3>&- &
 	DEVICE_PIDS+=($!)
