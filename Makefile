@@ -62,10 +62,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBG2T) $(BUILD)/flags mcu/cfg/least.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
 
-# Test tools: a loopback HTTP receiver for g2t-pack --send.
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/flags
+# Test tools: a loopback receiver for g2t-pack --send, hostile clients, crafted packets.
+$(BUILD)/tools/%: tests/tools/%.c $(LIBG2T) $(BUILD)/flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lmicrohttpd -lsodium
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBG2T) $(LDLIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(LIBG2T) $(BUILD)/flags
 	@mkdir -p $(@D)

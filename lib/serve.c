@@ -1576,6 +1576,18 @@ static char *read_text(const char *path, struct g2t_diag *d)
 	return p;
 }
 
+/* libmicrohttpd's messages: why it cannot start; once serving, what it says
+ * of each client's broken connection would let any client flood the log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	const struct g2t_server *s = cls;
+
+	if (!s->mhd) {
+		fprintf(stderr, "g2t-serve: ");
+		vfprintf(stderr, fmt, ap);
+	}
+}
+
 static int start_http(struct g2t_server *s, struct g2t_diag *d)
 {
 	const struct g2t_serve_opts *o = &s->opts;
@@ -1593,6 +1605,7 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 		flags |= MHD_USE_TLS;
 	}
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
+	                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 	                          MHD_OPTION_THREAD_POOL_SIZE, o->threads > 1 ? o->threads : 0,
 	                          MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,

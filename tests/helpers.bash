@@ -239,6 +239,7 @@ packet_seqs() {
 
 # The loopback HTTP receiver that stands in for the server.
 G2T_RECEIVER=${G2T_RECEIVER:-$G2T_ROOT/${G2T_UNITS:-build/tests}/../tools/receiver}
+TOOLS=$(dirname "$G2T_RECEIVER")
 
 # start_receiver DIR [OPTIONS...]: runs the receiver with its log in DIR/log and
 # the bodies it acknowledges saved as DIR/N.pkt; sets RECEIVER_PID and

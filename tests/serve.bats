@@ -1004,3 +1004,135 @@ cached_schema() {
 	expect_stat done 3 complete true issued 3 reissued 0
 	expect_model
 }
+
+# --- under attack (issue 9) ---------------------------------------------------
+
+# raw_request TEXT: sends TEXT on a new connection and prints the status
+# code the server answers within 3 s, without sending anything more.
+raw_request() {
+	local fd line=
+	exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+	printf '%b' "$1" >&"$fd"
+	IFS= read -r -t 3 line <&"$fd" || true
+	exec {fd}>&-
+	line=${line#HTTP/1.1 }
+	printf '%s\n' "${line%% *}"
+}
+
+@test "results are judged on their headers before any body is read: unsigned 401, unenrolled 403, over the task set's bound 413, no length 411" {
+	need_signer
+	serve
+	local head='POST /v1/results HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-g2t\r\n'
+	# no byte of the announced body is sent: the answer comes on the headers
+	[ "$(raw_request "${head}Content-Length: 2000\r\n\r\n")" = 401 ]
+	[ "$(raw_request "${head}Content-Length: 62914560\r\n\r\n")" = 413 ]
+	[ "$(raw_request "${head}Transfer-Encoding: chunked\r\n\r\n")" = 411 ]
+	sign_request "$F/stranger.key" '' '' /v1/results
+	local h=${SIGNED[1]} s=${SIGNED[7]} n=${SIGNED[5]} t=${SIGNED[3]}
+	[ "$(raw_request "${head}${h}\r\n${t}\r\n${n}\r\n${s}\r\nContent-Length: 2000\r\n\r\n")" = 403 ]
+	# a GET or a lease with a body is refused, not read
+	[ "$(raw_request 'GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n')" = 413 ]
+	expect_stat denied 2 accepted 0
+	expect_serving
+}
+
+@test "a signed packet from an enrolled device is still bounded: another key than the request's 403; more weight sets than the task set can need 413" {
+	need_signer
+	serve
+	lease "$KEY" t.g2t
+	packet_for t.g2t "$KEY" sp p.pkt
+	post_packet p.pkt "$KEY2" # the body signed by KEY, the request by KEY2
+	expect_code 403
+	expect_body 'another key'
+	# iris: 3 tasks, so at most 6 weight sets; these are 9
+	local s
+	for s in 1 2 3; do
+		g2t-train --seed "$s" "$F"/tasks/*.g2t
+	done | g2t-pack -s "$KEY" -q 1 --spool sp9 --flush -o nine.pkt
+	post_packet nine.pkt
+	expect_code 413
+	expect_body 'more than this task set can need'
+	post_packet p.pkt
+	expect_code 200
+	expect_stat accepted 1
+}
+
+@test "a result whose bias or a weight is NaN or infinite is refused at submission (409), never accepted, and the model is built" {
+	need_signer
+	serve
+	lease "$KEY" t.g2t
+	local off type len
+	g2t-train t.g2t >w.g2t
+	read -r off type len < <(records w.g2t | awk '$2 == 4')
+	cp w.g2t nan.g2t
+	put_u32 nan.g2t $((off + 8 + 108)) 2143289344 # the bias: a quiet NaN
+	fix_record_crc nan.g2t "$off"
+	g2t-pack -s "$KEY" -q 1 --spool sp1 -o nan.pkt nan.g2t
+	post_packet nan.pkt
+	expect_code 409
+	expect_body 'does not fit its task'
+	cp w.g2t inf.g2t
+	put_u32 inf.g2t $((off + 8 + 128)) 2139095040 # the first weight: +inf
+	fix_record_crc inf.g2t "$off"
+	g2t-pack -s "$KEY" -q 1 --spool sp2 -o inf.pkt inf.g2t
+	post_packet inf.pkt
+	expect_code 409
+	expect_stat accepted 0 done 0 'does not fit its task' 2
+	g2t-pack -s "$KEY" -q 1 --spool sp3 --send "$SERVER_URL" w.g2t
+	expect_stat accepted 1 done 1
+	work "$KEY2" dev 10 || { cat dev/err; return 1; }
+	expect_model
+}
+
+@test "a state holding a result no model can take (an older version's): the model waits, the log names task and device, the task is leased again" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 is needed to edit the state"
+	serve
+	work "$KEY" dev 10 || { cat dev/err; return 1; }
+	expect_model
+	stop_server TERM
+	# the stored result of task 1 gets a NaN bias, as an older server took it
+	sqlite3 state/g2t.db "SELECT writefile('r.bin', result) FROM tasks WHERE id=1" >/dev/null
+	put_u32 r.bin 108 2143289344
+	sqlite3 state/g2t.db "UPDATE tasks SET result=readfile('r.bin') WHERE id=1"
+	serve
+	call GET /v1/model
+	expect_code 404
+	expect_body 'incomplete: 2 of 3'
+	grep -q 'task 1: the stored result is refused: weights for task 1 are not finite (the bias)' srv/log
+	local id
+	id=$(awk '{ print $2 }' "$F/keys/dev.pub" | base64 -d | b2sum -l 64 | cut -c1-16)
+	grep -q "task 1: its result from device $id is taken back" srv/log
+	expect_stat done 2 complete false
+	work "$KEY2" dev2 10 || { cat dev2/err; return 1; }
+	[ "$(cat dev2/tasks)" = 1 ]
+	expect_model
+}
+
+@test "a state that is not a database: g2t-serve exits 1 naming the file" {
+	mkdir state
+	head -c 8192 /dev/urandom >state/g2t.db
+	run --separate-stderr g2t-serve --tasks "$F/tasks" --state state --devices "$F/keys" \
+		--listen 127.0.0.1:0
+	expect_status 1
+	expect_stderr 'state/g2t.db: file is not a database'
+}
+
+@test "a 1 KB packet whose weight sets each claim 2^24 features: 32 sets are over the task set's bound (413), 4 are refused (400) before anything grows with that claim" {
+	need_signer
+	serve
+	lease "$KEY" t.g2t
+	"$TOOLS/bigpacket" "$KEY" t.g2t "$(token_of t.g2t)" 32 >big32.pkt
+	[ "$(stat -c %s big32.pkt)" -lt 4096 ]
+	post_packet big32.pkt
+	expect_code 413
+	"$TOOLS/bigpacket" "$KEY" t.g2t "$(token_of t.g2t)" 4 >big4.pkt
+	post_packet big4.pkt
+	expect_code 400
+	expect_body 'malformed packet body'
+	# 4 x 12 x 2^24 bytes would be 768 MiB; the server stays small
+	local peak
+	peak=$(awk '/^VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER_PID/status")
+	[ "$peak" -lt 100 ] || { echo "peak RSS $peak MB"; return 1; }
+	expect_stat accepted 0
+	expect_serving
+}

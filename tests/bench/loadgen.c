@@ -250,7 +250,8 @@ static void submit(struct device *d, int kind, const char *url, const void *body
 
 /* ---- requests ---- */
 
-static void sign_lease(struct worker *w, struct device *d, struct signed_req *r)
+static void sign_request(struct worker *w, struct device *d, struct signed_req *r,
+                         const char *path)
 {
 	uint8_t nonce[16], sig[crypto_sign_BYTES];
 	char msg[256];
@@ -264,7 +265,7 @@ static void sign_lease(struct worker *w, struct device *d, struct signed_req *r)
 	w->nonce_counter++;
 	randombytes_buf_deterministic(nonce, sizeof nonce, w->nonce_seed);
 	sodium_bin2hex(r->nonce, sizeof r->nonce, nonce, sizeof nonce);
-	len = g2t_lease_message(msg, sizeof msg, "POST", "/v1/lease", r->when, r->nonce);
+	len = g2t_lease_message(msg, sizeof msg, "POST", path, r->when, r->nonce);
 	crypto_sign_detached(sig, NULL, (const uint8_t *)msg, len, d->sk);
 	sodium_bin2base64(r->sig, sizeof r->sig, sig, sizeof sig,
 	                  sodium_base64_VARIANT_ORIGINAL);
@@ -284,7 +285,7 @@ static void start_lease(struct device *d)
 	} else {
 		double t0 = now_mono();
 
-		sign_lease(w, d, r);
+		sign_request(w, d, r, "/v1/lease");
 		if (t0 >= t_begin && t0 < t_end) {
 			w->signatures++;
 			w->sign_s += now_mono() - t0;
@@ -353,8 +354,10 @@ static int start_result(struct device *d, const struct g2t_task *t, size_t n)
 	uint8_t *pkt = NULL;
 	size_t len = 0;
 	double t0 = now_mono();
+	struct signed_req r;
+	char hkey[96], when[64], nonce[64], sig[128];
 	const char *lines[] = { "Content-Type: application/x-g2t", "Expect:",
-	                        "Accept: application/json" };
+	                        "Accept: application/json", hkey, when, nonce, sig };
 
 	memcpy(key.pk, d->pk, sizeof key.pk);
 	memcpy(key.sk, d->sk, sizeof key.sk);
@@ -387,6 +390,11 @@ static int start_result(struct device *d, const struct g2t_task *t, size_t n)
 		w->packets++;
 		w->pack_s += now_mono() - t0;
 	}
+	sign_request(w, d, &r, "/v1/results"); /* the server admits no unsigned body */
+	snprintf(hkey, sizeof hkey, "X-G2T-Key: %s", d->key64);
+	snprintf(when, sizeof when, "X-G2T-Time: %s", r.when);
+	snprintf(nonce, sizeof nonce, "X-G2T-Nonce: %s", r.nonce);
+	snprintf(sig, sizeof sig, "X-G2T-Signature: %s", r.sig);
 	headers(d, lines, sizeof lines / sizeof *lines);
 	submit(d, RESULT, cfg.results_url, d->body, d->body_len);
 	return 0;
@@ -617,7 +625,7 @@ static void worker_init(struct worker *w, unsigned id, struct device *dev, size_
 			if (!(d->pre = calloc(cfg.presign, sizeof *d->pre)))
 				die("out of memory");
 			for (size_t k = 0; k < cfg.presign; k++)
-				sign_lease(w, d, &d->pre[k]);
+				sign_request(w, d, &d->pre[k], "/v1/lease");
 			d->npre = cfg.presign;
 		}
 	}
