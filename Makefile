@@ -98,6 +98,7 @@ bench: deps-bench
 	@tests/bench/bench.sh
 	@tests/bench/pack.sh
 	@tests/bench/serve.sh
+	@BASELINE=1 tests/stress/attack.sh 2000 20 256
 
 asan: deps-check
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \

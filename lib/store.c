@@ -38,6 +38,7 @@ struct g2t_store {
 
 static const char schema_sql[] =
 	"PRAGMA journal_mode=WAL;"
+	"PRAGMA journal_size_limit=4194304;" /* the log shrinks back after a checkpoint */
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB);"
 	"CREATE TABLE IF NOT EXISTS tasks("
 	"  id INTEGER PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL,"

@@ -28,8 +28,9 @@ required_for() {
 	check)
 		required_for demo
 		# clang + compiler-rt: libFuzzer and the sanitizers; time: /usr/bin/time;
-		# openssl signs the hand-made requests of tests/serve.bats
-		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl ;;
+		# openssl signs the hand-made requests of tests/serve.bats; sqlite3 reads
+		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh
+		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl sqlite3 ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time ;;
