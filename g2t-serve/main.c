@@ -21,6 +21,7 @@ static const char usage[] =
 	"      --lease-timeout S    seconds a device has for a task (300)\n"
 	"      --replicas R         distinct devices whose results must agree (1)\n"
 	"      --rate N             requests per second per device (50)\n"
+	"      --rate-per-address N signed requests per second per client address (500)\n"
 	"      --threads N          HTTP threads (one per core)\n"
 	"      --max-connections N  open connections at most (4096)\n"
 	"      --per-ip N           connections per client address (64)\n"
@@ -29,7 +30,7 @@ static const char usage[] =
 	"  -V, --version            show the version\n";
 
 enum { OPT_OPEN = OPT_FIRST_FREE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_LEASE, OPT_REPLICAS,
-       OPT_RATE, OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
+       OPT_RATE, OPT_ADDRESS_RATE, OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
 
 static const struct option options[] = {
 	{ "tasks", required_argument, NULL, 't' },
@@ -42,6 +43,7 @@ static const struct option options[] = {
 	{ "lease-timeout", required_argument, NULL, OPT_LEASE },
 	{ "replicas", required_argument, NULL, OPT_REPLICAS },
 	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "rate-per-address", required_argument, NULL, OPT_ADDRESS_RATE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 	{ "per-ip", required_argument, NULL, OPT_PER_IP },
@@ -140,6 +142,7 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 			break;
 		case OPT_LEASE:
 		case OPT_RATE:
+		case OPT_ADDRESS_RATE:
 		case OPT_THREADS:
 		case OPT_MAX_CONN:
 		case OPT_PER_IP:
@@ -147,6 +150,7 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 				return g2t_usage_error("'%s' is not a number from 1", optarg);
 			if (c == OPT_LEASE) o->lease_timeout = (long)v;
 			if (c == OPT_RATE) o->rate = (double)v;
+			if (c == OPT_ADDRESS_RATE) o->address_rate = (double)v;
 			if (c == OPT_THREADS) o->threads = (unsigned)v;
 			if (c == OPT_MAX_CONN) o->connection_limit = (unsigned)v;
 			if (c == OPT_PER_IP) o->per_ip_limit = (unsigned)v;
@@ -170,9 +174,9 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 int main(int argc, char **argv)
 {
 	struct g2t_serve_opts o = { .lease_timeout = 300, .replicas = 1, .rate = 50,
-	                            .body_limit = 64u << 20, .buffer_budget = 64u << 20,
-	                            .connection_limit = 4096, .per_ip_limit = 64,
-	                            .idle_timeout = 30 };
+	                            .address_rate = 500, .body_limit = 64u << 20,
+	                            .buffer_budget = 64u << 20, .connection_limit = 4096,
+	                            .per_ip_limit = 64, .idle_timeout = 30 };
 	const char **tasks = calloc((size_t)argc, sizeof *tasks);
 	const char **devices = calloc((size_t)argc, sizeof *devices);
 	const char *port_file = NULL;

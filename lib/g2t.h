@@ -520,6 +520,7 @@ struct g2t_serve_opts {
 	long lease_timeout;         /* seconds, before adapting to the device */
 	unsigned replicas;          /* agreeing results a task needs, >= 1 */
 	double rate;                /* requests per second per device */
+	double address_rate;        /* signed requests per second per address; 0: any */
 	size_t body_limit;          /* bytes of a request body, at most */
 	size_t buffer_budget;       /* bytes held for all requests at once */
 	unsigned threads, connection_limit, per_ip_limit, idle_timeout;

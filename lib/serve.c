@@ -41,6 +41,7 @@
 #define CLOCK_SKEW 300          /* seconds a signed request's time may be off */
 #define NONCE_SLOTS (1u << 20)  /* nonces remembered within CLOCK_SKEW */
 #define NONCE_PROBES 32
+#define ADDRESS_SLOTS 4096     /* client addresses with a budget of their own */
 #define LATENCY_BUCKETS 10
 #define STOP_GRACE 3           /* seconds in-flight requests get at a stop */
 #define NEAR_MAX 8             /* classes of X-G2T-Have a lease looks for */
@@ -71,10 +72,22 @@ struct shard_key {
 	uint32_t klass;
 };
 
-/* An enrolled device and its request budget, a token bucket. */
+/* A request budget: a token bucket. */
+struct bucket {
+	double tokens, at;          /* tokens < 0: not yet used */
+};
+
+/* An enrolled device and its request budget. */
 struct device {
 	uint8_t key[G2T_PK_SIZE];
-	double tokens, at;          /* tokens < 0: not yet used */
+	struct bucket rate;
+};
+
+/* A client address's budget of signed requests, checked before its
+ * signature costs anything; addresses share slots when they collide. */
+struct address {
+	uint32_t ip;
+	struct bucket rate;
 };
 
 struct nonce {
@@ -105,6 +118,7 @@ struct g2t_server {
 	struct device *device;          /* sorted by key */
 	size_t devices, device_cap;
 	struct nonce *nonce;            /* open addressing over NONCE_SLOTS */
+	struct address *address;        /* ADDRESS_SLOTS, by keyed hash */
 	uint8_t nonce_key[crypto_shorthash_KEYBYTES];
 	uint8_t *schema_record;         /* the SCHEMA record, framed once */
 	size_t schema_record_len;
@@ -488,7 +502,7 @@ static struct device *add_device(struct g2t_server *s, const uint8_t *key)
 	s->devices++;
 	memset(&s->device[at], 0, sizeof s->device[at]);
 	memcpy(s->device[at].key, key, G2T_PK_SIZE);
-	s->device[at].tokens = -1.0; /* a full budget at its first request */
+	s->device[at].rate.tokens = -1.0; /* a full budget at its first request */
 	return &s->device[at];
 }
 
@@ -506,22 +520,45 @@ static struct device *enrolled(struct g2t_server *s, const uint8_t *key)
 	return dev ? dev : s->opts.open ? add_device(s, key) : NULL;
 }
 
-/* Spends one request of a device's budget; 0 when it is spent. */
-static int within_rate(struct g2t_server *s, struct device *dev, double now)
+/* Spends one request of a budget of `rate` a second; 0 when it is spent. */
+static int spend(struct bucket *b, double rate, double now)
 {
-	double rate = s->opts.rate, burst = 2.0 * rate;
+	double burst = 2.0 * rate;
 
-	if (dev->tokens < 0.0) {
-		dev->tokens = burst;
-		dev->at = now;
+	if (b->tokens < 0.0) {
+		b->tokens = burst;
+		b->at = now;
 	}
-	dev->tokens += (now - dev->at) * rate;
-	dev->tokens = dev->tokens > burst ? burst : dev->tokens;
-	dev->at = now;
-	if (dev->tokens < 1.0)
+	b->tokens += (now - b->at) * rate;
+	b->tokens = b->tokens > burst ? burst : b->tokens;
+	b->at = now;
+	if (b->tokens < 1.0)
 		return 0;
-	dev->tokens -= 1.0;
+	b->tokens -= 1.0;
 	return 1;
+}
+
+/* Spends one signed request of the client address's budget; under the lock. */
+static int address_within_rate(struct g2t_server *s, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr_in *a = i ? (const struct sockaddr_in *)i->client_addr : NULL;
+	uint8_t mac[crypto_shorthash_BYTES];
+	struct address *slot;
+	uint32_t h;
+
+	if (!s->opts.address_rate || !a || a->sin_family != AF_INET)
+		return 1;
+	/* keyed: a client does not choose whose slot it shares */
+	crypto_shorthash(mac, (const uint8_t *)&a->sin_addr.s_addr, 4, s->nonce_key);
+	memcpy(&h, mac, sizeof h);
+	slot = &s->address[h % ADDRESS_SLOTS];
+	if (slot->ip != a->sin_addr.s_addr) {
+		slot->ip = a->sin_addr.s_addr;
+		slot->rate.tokens = -1.0;
+	}
+	return spend(&slot->rate, s->opts.address_rate, now_s());
 }
 
 /* The signature headers of a request, parsed. */
@@ -572,7 +609,7 @@ static unsigned admit(struct g2t_server *s, const struct signed_request *r,
 	case -1: *why = "too many requests to remember"; return 503;
 	}
 	*why = "rate limit";
-	if (!within_rate(s, dev, now_s())) {
+	if (!spend(&dev->rate, s->opts.rate, now_s())) {
 		s->n.rate_limited++;
 		return 429;
 	}
@@ -581,8 +618,9 @@ static unsigned admit(struct g2t_server *s, const struct signed_request *r,
 
 /*
  * Whether a request signed over "g2t-lease-v1\nMETHOD\nPATH\nTIME\nNONCE"
- * may go on, the cheapest check first: enrolment, then the signature, then
- * clock, nonce and the device's rate.  0 and its key, or a status and *why.
+ * may go on, the cheapest check first: the address's rate, enrolment, then
+ * the signature, then clock, nonce and the device's rate.  0 and its key, or
+ * a status and *why.
  */
 static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
                              const char *method, const char *url,
@@ -592,10 +630,16 @@ static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
 	char message[512];
 	size_t len;
 	unsigned status = 0;
-	int known;
+	int known, limited;
 
-	*why = "missing or malformed signature headers";
-	if (signature_headers(c, &r)) {
+	pthread_mutex_lock(&s->lock);
+	limited = !address_within_rate(s, c);
+	s->n.rate_limited += limited;
+	pthread_mutex_unlock(&s->lock);
+	*why = limited ? "rate limit of this address" : "missing or malformed signature headers";
+	if (limited) {
+		status = 429;
+	} else if (signature_headers(c, &r)) {
 		status = 401;
 	} else {
 		pthread_mutex_lock(&s->lock);
@@ -1685,7 +1729,8 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	int rc = G2T_OK;
 
 	*out = s;
-	if (!s || !(s->nonce = calloc(NONCE_SLOTS, sizeof *s->nonce)))
+	if (!s || !(s->nonce = calloc(NONCE_SLOTS, sizeof *s->nonce)) ||
+	    !(s->address = calloc(ADDRESS_SLOTS, sizeof *s->address)))
 		return G2T_ENOMEM;
 	g2t_crypto_init();
 	randombytes_buf(s->nonce_key, sizeof s->nonce_key);
@@ -1778,6 +1823,7 @@ void g2t_server_stop(struct g2t_server *s)
 	free(s->task);
 	free(s->device);
 	free(s->nonce);
+	free(s->address);
 	free(s->model);
 	free(s->schema_record);
 	pthread_mutex_destroy(&s->lock);

@@ -1136,3 +1136,21 @@ raw_request() {
 	expect_stat accepted 0
 	expect_serving
 }
+
+@test "--rate-per-address: an address past its budget gets 429 before its signature is checked, whatever key it names" {
+	need_signer
+	serve --rate-per-address 1
+	sign_request "$KEY" && local h1=("${SIGNED[@]}")
+	local bad=(-H "X-G2T-Key: ${SIGNED[1]#X-G2T-Key: }" -H 'X-G2T-Time: 0'
+		-H "X-G2T-Nonce: $(printf '0%.0s' {1..32})" -H "X-G2T-Signature: ${SIGNED[7]#X-G2T-Signature: }")
+	call POST /v1/lease "${bad[@]}"
+	expect_code 401
+	call POST /v1/lease "${bad[@]}"
+	expect_code 401
+	call POST /v1/lease "${h1[@]}" # a good request, but the address's 2 are spent
+	expect_code 429
+	expect_body 'rate limit of this address'
+	[ -n "$(header_of Retry-After)" ]
+	expect_stat rate_limited 1 issued 0
+	expect_serving
+}

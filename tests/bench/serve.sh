@@ -98,7 +98,7 @@ start_server() {
 	shift
 	rm -rf "$work/state" "$work/port"
 	"$@" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" --listen 127.0.0.1:0 \
-		--port-file "$work/port" --open --rate 1000000 --per-ip 100000 \
+		--port-file "$work/port" --open --rate 1000000 --rate-per-address 1000000 --per-ip 100000 \
 		--max-connections 100000 --lease-timeout 3600 2>>"$work/server.log" &
 	server_pid=$!
 	for _ in $(seq 300); do

@@ -10,7 +10,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 slow=${1:-2000} bodies=${2:-20} limit_mb=${3:-256}
-bin=${G2T_BIN:-bin} tools=${G2T_TOOLS:-build/tools}
+bin=${G2T_BIN:-bin} tools=${G2T_UNITS:-build/tests}/../tools
 work=$(mktemp -d)
 server= hostile=
 cleanup() {

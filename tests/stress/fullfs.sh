@@ -13,6 +13,9 @@ bin=${G2T_BIN:-bin}
 work=$(mktemp -d)
 server= filler=
 cleanup() {
+	# the device loops first, or they would start new processes
+	touch "$work/finished"
+	[ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2> /dev/null || true
 	pkill -9 -f "$work/" 2> /dev/null || true
 	[ -z "$filler" ] || kill -9 "$filler" 2> /dev/null || true
 	[ -z "$server" ] || kill -9 "$server" 2> /dev/null || true
@@ -20,6 +23,7 @@ cleanup() {
 	umount "$work/fs" 2> /dev/null || true
 	rm -rf "$work"
 }
+pids=()
 trap cleanup EXIT
 
 mkdir "$work/fs"

@@ -14,10 +14,14 @@ bin=${G2T_BIN:-bin}
 work=$(mktemp -d)
 server=
 cleanup() {
+	# the device loops first, or they would start new processes
+	touch "$work/finished"
+	[ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2> /dev/null || true
 	pkill -9 -f "$work/" 2> /dev/null || true
 	[ -z "$server" ] || kill -9 "$server" 2> /dev/null || true
 	rm -rf "$work"
 }
+pids=()
 trap cleanup EXIT
 
 "$bin/g2t-split" -o "$work/tasks" tests/data/digits.train.csv.gz
