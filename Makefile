@@ -104,7 +104,8 @@ asan: deps-check
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \
 	  CFLAGS='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
 	  LDFLAGS='-fsanitize=address,undefined' all units
-	@FUZZ_SECONDS=0 G2T_BIN=build/asan/bin G2T_UNITS=build/asan/tests tests/run.sh
+	@# ASan's shadow memory and quarantine take more than the bound itself
+	@FUZZ_SECONDS=0 ATTACK_RSS_MB=1024 G2T_BIN=build/asan/bin G2T_UNITS=build/asan/tests tests/run.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))

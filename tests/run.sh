@@ -73,7 +73,7 @@ check "the same with --replicas 2: every task agreed by two devices, none disagr
 check "the state's disk filling up and kill -9, 8 times: every acknowledged result on disk" \
 	tests/stress/fullfs.sh 8 10
 check "2,000 slow connections and 20 unsigned 60 MiB bodies: devices finish, RSS under 256 MB" \
-	tests/stress/attack.sh 2000 20 256
+	tests/stress/attack.sh 2000 20 "${ATTACK_RSS_MB:-256}"
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang > /dev/null; then
 	echo "# fuzzing, ${fuzz_seconds}s a target"

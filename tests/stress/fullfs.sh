@@ -16,6 +16,7 @@ cleanup() {
 	# the device loops first, or they would start new processes
 	touch "$work/finished"
 	[ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2> /dev/null || true
+	wait "${pids[@]}" 2> /dev/null || true
 	pkill -9 -f "$work/" 2> /dev/null || true
 	[ -z "$filler" ] || kill -9 "$filler" 2> /dev/null || true
 	[ -z "$server" ] || kill -9 "$server" 2> /dev/null || true

@@ -17,6 +17,7 @@ cleanup() {
 	# the device loops first, or they would start new processes
 	touch "$work/finished"
 	[ ${#pids[@]} -eq 0 ] || kill -9 "${pids[@]}" 2> /dev/null || true
+	wait "${pids[@]}" 2> /dev/null || true
 	pkill -9 -f "$work/" 2> /dev/null || true
 	[ -z "$server" ] || kill -9 "$server" 2> /dev/null || true
 	rm -rf "$work"
@@ -79,7 +80,7 @@ done
 
 deadline=$((SECONDS + 120))
 until curl -s "$url/v1/status" | grep -q '"complete":true'; do
-	[ $SECONDS -lt $deadline ] || { echo "kill9: not complete after 120 s"; exit 1; }
+	[ $SECONDS -lt $deadline ] || { echo "kill9: not complete after 120 s: $(curl -s "$url/v1/status")"; tail -n 5 "$work/serve.log"; exit 1; }
 	sleep 0.3
 done
 touch "$work/finished"

@@ -56,5 +56,11 @@ int main(int argc, char **argv)
 		return 1;
 	g2t_write_header(stdout);
 	g2t_write_record(stdout, G2T_REC_PACKET, pkt, (uint32_t)len);
+	for (size_t i = 0; i < sets; i++)
+		free(w[i].w);
+	free(w);
+	free(pkt);
+	g2t_in_free(in);
+	g2t_signer_free(key);
 	return fflush(stdout) ? 1 : 0;
 }
