@@ -83,17 +83,26 @@ int g2t_parse_float(const char *s, size_t n, float *out)
 	return G2T_OK;
 }
 
+/*
+ * gzread() hands out what a cut gzip member inflates to and then reports a
+ * plain end, with Z_BUF_ERROR left in gzerror(): the end is checked here, so
+ * that a truncated file (or one without its CRC and length trailer) is an
+ * error and not silently fewer rows.  Concatenated members are read on.
+ */
 static int refill(struct g2t_text *t, struct g2t_diag *d)
 {
-	int n = gzread(t->gz, t->buf, TEXT_BUF);
+	int n = gzread(t->gz, t->buf, TEXT_BUF), err = Z_OK;
+	const char *msg = n <= 0 ? gzerror(t->gz, &err) : NULL;
 
-	if (n < 0) {
-		int err;
-		const char *msg = gzerror(t->gz, &err);
-
-		return g2t_fail(d, G2T_EIO, t->next_line, -1, "%s",
-		                err == Z_ERRNO ? strerror(errno) : msg);
-	}
+	if (n < 0 && err == Z_ERRNO)
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(errno));
+	if (n < 0) /* msg is "path: what" */
+		return g2t_fail(d, G2T_EDATA, 0, -1, "gzip data is corrupt: %s",
+		                strrchr(msg, ':') ? strrchr(msg, ':') + 2 : msg);
+	if (n == 0 && err == Z_BUF_ERROR)
+		return g2t_fail(d, G2T_EDATA, 0, -1,
+		                "gzip data is truncated (it ends before the end of "
+		                "its stream and its CRC-32 and length trailer)");
 	t->at = 0;
 	t->have = (size_t)n;
 	t->eof = n == 0;

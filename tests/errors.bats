@@ -627,3 +627,56 @@ usage_fails() {
 	expect_error g2t-train 1 'nodir/w: '
 	expect_stderr '[Nn]o such file'
 }
+
+# --- inputs under attack (issue 9) ----------------------------------------
+
+@test "split: a cut gzip file (head -c 241 of iris) -> exit 3 'truncated', nothing on stdout" {
+	head -c 241 "$DATA/iris.train.csv.gz" >cut.csv.gz
+	split_fails cut.csv.gz ': '
+	expect_stderr 'gzip data is truncated'
+	run --separate-stderr g2t-split <cut.csv.gz
+	expect_error g2t-split 3 'stdin: '
+}
+
+@test "split: a cut letter file and a gzip file without its trailer -> exit 3" {
+	head -c 100000 "$DATA/letter.train.csv.gz" >letter.csv.gz
+	split_fails letter.csv.gz ': '
+	expect_stderr 'truncated'
+	head -c -8 "$DATA/iris.train.csv.gz" >notrailer.csv.gz
+	split_fails notrailer.csv.gz ': '
+	expect_stderr 'truncated'
+	head -c -1 "$DATA/iris.train.csv.gz" >short.csv.gz
+	split_fails short.csv.gz ': '
+}
+
+@test "split: a gzip CRC or length trailer that does not match -> exit 3 'corrupt'" {
+	local n
+	cp "$DATA/iris.train.csv.gz" crc.csv.gz
+	n=$(stat -c %s crc.csv.gz)
+	flip_byte crc.csv.gz $((n - 6))
+	split_fails crc.csv.gz ': '
+	expect_stderr 'gzip data is corrupt: incorrect data check'
+	cp "$DATA/iris.train.csv.gz" len.csv.gz
+	flip_byte len.csv.gz $((n - 2))
+	split_fails len.csv.gz ': '
+	expect_stderr 'corrupt'
+}
+
+@test "split: concatenated gzip members are read whole, as gzip allows" {
+	{ zcat "$DATA/iris.train.csv.gz" | head -n 60 | gzip
+	  zcat "$DATA/iris.train.csv.gz" | sed 1,60d | gzip; } >members.csv.gz
+	g2t-split members.csv.gz >a.g2t
+	g2t-split "$DATA/iris.train.csv.gz" >b.g2t
+	expect_same a.g2t b.g2t
+}
+
+@test "predict: a cut gzip data file -> exit 3 'truncated', no output" {
+	head -c 200 "$DATA/iris.test.csv.gz" >cut.csv.gz
+	mkdir o
+	run --separate-stderr g2t-predict -o o/pred "$F/iris.model" cut.csv.gz
+	expect_error g2t-predict 3 'cut\.csv\.gz: '
+	expect_stderr 'truncated'
+	expect_dir_contents o
+	run --separate-stderr g2t-predict -e "$F/iris.model" cut.csv.gz
+	expect_error g2t-predict 3 'cut\.csv\.gz: '
+}
