@@ -680,3 +680,18 @@ usage_fails() {
 	run --separate-stderr g2t-predict -e "$F/iris.model" cut.csv.gz
 	expect_error g2t-predict 3 'cut\.csv\.gz: '
 }
+
+@test "merge: a first WEIGHTS record shorter than two hashes -> exit 3 'too short' (no over-read)" {
+	# make asan runs this under AddressSanitizer: the schema id was read
+	# from past the end of the record before its length was checked
+	local at
+	at=$(first_record_end "$F/iris.w") # after the SCHEMA, so one is known
+	head -c "$at" "$F/iris.w" >short.g2t
+	put_u32 short.g2t "$at" 4
+	put_u32 short.g2t $((at + 4)) 40
+	head -c 44 /dev/zero >>short.g2t
+	fix_record_crc short.g2t "$at"
+	run --separate-stderr g2t-merge short.g2t
+	expect_error g2t-merge 3 "short\\.g2t: byte $at: "
+	expect_stderr 'WEIGHTS record of 40 bytes is too short'
+}
