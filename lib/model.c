@@ -60,8 +60,9 @@ int g2t_model_load(struct g2t_model **out, const char *path, struct g2t_diag *d)
 		goto fail;
 	while (!m->w && (rc = g2t_in_next(in, &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA && !m->schema &&
-		    (rc = g2t_schema_decode(&m->schema, r.payload, r.length)))
-			rc = g2t_fail(d, rc, 0, r.offset, "bad SCHEMA record");
+		    (rc = g2t_schema_read(&m->schema, r.payload, r.length, d)))
+			rc = rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, r.offset,
+			                                      "bad SCHEMA record: %s", d->what);
 		else if (r.type == G2T_REC_MODEL)
 			rc = decode_model(m, &r, d);
 		else

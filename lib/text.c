@@ -269,6 +269,15 @@ static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
 	if (dup >= 0)
 		return g2t_fail(d, G2T_EDATA, t->line, -1, "column name '%s' appears twice",
 		                t->fld[dup]);
+	if (t->nfld - (t->label_col >= 0) > G2T_FEATURE_LIMIT)
+		return g2t_fail(d, G2T_EDATA, t->line, -1,
+		                "%zu feature columns exceed the limit %u",
+		                t->nfld - (t->label_col >= 0), G2T_FEATURE_LIMIT);
+	for (i = 0; i < t->nfld; i++)
+		if (strlen(t->fld[i]) > G2T_NAME_LIMIT)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "column %zu: a name of %zu bytes exceeds the limit %u",
+			                i + 1, strlen(t->fld[i]), G2T_NAME_LIMIT);
 	t->columns = (uint32_t)t->nfld;
 	t->names = calloc(t->nfld, sizeof *t->names);
 	if (!t->names || t->nfld < (t->label_col >= 0 ? 2u : 1u))
@@ -402,10 +411,14 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			continue;
 		errno = 0;
 		at = colon ? strtoul(tok, &end, 10) : 0;
-		if (!colon || end != colon || errno || at == 0 || at > (1ul << 24) ||
-		    at <= prev)
+		if (!colon || end != colon || errno || at == 0 || at <= prev)
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
 			                "'%.40s' is not index:value with increasing index", tok);
+		/* refused here, before rows of that width are ever made dense */
+		if (at > G2T_FEATURE_LIMIT)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "feature index %lu exceeds the limit %u", at,
+			                G2T_FEATURE_LIMIT);
 		if (ensure_values(t, k + 1))
 			return G2T_ENOMEM;
 		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))

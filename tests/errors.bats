@@ -695,3 +695,52 @@ usage_fails() {
 	expect_error g2t-merge 3 "short\\.g2t: byte $at: "
 	expect_stderr 'WEIGHTS record of 40 bytes is too short'
 }
+
+@test "split: too many classes for a model -> exit 3 on the line of the class that crosses, fast" {
+	# one feature: a model holds at most 3862 classes (64 MiB record)
+	awk 'BEGIN { print "a,label"; for (i = 0; i < 70000; i++) print i ",c" i "\n" i + 1 ",c" i }' >many.csv
+	SECONDS=0
+	split_fails many.csv ':7726: '
+	expect_stderr '3863 classes of 1 feature exceed the limit: .* over 67108864 \(at most 3862 classes\)'
+	[ "$SECONDS" -lt 10 ]
+	# with letter's 16 features, 10,000 labels stop at class 1396
+	awk 'BEGIN { printf "f1"; for (j = 2; j <= 16; j++) printf ",f" j; print ",label"
+		for (i = 0; i < 10000; i++) for (r = 0; r < 2; r++) {
+			for (j = 1; j <= 16; j++) printf "%d,", (i + j + r) % 16; print "k" i } }' >tenk.csv
+	split_fails tenk.csv ':2792: '
+	expect_stderr '1396 classes of 16 features .*at most 1395 classes'
+}
+
+@test "split: svmlight feature index over the limit -> exit 3 naming index and limit, small RSS" {
+	local rss
+	awk 'BEGIN { for (i = 0; i < 200; i++) print i % 2 " 1:1 3500000:2" }' >big.svm
+	split_fails big.svm ':1: '
+	expect_stderr 'feature index 3500000 exceeds the limit 2097152'
+	awk 'BEGIN { for (i = 0; i < 200; i++) print i % 2 " 1:1 16777216:2" }' >huge.svm
+	rss=$( { /usr/bin/time -f '%M' g2t-split huge.svm >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+	expect_ge $((100000 - rss)) 0 "100 MB minus RSS (KB)"
+	split_fails huge.svm ':1: '
+	expect_stderr 'feature index 16777216 exceeds the limit 2097152'
+}
+
+@test "split: a class whose shard would pass 1 GiB -> exit 3 on the row that crosses" {
+	# 2^21 features x 4 bytes x 128 rows > 1 GiB with the shard's header;
+	# the rows stay sparse until then
+	awk 'BEGIN { for (i = 0; i < 300; i++) print "x 2097152:1" }' >wide.svm
+	split_fails wide.svm ':128: '
+	expect_stderr 'a class of 128 rows of 2097152 features exceeds the limit: its shard would take 1073741848 bytes, over 1073741824'
+}
+
+@test "train: a SCHEMA over the class limit -> exit 3 saying what is wrong" {
+	cp "$F/iris.split" classes.g2t
+	put_u32 classes.g2t 20 70000
+	fix_record_crc classes.g2t 8
+	run --separate-stderr g2t-train classes.g2t
+	expect_error g2t-train 3 'classes\.g2t: byte 8: '
+	expect_stderr 'bad SCHEMA record: 70000 classes exceed the limit 65535'
+	cp "$F/iris.split" features.g2t
+	put_u32 features.g2t 16 0
+	fix_record_crc features.g2t 8
+	run --separate-stderr g2t-train features.g2t
+	expect_stderr 'bad SCHEMA record: no features'
+}
