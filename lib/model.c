@@ -43,6 +43,12 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	p += 44 + P;
 	for (size_t i = 0; i < (size_t)P * (F + 1); i++)
 		m->w[i] = g2t_get_f32(p + 4 * i);
+	/* a NaN would vote silently: refuse it, at its byte */
+	need = g2t_nonfinite(m->w, (size_t)P * (F + 1));
+	if (need < (uint64_t)P * (F + 1))
+		return g2t_fail(d, G2T_EDATA, 0, r->offset + G2T_HEADER_SIZE + 44 + P +
+		                (long long)need * 4, "MODEL value of task %llu is not finite "
+		                "(NaN or infinity)", (unsigned long long)(need / (F + 1)));
 	return G2T_OK;
 }
 

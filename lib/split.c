@@ -317,8 +317,9 @@ nomem:
 	return G2T_ENOMEM;
 }
 
-/* Min-max scaling to [0, 1], stored in the schema and applied in place. */
-static void scale(struct g2t_dataset *ds)
+/* Min-max scaling to [0, 1], stored in the schema and applied in place;
+ * a range wider than FLT_MAX would scale to NaN, and is refused. */
+static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 {
 	struct g2t_schema *s = ds->schema;
 	uint32_t F = ds->features, j, r;
@@ -334,14 +335,20 @@ static void scale(struct g2t_dataset *ds)
 			hi[j] = x[j] > hi[j] ? x[j] : hi[j];
 		}
 	}
-	for (j = 0; j < F; j++)
+	for (j = 0; j < F; j++) {
+		if (!g2t_nonfinite((float[]){ hi[j] - lo[j] }, 1))
+			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
+			                "to %g, span more than binary32 holds: cannot scale",
+			                s->feature[j], (double)lo[j], (double)hi[j]);
 		hi[j] = hi[j] > lo[j] ? 1.0f / (hi[j] - lo[j]) : 0.0f;
+	}
 	for (r = 0; r < ds->rows; r++) {
 		float *x = ds->x + (size_t)r * F;
 
 		for (j = 0; j < F; j++)
 			x[j] = (x[j] - lo[j]) * s->scale[j];
 	}
+	return G2T_OK;
 }
 
 static int name_columns(struct g2t_dataset *ds, struct g2t_text *t)
@@ -509,8 +516,8 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if ((ds->sp_start && (rc = densify(ds))) || (rc = order_classes(ds, d)) ||
 	    (rc = name_columns(ds, t)))
 		goto done;
-	scale(ds);
-	rc = hash_shards(ds);
+	if (!(rc = scale(ds, d)))
+		rc = hash_shards(ds);
 done:
 	g2t_text_free(t);
 	return rc;

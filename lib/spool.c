@@ -442,6 +442,13 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 				rc = g2t_fail(d, G2T_EFORMAT, 0, r.offset, "bad WEIGHTS record");
 				break;
 			}
+			if (g2t_nonfinite(wt.w, wt.features) < wt.features ||
+			    !g2t_nonfinite(&wt.bias, 1)) {
+				rc = g2t_fail(d, G2T_EDATA, 0, r.offset, "WEIGHTS record of task "
+				              "%u: a weight is not finite (NaN or infinity)",
+				              wt.id.task);
+				break;
+			}
 			g2t_task_hash(hash, &wt.id);
 			if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE)) {
 				rc = g2t_fail(d, G2T_ESCHEMA, 0, r.offset,

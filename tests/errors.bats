@@ -744,3 +744,48 @@ usage_fails() {
 	run --separate-stderr g2t-train features.g2t
 	expect_stderr 'bad SCHEMA record: no features'
 }
+
+# nan_weights IN OUT: OUT is IN with the bias of its first WEIGHTS record NaN;
+# prints that record's offset.
+nan_weights() {
+	local off type len
+	cp "$1" "$2"
+	read -r off type len < <(records "$2" | awk '$2 == 4' | head -n 1)
+	put_u32 "$2" $((off + 8 + 108)) 2143289344 # 0x7fc00000, the bias
+	fix_record_crc "$2" "$off"
+	echo "$off"
+}
+
+@test "merge and pack: weights holding NaN -> exit 3 naming the record; nothing spooled" {
+	local off
+	off=$(nan_weights "$F/iris.w" nan.g2t)
+	run --separate-stderr g2t-merge nan.g2t
+	expect_error g2t-merge 3 "nan\\.g2t: byte $off: "
+	expect_stderr 'not finite'
+	g2t-pack --keygen -p dev.pub -s dev.key
+	run --separate-stderr g2t-pack -s dev.key --spool spool nan.g2t
+	expect_error g2t-pack 3 "nan\\.g2t: byte $off: "
+	expect_stderr 'WEIGHTS record of task 0: a weight is not finite'
+	# nothing was kept: a flush has nothing to pack
+	run --separate-stderr g2t-pack -s dev.key --spool spool --flush -o out.pkt </dev/null
+	expect_status 75
+	[ ! -e out.pkt ]
+}
+
+@test "predict: a model holding NaN -> exit 3 at the byte of the value" {
+	local off type len at
+	cp "$F/iris.model" nan.model
+	read -r off type len < <(records nan.model | awk '$2 == 5')
+	at=$((off + 8 + 44 + 3 + 4 * 2)) # third weight of the first pair
+	put_u32 nan.model "$at" 2143289344
+	fix_record_crc nan.model "$off"
+	run --separate-stderr g2t-predict nan.model "$DATA/iris.test.csv.gz"
+	expect_error g2t-predict 3 "nan\\.model: byte $at: "
+	expect_stderr 'MODEL value of task 0 is not finite'
+}
+
+@test "split: a feature whose range overflows binary32 -> exit 3, no NaN in the shards" {
+	printf 'a,b,label\n-3e38,1,x\n3e38,2,x\n1,3,y\n2,4,y\n' >wide.csv
+	split_fails wide.csv ': '
+	expect_stderr "feature 'a': its values, from -3e\\+38 to 3e\\+38, span more than binary32"
+}
