@@ -149,7 +149,7 @@ struct g2t_text_opts {
 };
 /* One data row: the label and the feature values, dense or sparse. */
 struct g2t_row {
-	const char *label;     /* NULL when the input has no label column */
+	const char *label;     /* NULL when the input has no label column; may be "" */
 	size_t label_len;
 	uint32_t n;            /* values */
 	const uint32_t *index; /* svmlight: 0-based feature indices; CSV: NULL */
@@ -164,6 +164,8 @@ int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d);
 int g2t_text_format(const struct g2t_text *t);
 /* CSV: names of the feature columns (in order) and of the label column. */
 uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
+/* CSV: feature column `column` is not read: whatever it holds, its value is 0. */
+int g2t_text_ignore(struct g2t_text *t, uint32_t column);
 const char *g2t_text_label_name(const struct g2t_text *t);
 void g2t_text_free(struct g2t_text *t);
 

@@ -122,6 +122,11 @@ static int map_columns(const struct g2t_model *m, struct g2t_text *t,
 				seen[f] = 1;
 				break;
 			}
+		/* a column the model does not know is ignored, whatever it holds */
+		if (map->to[j] < 0 && g2t_text_ignore(t, j)) {
+			free(seen);
+			return G2T_ENOMEM;
+		}
 	}
 	for (f = 0; f < s->features && seen[f]; f++)
 		;
@@ -197,11 +202,14 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 		uint32_t guess;
 		long truth = -1;
 
-		if (o->eval && (!r.label || (truth = g2t_schema_class(m->schema, r.label,
-		                                                     r.label_len)) < 0)) {
-			rc = g2t_fail(d, G2T_EDATA, r.line, -1, r.label
-			              ? "class '%.*s' is not one the model knows"
-			              : "no label column", (int)r.label_len, r.label);
+		/* the label matters only when evaluating */
+		if (o->eval && (!r.label || !r.label_len ||
+		                (truth = g2t_schema_class(m->schema, r.label,
+		                                          r.label_len)) < 0)) {
+			rc = g2t_fail(d, G2T_EDATA, r.line, -1, !r.label ? "no label column"
+			              : !r.label_len ? "empty label"
+			              : "class '%.*s' is not one the model knows",
+			              (int)r.label_len, r.label);
 			break;
 		}
 		features_of(m, &map, &r, x);

@@ -204,7 +204,11 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
 	int rc;
 
 	while ((rc = g2t_text_next(t, &r, d)) == 1) {
-		long k = class_of(ds, r.label, r.label_len, !filtered);
+		long k;
+
+		if (!r.label_len)
+			return g2t_fail(d, G2T_EDATA, r.line, -1, "empty label");
+		k = class_of(ds, r.label, r.label_len, !filtered);
 
 		if (k == -1)
 			return G2T_ENOMEM;

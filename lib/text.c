@@ -29,6 +29,7 @@ struct g2t_text {
 	uint32_t columns;          /* CSV: header fields */
 	long label_col;            /* -1: none */
 	char **names;              /* feature column names */
+	uint8_t *ignore;           /* per feature column: not read, value 0 */
 	char *label_name;
 	float *value;
 	uint32_t *index;
@@ -319,6 +320,12 @@ int g2t_text_open(struct g2t_text **out, const char *path,
 	rc = read_record(t, d);
 	if (rc <= 0)
 		return rc ? rc : g2t_fail(d, G2T_EDATA, 0, -1, "empty file");
+	/* a UTF-8 byte order mark (spreadsheets write one) starts the file, not
+	 * the first column's name */
+	if (t->line == 1 && t->len >= 3 && !memcmp(t->rec, "\xEF\xBB\xBF", 3)) {
+		t->len -= 3;
+		memmove(t->rec, t->rec + 3, t->len + 1);
+	}
 	if (o->format == G2T_TEXT_AUTO && looks_svmlight(t->rec))
 		t->format = G2T_TEXT_SVMLIGHT;
 	if (t->format == G2T_TEXT_SVMLIGHT) {
@@ -373,6 +380,8 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 		if ((long)i == t->label_col) {
 			row->label = t->fld[i];
 			row->label_len = strlen(t->fld[i]);
+		} else if (t->ignore && t->ignore[k]) {
+			t->value[k++] = 0.0f;
 		} else if ((rc = number(t, t->fld[i], strlen(t->fld[i]), t->names[k],
 		                        &t->value[k], d))) {
 			return rc;
@@ -380,8 +389,6 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			k++;
 		}
 	}
-	if (row->label && !row->label_len)
-		return g2t_fail(d, G2T_EDATA, t->line, -1, "empty label");
 	row->n = k;
 	row->index = NULL;
 	row->value = t->value;
@@ -457,6 +464,19 @@ uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names)
 	return t->names ? t->columns - (t->label_col >= 0) : 0;
 }
 
+int g2t_text_ignore(struct g2t_text *t, uint32_t column)
+{
+	const char *const *names;
+	uint32_t n = g2t_text_columns(t, &names);
+
+	if (column >= n)
+		return G2T_EPARAM;
+	if (!t->ignore && !(t->ignore = calloc(n, 1)))
+		return G2T_ENOMEM;
+	t->ignore[column] = 1;
+	return G2T_OK;
+}
+
 const char *g2t_text_label_name(const struct g2t_text *t)
 {
 	return t->label_name;
@@ -471,6 +491,7 @@ void g2t_text_free(struct g2t_text *t)
 	for (uint32_t i = 0; t->names && i + (t->label_col >= 0) < t->columns; i++)
 		free(t->names[i]);
 	free(t->names);
+	free(t->ignore);
 	free(t->label_name);
 	free(t->buf);
 	free(t->rec);

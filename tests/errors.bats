@@ -789,3 +789,46 @@ nan_weights() {
 	split_fails wide.csv ': '
 	expect_stderr "feature 'a': its values, from -3e\\+38 to 3e\\+38, span more than binary32"
 }
+
+@test "predict: extra columns not in the schema are ignored whatever they hold" {
+	zcat "$DATA/iris.test.csv.gz" | awk -F, 'NR == 1 { print "note," $0 ",id"; next }
+		{ print "\"hello, world\"," $0 "," (NR % 3 ? "" : "n/a") }' >extra.csv
+	run --separate-stderr g2t-predict "$F/iris.model" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	local want=$output
+	run --separate-stderr g2t-predict "$F/iris.model" extra.csv
+	expect_status 0
+	expect_no_stderr
+	[ "$output" = "$want" ]
+	run --separate-stderr g2t-predict -e "$F/iris.model" extra.csv
+	expect_status 0
+	expect_output '^accuracy '
+}
+
+@test "predict: an empty label is an error only with -e; split refuses it" {
+	zcat "$DATA/iris.test.csv.gz" | awk -F, 'BEGIN { OFS = "," } NR == 3 { $NF = "" } 1' >empty.csv
+	run --separate-stderr g2t-predict "$F/iris.model" empty.csv
+	expect_status 0
+	expect_no_stderr
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 30 ]
+	run --separate-stderr g2t-predict -e "$F/iris.model" empty.csv
+	expect_error g2t-predict 3 'empty\.csv:3: '
+	expect_stderr 'empty label'
+	split_fails empty.csv ':3: '
+	expect_stderr 'empty label'
+}
+
+@test "split and predict: a UTF-8 byte order mark is not part of the first column's name" {
+	{ printf '\357\273\277'; zcat "$DATA/iris.train.csv.gz"; } >bom.csv
+	g2t-split bom.csv >bom.g2t
+	g2t-split "$DATA/iris.train.csv.gz" >plain.g2t
+	expect_same bom.g2t plain.g2t
+	{ printf '\357\273\277'; zcat "$DATA/iris.test.csv.gz"; } >bomtest.csv
+	run --separate-stderr g2t-predict -e "$F/iris.model" bomtest.csv
+	expect_status 0
+	expect_output '^accuracy '
+	# the first column named: found under its name, without the mark
+	run --separate-stderr g2t-split -l sepal_length_cm bom.csv
+	expect_status 3
+	expect_stderr "class '4\\.3' has only one row"
+}
