@@ -1,5 +1,6 @@
 /* g2t-split: text data to a schema, class shards and one-vs-one tasks. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -209,7 +210,6 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
 		if (!r.label_len)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "empty label");
 		k = class_of(ds, r.label, r.label_len, !filtered);
-
 		if (k == -1)
 			return G2T_ENOMEM;
 		if (k < 0)
@@ -340,7 +340,7 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 		}
 	}
 	for (j = 0; j < F; j++) {
-		if (!g2t_nonfinite((float[]){ hi[j] - lo[j] }, 1))
+		if (!isfinite(hi[j] - lo[j]))
 			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
 			                "to %g, span more than binary32 holds: cannot scale",
 			                s->feature[j], (double)lo[j], (double)hi[j]);

@@ -1,5 +1,6 @@
 /* g2t-train: index the input streams, then train their tasks on threads. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ static int add_shard(struct index *x, int input, const struct g2t_rec *r,
 	s = &x->shard[x->shards];
 	if (g2t_shard_header_decode(&s->head, r->head, r->length))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad SHARD record");
-	if (!g2t_nonfinite(&s->head.lo, 1) || !g2t_nonfinite(&s->head.step, 1))
+	if (!isfinite(s->head.lo) || !isfinite(s->head.step))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
 		                "SHARD of class %u: its lo or step is not finite", s->head.klass);
 	memcpy(s->hash, r->hash, G2T_HASH_SIZE);
@@ -278,7 +279,7 @@ static int train_job(const struct index *x, struct job *j)
 		                             &r, work, block, &out)
 		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
 		/* a trainer may diverge: no NaN or infinity leaves here */
-		if (rc == G2T_OK && (g2t_nonfinite(w, F) < F || !g2t_nonfinite(&out.bias, 1)))
+		if (rc == G2T_OK && (g2t_nonfinite(w, F) < F || !isfinite(out.bias)))
 			rc = g2t_fail(&j->d, G2T_EDATA, 0, -1, "task %u: training gave a weight "
 			              "that is not finite (it diverged); nothing written",
 			              j->task.id.task);
