@@ -143,6 +143,7 @@ static long long model_file(const char *path, uint32_t i, float v)
 	uint8_t shard[2][G2T_SHARD_HEADER_SIZE + 8 * F] = { { 0 } };
 	struct g2t_schema *s = schema_of(shard);
 	uint8_t m[44 + 1 + 4 * (F + 1)] = { 0 };
+	long long at = G2T_HEADER_SIZE + 12 + s->length + 8 + 45 + 4 * i;
 	FILE *f = fopen(path, "wb");
 
 	memcpy(m, s->id, G2T_HASH_SIZE);
@@ -156,7 +157,7 @@ static long long model_file(const char *path, uint32_t i, float v)
 	g2t_write_record(f, G2T_REC_MODEL, m, sizeof m);
 	fclose(f);
 	g2t_schema_free(s);
-	return G2T_HEADER_SIZE + 12 + s->length + 8 + 45 + 4 * i;
+	return at;
 }
 
 static void test_model(const char *path)
