@@ -312,6 +312,7 @@ int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
                     struct g2t_diag *d)
 {
 	uLongf raw_len;
+	uLong used;
 	size_t zlen;
 
 	memset(pk, 0, sizeof *pk);
@@ -336,8 +337,11 @@ int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
 	if (!(pk->raw = malloc(raw_len ? raw_len : 1)))
 		return G2T_ENOMEM;
 	pk->raw_len = raw_len;
-	if (uncompress(pk->raw, &raw_len, p + HEAD_SIZE, zlen) != Z_OK ||
-	    raw_len != pk->raw_len) {
+	/* to the end: the zlib stream is complete, its Adler-32 checked, and
+	 * nothing follows it */
+	used = zlen;
+	if (uncompress2(pk->raw, &raw_len, p + HEAD_SIZE, &used) != Z_OK ||
+	    raw_len != pk->raw_len || used != zlen) {
 		g2t_packet_close(pk);
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "packet body does not inflate");
 	}

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "check.h"
 #include "g2t.h"
 
@@ -178,6 +180,58 @@ static void test_model(const char *path)
 	      "an infinite bias is refused at its byte");
 }
 
+/*
+ * A packet whose deflated body is cut, or followed by a byte, then signed
+ * again, so that only the inflating can find it wrong.
+ */
+static int reseal(const char *key, long change, struct g2t_diag *d)
+{
+	struct g2t_signer *sg;
+	struct g2t_weights w = { .features = F };
+	float v[F] = { 0.5f, -0.25f };
+	struct g2t_batch b = { NULL, NULL, 0, &w, 1 };
+	struct g2t_packet pk;
+	uint8_t *p, *q;
+	size_t len, zlen;
+	int rc;
+
+	w.w = v;
+	w.id.class_b = 1;
+	g2t_task_hash(w.task_hash, &w.id);
+	if (g2t_signer_load(&sg, key, d) ||
+	    g2t_packet_build(&p, &len, &b, sg, 1, 0, G2T_PREC_F32))
+		return -1;
+	zlen = g2t_get_u32(p + 64);
+	q = calloc(1, len + 1);
+	memcpy(q, p, 68 + (change < 0 ? zlen - 1 : zlen));
+	zlen += (size_t)change;
+	g2t_put_u32(q + 64, (uint32_t)zlen);
+	crypto_sign_detached(q + 68 + zlen, NULL, q, 68 + zlen, sg->sk);
+	rc = g2t_packet_open(&pk, q, 68 + zlen + crypto_sign_BYTES, d);
+	g2t_packet_close(&pk);
+	g2t_signer_free(sg);
+	free(p);
+	free(q);
+	return rc;
+}
+
+static void test_packet(const char *dir)
+{
+	char pub[300], key[300];
+	struct g2t_diag d = { 0, -1, "" };
+
+	snprintf(pub, sizeof pub, "%s.pub", dir);
+	snprintf(key, sizeof key, "%s.key", dir);
+	if (g2t_key_generate(pub, key, &d))
+		return;
+	CHECK(reseal(key, 0, &d) == G2T_OK, "a re-signed packet opens");
+	CHECK(reseal(key, -1, &d) == G2T_EFORMAT, "a cut deflated body is refused");
+	CHECK(reseal(key, 1, &d) == G2T_EFORMAT && strstr(d.what, "inflate"),
+	      "a byte after the deflated body is refused: %s", d.what);
+	unlink(pub);
+	unlink(key);
+}
+
 int main(void)
 {
 	char path[] = "/tmp/g2t-test-inputs.XXXXXX";
@@ -189,6 +243,7 @@ int main(void)
 	test_shards(path);
 	test_schema();
 	test_model(path);
+	test_packet(path);
 	unlink(path);
 	return check_done();
 }
