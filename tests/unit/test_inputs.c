@@ -196,6 +196,7 @@ static int reseal(const char *key, long change, struct g2t_diag *d)
 	int rc;
 
 	w.w = v;
+	w.token = (const uint8_t *)""; /* none, but a pointer: memcpy of 0 bytes */
 	w.id.class_b = 1;
 	g2t_task_hash(w.task_hash, &w.id);
 	if (g2t_signer_load(&sg, key, d) ||
