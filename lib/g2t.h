@@ -42,7 +42,17 @@ int g2t_fail(struct g2t_diag *d, int status, long line, long long offset,
 #define G2T_SHARD_LIMIT (1u << 30)
 #define G2T_RECORD_LIMIT (64u << 20)
 #define G2T_NAME_LIMIT 4096u
-#define G2T_FEATURE_LIMIT (1u << 24)
+/* Rows are dense, so features are bounded by the records that hold a value
+ * or a name per feature: 2^21 svmlight features (names f1 .. f2097152)
+ * make a SCHEMA of 41 MB, leaving room in G2T_RECORD_LIMIT for the class
+ * names; dense WEIGHTS and a two-class MODEL take 8 MB.  (Sparse rows,
+ * issue 11, would revisit this.) */
+#define G2T_FEATURE_LIMIT (1u << 21)
+/* Classes in a SCHEMA; a model of K classes must also fit one record. */
+#define G2T_CLASS_LIMIT 65535u
+/* Bytes of the MODEL record of K classes and F features (g2t(5)). */
+#define G2T_MODEL_BYTES(K, F) (44 + (uint64_t)(K) * ((K) - 1) / 2 * \
+	(1 + 4 * ((uint64_t)(F) + 1)))
 
 /* BLAKE2b-256 helpers over libsodium; g2t_crypto_init() before direct use. */
 void g2t_crypto_init(void);
@@ -122,6 +132,9 @@ struct g2t_schema {
 struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes);
 int g2t_schema_encode(struct g2t_schema *s);
 int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len);
+/* The same, and on bad input d->what says what is wrong. */
+int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
+                    struct g2t_diag *d);
 void g2t_schema_free(struct g2t_schema *s);
 /* Index of a class or feature by name, or -1. */
 long g2t_schema_class(const struct g2t_schema *s, const char *name, size_t len);
@@ -136,7 +149,7 @@ struct g2t_text_opts {
 };
 /* One data row: the label and the feature values, dense or sparse. */
 struct g2t_row {
-	const char *label;     /* NULL when the input has no label column */
+	const char *label;     /* NULL when the input has no label column; may be "" */
 	size_t label_len;
 	uint32_t n;            /* values */
 	const uint32_t *index; /* svmlight: 0-based feature indices; CSV: NULL */
@@ -151,6 +164,8 @@ int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d);
 int g2t_text_format(const struct g2t_text *t);
 /* CSV: names of the feature columns (in order) and of the label column. */
 uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
+/* CSV: feature column `column` is not read: whatever it holds, its value is 0. */
+int g2t_text_ignore(struct g2t_text *t, uint32_t column);
 const char *g2t_text_label_name(const struct g2t_text *t);
 void g2t_text_free(struct g2t_text *t);
 
@@ -531,6 +546,9 @@ int g2t_server_start(struct g2t_server **s, const struct g2t_serve_opts *o,
 unsigned g2t_server_port(const struct g2t_server *s);
 /* Stops taking connections, finishes the requests in flight, checkpoints. */
 void g2t_server_stop(struct g2t_server *s);
+
+/* Index of the first NaN or infinity in v[0..n), or n when all are finite. */
+size_t g2t_nonfinite(const float *v, size_t n);
 
 /* Parses a finite number from s[0..n); 0 or G2T_EDATA. */
 int g2t_parse_float(const char *s, size_t n, float *out);

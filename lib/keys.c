@@ -89,24 +89,46 @@ static int read_key(const char *path, const char *tag, uint8_t *key, size_t len,
 		close(fd);
 		return g2t_fail(d, G2T_EDATA, 0, -1, "%s: not a regular file", path);
 	}
-	if (secret && (st.st_mode & 077)) {
-		close(fd);
-		return g2t_fail(d, G2T_EREFUSED, 0, -1,
-		                "%s: secret key readable by others (mode %03o); chmod 600 it",
-		                path, (unsigned)(st.st_mode & 0777));
-	}
 	r = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	buf[r > 0 ? r : 0] = '\0';
 	if (r > 0 && buf[r - 1] == '\n')
 		buf[--r] = '\0';
-	if (r <= (ssize_t)n || r >= KEY_FILE_LIMIT || strncmp(buf, tag, n) ||
+	/* a public key where the secret one belongs is a mix-up, not a leak */
+	if (secret && !strncmp(buf, PUB_TAG, strlen(PUB_TAG)))
+		rc = g2t_fail(d, G2T_EDATA, 0, -1, "%s: this is a public key, not a "
+		              "secret key", path);
+	else if (secret && (st.st_mode & 077))
+		rc = g2t_fail(d, G2T_EREFUSED, 0, -1,
+		              "%s: secret key readable by others (mode %03o); chmod 600 it",
+		              path, (unsigned)(st.st_mode & 0777));
+	else if (r <= (ssize_t)n || r >= KEY_FILE_LIMIT || strncmp(buf, tag, n) ||
 	    sodium_base642bin(key, len, buf + n, (size_t)r - n, NULL, &got, NULL,
 	                      sodium_base64_VARIANT_ORIGINAL) != 0 || got != len)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, "%s: not a g2t %s key", path,
 		              secret ? "secret" : "public");
 	sodium_memzero(buf, sizeof buf);
 	return rc;
+}
+
+/*
+ * A secret key holds its seed and its public half: they must agree, or
+ * every packet signed with it fails verification (the signature is made
+ * with the seed, checked with the public half).
+ */
+static int check_pair(const struct g2t_signer *s, const char *path, struct g2t_diag *d)
+{
+	uint8_t pk[G2T_PK_SIZE], *sk = sodium_malloc(G2T_SK_SIZE);
+	int same;
+
+	if (!sk)
+		return G2T_ENOMEM;
+	crypto_sign_seed_keypair(pk, sk, s->sk);
+	same = !sodium_memcmp(sk, s->sk, G2T_SK_SIZE);
+	sodium_free(sk);
+	return same ? G2T_OK
+	            : g2t_fail(d, G2T_EDATA, 0, -1, "%s: secret key is inconsistent: its "
+	                       "public half does not match its seed", path);
 }
 
 int g2t_signer_load(struct g2t_signer **out, const char *path, struct g2t_diag *d)
@@ -118,7 +140,8 @@ int g2t_signer_load(struct g2t_signer **out, const char *path, struct g2t_diag *
 	*out = NULL;
 	if (!(s = sodium_malloc(sizeof *s)))
 		return G2T_ENOMEM;
-	if ((rc = read_key(path, SEC_TAG, s->sk, G2T_SK_SIZE, 1, d))) {
+	if ((rc = read_key(path, SEC_TAG, s->sk, G2T_SK_SIZE, 1, d)) ||
+	    (rc = check_pair(s, path, d))) {
 		sodium_free(s);
 		return rc;
 	}

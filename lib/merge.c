@@ -288,9 +288,14 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	if (m->count == 0)
 		return g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
 	*bad = m->weights[0].file;
-	/* weights carry their schema id: the first one names the model's schema */
+	/* weights carry their schema id: the first one names the model's schema,
+	 * once it is known to be long enough to hold it */
+	if (m->weights[0].length < 2 * G2T_HASH_SIZE)
+		return g2t_fail(d, G2T_EFORMAT, 0, m->weights[0].offset,
+		                "WEIGHTS record of %u bytes is too short to name its schema",
+		                m->weights[0].length);
 	s = g2t_schemas_find(&m->schemas, m->weights[0].payload + G2T_HASH_SIZE);
-	if (m->weights[0].length < 2 * G2T_HASH_SIZE || !s)
+	if (!s)
 		return g2t_fail(d, G2T_ESCHEMA, 0, m->weights[0].offset,
 		                "no SCHEMA record for these weights");
 	m->model_schema = s;

@@ -43,6 +43,12 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	p += 44 + P;
 	for (size_t i = 0; i < (size_t)P * (F + 1); i++)
 		m->w[i] = g2t_get_f32(p + 4 * i);
+	/* a NaN would vote silently: refuse it, at its byte */
+	need = g2t_nonfinite(m->w, (size_t)P * (F + 1));
+	if (need < (uint64_t)P * (F + 1))
+		return g2t_fail(d, G2T_EDATA, 0, r->offset + G2T_HEADER_SIZE + 44 + P +
+		                (long long)need * 4, "MODEL value of task %llu is not finite "
+		                "(NaN or infinity)", (unsigned long long)(need / (F + 1)));
 	return G2T_OK;
 }
 
@@ -60,8 +66,9 @@ int g2t_model_load(struct g2t_model **out, const char *path, struct g2t_diag *d)
 		goto fail;
 	while (!m->w && (rc = g2t_in_next(in, &r, d)) == 1) {
 		if (r.type == G2T_REC_SCHEMA && !m->schema &&
-		    (rc = g2t_schema_decode(&m->schema, r.payload, r.length)))
-			rc = g2t_fail(d, rc, 0, r.offset, "bad SCHEMA record");
+		    (rc = g2t_schema_read(&m->schema, r.payload, r.length, d)))
+			rc = rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, r.offset,
+			                                      "bad SCHEMA record: %s", d->what);
 		else if (r.type == G2T_REC_MODEL)
 			rc = decode_model(m, &r, d);
 		else
@@ -115,6 +122,11 @@ static int map_columns(const struct g2t_model *m, struct g2t_text *t,
 				seen[f] = 1;
 				break;
 			}
+		/* a column the model does not know is ignored, whatever it holds */
+		if (map->to[j] < 0 && g2t_text_ignore(t, j)) {
+			free(seen);
+			return G2T_ENOMEM;
+		}
 	}
 	for (f = 0; f < s->features && seen[f]; f++)
 		;
@@ -190,11 +202,14 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 		uint32_t guess;
 		long truth = -1;
 
-		if (o->eval && (!r.label || (truth = g2t_schema_class(m->schema, r.label,
-		                                                     r.label_len)) < 0)) {
-			rc = g2t_fail(d, G2T_EDATA, r.line, -1, r.label
-			              ? "class '%.*s' is not one the model knows"
-			              : "no label column", (int)r.label_len, r.label);
+		/* the label matters only when evaluating */
+		if (o->eval && (!r.label || !r.label_len ||
+		                (truth = g2t_schema_class(m->schema, r.label,
+		                                          r.label_len)) < 0)) {
+			rc = g2t_fail(d, G2T_EDATA, r.line, -1, !r.label ? "no label column"
+			              : !r.label_len ? "empty label"
+			              : "class '%.*s' is not one the model knows",
+			              (int)r.label_len, r.label);
 			break;
 		}
 		features_of(m, &map, &r, x);

@@ -334,6 +334,7 @@ int g2t_packet_head(struct g2t_packet *pk, const uint8_t *p, size_t len,
 int g2t_packet_verify(struct g2t_packet *pk, size_t raw_limit, struct g2t_diag *d)
 {
 	uLongf raw_len = pk->raw_len;
+	uLong used = pk->body_len - HEAD_SIZE;
 
 	g2t_crypto_init();
 	if (crypto_sign_verify_detached(pk->body + pk->body_len, pk->body, pk->body_len,
@@ -345,8 +346,10 @@ int g2t_packet_verify(struct g2t_packet *pk, size_t raw_limit, struct g2t_diag *
 		                " the %zu this reader takes", pk->raw_len, raw_limit);
 	if (!(pk->raw = malloc(raw_len ? raw_len : 1)))
 		return G2T_ENOMEM;
-	if (uncompress(pk->raw, &raw_len, pk->body + HEAD_SIZE, pk->body_len - HEAD_SIZE)
-	    != Z_OK || raw_len != pk->raw_len) {
+	/* to the end: the zlib stream is complete, its Adler-32 checked, and
+	 * nothing follows it */
+	if (uncompress2(pk->raw, &raw_len, pk->body + HEAD_SIZE, &used) != Z_OK ||
+	    raw_len != pk->raw_len || used != pk->body_len - HEAD_SIZE) {
 		g2t_packet_close(pk);
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "packet body does not inflate");
 	}

@@ -4,8 +4,6 @@
 
 #include "g2t.h"
 
-#define MAX_CLASSES 65535u
-
 struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes)
 {
 	struct g2t_schema *s = calloc(1, sizeof *s);
@@ -107,11 +105,12 @@ int g2t_schema_encode(struct g2t_schema *s)
 	return G2T_OK;
 }
 
-/* A bounded cursor over a payload. */
+/* A bounded cursor over a payload; why says what went wrong. */
 struct cursor {
 	const uint8_t *p;
 	size_t left;
 	int bad;
+	const char *why;
 };
 
 static uint32_t take_u32(struct cursor *c)
@@ -120,6 +119,7 @@ static uint32_t take_u32(struct cursor *c)
 
 	if (c->left < 4) {
 		c->bad = 1;
+		c->why = c->why ? c->why : "it ends early";
 		return 0;
 	}
 	v = g2t_get_u32(c->p);
@@ -133,8 +133,13 @@ static char *take_str(struct cursor *c)
 	uint32_t n = take_u32(c);
 	char *s;
 
-	if (c->bad || n > G2T_NAME_LIMIT || n > c->left ||
-	    memchr(c->p, '\0', n)) {
+	if (!c->bad && n > G2T_NAME_LIMIT)
+		c->why = "a name is longer than 4096 bytes";
+	else if (!c->bad && n > c->left)
+		c->why = "it ends inside a name";
+	else if (!c->bad && memchr(c->p, '\0', n))
+		c->why = "a name holds a NUL byte";
+	if (c->bad || c->why) {
 		c->bad = 1;
 		return NULL;
 	}
@@ -150,16 +155,41 @@ static char *take_str(struct cursor *c)
 	return s;
 }
 
-int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
+/* Checks the counts at the head of a SCHEMA payload against its length. */
+static int check_head(uint32_t features, uint32_t classes, size_t len,
+                      struct g2t_diag *d)
 {
-	struct cursor c = { p, len, 0 };
+	if (features == 0)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "no features");
+	if (features > G2T_FEATURE_LIMIT)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%u features exceed the limit %u",
+		                features, G2T_FEATURE_LIMIT);
+	if (classes < 2)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%u classes (two at least)", classes);
+	if (classes > G2T_CLASS_LIMIT)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%u classes exceed the limit %u",
+		                classes, G2T_CLASS_LIMIT);
+	if (len < 12 + 12ull * features + 40ull * classes)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1,
+		                "%zu bytes cannot hold %u features and %u classes", len,
+		                features, classes);
+	return G2T_OK;
+}
+
+int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
+                    struct g2t_diag *d)
+{
+	struct cursor c = { p, len, 0, NULL };
 	uint32_t features = take_u32(&c), classes = take_u32(&c), i;
 	struct g2t_schema *s;
+	long dup = -1;
+	int rc;
 
 	*out = NULL;
-	if (c.bad || features == 0 || features > G2T_FEATURE_LIMIT || classes < 2 ||
-	    classes > MAX_CLASSES || len < 12 + 12ull * features + 40ull * classes)
-		return G2T_EFORMAT;
+	if (c.bad)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%zu bytes, shorter than its head", len);
+	if ((rc = check_head(features, classes, len, d)))
+		return rc;
 	if (!(s = g2t_schema_new(features, classes)))
 		return G2T_ENOMEM;
 	s->flags = take_u32(&c);
@@ -172,20 +202,30 @@ int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
 		s->offset[i] = o.f;
 		s->scale[i] = k.f;
 	}
+	if (!c.bad && (g2t_nonfinite(s->offset, features) < features ||
+	               g2t_nonfinite(s->scale, features) < features))
+		c.bad = 1, c.why = "a feature's scaling is not finite (NaN or infinity)";
 	for (i = 0; i < classes && !c.bad; i++) {
 		s->klass[i] = take_str(&c);
 		s->rows[i] = take_u32(&c);
 		if (c.left < G2T_HASH_SIZE) {
 			c.bad = 1;
+			c.why = c.why ? c.why : "it ends early";
 			break;
 		}
 		memcpy(s->shard_hash[i], c.p, G2T_HASH_SIZE);
 		c.p += G2T_HASH_SIZE;
 		c.left -= G2T_HASH_SIZE;
 	}
-	if (c.bad || c.left || g2t_duplicate_name((const char *const *)s->klass, classes) >= 0) {
+	if (!c.bad && c.left)
+		c.bad = 1, c.why = "bytes are left after the last class";
+	if (!c.bad && (dup = g2t_duplicate_name((const char *const *)s->klass, classes)) >= 0)
+		rc = g2t_fail(d, G2T_EFORMAT, 0, -1, "class '%.40s' appears twice", s->klass[dup]);
+	if (c.bad || dup >= 0) {
 		g2t_schema_free(s);
-		return c.bad == 2 ? G2T_ENOMEM : G2T_EFORMAT;
+		if (c.bad == 2)
+			return G2T_ENOMEM;
+		return c.bad ? g2t_fail(d, G2T_EFORMAT, 0, -1, "%s", c.why) : rc;
 	}
 	s->payload = malloc(len);
 	if (!s->payload) {
@@ -199,14 +239,22 @@ int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
 	return G2T_OK;
 }
 
+int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len)
+{
+	struct g2t_diag d;
+
+	return g2t_schema_read(out, p, len, &d);
+}
+
 int g2t_schemas_add(struct g2t_schemas *set, const struct g2t_rec *r,
                     struct g2t_diag *d)
 {
 	struct g2t_schema *s, **at;
-	int rc = g2t_schema_decode(&s, r->payload, r->length);
+	int rc = g2t_schema_read(&s, r->payload, r->length, d);
 
 	if (rc)
-		return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
+		return rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, r->offset,
+		                                        "bad SCHEMA record: %s", d->what);
 	if (g2t_schemas_find(set, s->id)) {
 		g2t_schema_free(s);
 		return G2T_OK;

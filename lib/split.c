@@ -1,5 +1,6 @@
 /* g2t-split: text data to a schema, class shards and one-vs-one tasks. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +19,9 @@ struct g2t_dataset {
 	char **names;             /* classes in order of appearance */
 	size_t namecap;
 	uint32_t *slot;           /* label hash table: class + 1, 0 empty */
+	uint32_t *count;          /* rows of each class, as read */
+	size_t countcap;
+	uint32_t most;            /* rows of the largest class */
 	uint32_t slots;
 	uint32_t **members;       /* rows of each canonical class, shuffled */
 	int quantize;
@@ -144,6 +148,56 @@ static int densify(struct g2t_dataset *ds)
 	return G2T_OK;
 }
 
+/* The most classes whose model fits a record, with F features. */
+static uint32_t model_classes(uint32_t F)
+{
+	uint32_t K = 2;
+
+	while (K < G2T_CLASS_LIMIT && G2T_MODEL_BYTES(K + 1, F) <= G2T_RECORD_LIMIT)
+		K++;
+	return K;
+}
+
+/*
+ * Refuses the row that crosses a limit of the formats, before memory or
+ * output grow past it: the name of its class, the schema's classes, the
+ * shard of its class, and the model of all the classes (which bounds the
+ * tasks written: K(K-1)/2).  Features are bounded by the reader.
+ */
+static int check_limits(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t k,
+                        struct g2t_diag *d)
+{
+	uint32_t K = ds->classes, F = ds->features;
+	uint64_t shard, model = G2T_MODEL_BYTES(K, F);
+
+	if (r->label_len > G2T_NAME_LIMIT)
+		return g2t_fail(d, G2T_EDATA, r->line, -1,
+		                "a label of %zu bytes exceeds the limit %u", r->label_len,
+		                G2T_NAME_LIMIT);
+	if (K > G2T_CLASS_LIMIT || model > G2T_RECORD_LIMIT)
+		return g2t_fail(d, G2T_EDATA, r->line, -1,
+		                "%u classes of %u feature%s exceed the limit: their model "
+		                "would take %llu bytes, over %u (at most %u classes)", K, F,
+		                F == 1 ? "" : "s", (unsigned long long)model, G2T_RECORD_LIMIT,
+		                model_classes(F));
+	if (K > ds->countcap) {
+		size_t had = ds->countcap;
+
+		if (g2t_grow((void **)&ds->count, &ds->countcap, K, sizeof *ds->count))
+			return G2T_ENOMEM;
+		memset(ds->count + had, 0, (ds->countcap - had) * sizeof *ds->count);
+	}
+	if (++ds->count[k] > ds->most)
+		ds->most = ds->count[k];
+	shard = G2T_SHARD_HEADER_SIZE + (uint64_t)ds->most * F * (ds->quantize == 8 ? 1 : 4);
+	if (shard > G2T_SHARD_LIMIT)
+		return g2t_fail(d, G2T_EDATA, r->line, -1,
+		                "a class of %u rows of %u features exceeds the limit: its "
+		                "shard would take %llu bytes, over %u", ds->most, F,
+		                (unsigned long long)shard, G2T_SHARD_LIMIT);
+	return G2T_OK;
+}
+
 static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
                      struct g2t_diag *d)
 {
@@ -151,11 +205,17 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
 	int rc;
 
 	while ((rc = g2t_text_next(t, &r, d)) == 1) {
-		long k = class_of(ds, r.label, r.label_len, !filtered);
+		long k;
 
+		if (!r.label_len)
+			return g2t_fail(d, G2T_EDATA, r.line, -1, "empty label");
+		k = class_of(ds, r.label, r.label_len, !filtered);
 		if (k == -1)
 			return G2T_ENOMEM;
-		if (k >= 0 && (rc = add_row(ds, &r, (uint32_t)k)))
+		if (k < 0)
+			continue;
+		if ((rc = add_row(ds, &r, (uint32_t)k)) ||
+		    (rc = check_limits(ds, &r, (uint32_t)k, d)))
 			return rc;
 		if (ds->rows == UINT32_MAX)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "too many rows");
@@ -261,8 +321,9 @@ nomem:
 	return G2T_ENOMEM;
 }
 
-/* Min-max scaling to [0, 1], stored in the schema and applied in place. */
-static void scale(struct g2t_dataset *ds)
+/* Min-max scaling to [0, 1], stored in the schema and applied in place;
+ * a range wider than FLT_MAX would scale to NaN, and is refused. */
+static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 {
 	struct g2t_schema *s = ds->schema;
 	uint32_t F = ds->features, j, r;
@@ -278,14 +339,20 @@ static void scale(struct g2t_dataset *ds)
 			hi[j] = x[j] > hi[j] ? x[j] : hi[j];
 		}
 	}
-	for (j = 0; j < F; j++)
+	for (j = 0; j < F; j++) {
+		if (!isfinite(hi[j] - lo[j]))
+			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
+			                "to %g, span more than binary32 holds: cannot scale",
+			                s->feature[j], (double)lo[j], (double)hi[j]);
 		hi[j] = hi[j] > lo[j] ? 1.0f / (hi[j] - lo[j]) : 0.0f;
+	}
 	for (r = 0; r < ds->rows; r++) {
 		float *x = ds->x + (size_t)r * F;
 
 		for (j = 0; j < F; j++)
 			x[j] = (x[j] - lo[j]) * s->scale[j];
 	}
+	return G2T_OK;
 }
 
 static int name_columns(struct g2t_dataset *ds, struct g2t_text *t)
@@ -453,8 +520,8 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if ((ds->sp_start && (rc = densify(ds))) || (rc = order_classes(ds, d)) ||
 	    (rc = name_columns(ds, t)))
 		goto done;
-	scale(ds);
-	rc = hash_shards(ds);
+	if (!(rc = scale(ds, d)))
+		rc = hash_shards(ds);
 done:
 	g2t_text_free(t);
 	return rc;
@@ -563,6 +630,7 @@ void g2t_dataset_free(struct g2t_dataset *ds)
 	free(ds->names);
 	free(ds->members);
 	free(ds->slot);
+	free(ds->count);
 	free(ds->x);
 	free(ds->y);
 	free(ds->sp_index);

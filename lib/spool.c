@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -440,6 +441,13 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 			if (g2t_weights_decode(&wt, sc->features, payload, plen) ||
 			    wt.features != sc->features) {
 				rc = g2t_fail(d, G2T_EFORMAT, 0, r.offset, "bad WEIGHTS record");
+				break;
+			}
+			if (g2t_nonfinite(wt.w, wt.features) < wt.features ||
+			    !isfinite(wt.bias)) {
+				rc = g2t_fail(d, G2T_EDATA, 0, r.offset, "WEIGHTS record of task "
+				              "%u: a weight is not finite (NaN or infinity)",
+				              wt.id.task);
 				break;
 			}
 			g2t_task_hash(hash, &wt.id);

@@ -29,6 +29,7 @@ struct g2t_text {
 	uint32_t columns;          /* CSV: header fields */
 	long label_col;            /* -1: none */
 	char **names;              /* feature column names */
+	uint8_t *ignore;           /* per feature column: not read, value 0 */
 	char *label_name;
 	float *value;
 	uint32_t *index;
@@ -83,17 +84,26 @@ int g2t_parse_float(const char *s, size_t n, float *out)
 	return G2T_OK;
 }
 
+/*
+ * gzread() hands out what a cut gzip member inflates to and then reports a
+ * plain end, with Z_BUF_ERROR left in gzerror(): the end is checked here, so
+ * that a truncated file (or one without its CRC and length trailer) is an
+ * error and not silently fewer rows.  Concatenated members are read on.
+ */
 static int refill(struct g2t_text *t, struct g2t_diag *d)
 {
-	int n = gzread(t->gz, t->buf, TEXT_BUF);
+	int n = gzread(t->gz, t->buf, TEXT_BUF), err = Z_OK;
+	const char *msg = n <= 0 ? gzerror(t->gz, &err) : NULL;
 
-	if (n < 0) {
-		int err;
-		const char *msg = gzerror(t->gz, &err);
-
-		return g2t_fail(d, G2T_EIO, t->next_line, -1, "%s",
-		                err == Z_ERRNO ? strerror(errno) : msg);
-	}
+	if (n < 0 && err == Z_ERRNO)
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(errno));
+	if (n < 0) /* msg is "path: what" */
+		return g2t_fail(d, G2T_EDATA, 0, -1, "gzip data is corrupt: %s",
+		                strrchr(msg, ':') ? strrchr(msg, ':') + 2 : msg);
+	if (n == 0 && err == Z_BUF_ERROR)
+		return g2t_fail(d, G2T_EDATA, 0, -1,
+		                "gzip data is truncated (it ends before the end of "
+		                "its stream and its CRC-32 and length trailer)");
 	t->at = 0;
 	t->have = (size_t)n;
 	t->eof = n == 0;
@@ -260,6 +270,15 @@ static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
 	if (dup >= 0)
 		return g2t_fail(d, G2T_EDATA, t->line, -1, "column name '%s' appears twice",
 		                t->fld[dup]);
+	if (t->nfld - (t->label_col >= 0) > G2T_FEATURE_LIMIT)
+		return g2t_fail(d, G2T_EDATA, t->line, -1,
+		                "%zu feature columns exceed the limit %u",
+		                t->nfld - (t->label_col >= 0), G2T_FEATURE_LIMIT);
+	for (i = 0; i < t->nfld; i++)
+		if (strlen(t->fld[i]) > G2T_NAME_LIMIT)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "column %zu: a name of %zu bytes exceeds the limit %u",
+			                i + 1, strlen(t->fld[i]), G2T_NAME_LIMIT);
 	t->columns = (uint32_t)t->nfld;
 	t->names = calloc(t->nfld, sizeof *t->names);
 	if (!t->names || t->nfld < (t->label_col >= 0 ? 2u : 1u))
@@ -301,6 +320,12 @@ int g2t_text_open(struct g2t_text **out, const char *path,
 	rc = read_record(t, d);
 	if (rc <= 0)
 		return rc ? rc : g2t_fail(d, G2T_EDATA, 0, -1, "empty file");
+	/* a UTF-8 byte order mark (spreadsheets write one) starts the file, not
+	 * the first column's name */
+	if (t->line == 1 && t->len >= 3 && !memcmp(t->rec, "\xEF\xBB\xBF", 3)) {
+		t->len -= 3;
+		memmove(t->rec, t->rec + 3, t->len + 1);
+	}
 	if (o->format == G2T_TEXT_AUTO && looks_svmlight(t->rec))
 		t->format = G2T_TEXT_SVMLIGHT;
 	if (t->format == G2T_TEXT_SVMLIGHT) {
@@ -355,6 +380,8 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 		if ((long)i == t->label_col) {
 			row->label = t->fld[i];
 			row->label_len = strlen(t->fld[i]);
+		} else if (t->ignore && t->ignore[k]) {
+			t->value[k++] = 0.0f;
 		} else if ((rc = number(t, t->fld[i], strlen(t->fld[i]), t->names[k],
 		                        &t->value[k], d))) {
 			return rc;
@@ -362,8 +389,6 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			k++;
 		}
 	}
-	if (row->label && !row->label_len)
-		return g2t_fail(d, G2T_EDATA, t->line, -1, "empty label");
 	row->n = k;
 	row->index = NULL;
 	row->value = t->value;
@@ -393,10 +418,14 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			continue;
 		errno = 0;
 		at = colon ? strtoul(tok, &end, 10) : 0;
-		if (!colon || end != colon || errno || at == 0 || at > (1ul << 24) ||
-		    at <= prev)
+		if (!colon || end != colon || errno || at == 0 || at <= prev)
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
 			                "'%.40s' is not index:value with increasing index", tok);
+		/* refused here, before rows of that width are ever made dense */
+		if (at > G2T_FEATURE_LIMIT)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "feature index %lu exceeds the limit %u", at,
+			                G2T_FEATURE_LIMIT);
 		if (ensure_values(t, k + 1))
 			return G2T_ENOMEM;
 		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))
@@ -435,6 +464,19 @@ uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names)
 	return t->names ? t->columns - (t->label_col >= 0) : 0;
 }
 
+int g2t_text_ignore(struct g2t_text *t, uint32_t column)
+{
+	const char *const *names;
+	uint32_t n = g2t_text_columns(t, &names);
+
+	if (column >= n)
+		return G2T_EPARAM;
+	if (!t->ignore && !(t->ignore = calloc(n, 1)))
+		return G2T_ENOMEM;
+	t->ignore[column] = 1;
+	return G2T_OK;
+}
+
 const char *g2t_text_label_name(const struct g2t_text *t)
 {
 	return t->label_name;
@@ -449,6 +491,7 @@ void g2t_text_free(struct g2t_text *t)
 	for (uint32_t i = 0; t->names && i + (t->label_col >= 0) < t->columns; i++)
 		free(t->names[i]);
 	free(t->names);
+	free(t->ignore);
 	free(t->label_name);
 	free(t->buf);
 	free(t->rec);

@@ -1,5 +1,6 @@
 /* g2t-train: index the input streams, then train their tasks on threads. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct shard_ref {
 	struct g2t_shard head;
 	int input;
 	long long offset;            /* of the rows in the input's file */
+	long long at;                /* of the rows in the input's stream */
 };
 
 struct job {
@@ -26,6 +28,8 @@ struct job {
 	uint8_t *out;                /* encoded WEIGHTS payload */
 	long out_len;
 	int rc;
+	struct g2t_diag d;           /* what rc means, when input is at fault */
+	int bad_input;               /* the input it names, or -1 */
 };
 
 struct index {
@@ -61,10 +65,13 @@ static int add_shard(struct index *x, int input, const struct g2t_rec *r,
 	s = &x->shard[x->shards];
 	if (g2t_shard_header_decode(&s->head, r->head, r->length))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad SHARD record");
+	if (!isfinite(s->head.lo) || !isfinite(s->head.step))
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
+		                "SHARD of class %u: its lo or step is not finite", s->head.klass);
 	memcpy(s->hash, r->hash, G2T_HASH_SIZE);
 	s->input = input;
-	s->offset = g2t_in_file_offset(x->in[input], r->offset) + G2T_HEADER_SIZE +
-	            G2T_SHARD_HEADER_SIZE;
+	s->at = r->offset + G2T_HEADER_SIZE + G2T_SHARD_HEADER_SIZE;
+	s->offset = g2t_in_file_offset(x->in[input], s->at);
 	x->shards++;
 	return G2T_OK;
 }
@@ -86,6 +93,7 @@ static int add_task(struct index *x, int input, const struct g2t_rec *r,
 	memcpy(j->token, j->task.token, j->task.token_len);
 	j->input = input;
 	j->offset = r->offset;
+	j->bad_input = -1;
 	if (t < 0 || j->task.id.task == (uint32_t)t)
 		x->jobs++;
 	return G2T_OK;
@@ -174,7 +182,7 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 /* Row readers for the core: pread the encoded rows, decode to floats. */
 struct reader {
 	const struct index *x;
-	const struct job *j;
+	struct job *j;
 	uint8_t *raw;
 };
 
@@ -205,6 +213,24 @@ static int read_raw(const struct reader *r, int side, uint32_t first, uint32_t c
 	                 s->offset + (long long)first * size);
 }
 
+/* Refuses a NaN or an infinity among rows first.. of a side, naming its byte. */
+static int check_rows(const struct reader *r, int side, uint32_t first, uint32_t count,
+                      const float *v)
+{
+	const struct shard_ref *s = r->j->side[side];
+	size_t n = (size_t)count * s->head.features, i = g2t_nonfinite(v, n);
+	struct job *j = r->j;
+
+	if (i == n)
+		return G2T_OK;
+	j->bad_input = s->input;
+	return g2t_fail(&j->d, G2T_EDATA, 0,
+	                s->at + (long long)first * g2t_shard_row_size(&s->head) +
+	                (long long)i * 4, "task %u: a SHARD value of class '%s' is not "
+	                "finite (NaN or infinity)", j->task.id.task,
+	                j->schema->klass[s->head.klass]);
+}
+
 static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 {
 	const struct reader *r = ctx;
@@ -214,14 +240,15 @@ static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* float32 rows are already in memory order: read them in place */
 	if (h->encoding == G2T_ENC_F32)
-		return read_raw(r, side, first, count, out);
+		return (rc = read_raw(r, side, first, count, out)) ? rc
+		       : check_rows(r, side, first, count, out);
 #endif
 	if ((rc = read_raw(r, side, first, count, r->raw)))
 		return rc;
 	for (uint32_t i = 0; i < count; i++)
 		g2t_shard_row_decode(h, r->raw + (size_t)i * g2t_shard_row_size(h),
 		                     out + (size_t)i * h->features);
-	return G2T_OK;
+	return h->encoding == G2T_ENC_F32 ? check_rows(r, side, first, count, out) : G2T_OK;
 }
 
 /* The fixed-point trainer takes the bytes as they are. */
@@ -251,6 +278,11 @@ static int train_job(const struct index *x, struct job *j)
 		rc = fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
 		                             &r, work, block, &out)
 		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
+		/* a trainer may diverge: no NaN or infinity leaves here */
+		if (rc == G2T_OK && (g2t_nonfinite(w, F) < F || !isfinite(out.bias)))
+			rc = g2t_fail(&j->d, G2T_EDATA, 0, -1, "task %u: training gave a weight "
+			              "that is not finite (it diverged); nothing written",
+			              j->task.id.task);
 		if (rc == G2T_OK) {
 			j->out_len = g2t_weights_encode(j->out, cap, &out);
 			rc = j->out_len < 0 ? (int)j->out_len : G2T_OK;
@@ -379,10 +411,18 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 		rc = run_jobs(&x);
 	if (!rc)
 		*bad = NULL;
-	for (k = 0; k < x.jobs && !rc; k++)
-		if ((rc = x.job[k].rc))
-			g2t_fail(d, rc, 0, -1, "task %u: %s", x.job[k].task.id.task,
-			         g2t_strerror(rc));
+	for (k = 0; k < x.jobs && !rc; k++) {
+		const struct job *j = &x.job[k];
+
+		if (!(rc = j->rc))
+			continue;
+		if (j->d.what[0])
+			*d = j->d;
+		else
+			g2t_fail(d, rc, 0, -1, "task %u: %s", j->task.id.task, g2t_strerror(rc));
+		if (j->bad_input >= 0)
+			*bad = g2t_display_name(paths[j->bad_input]);
+	}
 	if (!rc)
 		rc = write_output(&x, out);
 	free_index(&x);

@@ -1,6 +1,7 @@
 /* Status words, hashes, checksums and atomic output files. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -259,4 +260,13 @@ int g2t_grow(void **p, size_t *cap, size_t need, size_t size)
 	*p = q;
 	*cap = n;
 	return G2T_OK;
+}
+
+size_t g2t_nonfinite(const float *v, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && isfinite(v[i]))
+		i++;
+	return i;
 }

@@ -627,3 +627,208 @@ usage_fails() {
 	expect_error g2t-train 1 'nodir/w: '
 	expect_stderr '[Nn]o such file'
 }
+
+# --- inputs under attack (issue 9) ----------------------------------------
+
+@test "split: a cut gzip file (head -c 241 of iris) -> exit 3 'truncated', nothing on stdout" {
+	head -c 241 "$DATA/iris.train.csv.gz" >cut.csv.gz
+	split_fails cut.csv.gz ': '
+	expect_stderr 'gzip data is truncated'
+	run --separate-stderr g2t-split <cut.csv.gz
+	expect_error g2t-split 3 'stdin: '
+}
+
+@test "split: a cut letter file and a gzip file without its trailer -> exit 3" {
+	head -c 100000 "$DATA/letter.train.csv.gz" >letter.csv.gz
+	split_fails letter.csv.gz ': '
+	expect_stderr 'truncated'
+	head -c -8 "$DATA/iris.train.csv.gz" >notrailer.csv.gz
+	split_fails notrailer.csv.gz ': '
+	expect_stderr 'truncated'
+	head -c -1 "$DATA/iris.train.csv.gz" >short.csv.gz
+	split_fails short.csv.gz ': '
+}
+
+@test "split: a gzip CRC or length trailer that does not match -> exit 3 'corrupt'" {
+	local n
+	cp "$DATA/iris.train.csv.gz" crc.csv.gz
+	n=$(stat -c %s crc.csv.gz)
+	flip_byte crc.csv.gz $((n - 6))
+	split_fails crc.csv.gz ': '
+	expect_stderr 'gzip data is corrupt: incorrect data check'
+	cp "$DATA/iris.train.csv.gz" len.csv.gz
+	flip_byte len.csv.gz $((n - 2))
+	split_fails len.csv.gz ': '
+	expect_stderr 'corrupt'
+}
+
+@test "split: concatenated gzip members are read whole, as gzip allows" {
+	{ zcat "$DATA/iris.train.csv.gz" | head -n 60 | gzip
+	  zcat "$DATA/iris.train.csv.gz" | sed 1,60d | gzip; } >members.csv.gz
+	g2t-split members.csv.gz >a.g2t
+	g2t-split "$DATA/iris.train.csv.gz" >b.g2t
+	expect_same a.g2t b.g2t
+}
+
+@test "predict: a cut gzip data file -> exit 3 'truncated', no output" {
+	head -c 200 "$DATA/iris.test.csv.gz" >cut.csv.gz
+	mkdir o
+	run --separate-stderr g2t-predict -o o/pred "$F/iris.model" cut.csv.gz
+	expect_error g2t-predict 3 'cut\.csv\.gz: '
+	expect_stderr 'truncated'
+	expect_dir_contents o
+	run --separate-stderr g2t-predict -e "$F/iris.model" cut.csv.gz
+	expect_error g2t-predict 3 'cut\.csv\.gz: '
+}
+
+@test "merge: a first WEIGHTS record shorter than two hashes -> exit 3 'too short' (no over-read)" {
+	# make asan runs this under AddressSanitizer: the schema id was read
+	# from past the end of the record before its length was checked
+	local at
+	at=$(first_record_end "$F/iris.w") # after the SCHEMA, so one is known
+	head -c "$at" "$F/iris.w" >short.g2t
+	put_u32 short.g2t "$at" 4
+	put_u32 short.g2t $((at + 4)) 40
+	head -c 44 /dev/zero >>short.g2t
+	fix_record_crc short.g2t "$at"
+	run --separate-stderr g2t-merge short.g2t
+	expect_error g2t-merge 3 "short\\.g2t: byte $at: "
+	expect_stderr 'WEIGHTS record of 40 bytes is too short'
+}
+
+@test "split: too many classes for a model -> exit 3 on the line of the class that crosses, fast" {
+	# one feature: a model holds at most 3862 classes (64 MiB record)
+	awk 'BEGIN { print "a,label"; for (i = 0; i < 70000; i++) print i ",c" i "\n" i + 1 ",c" i }' >many.csv
+	SECONDS=0
+	split_fails many.csv ':7726: '
+	expect_stderr '3863 classes of 1 feature exceed the limit: .* over 67108864 \(at most 3862 classes\)'
+	[ "$SECONDS" -lt 10 ]
+	# with letter's 16 features, 10,000 labels stop at class 1396
+	awk 'BEGIN { printf "f1"; for (j = 2; j <= 16; j++) printf ",f" j; print ",label"
+		for (i = 0; i < 10000; i++) for (r = 0; r < 2; r++) {
+			for (j = 1; j <= 16; j++) printf "%d,", (i + j + r) % 16; print "k" i } }' >tenk.csv
+	split_fails tenk.csv ':2792: '
+	expect_stderr '1396 classes of 16 features .*at most 1395 classes'
+}
+
+@test "split: svmlight feature index over the limit -> exit 3 naming index and limit, small RSS" {
+	local rss
+	awk 'BEGIN { for (i = 0; i < 200; i++) print i % 2 " 1:1 3500000:2" }' >big.svm
+	split_fails big.svm ':1: '
+	expect_stderr 'feature index 3500000 exceeds the limit 2097152'
+	awk 'BEGIN { for (i = 0; i < 200; i++) print i % 2 " 1:1 16777216:2" }' >huge.svm
+	rss=$( { /usr/bin/time -f '%M' g2t-split huge.svm >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+	expect_ge $((100000 - rss)) 0 "100 MB minus RSS (KB)"
+	split_fails huge.svm ':1: '
+	expect_stderr 'feature index 16777216 exceeds the limit 2097152'
+}
+
+@test "split: a class whose shard would pass 1 GiB -> exit 3 on the row that crosses" {
+	# 2^21 features x 4 bytes x 128 rows > 1 GiB with the shard's header;
+	# the rows stay sparse until then
+	awk 'BEGIN { for (i = 0; i < 300; i++) print "x 2097152:1" }' >wide.svm
+	split_fails wide.svm ':128: '
+	expect_stderr 'a class of 128 rows of 2097152 features exceeds the limit: its shard would take 1073741848 bytes, over 1073741824'
+}
+
+@test "train: a SCHEMA over the class limit -> exit 3 saying what is wrong" {
+	cp "$F/iris.split" classes.g2t
+	put_u32 classes.g2t 20 70000
+	fix_record_crc classes.g2t 8
+	run --separate-stderr g2t-train classes.g2t
+	expect_error g2t-train 3 'classes\.g2t: byte 8: '
+	expect_stderr 'bad SCHEMA record: 70000 classes exceed the limit 65535'
+	cp "$F/iris.split" features.g2t
+	put_u32 features.g2t 16 0
+	fix_record_crc features.g2t 8
+	run --separate-stderr g2t-train features.g2t
+	expect_stderr 'bad SCHEMA record: no features'
+}
+
+# nan_weights IN OUT: OUT is IN with the bias of its first WEIGHTS record NaN;
+# prints that record's offset.
+nan_weights() {
+	local off type len
+	cp "$1" "$2"
+	read -r off type len < <(records "$2" | awk '$2 == 4' | head -n 1)
+	put_u32 "$2" $((off + 8 + 108)) 2143289344 # 0x7fc00000, the bias
+	fix_record_crc "$2" "$off"
+	echo "$off"
+}
+
+@test "merge and pack: weights holding NaN -> exit 3 naming the record; nothing spooled" {
+	local off
+	off=$(nan_weights "$F/iris.w" nan.g2t)
+	run --separate-stderr g2t-merge nan.g2t
+	expect_error g2t-merge 3 "nan\\.g2t: byte $off: "
+	expect_stderr 'not finite'
+	g2t-pack --keygen -p dev.pub -s dev.key
+	run --separate-stderr g2t-pack -s dev.key --spool spool nan.g2t
+	expect_error g2t-pack 3 "nan\\.g2t: byte $off: "
+	expect_stderr 'WEIGHTS record of task 0: a weight is not finite'
+	# nothing was kept: a flush has nothing to pack
+	run --separate-stderr g2t-pack -s dev.key --spool spool --flush -o out.pkt </dev/null
+	expect_status 75
+	[ ! -e out.pkt ]
+}
+
+@test "predict: a model holding NaN -> exit 3 at the byte of the value" {
+	local off type len at
+	cp "$F/iris.model" nan.model
+	read -r off type len < <(records nan.model | awk '$2 == 5')
+	at=$((off + 8 + 44 + 3 + 4 * 2)) # third weight of the first pair
+	put_u32 nan.model "$at" 2143289344
+	fix_record_crc nan.model "$off"
+	run --separate-stderr g2t-predict nan.model "$DATA/iris.test.csv.gz"
+	expect_error g2t-predict 3 "nan\\.model: byte $at: "
+	expect_stderr 'MODEL value of task 0 is not finite'
+}
+
+@test "split: a feature whose range overflows binary32 -> exit 3, no NaN in the shards" {
+	printf 'a,b,label\n-3e38,1,x\n3e38,2,x\n1,3,y\n2,4,y\n' >wide.csv
+	split_fails wide.csv ': '
+	expect_stderr "feature 'a': its values, from -3e\\+38 to 3e\\+38, span more than binary32"
+}
+
+@test "predict: extra columns not in the schema are ignored whatever they hold" {
+	zcat "$DATA/iris.test.csv.gz" | awk -F, 'NR == 1 { print "note," $0 ",id"; next }
+		{ print "\"hello, world\"," $0 "," (NR % 3 ? "" : "n/a") }' >extra.csv
+	run --separate-stderr g2t-predict "$F/iris.model" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	local want=$output
+	run --separate-stderr g2t-predict "$F/iris.model" extra.csv
+	expect_status 0
+	expect_no_stderr
+	[ "$output" = "$want" ]
+	run --separate-stderr g2t-predict -e "$F/iris.model" extra.csv
+	expect_status 0
+	expect_output '^accuracy '
+}
+
+@test "predict: an empty label is an error only with -e; split refuses it" {
+	zcat "$DATA/iris.test.csv.gz" | awk -F, 'BEGIN { OFS = "," } NR == 3 { $NF = "" } 1' >empty.csv
+	run --separate-stderr g2t-predict "$F/iris.model" empty.csv
+	expect_status 0
+	expect_no_stderr
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 30 ]
+	run --separate-stderr g2t-predict -e "$F/iris.model" empty.csv
+	expect_error g2t-predict 3 'empty\.csv:3: '
+	expect_stderr 'empty label'
+	split_fails empty.csv ':3: '
+	expect_stderr 'empty label'
+}
+
+@test "split and predict: a UTF-8 byte order mark is not part of the first column's name" {
+	{ printf '\357\273\277'; zcat "$DATA/iris.train.csv.gz"; } >bom.csv
+	g2t-split bom.csv >bom.g2t
+	g2t-split "$DATA/iris.train.csv.gz" >plain.g2t
+	expect_same bom.g2t plain.g2t
+	{ printf '\357\273\277'; zcat "$DATA/iris.test.csv.gz"; } >bomtest.csv
+	run --separate-stderr g2t-predict -e "$F/iris.model" bomtest.csv
+	expect_status 0
+	expect_output '^accuracy '
+	# the first column named: found under its name, without the mark
+	run --separate-stderr g2t-split -l sepal_length_cm bom.csv
+	expect_status 3
+	expect_stderr "class '4\\.3' has only one row"
+}

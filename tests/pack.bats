@@ -887,3 +887,30 @@ merge_refuses() {
 	expect_error g2t-pack 1 'small/sp'
 	expect_stderr 'No space left on device'
 }
+
+@test "key: a public key given as -s -> exit 3 'this is a public key', not a mode complaint" {
+	cp "$F/dev.pub" dev.pub
+	chmod 644 dev.pub
+	run --separate-stderr g2t-pack -s dev.pub --spool spool -o out.pkt "$F/all.w"
+	expect_error g2t-pack 3 'dev\.pub: '
+	expect_stderr 'dev\.pub: this is a public key, not a secret key$'
+	[ ! -e out.pkt ]
+}
+
+@test "key: a secret key whose public half does not match its seed -> exit 3, no packet" {
+	local octal
+	# flip a bit of the stored public half (bytes 32..63 of the 64)
+	octal=$(awk '{ print $2 }' "$F/dev.key" | base64 -d |
+		od -An -v -tu1 | tr -s ' ' '\n' | sed '/^$/d' |
+		awk 'NR == 41 { $1 = $1 % 2 ? $1 - 1 : $1 + 1 } { printf "\\%03o", $1 }')
+	printf 'g2t-secret-key %s\n' "$(printf "$octal" | base64 -w0)" >bad.key
+	chmod 600 bad.key
+	run --separate-stderr g2t-pack -s bad.key --spool spool -o out.pkt "$F/all.w"
+	expect_error g2t-pack 3 'bad\.key: '
+	expect_stderr 'secret key is inconsistent: its public half does not match its seed'
+	[ ! -e out.pkt ]
+	# the untouched key still packs
+	run --separate-stderr g2t-pack -s "$F/dev.key" --spool spool2 --flush -o out.pkt "$F/all.w"
+	expect_status 0
+	[ -s out.pkt ]
+}

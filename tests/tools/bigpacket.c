@@ -23,6 +23,7 @@ int main(int argc, char **argv)
 	struct g2t_rec r;
 	struct g2t_task t;
 	struct g2t_weights *w;
+	float *zeros;
 	uint8_t token[16], *pkt;
 	size_t len, got, sets;
 	int found = 0;
@@ -39,25 +40,22 @@ int main(int argc, char **argv)
 	}
 	while (!found && g2t_in_next(in, &r, &d) == 1)
 		found = r.type == G2T_REC_TASK && !g2t_task_decode(&t, r.payload, r.length);
-	if (!found || !(w = calloc(sets, sizeof *w)))
+	if (!found || !(w = calloc(sets, sizeof *w)) || !(zeros = calloc(1u << 24, 4)))
 		return 1;
 	for (size_t i = 0; i < sets; i++) {
 		w[i].id = t.id;
 		memcpy(w[i].task_hash, t.hash, G2T_HASH_SIZE);
-		w[i].features = G2T_FEATURE_LIMIT;
-		w[i].w = calloc(G2T_FEATURE_LIMIT, sizeof(float)); /* zeros: not sent */
+		w[i].features = 1u << 24;
+		w[i].w = zeros; /* not sent: only non-zero values are */
 		w[i].token = token;
 		w[i].token_len = sizeof token;
-		if (!w[i].w)
-			return 1;
 	}
 	if (g2t_packet_build(&pkt, &len, &(struct g2t_batch){ NULL, NULL, 0, w, sets }, key, 1,
 	                     (uint64_t)time(NULL), G2T_PREC_F32))
 		return 1;
 	g2t_write_header(stdout);
 	g2t_write_record(stdout, G2T_REC_PACKET, pkt, (uint32_t)len);
-	for (size_t i = 0; i < sets; i++)
-		free(w[i].w);
+	free(zeros);
 	free(w);
 	free(pkt);
 	g2t_in_free(in);
