@@ -1067,14 +1067,14 @@ raw_request() {
 	cp w.g2t nan.g2t
 	put_u32 nan.g2t $((off + 8 + 108)) 2143289344 # the bias: a quiet NaN
 	fix_record_crc nan.g2t "$off"
-	g2t-pack -s "$KEY" -q 1 --spool sp1 -o nan.pkt nan.g2t
+	"$TOOLS/rawpacket" "$KEY" nan.g2t >nan.pkt # g2t-pack would refuse it
 	post_packet nan.pkt
 	expect_code 409
 	expect_body 'does not fit its task'
 	cp w.g2t inf.g2t
 	put_u32 inf.g2t $((off + 8 + 128)) 2139095040 # the first weight: +inf
 	fix_record_crc inf.g2t "$off"
-	g2t-pack -s "$KEY" -q 1 --spool sp2 -o inf.pkt inf.g2t
+	"$TOOLS/rawpacket" "$KEY" inf.g2t >inf.pkt
 	post_packet inf.pkt
 	expect_code 409
 	expect_stat accepted 0 done 0 'does not fit its task' 2
