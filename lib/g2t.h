@@ -178,11 +178,18 @@ struct g2t_train_opts {
 	struct g2t_params params;   /* overrides where `override` bits say so */
 	unsigned override;          /* G2T_OVERRIDE_* */
 	int progress;
+	FILE *stats;                /* NULL, or where a line per task goes */
 };
 enum {
 	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_LAMBDA = 4,
-	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32
+	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32,
+	G2T_OVERRIDE_COST = 64
 };
+/* After options that `set` (G2T_OVERRIDE_* bits) changed parameters that
+ * had algorithm `was`: the lambda/C field and epochs take the defaults of
+ * the new algorithm when --algo moved between SGD and the exact solver and
+ * they were not given.  Returns NULL, or why the options do not fit. */
+const char *g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was);
 /* Trains every task in the inputs and writes schemas and weights to out.
  * On input errors *bad names the input at fault. */
 int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts *o,

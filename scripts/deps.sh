@@ -28,8 +28,10 @@ required_for() {
 	check)
 		required_for demo
 		# clang + compiler-rt: libFuzzer and the sanitizers; time: /usr/bin/time;
-		# openssl signs the hand-made requests of tests/serve.bats
-		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl ;;
+		# openssl signs the hand-made requests of tests/serve.bats;
+		# liblinear-tools checks the exact solver's objectives
+		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
+			liblinear-tools ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time ;;

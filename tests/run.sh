@@ -62,6 +62,18 @@ for page in man/*.[1578]; do
 	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
 done
 
+echo "# the exact solver against LIBLINEAR: primal objectives within 0.1 %"
+blobs=$(mktemp "${TMPDIR:-/tmp}/g2t-blobs.XXXXXX")
+tests/bench/blobs.sh 6 8 80 3 > "$blobs"
+for loss in hinge sqhinge logistic; do
+	check "digits, $loss: every task's objective and gap" tests/objective.sh tests/data/digits.train.csv.gz $loss
+done
+check "letter, hinge: every task's objective and gap" tests/objective.sh tests/data/letter.train.csv.gz hinge
+check "6 generated blobs, hinge: every task's objective and gap" tests/objective.sh "$blobs" hinge
+check "6 generated blobs, logistic, C = 10: every task's objective and gap" \
+	tests/objective.sh "$blobs" logistic 10
+rm -f "$blobs"
+
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)
 

@@ -208,6 +208,7 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	uint8_t *z = (uint8_t *)s;
 
 	if (g2t_params_check(p) || (G2T_HAS_ALGO(G2T_ALGO_FIXED) && p->algo == G2T_ALGO_FIXED) ||
+	    (G2T_HAS_ALGO(G2T_ALGO_DCD) && p->algo == G2T_ALGO_DCD) ||
 	    !n[0] || !n[1] ||
 	    !block || !features)
 		return G2T_EPARAM;

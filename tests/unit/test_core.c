@@ -260,8 +260,68 @@ static void test_fixed(void)
 	p->algo = G2T_ALGO_ASGD;
 	CHECK(g2t_fixed_train(&task, 2, 1.0f / 255.0f, n, blob_bytes, NULL, work, 8, &out) ==
 	      G2T_EPARAM, "g2t_fixed_train refuses a float32 task");
-	p->algo = 3;
-	CHECK(g2t_params_check(p) == G2T_EPARAM, "algorithm 3 does not exist");
+	p->algo = 4;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "algorithm 4 does not exist");
+}
+
+/* Two rows, x = 1 for class a and x = -1 for class b: the optimum of
+ * 0.5 (w^2 + b^2) + C (hinge losses) is w = 1, b = 0, objective 0.5, with
+ * both duals 0.5 (C >= 0.5). */
+static int pair_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	(void)first;
+	out[0] = side ? -1.0f : 1.0f;
+	return count == 1 ? 0 : -1;
+}
+
+static void test_dcd(void)
+{
+	struct g2t_task task = { .token_len = 0 };
+	struct g2t_params *p = &task.id.params;
+	uint32_t one[2] = { 1, 1 }, n[2] = { 50, 70 };
+	float work[2 + 2 + 2 * 4 + 120 * 2 + 120 * 4], w[2], w2[2];
+	struct g2t_weights out = { .w = w }, again = { .w = w2 };
+	struct g2t_cert c, c2;
+	uint32_t losses[] = { G2T_LOSS_HINGE, G2T_LOSS_LOGISTIC, G2T_LOSS_SQHINGE };
+
+	g2t_params_default(p);
+	task.id.class_b = 1;
+	p->algo = G2T_ALGO_DCD;
+	p->lambda = 1.0f;
+	p->epochs = 1000;
+	CHECK(g2t_dcd_work_floats(1, one, G2T_LOSS_HINGE) == 2 + 2 + 2 * 3, "dcd work size");
+	CHECK(g2t_dcd_train(&task, 1, one, pair_rows, NULL, work, &out, &c) == G2T_OK &&
+	      w[0] > 0.999f && w[0] < 1.001f && out.bias > -1e-3f && out.bias < 1e-3f &&
+	      c.primal > 0.4995f && c.primal < 0.5005f && c.dual <= c.primal &&
+	      c.converged && out.epochs == c.passes,
+	      "dcd: the known optimum of two rows (w %g, b %g, primal %g, dual %g)",
+	      (double)w[0], (double)out.bias, (double)c.primal, (double)c.dual);
+	for (int l = 0; l < 3; l++) {
+		p->loss = losses[l];
+		CHECK(g2t_dcd_work_floats(2, n, p->loss) <= sizeof work / sizeof *work,
+		      "dcd work size, loss %d", l);
+		CHECK(g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &out, &c) == G2T_OK &&
+		      w[0] > 0.0f && w[1] < 0.0f && c.converged && c.gap <= G2T_DCD_GAP &&
+		      c.gap >= 0.0f, "dcd separates the blobs with a certificate, loss %d "
+		      "(primal %g, dual %g)", l, (double)c.primal, (double)c.dual);
+		g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &again, &c2);
+		CHECK(!memcmp(w, w2, sizeof w) && c.primal == c2.primal && c.passes == c2.passes,
+		      "dcd: the same task gives the same bits, loss %d", l);
+	}
+	p->loss = G2T_LOSS_HINGE;
+	p->epochs = 1;
+	CHECK(g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &out, &c) == G2T_OK &&
+	      c.passes == 1 && out.epochs == 1 && !c.converged && c.gap > G2T_DCD_GAP,
+	      "dcd stops at the cap on passes, its certificate saying how far it is");
+	p->l1 = 0.01f;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "dcd takes no L1");
+	p->l1 = 0.0f;
+	CHECK(g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &out) == G2T_EPARAM,
+	      "g2t_train refuses a dcd task");
+	p->algo = G2T_ALGO_ASGD;
+	CHECK(g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &out, &c) == G2T_EPARAM,
+	      "g2t_dcd_train refuses an SGD task");
 }
 
 /* Rows interleave in proportion to the class sizes, past 16-bit counts too:
@@ -361,6 +421,7 @@ int main(void)
 	test_weights_codec();
 	test_training();
 	test_fixed();
+	test_dcd();
 	test_order();
 	test_predict();
 	test_parse_float();
