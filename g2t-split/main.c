@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 	const char *why;
 
 	g2t_prog = "g2t-split";
-	g2t_params_default(&o.params);
+	g2t_params_host_default(&o.params);
 	while ((c = getopt_long(argc, argv, "l:d:f:c:q:o:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'l': o.text.label = optarg; break;
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
-	if ((why = g2t_params_settle(&o.params, set, G2T_ALGO_ASGD)))
+	if ((why = g2t_params_settle(&o.params, set, G2T_ALGO_DCD)))
 		return g2t_usage_error("%s", why);
 	if (o.params.algo == G2T_ALGO_FIXED) {
 		/* fixed point trains on the bytes of 8-bit rows */

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	int c, progress = 0;
 
 	g2t_prog = "g2t-train";
-	g2t_params_default(&o.params);
+	g2t_params_host_default(&o.params);
 	while ((c = getopt_long(argc, argv, "j:t:o:c:hV", options, NULL)) != -1) {
 		if (c == 'c') /* LIBSVM's and LIBLINEAR's letter */
 			c = OPT_COST;

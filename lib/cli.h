@@ -23,15 +23,17 @@ enum {
 	{ "epochs", required_argument, NULL, OPT_EPOCHS }, \
 	{ "seed", required_argument, NULL, OPT_SEED }
 #define G2T_CLI_PARAM_HELP \
-	"      --loss hinge|logistic|sqhinge   loss function (hinge)\n" \
-	"      --algo asgd|pegasos|fixed|dcd  averaged SGD, Pegasos, averaged SGD\n" \
-	"                           in fixed point over 8-bit rows, or the exact\n" \
-	"                           solver, dual coordinate descent (asgd)\n" \
+	"      --loss hinge|logistic|sqhinge   loss function (dcd: sqhinge;\n" \
+	"                           SGD: hinge)\n" \
+	"      --algo dcd|asgd|pegasos|fixed  the exact solver, dual coordinate\n" \
+	"                           descent (dcd); for devices, averaged SGD,\n" \
+	"                           Pegasos, or averaged SGD in fixed point over\n" \
+	"                           8-bit rows\n" \
 	"      --cost C             dcd: the cost C, > 0 (1)\n" \
 	"      --lambda X           SGD: L2 regularisation (1e-4)\n" \
 	"      --l1 X               L1 strength, truncated gradient (0)\n" \
-	"      --epochs N           SGD: passes over the rows (20); dcd: at most\n" \
-	"                           (1000)\n" \
+	"      --epochs N           dcd: most passes over the rows (1000); SGD:\n" \
+	"                           passes (20)\n" \
 	"      --seed N             shuffle seed (1)\n"
 
 /* The program's name, for messages. */

@@ -188,8 +188,13 @@ enum {
 /* After options that `set` (G2T_OVERRIDE_* bits) changed parameters that
  * had algorithm `was`: the lambda/C field and epochs take the defaults of
  * the new algorithm when --algo moved between SGD and the exact solver and
- * they were not given.  Returns NULL, or why the options do not fit. */
+ * they were not given, and so does the loss: hinge for SGD, squared hinge
+ * for the exact solver.  Returns NULL, or why the options do not fit. */
 const char *g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was);
+/* The parameters of a task made on a host: the exact solver, squared hinge
+ * loss, C = 1, at most 1000 passes, seed 1.  (g2t_params_default() gives
+ * SGD's, the only ones a small device may have.) */
+void g2t_params_host_default(struct g2t_params *p);
 /* Trains every task in the inputs and writes schemas and weights to out.
  * On input errors *bad names the input at fault. */
 int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts *o,

@@ -130,12 +130,23 @@ const char *g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was)
 	if ((set & G2T_OVERRIDE_LAMBDA) && dcd)
 		return "--lambda is for SGD; the exact solver (--algo dcd) takes --cost";
 	if (dcd != (was == G2T_ALGO_DCD)) {
+		if (!(set & G2T_OVERRIDE_LOSS))
+			p->loss = dcd ? G2T_DCD_LOSS : G2T_LOSS_HINGE;
 		if (!(set & (G2T_OVERRIDE_COST | G2T_OVERRIDE_LAMBDA)))
 			p->lambda = dcd ? G2T_DCD_COST : G2T_SGD_LAMBDA;
 		if (!(set & G2T_OVERRIDE_EPOCHS))
 			p->epochs = dcd ? G2T_DCD_PASSES : G2T_SGD_EPOCHS;
 	}
 	return NULL;
+}
+
+void g2t_params_host_default(struct g2t_params *p)
+{
+	g2t_params_default(p);
+	p->algo = G2T_ALGO_DCD;
+	p->loss = G2T_DCD_LOSS;
+	p->lambda = G2T_DCD_COST;
+	p->epochs = G2T_DCD_PASSES;
 }
 
 /* Applies option overrides and binds each task to its schema and shards. */

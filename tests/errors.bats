@@ -565,6 +565,23 @@ usage_fails() {
 	usage_fails g2t-split --l1 -1 "$DATA/iris.train.csv.gz"
 }
 
+@test "usage: --cost 0, -1, abc, 1e6 -> exit 2 naming --cost and its range (train and split)" {
+	for c in 0 -1 abc 1e6; do
+		usage_fails g2t-train -c "$c" "$F/iris.split"
+		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
+		usage_fails g2t-train --cost "$c" "$F/iris.split"
+		usage_fails g2t-split --cost "$c" "$DATA/iris.train.csv.gz"
+		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
+	done
+}
+
+@test "usage: --cost with SGD, --lambda or --l1 with the exact solver -> exit 2 (split)" {
+	usage_fails g2t-split --algo asgd --cost 2 "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split --lambda 1e-3 "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split --l1 1e-3 "$DATA/iris.train.csv.gz"
+	usage_fails g2t-split --algo pegasos --cost 1 "$DATA/iris.train.csv.gz"
+}
+
 @test "usage: --epochs 0 -> exit 2 (train and split)" {
 	usage_fails g2t-train --epochs 0 "$F/iris.split"
 	usage_fails g2t-split --epochs 0 "$DATA/iris.train.csv.gz"

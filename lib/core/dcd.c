@@ -52,11 +52,25 @@ static inline float fabsf_(float x)
 	return x < 0.0f ? -x : x;
 }
 
-/* y[i] += a * x[i] for n values */
-static void axpy(float *y, float a, const float *x, size_t n)
+/* y[i] += a * x[i] for n values: eight at a time and restrict, so that
+ * compilers vectorise it at -O2 (each value is still one multiplication
+ * and one addition: the same bits). */
+static void axpy(float *restrict y, float a, const float *restrict x, size_t n)
 {
-	for (; n; n--)
-		*y++ += a * *x++;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		y[i] += a * x[i];
+		y[i + 1] += a * x[i + 1];
+		y[i + 2] += a * x[i + 2];
+		y[i + 3] += a * x[i + 3];
+		y[i + 4] += a * x[i + 4];
+		y[i + 5] += a * x[i + 5];
+		y[i + 6] += a * x[i + 6];
+		y[i + 7] += a * x[i + 7];
+	}
+	for (; i < n; i++)
+		y[i] += a * x[i];
 }
 
 size_t g2t_dcd_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss)

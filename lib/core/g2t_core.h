@@ -378,6 +378,7 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
  * IEEE-754 binary32 target built with -ffp-contract=off.  cert may be NULL.
  */
 #define G2T_DCD_COST 1.0f        /* default C, LIBSVM's and LIBLINEAR's */
+#define G2T_DCD_LOSS G2T_LOSS_SQHINGE /* default loss, LIBLINEAR's (-s 1) */
 #define G2T_DCD_PASSES 1000u     /* default cap on passes */
 #define G2T_SGD_LAMBDA 1e-4f     /* SGD's default lambda and epochs */
 #define G2T_SGD_EPOCHS 20u
