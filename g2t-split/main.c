@@ -63,7 +63,6 @@ int main(int argc, char **argv)
 	unsigned long q = 0;
 	unsigned set = 0;
 	int c, progress = 0;
-	const char *why;
 
 	g2t_prog = "g2t-split";
 	g2t_params_host_default(&o.params);
@@ -97,8 +96,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
-	if ((why = g2t_params_settle(&o.params, set, G2T_ALGO_DCD)))
-		return g2t_usage_error("%s", why);
+	g2t_params_settle(&o.params, set, G2T_ALGO_DCD);
 	if (o.params.algo == G2T_ALGO_FIXED) {
 		/* fixed point trains on the bytes of 8-bit rows */
 		if (q == 32)

@@ -112,12 +112,8 @@ int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 		*set |= G2T_OVERRIDE_ALGO;
 		break;
 	case OPT_COST:
-		rc = positive_float(arg, 0, &p->lambda);
+		rc = positive_float(arg, 0, &p->cost);
 		*set |= G2T_OVERRIDE_COST;
-		break;
-	case OPT_LAMBDA:
-		rc = positive_float(arg, 0, &p->lambda);
-		*set |= G2T_OVERRIDE_LAMBDA;
 		break;
 	case OPT_L1:
 		rc = positive_float(arg, 1, &p->l1);
@@ -145,7 +141,6 @@ const char *g2t_cli_param_range(int opt)
 	case OPT_LOSS: return "--loss takes hinge, logistic or sqhinge";
 	case OPT_ALGO: return "--algo takes asgd, pegasos, fixed or dcd";
 	case OPT_COST: return "--cost takes a number C with 0 < C < 1e6";
-	case OPT_LAMBDA: return "--lambda takes a number with 0 < X < 1e6";
 	case OPT_L1: return "--l1 takes a number with 0 <= X < 1e6";
 	case OPT_EPOCHS: return "--epochs takes a number from 1 to 100000";
 	default: return "--seed takes a number from 0 to 4294967295";

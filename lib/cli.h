@@ -11,14 +11,13 @@
 
 /* Long-only options shared by g2t-split and g2t-train. */
 enum {
-	OPT_LOSS = 256, OPT_ALGO, OPT_COST, OPT_LAMBDA, OPT_L1, OPT_EPOCHS, OPT_SEED,
+	OPT_LOSS = 256, OPT_ALGO, OPT_COST, OPT_L1, OPT_EPOCHS, OPT_SEED,
 	OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
 };
 #define G2T_CLI_PARAM_OPTIONS \
 	{ "loss", required_argument, NULL, OPT_LOSS }, \
 	{ "algo", required_argument, NULL, OPT_ALGO }, \
 	{ "cost", required_argument, NULL, OPT_COST }, \
-	{ "lambda", required_argument, NULL, OPT_LAMBDA }, \
 	{ "l1", required_argument, NULL, OPT_L1 }, \
 	{ "epochs", required_argument, NULL, OPT_EPOCHS }, \
 	{ "seed", required_argument, NULL, OPT_SEED }
@@ -29,8 +28,8 @@ enum {
 	"                           descent (dcd); for devices, averaged SGD,\n" \
 	"                           Pegasos, or averaged SGD in fixed point over\n" \
 	"                           8-bit rows\n" \
-	"      --cost C             dcd: the cost C, > 0 (1)\n" \
-	"      --lambda X           SGD: L2 regularisation (1e-4)\n" \
+	"      --cost C             the cost C > 0 of a training error; SGD's L2\n" \
+	"                           strength is 1/(C n) for n rows (1)\n" \
 	"      --l1 X               L1 strength, truncated gradient (0)\n" \
 	"      --epochs N           dcd: most passes over the rows (1000); SGD:\n" \
 	"                           passes (20)\n" \

@@ -121,23 +121,16 @@ static int fixed_rows(const struct job *j)
 	       a->lo == 0.0f && b->lo == 0.0f && a->step == b->step && a->step > 0.0f;
 }
 
-const char *g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was)
+void g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was)
 {
 	int dcd = p->algo == G2T_ALGO_DCD;
 
-	if ((set & G2T_OVERRIDE_COST) && !dcd)
-		return "--cost is for the exact solver (--algo dcd); SGD takes --lambda";
-	if ((set & G2T_OVERRIDE_LAMBDA) && dcd)
-		return "--lambda is for SGD; the exact solver (--algo dcd) takes --cost";
 	if (dcd != (was == G2T_ALGO_DCD)) {
 		if (!(set & G2T_OVERRIDE_LOSS))
 			p->loss = dcd ? G2T_DCD_LOSS : G2T_LOSS_HINGE;
-		if (!(set & (G2T_OVERRIDE_COST | G2T_OVERRIDE_LAMBDA)))
-			p->lambda = dcd ? G2T_DCD_COST : G2T_SGD_LAMBDA;
 		if (!(set & G2T_OVERRIDE_EPOCHS))
 			p->epochs = dcd ? G2T_DCD_PASSES : G2T_SGD_EPOCHS;
 	}
-	return NULL;
 }
 
 void g2t_params_host_default(struct g2t_params *p)
@@ -145,7 +138,7 @@ void g2t_params_host_default(struct g2t_params *p)
 	g2t_params_default(p);
 	p->algo = G2T_ALGO_DCD;
 	p->loss = G2T_DCD_LOSS;
-	p->lambda = G2T_DCD_COST;
+	p->cost = G2T_DCD_COST;
 	p->epochs = G2T_DCD_PASSES;
 }
 
@@ -156,19 +149,16 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	struct g2t_params *p = &j->task.id.params;
 	const struct g2t_schema *s = g2t_schemas_find(&x->schemas, j->task.id.schema_id);
 	uint32_t ab[2] = { j->task.id.class_a, j->task.id.class_b }, was = p->algo;
-	const char *why;
 
 	j->task.token = j->token;
 
 	if (o->override & G2T_OVERRIDE_LOSS) p->loss = o->params.loss;
 	if (o->override & G2T_OVERRIDE_ALGO) p->algo = o->params.algo;
-	if (o->override & G2T_OVERRIDE_LAMBDA) p->lambda = o->params.lambda;
 	if (o->override & G2T_OVERRIDE_L1) p->l1 = o->params.l1;
 	if (o->override & G2T_OVERRIDE_EPOCHS) p->epochs = o->params.epochs;
 	if (o->override & G2T_OVERRIDE_SEED) p->seed = o->params.seed;
-	if (o->override & G2T_OVERRIDE_COST) p->lambda = o->params.lambda;
-	if ((why = g2t_params_settle(p, o->override, was)))
-		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: %s", j->task.id.task, why);
+	if (o->override & G2T_OVERRIDE_COST) p->cost = o->params.cost;
+	g2t_params_settle(p, o->override, was);
 	if (o->override)
 		g2t_task_hash(j->task.hash, &j->task.id);
 	if (!s)

@@ -29,9 +29,10 @@ required_for() {
 		required_for demo
 		# clang + compiler-rt: libFuzzer and the sanitizers; time: /usr/bin/time;
 		# openssl signs the hand-made requests of tests/serve.bats;
-		# liblinear-tools checks the exact solver's objectives
+		# liblinear-tools and libsvm-tools check the exact solver's objectives
+		# and accuracy
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
-			liblinear-tools ;;
+			liblinear-tools libsvm-tools ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time ;;

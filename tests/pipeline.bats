@@ -566,7 +566,7 @@ train_eval() {
 @test "train --algo asgd on the default tasks == split --algo asgd | train: SGD's defaults follow" {
 	g2t-train --algo asgd "$F/iris.split" >"$T/a"
 	g2t-split --algo asgd "$DATA/iris.train.csv.gz" | g2t-train >"$T/b"
-	g2t-split --algo asgd --loss hinge --lambda 1e-4 --epochs 20 "$DATA/iris.train.csv.gz" |
+	g2t-split --algo asgd --loss hinge --cost 1 --epochs 20 "$DATA/iris.train.csv.gz" |
 		g2t-train >"$T/c"
 	expect_same "$T/a" "$T/b"
 	expect_same "$T/a" "$T/c"

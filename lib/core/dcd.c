@@ -364,7 +364,7 @@ static int dcd_init(struct dcd *s, const struct g2t_task *task, uint32_t feature
 	s->task = task;
 	s->p = p;
 	s->features = features;
-	s->c = p->lambda; /* the field is C for this algorithm */
+	s->c = p->cost;
 	s->n0 = n[0];
 	s->total = n[0] + n[1];
 	s->w = work;

@@ -108,7 +108,8 @@ enum g2t_weights_form { G2T_DENSE = 0, G2T_SPARSE = 1 };
 struct g2t_params {
 	uint32_t loss;   /* enum g2t_loss */
 	uint32_t algo;   /* enum g2t_algo */
-	float lambda;    /* L2 regularisation, > 0; G2T_ALGO_DCD: the cost C */
+	float cost;      /* C > 0: the exact solver weighs the losses by C, SGD's
+	                    L2 strength is lambda = 1/(C n) for n rows */
 	float l1;        /* L1 strength for truncated gradient, >= 0 */
 	uint32_t epochs; /* passes over the task's rows, >= 1; G2T_ALGO_DCD: at
 	                    most that many */
@@ -362,7 +363,7 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
  * The exact solver (G2T_ALGO_DCD): dual coordinate descent to the optimum of
  *     min 0.5 (|w|^2 + b^2) + C sum_i loss(y_i (w.x_i + b)),
  * LIBLINEAR's problem with -B 1 (-s 3 hinge, -s 1 squared hinge without a
- * half, -s 7 logistic), C the params' lambda field.  It reads every row
+ * half, -s 7 logistic), C the params' cost.  It reads every row
  * once, into work, with one call of `read` per side.  Each pass visits
  * the active rows in a new random order (dcd.c), shrinking out rows as
  * LIBLINEAR does (not for logistic loss).  When the projected
@@ -380,8 +381,7 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 #define G2T_DCD_COST 1.0f        /* default C, LIBSVM's and LIBLINEAR's */
 #define G2T_DCD_LOSS G2T_LOSS_SQHINGE /* default loss, LIBLINEAR's (-s 1) */
 #define G2T_DCD_PASSES 1000u     /* default cap on passes */
-#define G2T_SGD_LAMBDA 1e-4f     /* SGD's default lambda and epochs */
-#define G2T_SGD_EPOCHS 20u
+#define G2T_SGD_EPOCHS 20u       /* SGD's default epochs */
 #define G2T_DCD_EPS 0.1f         /* first tolerance on the projected gradient */
 #define G2T_DCD_EPS_MIN 1e-4f    /* the finest: float32 gradients hold no more */
 #define G2T_DCD_GAP 1e-3f        /* relative duality gap that ends the solve */

@@ -207,9 +207,9 @@ static void test_training(void)
 	      "a 3-row buffer trains as well");
 	g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &b);
 	CHECK(!memcmp(w1, w2, sizeof w1) && a.bias == b.bias, "training is deterministic");
-	task.id.params.lambda = 0.0f;
+	task.id.params.cost = 0.0f;
 	CHECK(g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &a) == G2T_EPARAM,
-	      "lambda 0 is refused");
+	      "cost 0 is refused");
 }
 
 /* blob_rows as bytes: value = byte / 255. */
@@ -288,7 +288,7 @@ static void test_dcd(void)
 	g2t_params_default(p);
 	task.id.class_b = 1;
 	p->algo = G2T_ALGO_DCD;
-	p->lambda = 1.0f;
+	p->cost = 1.0f;
 	p->epochs = 1000;
 	CHECK(g2t_dcd_work_floats(1, one, G2T_LOSS_HINGE) == 2 + 2 + 2 * 3, "dcd work size");
 	CHECK(g2t_dcd_train(&task, 1, one, pair_rows, NULL, work, &out, &c) == G2T_OK &&
