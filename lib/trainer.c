@@ -266,6 +266,25 @@ static size_t work_floats(const struct job *j, uint32_t F, uint32_t block,
 	return g2t_train_work_floats(F, block);
 }
 
+/* Bytes of the buffer that read_rows() decodes `block` rows a side from:
+ * none where both sides are float32 read in place. */
+static size_t raw_bytes(const struct job *j, uint32_t block)
+{
+	uint32_t most = 0;
+
+	for (int side = 0; side < 2; side++) {
+		const struct g2t_shard *h = &j->side[side]->head;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (h->encoding == G2T_ENC_F32)
+			continue;
+#endif
+		if (g2t_shard_row_size(h) > most)
+			most = g2t_shard_row_size(h);
+	}
+	return (size_t)block * most;
+}
+
 static int train_job(const struct index *x, struct job *j)
 {
 	uint32_t F = j->schema->features;
@@ -279,12 +298,13 @@ static int train_job(const struct index *x, struct job *j)
 	void *work = malloc(fixed ? g2t_fixed_work_bytes(F, block)
 	                          : work_floats(j, F, block, n) * sizeof(float));
 	float *w = malloc((size_t)F * sizeof *w);
-	struct reader r = { x, j, fixed ? NULL : malloc((size_t)block * F * 4u) };
+	size_t raw = fixed ? 0 : raw_bytes(j, block);
+	struct reader r = { x, j, raw ? malloc(raw) : NULL };
 	struct g2t_weights out = { .w = w };
 	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
 
-	if (work && w && (fixed || r.raw) && (j->out = malloc(cap))) {
+	if (work && w && (!raw || r.raw) && (j->out = malloc(cap))) {
 		rc = fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
 		                             &r, work, block, &out)
 		     : dcd ? g2t_dcd_train(&j->task, F, n, read_rows, &r, work, &out, &j->cert)

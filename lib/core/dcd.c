@@ -197,8 +197,8 @@ static uint32_t rng_next(uint32_t *state)
 
 /* A pass of coordinate steps over the active rows, in a new order:
  * LIBLINEAR's shuffle, index[k] swapped with index[k + r mod (active - k)]
- * for k = 0, 1, ..., r from splitmix32; a row the step shrinks swaps with
- * the last active one, which is visited in its place. */
+ * for k = 0 .. active - 2, each r the next splitmix32 number; a row the
+ * step shrinks swaps with the last active one, visited in its place. */
 static void step_rows(struct dcd *s, int (*step)(struct dcd *, uint32_t, const float *, float))
 {
 	uint32_t *ix = s->index, k, t;

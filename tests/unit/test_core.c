@@ -275,6 +275,63 @@ static int pair_rows(void *ctx, int side, uint32_t first, uint32_t count, float 
 	return count == 1 ? 0 : -1;
 }
 
+/* 380 rows of 5 features from a hash: the rows of the known answers. */
+static int hashed_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++)
+		for (uint32_t j = 0; j < 5; j++) {
+			uint32_t h = (first + i) * 2654435761u ^ j * 40503u ^ (uint32_t)side * 977u;
+			float t = (float)(h % 1000u) / 1000.0f;
+
+			out[5 * i + j] = side ? t * 0.8f : 0.2f + t * 0.8f;
+		}
+	return 0;
+}
+
+/* FNV-1a of the weights, the bias and the primal objective's bits. */
+static uint32_t result_hash(const float *w, uint32_t n, float bias, float primal)
+{
+	uint32_t h = 2166136261u;
+	uint8_t b[4];
+
+	for (uint32_t i = 0; i <= n + 1; i++) {
+		g2t_put_f32(b, i < n ? w[i] : i == n ? bias : primal);
+		for (int k = 0; k < 4; k++)
+			h = (h ^ b[k]) * 16777619u;
+	}
+	return h;
+}
+
+/* The exact solver's results, bit for bit, as gcc and clang give them at
+ * -O0 to -O3 -march=native on x86-64 (-ffp-contract=off): a target or
+ * compiler that rounds differently fails here. */
+static void test_dcd_known(void)
+{
+	static float work[8192];
+	static const uint32_t want[3] = { 0xc23e191eu, 0xdf2ee08cu, 0x0749a821u };
+	uint32_t n[2] = { 150, 230 };
+	struct g2t_task task = { .token_len = 0 };
+	float w[5];
+	struct g2t_weights out = { .w = w };
+	struct g2t_cert c;
+
+	g2t_params_default(&task.id.params);
+	task.id.class_b = 1;
+	task.id.params.algo = G2T_ALGO_DCD;
+	task.id.params.epochs = 1000;
+	for (uint32_t l = 0; l < 3; l++) {
+		uint32_t h;
+
+		task.id.params.loss = l;
+		CHECK(g2t_dcd_work_floats(5, n, l) <= sizeof work / sizeof *work, "work size");
+		g2t_dcd_train(&task, 5, n, hashed_rows, NULL, work, &out, &c);
+		h = result_hash(w, 5, out.bias, c.primal);
+		CHECK(h == want[l], "dcd, loss %u: the known bits (hash %08x, %u passes, primal %.9g)",
+		      l, h, c.passes, (double)c.primal);
+	}
+}
+
 static void test_dcd(void)
 {
 	struct g2t_task task = { .token_len = 0 };
@@ -422,6 +479,7 @@ int main(void)
 	test_training();
 	test_fixed();
 	test_dcd();
+	test_dcd_known();
 	test_order();
 	test_predict();
 	test_parse_float();
