@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	int c, progress = 0;
 
 	g2t_prog = "g2t-split";
-	g2t_params_default(&o.params);
+	g2t_params_host_default(&o.params);
 	while ((c = getopt_long(argc, argv, "l:d:f:c:q:o:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'l': o.text.label = optarg; break;
@@ -90,11 +90,13 @@ int main(int argc, char **argv)
 			if (g2t_cli_param(c, optarg, &o.params, &set) == 1)
 				break;
 			return c == '?' ? g2t_usage_error(NULL)
-			                : g2t_usage_error("bad value '%s'", optarg);
+			                : g2t_usage_error("%s, not '%s'", g2t_cli_param_range(c),
+			                                  optarg);
 		}
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
+	g2t_params_settle(&o.params, set, G2T_ALGO_DCD);
 	if (o.params.algo == G2T_ALGO_FIXED) {
 		/* fixed point trains on the bytes of 8-bit rows */
 		if (q == 32)
@@ -102,7 +104,9 @@ int main(int argc, char **argv)
 		q = 8;
 	}
 	if (g2t_params_check(&o.params))
-		return g2t_usage_error("--algo fixed takes hinge loss and no --l1");
+		return g2t_usage_error("--algo %s takes no --l1%s",
+		                       o.params.algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
+		                       o.params.algo == G2T_ALGO_FIXED ? ", and hinge loss" : "");
 	if (q)
 		o.quantize = (int)q;
 	return g2t_close_stdout(split(argv[optind], dir, &o, g2t_cli_progress(progress)));

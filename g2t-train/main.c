@@ -3,6 +3,8 @@
 
 #include "cli.h"
 
+enum { OPT_STATS = OPT_FIRST_FREE };
+
 static const char usage[] =
 	"usage: g2t-train [options] [FILE...]\n"
 	"Train a linear binary classifier for every task in the input streams.\n\n"
@@ -10,6 +12,9 @@ static const char usage[] =
 	"  -t, --task N             train only task N\n"
 	"  -o, --output FILE        write to FILE instead of stdout\n"
 	"      --progress           report progress on stderr\n"
+	"      --stats              a line per task on stderr: its rows, passes, and\n"
+	"                           for dcd, primal and dual objective and gap\n"
+	"  -c C                     the same as --cost C\n"
 	G2T_CLI_PARAM_HELP
 	"                           (given options override the tasks' own)\n"
 	"  -h, --help               show this help\n"
@@ -20,6 +25,7 @@ static const struct option options[] = {
 	{ "task", required_argument, NULL, 't' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	G2T_CLI_PARAM_OPTIONS,
@@ -51,8 +57,10 @@ int main(int argc, char **argv)
 	int c, progress = 0;
 
 	g2t_prog = "g2t-train";
-	g2t_params_default(&o.params);
-	while ((c = getopt_long(argc, argv, "j:t:o:hV", options, NULL)) != -1) {
+	g2t_params_host_default(&o.params);
+	while ((c = getopt_long(argc, argv, "j:t:o:c:hV", options, NULL)) != -1) {
+		if (c == 'c') /* LIBSVM's and LIBLINEAR's letter */
+			c = OPT_COST;
 		switch (c) {
 		case 'j':
 			if (g2t_cli_ulong(optarg, 1, 1024, &v))
@@ -66,13 +74,15 @@ int main(int argc, char **argv)
 			break;
 		case 'o': output = optarg; break;
 		case OPT_PROGRESS: progress = 1; break;
+		case OPT_STATS: o.stats = stderr; break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
 		default:
 			if (g2t_cli_param(c, optarg, &o.params, &o.override) == 1)
 				break;
 			return c == '?' ? g2t_usage_error(NULL)
-			                : g2t_usage_error("bad value '%s'", optarg);
+			                : g2t_usage_error("%s, not '%s'", g2t_cli_param_range(c),
+			                                  optarg);
 		}
 	}
 	o.progress = g2t_cli_progress(progress);

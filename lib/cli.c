@@ -98,7 +98,7 @@ static int pick(const char *arg, const char *const *names, uint32_t n, uint32_t 
 int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 {
 	static const char *const loss[] = { "hinge", "logistic", "sqhinge" };
-	static const char *const algo[] = { "asgd", "pegasos", "fixed" };
+	static const char *const algo[] = { "asgd", "pegasos", "fixed", "dcd" };
 	unsigned long v;
 	int rc;
 
@@ -108,12 +108,12 @@ int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 		*set |= G2T_OVERRIDE_LOSS;
 		break;
 	case OPT_ALGO:
-		rc = pick(arg, algo, 3, &p->algo);
+		rc = pick(arg, algo, 4, &p->algo);
 		*set |= G2T_OVERRIDE_ALGO;
 		break;
-	case OPT_LAMBDA:
-		rc = positive_float(arg, 0, &p->lambda);
-		*set |= G2T_OVERRIDE_LAMBDA;
+	case OPT_COST:
+		rc = positive_float(arg, 0, &p->cost);
+		*set |= G2T_OVERRIDE_COST;
 		break;
 	case OPT_L1:
 		rc = positive_float(arg, 1, &p->l1);
@@ -133,6 +133,18 @@ int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 		return 0;
 	}
 	return rc ? -1 : 1;
+}
+
+const char *g2t_cli_param_range(int opt)
+{
+	switch (opt) {
+	case OPT_LOSS: return "--loss takes hinge, logistic or sqhinge";
+	case OPT_ALGO: return "--algo takes asgd, pegasos, fixed or dcd";
+	case OPT_COST: return "--cost takes a number C with 0 < C < 1e6";
+	case OPT_L1: return "--l1 takes a number with 0 <= X < 1e6";
+	case OPT_EPOCHS: return "--epochs takes a number from 1 to 100000";
+	default: return "--seed takes a number from 0 to 4294967295";
+	}
 }
 
 int g2t_cli_delimiter(const char *arg, char *out)

@@ -11,23 +11,28 @@
 
 /* Long-only options shared by g2t-split and g2t-train. */
 enum {
-	OPT_LOSS = 256, OPT_ALGO, OPT_LAMBDA, OPT_L1, OPT_EPOCHS, OPT_SEED,
+	OPT_LOSS = 256, OPT_ALGO, OPT_COST, OPT_L1, OPT_EPOCHS, OPT_SEED,
 	OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
 };
 #define G2T_CLI_PARAM_OPTIONS \
 	{ "loss", required_argument, NULL, OPT_LOSS }, \
 	{ "algo", required_argument, NULL, OPT_ALGO }, \
-	{ "lambda", required_argument, NULL, OPT_LAMBDA }, \
+	{ "cost", required_argument, NULL, OPT_COST }, \
 	{ "l1", required_argument, NULL, OPT_L1 }, \
 	{ "epochs", required_argument, NULL, OPT_EPOCHS }, \
 	{ "seed", required_argument, NULL, OPT_SEED }
 #define G2T_CLI_PARAM_HELP \
-	"      --loss hinge|logistic|sqhinge   loss function (hinge)\n" \
-	"      --algo asgd|pegasos|fixed  averaged SGD, Pegasos, or averaged SGD\n" \
-	"                           in fixed point over 8-bit rows (asgd)\n" \
-	"      --lambda X           L2 regularisation (1e-4)\n" \
+	"      --loss hinge|logistic|sqhinge   loss function (dcd: sqhinge;\n" \
+	"                           SGD: hinge)\n" \
+	"      --algo dcd|asgd|pegasos|fixed  the exact solver, dual coordinate\n" \
+	"                           descent (dcd); for devices, averaged SGD,\n" \
+	"                           Pegasos, or averaged SGD in fixed point over\n" \
+	"                           8-bit rows\n" \
+	"      --cost C             the cost C > 0 of a training error; SGD's L2\n" \
+	"                           strength is 1/(C n) for n rows (1)\n" \
 	"      --l1 X               L1 strength, truncated gradient (0)\n" \
-	"      --epochs N           passes over the rows (20)\n" \
+	"      --epochs N           dcd: most passes over the rows (1000); SGD:\n" \
+	"                           passes (20)\n" \
 	"      --seed N             shuffle seed (1)\n"
 
 /* The program's name, for messages. */
@@ -41,8 +46,11 @@ int g2t_report(const char *file, int status, const struct g2t_diag *d);
 int g2t_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void g2t_print_version(void);
 
-/* Handles a shared training option; 1 handled, 0 not ours, -1 bad value. */
+/* Handles a shared training option; 1 handled, 0 not ours, -1 bad value
+ * (whose message g2t_cli_param_error() gives). */
 int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set);
+/* What a shared training option takes, naming it: for usage errors. */
+const char *g2t_cli_param_range(int opt);
 /* Whole unsigned number in [min, max]; 0 or -1. */
 int g2t_cli_ulong(const char *s, unsigned long min, unsigned long max,
                   unsigned long *out);

@@ -193,11 +193,22 @@ struct g2t_train_opts {
 	struct g2t_params params;   /* overrides where `override` bits say so */
 	unsigned override;          /* G2T_OVERRIDE_* */
 	int progress;
+	FILE *stats;                /* NULL, or where a line per task goes */
 };
 enum {
-	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_LAMBDA = 4,
+	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_COST = 4,
 	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32
 };
+/* After options that `set` (G2T_OVERRIDE_* bits) changed parameters that
+ * had algorithm `was`: the loss and epochs take the defaults of the new
+ * algorithm when --algo moved between SGD and the exact solver and they
+ * were not given (SGD: hinge loss, 20 epochs; the exact solver: squared
+ * hinge, at most 1000 passes). */
+void g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was);
+/* The parameters of a task made on a host: the exact solver, squared hinge
+ * loss, C = 1, at most 1000 passes, seed 1.  (g2t_params_default() gives
+ * SGD's, the only ones a small device may have.) */
+void g2t_params_host_default(struct g2t_params *p);
 /* Trains every task in the inputs and writes schemas and weights to out.
  * On input errors *bad names the input at fault. */
 int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts *o,

@@ -27,6 +27,7 @@ struct job {
 	const struct shard_ref *side[2];
 	uint8_t *out;                /* encoded WEIGHTS payload */
 	long out_len;
+	struct g2t_cert cert;        /* G2T_ALGO_DCD: the optimality certificate */
 	int rc;
 	struct g2t_diag d;           /* what rc means, when input is at fault */
 	int bad_input;               /* the input it names, or -1 */
@@ -128,22 +129,44 @@ static int fixed_rows(const struct job *j)
 	       a->lo == 0.0f && b->lo == 0.0f && a->step == b->step && a->step > 0.0f;
 }
 
+void g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was)
+{
+	int dcd = p->algo == G2T_ALGO_DCD;
+
+	if (dcd != (was == G2T_ALGO_DCD)) {
+		if (!(set & G2T_OVERRIDE_LOSS))
+			p->loss = dcd ? G2T_DCD_LOSS : G2T_LOSS_HINGE;
+		if (!(set & G2T_OVERRIDE_EPOCHS))
+			p->epochs = dcd ? G2T_DCD_PASSES : G2T_SGD_EPOCHS;
+	}
+}
+
+void g2t_params_host_default(struct g2t_params *p)
+{
+	g2t_params_default(p);
+	p->algo = G2T_ALGO_DCD;
+	p->loss = G2T_DCD_LOSS;
+	p->cost = G2T_DCD_COST;
+	p->epochs = G2T_DCD_PASSES;
+}
+
 /* Applies option overrides and binds each task to its schema and shards. */
 static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 {
 	const struct g2t_train_opts *o = x->opts;
 	struct g2t_params *p = &j->task.id.params;
 	const struct g2t_schema *s = g2t_schemas_find(&x->schemas, j->task.id.schema_id);
-	uint32_t ab[2] = { j->task.id.class_a, j->task.id.class_b };
+	uint32_t ab[2] = { j->task.id.class_a, j->task.id.class_b }, was = p->algo;
 
 	j->task.token = j->token;
 
 	if (o->override & G2T_OVERRIDE_LOSS) p->loss = o->params.loss;
 	if (o->override & G2T_OVERRIDE_ALGO) p->algo = o->params.algo;
-	if (o->override & G2T_OVERRIDE_LAMBDA) p->lambda = o->params.lambda;
 	if (o->override & G2T_OVERRIDE_L1) p->l1 = o->params.l1;
 	if (o->override & G2T_OVERRIDE_EPOCHS) p->epochs = o->params.epochs;
 	if (o->override & G2T_OVERRIDE_SEED) p->seed = o->params.seed;
+	if (o->override & G2T_OVERRIDE_COST) p->cost = o->params.cost;
+	g2t_params_settle(p, o->override, was);
 	if (o->override)
 		g2t_task_hash(j->task.hash, &j->task.id);
 	if (!s)
@@ -170,8 +193,10 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		j->side[side] = r;
 	}
 	if (g2t_params_check(p))
-		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo fixed trains "
-		                "hinge loss without --l1 only", j->task.id.task);
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo %s trains "
+		                "%swithout --l1 only", j->task.id.task,
+		                p->algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
+		                p->algo == G2T_ALGO_FIXED ? "hinge loss " : "");
 	if (p->algo == G2T_ALGO_FIXED && !fixed_rows(j))
 		return g2t_fail(d, G2T_EDATA, 0, j->offset, "task %u: fixed-point training "
 		                "needs 8-bit shards of one scale (g2t-split -q 8)",
@@ -258,25 +283,58 @@ static const uint8_t *read_bytes(void *ctx, int side, uint32_t first, uint32_t c
 	return read_raw(ctx, side, first, count, buf) ? NULL : buf;
 }
 
+/* Floats of training memory for a float task: the exact solver holds every
+ * row, so that it reads them once; SGD streams them through the blocks. */
+static size_t work_floats(const struct job *j, uint32_t F, uint32_t block,
+                          const uint32_t n[2])
+{
+	if (j->task.id.params.algo == G2T_ALGO_DCD)
+		return g2t_dcd_work_floats(F, n, j->task.id.params.loss);
+	return g2t_train_work_floats(F, block);
+}
+
+/* Bytes of the buffer that read_rows() decodes `block` rows a side from:
+ * none where both sides are float32 read in place. */
+static size_t raw_bytes(const struct job *j, uint32_t block)
+{
+	uint32_t most = 0;
+
+	for (int side = 0; side < 2; side++) {
+		const struct g2t_shard *h = &j->side[side]->head;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (h->encoding == G2T_ENC_F32)
+			continue;
+#endif
+		if (g2t_shard_row_size(h) > most)
+			most = g2t_shard_row_size(h);
+	}
+	return (size_t)block * most;
+}
+
 static int train_job(const struct index *x, struct job *j)
 {
 	uint32_t F = j->schema->features;
 	int fixed = j->task.id.params.algo == G2T_ALGO_FIXED;
-	/* rows a side in memory: as many as fit in ROW_BUFFER_BYTES */
-	uint32_t row = fixed ? F : F * 4u;
-	uint32_t block = ROW_BUFFER_BYTES / row ? ROW_BUFFER_BYTES / row : 1;
+	int dcd = j->task.id.params.algo == G2T_ALGO_DCD;
 	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
+	/* rows a side in memory: as many as fit in ROW_BUFFER_BYTES, or all */
+	uint32_t row = fixed ? F : F * 4u;
+	uint32_t block = dcd ? (n[0] > n[1] ? n[0] : n[1])
+	                     : ROW_BUFFER_BYTES / row ? ROW_BUFFER_BYTES / row : 1;
 	void *work = malloc(fixed ? g2t_fixed_work_bytes(F, block)
-	                          : g2t_train_work_floats(F, block) * sizeof(float));
+	                          : work_floats(j, F, block, n) * sizeof(float));
 	float *w = malloc((size_t)F * sizeof *w);
-	struct reader r = { x, j, fixed ? NULL : malloc((size_t)block * F * 4u) };
+	size_t raw = fixed ? 0 : raw_bytes(j, block);
+	struct reader r = { x, j, raw ? malloc(raw) : NULL };
 	struct g2t_weights out = { .w = w };
 	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
 
-	if (work && w && (fixed || r.raw) && (j->out = malloc(cap))) {
+	if (work && w && (!raw || r.raw) && (j->out = malloc(cap))) {
 		rc = fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
 		                             &r, work, block, &out)
+		     : dcd ? g2t_dcd_train(&j->task, F, n, read_rows, &r, work, &out, &j->cert)
 		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
 		/* a trainer may diverge: no NaN or infinity leaves here */
 		if (rc == G2T_OK && (g2t_nonfinite(w, F) < F || !isfinite(out.bias)))
@@ -357,6 +415,31 @@ static int write_output(const struct index *x, FILE *out)
 	return rc;
 }
 
+/* --stats: a line per task, tab-separated, in output order; the
+ * certificate is "-" where the algorithm has none. */
+static int write_stats(const struct index *x, FILE *f)
+{
+	fputs("task\tclass_a\tclass_b\trows\tpasses\tprimal\tdual\tgap\n", f);
+	for (size_t s = 0; s < x->schemas.n; s++)
+		for (size_t i = 0; i < x->jobs; i++) {
+			const struct job *j = &x->job[i];
+			const struct g2t_task_id *t = &j->task.id;
+
+			if (j->schema != x->schemas.at[s])
+				continue;
+			fprintf(f, "%u\t%s\t%s\t%u", t->task, j->schema->klass[t->class_a],
+			        j->schema->klass[t->class_b],
+			        j->side[0]->head.rows + j->side[1]->head.rows);
+			if (t->params.algo == G2T_ALGO_DCD)
+				fprintf(f, "\t%u%s\t%.9g\t%.9g\t%.3g\n", j->cert.passes,
+				        j->cert.converged ? "" : "+", (double)j->cert.primal,
+				        (double)j->cert.dual, (double)j->cert.gap);
+			else
+				fprintf(f, "\t%u\t-\t-\t-\n", t->params.epochs);
+		}
+	return fflush(f) || ferror(f) ? G2T_EIO : G2T_OK;
+}
+
 static void free_index(struct index *x)
 {
 	for (int i = 0; i < x->inputs; i++)
@@ -425,6 +508,8 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 	}
 	if (!rc)
 		rc = write_output(&x, out);
+	if (!rc && o->stats)
+		rc = write_stats(&x, o->stats);
 	free_index(&x);
 	return rc;
 }

@@ -29,8 +29,11 @@ required_for() {
 		required_for demo
 		# clang + compiler-rt: libFuzzer and the sanitizers; time: /usr/bin/time;
 		# openssl signs the hand-made requests of tests/serve.bats; sqlite3 reads
-		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh
-		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl sqlite3 ;;
+		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh;
+		# liblinear-tools and libsvm-tools check the exact solver's objectives
+		# and accuracy
+		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
+			sqlite3 liblinear-tools libsvm-tools ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time ;;

@@ -557,12 +557,29 @@ usage_fails() {
 	usage_fails g2t-train --jobs=-1 "$F/iris.split"
 }
 
-@test "usage: --lambda -1 and 0, --l1 -1 -> exit 2 (train and split)" {
-	usage_fails g2t-train --lambda -1 "$F/iris.split"
-	usage_fails g2t-train --lambda 0 "$F/iris.split"
+@test "usage: --l1 -1; --lambda, now C's (--cost) -> exit 2 (train and split)" {
 	usage_fails g2t-train --l1 -1 "$F/iris.split"
-	usage_fails g2t-split --lambda -1 "$DATA/iris.train.csv.gz"
+	expect_stderr "--l1 takes a number with 0 <= X < 1e6, not '-1'"
 	usage_fails g2t-split --l1 -1 "$DATA/iris.train.csv.gz"
+	usage_fails g2t-train --lambda 1e-4 "$F/iris.split"
+	usage_fails g2t-split --lambda 1e-4 "$DATA/iris.train.csv.gz"
+}
+
+@test "usage: --cost 0, -1, abc, 1e6 -> exit 2 naming --cost and its range (train and split)" {
+	for c in 0 -1 abc 1e6; do
+		usage_fails g2t-train -c "$c" "$F/iris.split"
+		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
+		usage_fails g2t-train --cost "$c" "$F/iris.split"
+		usage_fails g2t-split --cost "$c" "$DATA/iris.train.csv.gz"
+		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
+	done
+}
+
+@test "usage: --l1 with the exact solver -> exit 2 naming it (split and train)" {
+	usage_fails g2t-split --l1 1e-3 "$DATA/iris.train.csv.gz"
+	expect_stderr "--algo dcd takes no --l1"
+	run --separate-stderr g2t-train --l1 1e-3 "$F/iris.split"
+	expect_error g2t-train 2 '.*iris.split: byte [0-9]+: task 0: --algo dcd trains without --l1'
 }
 
 @test "usage: --epochs 0 -> exit 2 (train and split)" {

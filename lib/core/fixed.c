@@ -232,7 +232,7 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 	s.avg_start = p->epochs > 1 ? total : 0;
 	s.eta0 = 1.0f;
 	s.step2 = step * step;
-	s.lambda = p->lambda;
+	s.lambda = 1.0f / (p->cost * (float)total); /* 1/(C n) */
 	s.loss = 0;
 	for (i = 0; i < features; i++)
 		s.v[i] = 0;

@@ -54,8 +54,11 @@ enum g2t_record_type {
 
 enum g2t_loss { G2T_LOSS_HINGE = 0, G2T_LOSS_LOGISTIC = 1, G2T_LOSS_SQHINGE = 2 };
 /* G2T_ALGO_FIXED: averaged SGD in integers over uint8 rows, hinge loss,
- * no L1 (g2t_fixed_train); the others are float32 (g2t_train). */
-enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
+ * no L1 (g2t_fixed_train); G2T_ALGO_DCD: the exact solver, dual coordinate
+ * descent, no L1 (g2t_dcd_train); the others are float32 SGD (g2t_train). */
+enum g2t_algo {
+	G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2, G2T_ALGO_DCD = 3
+};
 
 /*
  * Build profile: what this build of the core can train, everything unless
@@ -82,7 +85,7 @@ enum g2t_algo { G2T_ALGO_ASGD = 0, G2T_ALGO_PEGASOS = 1, G2T_ALGO_FIXED = 2 };
 #define G2T_LOSSES 7u
 #endif
 #ifndef G2T_ALGOS
-#define G2T_ALGOS 7u
+#define G2T_ALGOS 15u
 #endif
 #ifndef G2T_WITH_L1
 #define G2T_WITH_L1 1
@@ -105,9 +108,11 @@ enum g2t_weights_form { G2T_DENSE = 0, G2T_SPARSE = 1 };
 struct g2t_params {
 	uint32_t loss;   /* enum g2t_loss */
 	uint32_t algo;   /* enum g2t_algo */
-	float lambda;    /* L2 regularisation, > 0 */
+	float cost;      /* C > 0: the exact solver weighs the losses by C, SGD's
+	                    L2 strength is lambda = 1/(C n) for n rows */
 	float l1;        /* L1 strength for truncated gradient, >= 0 */
-	uint32_t epochs; /* passes over the task's rows, >= 1 */
+	uint32_t epochs; /* passes over the task's rows, >= 1; G2T_ALGO_DCD: at
+	                    most that many */
 	uint32_t seed;   /* shuffle seed */
 };
 #define G2T_PARAMS_SIZE 24u
@@ -353,6 +358,47 @@ size_t g2t_fixed_work_bytes(uint32_t features, uint32_t block);
 int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
                     const uint32_t n[2], g2t_fixed_reader read, void *ctx,
                     void *work, uint32_t block, struct g2t_weights *out);
+
+/*
+ * The exact solver (G2T_ALGO_DCD): dual coordinate descent to the optimum of
+ *     min 0.5 (|w|^2 + b^2) + C sum_i loss(y_i (w.x_i + b)),
+ * LIBLINEAR's problem with -B 1 (-s 3 hinge, -s 1 squared hinge without a
+ * half, -s 7 logistic), C the params' cost.  It reads every row
+ * once, into work, with one call of `read` per side.  Each pass visits
+ * the active rows in a new random order (dcd.c), shrinking out rows as
+ * LIBLINEAR does (not for logistic loss).  When the projected
+ * gradients of a pass over every row are within a tolerance eps of 0
+ * (logistic: the largest gradient is below it), two more passes rebuild w
+ * from the duals and evaluate the certificate: the solve ends when the
+ * relative duality gap is at most G2T_DCD_GAP, or eps is already
+ * G2T_DCD_EPS_MIN; else eps shrinks tenfold, from G2T_DCD_EPS.  It also
+ * ends after `epochs` passes (not counting those of the certificate), the
+ * certificate then telling how far it is from the optimum.
+ * work has g2t_dcd_work_floats() floats: the weights and bias, the rows,
+ * and three 4-byte values a row (four for logistic loss).  Bit-identical on every
+ * IEEE-754 binary32 target built with -ffp-contract=off.  cert may be NULL.
+ */
+#define G2T_DCD_COST 1.0f        /* default C, LIBSVM's and LIBLINEAR's */
+#define G2T_DCD_LOSS G2T_LOSS_SQHINGE /* default loss, LIBLINEAR's (-s 1) */
+#define G2T_DCD_PASSES 1000u     /* default cap on passes */
+#define G2T_SGD_EPOCHS 20u       /* SGD's default epochs */
+#define G2T_DCD_EPS 0.1f         /* first tolerance on the projected gradient */
+#define G2T_DCD_EPS_MIN 1e-4f    /* the finest: float32 gradients hold no more */
+#define G2T_DCD_GAP 1e-3f        /* relative duality gap that ends the solve */
+#define G2T_DCD_INNER_EPS 1e-5f  /* logistic: the Newton steps' finest
+                                    tolerance, a few float ulps of the
+                                    terms of the gradient */
+struct g2t_cert {
+	float primal;       /* objective value at the result */
+	float dual;         /* dual objective value: primal >= optimum >= dual */
+	float gap;          /* (primal - dual) / primal */
+	uint32_t passes;    /* passes over the rows */
+	int converged;      /* 1: gap or tolerance met; 0: stopped by the cap */
+};
+size_t g2t_dcd_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss);
+int g2t_dcd_train(const struct g2t_task *task, uint32_t features, const uint32_t n[2],
+                  g2t_row_reader read, void *ctx, float *work,
+                  struct g2t_weights *out, struct g2t_cert *cert);
 
 /* Deterministic exp and log for float, without libm (a few ulp). */
 float g2t_expf(float x);

@@ -261,14 +261,16 @@ static uint32_t bits(const float *f)
 /* Parameters the format allows, whether or not this build can train them. */
 static int params_valid(const struct g2t_params *p)
 {
-	uint32_t lambda = bits(&p->lambda), l1 = bits(&p->l1);
+	uint32_t cost = bits(&p->cost), l1 = bits(&p->l1);
 
-	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_FIXED)
+	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_DCD)
 		return 0;
 	if (p->algo == G2T_ALGO_FIXED && (p->loss != G2T_LOSS_HINGE || !F32_ZERO(l1)))
 		return 0;
-	/* 0 < lambda < 1e6, 0 <= l1 < 1e6 (-0 included), NaN failing */
-	return lambda - 1 < F32_1E6 - 1 && (l1 < F32_1E6 || F32_ZERO(l1)) &&
+	if (p->algo == G2T_ALGO_DCD && !F32_ZERO(l1))
+		return 0;
+	/* 0 < cost < 1e6, 0 <= l1 < 1e6 (-0 included), NaN failing */
+	return cost - 1 < F32_1E6 - 1 && (l1 < F32_1E6 || F32_ZERO(l1)) &&
 	       p->epochs - 1 < 100000;
 }
 
@@ -284,9 +286,9 @@ void g2t_params_default(struct g2t_params *p)
 {
 	p->loss = G2T_LOSS_HINGE;
 	p->algo = G2T_ALGO_ASGD;
-	p->lambda = 1e-4f;
+	p->cost = 1.0f;
 	p->l1 = 0.0f;
-	p->epochs = 20;
+	p->epochs = G2T_SGD_EPOCHS;
 	p->seed = 1;
 }
 

@@ -23,6 +23,7 @@ struct sgd {
 	float frac, abase;       /* a = (acc + frac v) / (abase * k) */
 	float bias, abias;
 	float eta0;
+	float lambda;            /* L2 strength: 1/(C n) */
 	uint32_t t, k;           /* steps taken, steps averaged */
 	uint32_t avg_start;      /* first averaged step */
 	uint32_t total;          /* rows of both classes */
@@ -108,8 +109,8 @@ static inline float learning_rate(const struct sgd *s)
 	const struct g2t_params *p = s->p;
 
 	if (PEGASOS(p))
-		return 1.0f / (p->lambda * (float)(s->t + 2));
-	return s->eta0 / (1.0f + p->lambda * s->eta0 * (float)s->t);
+		return 1.0f / (s->lambda * (float)(s->t + 2));
+	return s->eta0 / (1.0f + s->lambda * s->eta0 * (float)s->t);
 }
 
 /* x[0..n) = 0 */
@@ -136,7 +137,7 @@ static void sgd_step(struct sgd *s, const float *x, float y)
 	float z = y * (g2t_dot(s->v, x, (uint32_t)s->features) * scale + s->bias);
 
 	s->loss_sum += loss_at(p->loss, z, &slope);
-	scale = scale * (1.0f - eta * p->lambda);
+	scale = scale * (1.0f - eta * s->lambda);
 	s->scale = scale;
 	if (slope != 0.0f) {
 		float g = eta * slope * y, c = g / scale;
@@ -208,6 +209,7 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	uint8_t *z = (uint8_t *)s;
 
 	if (g2t_params_check(p) || (G2T_HAS_ALGO(G2T_ALGO_FIXED) && p->algo == G2T_ALGO_FIXED) ||
+	    (G2T_HAS_ALGO(G2T_ALGO_DCD) && p->algo == G2T_ALGO_DCD) ||
 	    !n[0] || !n[1] ||
 	    !block || !features)
 		return G2T_EPARAM;
@@ -221,7 +223,10 @@ static int sgd_init(struct sgd *s, const struct g2t_task *task, uint32_t feature
 	s->scale = 1.0f;
 	s->eta0 = 1.0f;
 	s->total = n[0] + n[1];
-	s->avg_start = PEGASOS(p) ? 0xffffffffu : p->epochs > 1 ? s->total : 0;
+	s->lambda = 1.0f / (p->cost * (float)s->total);
+	/* the average is over the last epoch: its steps are the smallest, and
+	 * a float average over more steps stops following them */
+	s->avg_start = PEGASOS(p) ? 0xffffffffu : (p->epochs - 1) * s->total;
 	s->read = read;
 	s->ctx = ctx;
 	s->buf[0] = work + 2u * features;

@@ -1,7 +1,7 @@
 /* The MPS2 boards in QEMU (AN385 Cortex-M3, AN386 Cortex-M4F): 4 MB code,
  * 4 MB data SSRAM.  "all" blocks hold each side whole, as g2t-train does for
  * these tasks: those weights must equal g2t-train's, in float32 and in
- * fixed point. */
+ * fixed point.  The dcd jobs run the exact solver on both boards. */
 #define ARENA_BYTES (96 * 1024) /* the largest job, digits45 with whole sides, needs 88 KB */
 #define USE_LETTER 1
 #define USE_LETTER_SMALL 1
@@ -19,4 +19,6 @@
 	JOB(digits2, MODE_FIXED, BLOCK_ALL)     \
 	JOB(digits45, MODE_FLOAT, BLOCK_ALL)    \
 	JOB(digits45, MODE_FIXED, 1)            \
-	JOB(digits45, MODE_FIXED, BLOCK_ALL)
+	JOB(digits45, MODE_FIXED, BLOCK_ALL)    \
+	JOB(letter_small, MODE_DCD, BLOCK_ALL)  \
+	JOB(digits2, MODE_DCD, BLOCK_ALL)

@@ -25,7 +25,9 @@
 
 #include "datasets.h"
 
-enum { MODE_FLOAT, MODE_FIXED };
+/* MODE_DCD trains each float32 task with the exact solver instead (hinge
+ * loss, C = 1): its weights must be the same bits on every target too */
+enum { MODE_FLOAT, MODE_FIXED, MODE_DCD };
 #define BLOCK_ALL 0 /* block = the larger class's rows: one block a side */
 #define DEC_CAP 128 /* buffered records: TASK (104 bytes + a token <= 24) */
 /* the largest WEIGHTS payload: dense, with the task's token */
@@ -266,8 +268,14 @@ static int job_alloc(struct job *j)
 	j->present = take(j->P);
 	j->row = take((size_t)j->F * 4);
 	j->blk = j->block == BLOCK_ALL ? max_rows(j) : j->block;
-	need = j->mode == MODE_FLOAT ? g2t_train_work_floats(j->F, j->blk) * sizeof(float)
-	                             : g2t_fixed_work_bytes(j->F, j->blk);
+	if (j->mode == MODE_DCD) { /* every row of the task, both sides at most blk */
+		uint32_t n[2] = { j->blk, j->blk };
+
+		need = g2t_dcd_work_floats(j->F, n, G2T_LOSS_HINGE) * sizeof(float);
+	} else {
+		need = j->mode == MODE_FLOAT ? g2t_train_work_floats(j->F, j->blk) * sizeof(float)
+		                             : g2t_fixed_work_bytes(j->F, j->blk);
+	}
 	j->train_size = need;
 	/* the work area also holds the encoded WEIGHTS and the prediction's x */
 	if (need < ENC_MAX(j->F))
@@ -315,6 +323,13 @@ static int train_task(struct job *j, const uint8_t *payload, uint32_t len)
 		rc = G2T_EPARAM; /* the work area is sized for the job's mode */
 	} else if (j->mode == MODE_FLOAT) {
 		rc = g2t_train(&task, j->F, n, read_float, j, j->work, j->blk, &out);
+	} else if (j->mode == MODE_DCD) {
+		/* the task's identity, hash aside, becomes the exact solver's */
+		task.id.params.algo = G2T_ALGO_DCD;
+		task.id.params.cost = 1.0f;
+		task.id.params.epochs = 1000;
+		rc = !G2T_HAS_ALGO(G2T_ALGO_DCD) || j->block != BLOCK_ALL ? G2T_EPARAM :
+		     g2t_dcd_train(&task, j->F, n, read_float, j, j->work, &out, NULL);
 	} else if (!G2T_HAS_ALGO(G2T_ALGO_FIXED) ||
 	           sa->h.encoding != G2T_ENC_U8 || sb->h.encoding != G2T_ENC_U8 ||
 	           sa->h.lo != 0.0f || sb->h.lo != 0.0f || sa->h.step != sb->h.step) {
@@ -434,7 +449,7 @@ static __attribute__((noinline)) void run_job(fstr name, const G2T_FLASH uint8_t
 
 	put_s(FSTR("job "));
 	put_s(name);
-	put_s(mode == MODE_FLOAT ? FSTR(" float32") : FSTR(" fixed"));
+	put_s(mode == MODE_FLOAT ? FSTR(" float32") : mode == MODE_DCD ? FSTR(" dcd") : FSTR(" fixed"));
 	put_s(FSTR(" block "));
 	if (block == BLOCK_ALL)
 		put_s(FSTR("all"));

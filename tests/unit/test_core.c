@@ -207,9 +207,9 @@ static void test_training(void)
 	      "a 3-row buffer trains as well");
 	g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &b);
 	CHECK(!memcmp(w1, w2, sizeof w1) && a.bias == b.bias, "training is deterministic");
-	task.id.params.lambda = 0.0f;
+	task.id.params.cost = 0.0f;
 	CHECK(g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &a) == G2T_EPARAM,
-	      "lambda 0 is refused");
+	      "cost 0 is refused");
 }
 
 /* blob_rows as bytes: value = byte / 255. */
@@ -260,8 +260,125 @@ static void test_fixed(void)
 	p->algo = G2T_ALGO_ASGD;
 	CHECK(g2t_fixed_train(&task, 2, 1.0f / 255.0f, n, blob_bytes, NULL, work, 8, &out) ==
 	      G2T_EPARAM, "g2t_fixed_train refuses a float32 task");
-	p->algo = 3;
-	CHECK(g2t_params_check(p) == G2T_EPARAM, "algorithm 3 does not exist");
+	p->algo = 4;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "algorithm 4 does not exist");
+}
+
+/* Two rows, x = 1 for class a and x = -1 for class b: the optimum of
+ * 0.5 (w^2 + b^2) + C (hinge losses) is w = 1, b = 0, objective 0.5, with
+ * both duals 0.5 (C >= 0.5). */
+static int pair_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	(void)first;
+	out[0] = side ? -1.0f : 1.0f;
+	return count == 1 ? 0 : -1;
+}
+
+/* 380 rows of 5 features from a hash: the rows of the known answers. */
+static int hashed_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++)
+		for (uint32_t j = 0; j < 5; j++) {
+			uint32_t h = (first + i) * 2654435761u ^ j * 40503u ^ (uint32_t)side * 977u;
+			float t = (float)(h % 1000u) / 1000.0f;
+
+			out[5 * i + j] = side ? t * 0.8f : 0.2f + t * 0.8f;
+		}
+	return 0;
+}
+
+/* FNV-1a of the weights, the bias and the primal objective's bits. */
+static uint32_t result_hash(const float *w, uint32_t n, float bias, float primal)
+{
+	uint32_t h = 2166136261u;
+	uint8_t b[4];
+
+	for (uint32_t i = 0; i <= n + 1; i++) {
+		g2t_put_f32(b, i < n ? w[i] : i == n ? bias : primal);
+		for (int k = 0; k < 4; k++)
+			h = (h ^ b[k]) * 16777619u;
+	}
+	return h;
+}
+
+/* The exact solver's results, bit for bit, as gcc and clang give them at
+ * -O0 to -O3 -march=native on x86-64 (-ffp-contract=off): a target or
+ * compiler that rounds differently fails here. */
+static void test_dcd_known(void)
+{
+	static float work[8192];
+	static const uint32_t want[3] = { 0xc23e191eu, 0xdf2ee08cu, 0x0749a821u };
+	uint32_t n[2] = { 150, 230 };
+	struct g2t_task task = { .token_len = 0 };
+	float w[5];
+	struct g2t_weights out = { .w = w };
+	struct g2t_cert c;
+
+	g2t_params_default(&task.id.params);
+	task.id.class_b = 1;
+	task.id.params.algo = G2T_ALGO_DCD;
+	task.id.params.epochs = 1000;
+	for (uint32_t l = 0; l < 3; l++) {
+		uint32_t h;
+
+		task.id.params.loss = l;
+		CHECK(g2t_dcd_work_floats(5, n, l) <= sizeof work / sizeof *work, "work size");
+		g2t_dcd_train(&task, 5, n, hashed_rows, NULL, work, &out, &c);
+		h = result_hash(w, 5, out.bias, c.primal);
+		CHECK(h == want[l], "dcd, loss %u: the known bits (hash %08x, %u passes, primal %.9g)",
+		      l, h, c.passes, (double)c.primal);
+	}
+}
+
+static void test_dcd(void)
+{
+	struct g2t_task task = { .token_len = 0 };
+	struct g2t_params *p = &task.id.params;
+	uint32_t one[2] = { 1, 1 }, n[2] = { 50, 70 };
+	float work[2 + 2 + 2 * 4 + 120 * 2 + 120 * 4], w[2], w2[2];
+	struct g2t_weights out = { .w = w }, again = { .w = w2 };
+	struct g2t_cert c, c2;
+	uint32_t losses[] = { G2T_LOSS_HINGE, G2T_LOSS_LOGISTIC, G2T_LOSS_SQHINGE };
+
+	g2t_params_default(p);
+	task.id.class_b = 1;
+	p->algo = G2T_ALGO_DCD;
+	p->cost = 1.0f;
+	p->epochs = 1000;
+	CHECK(g2t_dcd_work_floats(1, one, G2T_LOSS_HINGE) == 2 + 2 + 2 * 3, "dcd work size");
+	CHECK(g2t_dcd_train(&task, 1, one, pair_rows, NULL, work, &out, &c) == G2T_OK &&
+	      w[0] > 0.999f && w[0] < 1.001f && out.bias > -1e-3f && out.bias < 1e-3f &&
+	      c.primal > 0.4995f && c.primal < 0.5005f && c.dual <= c.primal &&
+	      c.converged && out.epochs == c.passes,
+	      "dcd: the known optimum of two rows (w %g, b %g, primal %g, dual %g)",
+	      (double)w[0], (double)out.bias, (double)c.primal, (double)c.dual);
+	for (int l = 0; l < 3; l++) {
+		p->loss = losses[l];
+		CHECK(g2t_dcd_work_floats(2, n, p->loss) <= sizeof work / sizeof *work,
+		      "dcd work size, loss %d", l);
+		CHECK(g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &out, &c) == G2T_OK &&
+		      w[0] > 0.0f && w[1] < 0.0f && c.converged && c.gap <= G2T_DCD_GAP &&
+		      c.gap >= 0.0f, "dcd separates the blobs with a certificate, loss %d "
+		      "(primal %g, dual %g)", l, (double)c.primal, (double)c.dual);
+		g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &again, &c2);
+		CHECK(!memcmp(w, w2, sizeof w) && c.primal == c2.primal && c.passes == c2.passes,
+		      "dcd: the same task gives the same bits, loss %d", l);
+	}
+	p->loss = G2T_LOSS_HINGE;
+	p->epochs = 1;
+	CHECK(g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &out, &c) == G2T_OK &&
+	      c.passes == 1 && out.epochs == 1 && !c.converged && c.gap > G2T_DCD_GAP,
+	      "dcd stops at the cap on passes, its certificate saying how far it is");
+	p->l1 = 0.01f;
+	CHECK(g2t_params_check(p) == G2T_EPARAM, "dcd takes no L1");
+	p->l1 = 0.0f;
+	CHECK(g2t_train(&task, 2, n, blob_rows, NULL, work, 8, &out) == G2T_EPARAM,
+	      "g2t_train refuses a dcd task");
+	p->algo = G2T_ALGO_ASGD;
+	CHECK(g2t_dcd_train(&task, 2, n, blob_rows, NULL, work, &out, &c) == G2T_EPARAM,
+	      "g2t_dcd_train refuses an SGD task");
 }
 
 /* Rows interleave in proportion to the class sizes, past 16-bit counts too:
@@ -361,6 +478,8 @@ int main(void)
 	test_weights_codec();
 	test_training();
 	test_fixed();
+	test_dcd();
+	test_dcd_known();
 	test_order();
 	test_predict();
 	test_parse_float();

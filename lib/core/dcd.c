@@ -1,0 +1,444 @@
+/*
+ * The exact solver (G2T_ALGO_DCD): dual coordinate descent on the problem
+ * LIBLINEAR solves with -B 1,
+ *     min 0.5 (|w|^2 + b^2) + C sum_i loss(y_i (w.x_i + b)),
+ * the bias an extra constant feature 1, regularised like the others.
+ * Hinge and squared hinge as Hsieh et al., ICML 2008 (LIBLINEAR -s 3 and
+ * -s 1), logistic loss as Yu, Huang and Lin, MLJ 2011 (-s 7).  The rows
+ * are all in memory; the state beyond them and the weights is one dual
+ * value per row (two for logistic loss, alpha and C - alpha, so neither
+ * loses bits near a bound), the row's x.x + 1, and the row's place in the
+ * active set, whose rows each pass visits in a new random order and whose
+ * end the shrunk rows are moved past, as LIBLINEAR does.  Everything is
+ * binary32 arithmetic in a fixed order.
+ */
+#include "g2t_core.h"
+
+#define BIG 3.0e38f       /* stands for infinity in the shrinking bounds */
+#define INNER_MAX 100     /* Newton steps per logistic sub-problem */
+
+/* A Kahan sum, for the objective values: in a fixed order, so the same
+ * bits everywhere, and without the error of 10^4 plain float additions. */
+struct ksum {
+	float sum, carry;
+};
+
+struct dcd {
+	const struct g2t_task *task;
+	const struct g2t_params *p;
+	size_t features;
+	float *w;                /* features weights, then the bias */
+	const float *rows[2];    /* the rows of class a, of class b */
+	float *qd;               /* per row: x.x + 1 (+ D_ii) */
+	float *alpha;            /* per row: alpha; logistic: alpha, C - alpha */
+	uint32_t *index;         /* the rows, the active ones first */
+	float c;                 /* the cost C */
+	float diag;              /* D_ii: 1 / (2C) for squared hinge, else 0 */
+	float upper;             /* bound on alpha: C, or < 0 for none */
+	float pgmax, pgmin;      /* this pass's projected gradient extremes */
+	float pgmax_old, pgmin_old; /* the last pass's: the shrinking bounds */
+	float inner_eps;         /* logistic: tolerance of the Newton steps */
+	uint32_t newton;         /* logistic: Newton steps this pass */
+	uint32_t active;         /* rows not shrunk: index[0..active) */
+	uint32_t n0, total;      /* rows of class a, of both */
+	uint32_t rng;            /* splitmix32 state */
+	struct ksum loss, dual;  /* the objectives' sums over the rows */
+};
+
+#define LOGISTIC(s) (G2T_HAS_LOSS(G2T_LOSS_LOGISTIC) && (s)->p->loss == G2T_LOSS_LOGISTIC)
+
+static inline float fabsf_(float x)
+{
+	return x < 0.0f ? -x : x;
+}
+
+/* y[i] += a * x[i] for n values: eight at a time and restrict, so that
+ * compilers vectorise it at -O2 (each value is still one multiplication
+ * and one addition: the same bits). */
+static void axpy(float *restrict y, float a, const float *restrict x, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		y[i] += a * x[i];
+		y[i + 1] += a * x[i + 1];
+		y[i + 2] += a * x[i + 2];
+		y[i + 3] += a * x[i + 3];
+		y[i + 4] += a * x[i + 4];
+		y[i + 5] += a * x[i + 5];
+		y[i + 6] += a * x[i + 6];
+		y[i + 7] += a * x[i + 7];
+	}
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+size_t g2t_dcd_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss)
+{
+	size_t rows = (size_t)n[0] + n[1];
+
+	return ((size_t)features + 1u) + rows * (size_t)features +
+	       rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u);
+}
+
+/* w.x + b for a row */
+static inline float decision(const struct dcd *s, const float *x)
+{
+	return g2t_dot(s->w, x, (uint32_t)s->features) + s->w[s->features];
+}
+
+/* Moves the weights by d x (the bias by d). */
+static inline void move(struct dcd *s, float d, const float *x)
+{
+	axpy(s->w, d, x, s->features);
+	s->w[s->features] += d;
+}
+
+/* One hinge or squared hinge coordinate step (LIBLINEAR's
+ * solve_l2r_l1l2_svc) on row i; 1 when the row is to be shrunk: it sits at
+ * a bound with a gradient past the last pass's extremes. */
+static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
+{
+	float a = s->alpha[i], g, pg = 0.0f;
+
+	g = y * decision(s, x) - 1.0f + a * s->diag;
+	if (a == 0.0f) {
+		if (g > s->pgmax_old)
+			return 1;
+		if (g < 0.0f)
+			pg = g;
+	} else if (a == s->upper) {
+		if (g < s->pgmin_old)
+			return 1;
+		if (g > 0.0f)
+			pg = g;
+	} else {
+		pg = g;
+	}
+	if (pg > s->pgmax)
+		s->pgmax = pg;
+	if (pg < s->pgmin)
+		s->pgmin = pg;
+	if (pg != 0.0f) {
+		float na = a - g / s->qd[i];
+
+		na = na < 0.0f ? 0.0f : na;
+		if (s->upper >= 0.0f && na > s->upper)
+			na = s->upper;
+		s->alpha[i] = na;
+		move(s, (na - a) * y, x);
+	}
+	return 0;
+}
+
+/* One logistic coordinate step (LIBLINEAR's solve_l2r_lr_dual): Newton's
+ * method on the one-variable sub-problem in whichever of alpha and
+ * C - alpha is the smaller at the solution.  pgmax keeps the largest
+ * gradient of the pass. */
+static int lr_step(struct dcd *s, uint32_t i, const float *x, float y)
+{
+	float *al = s->alpha + 2u * (size_t)i, c = s->c, qa = s->qd[i];
+	float b = y * decision(s, x), sign = 1.0f, z, old, gp;
+	int one = 0, k;
+
+	if (0.5f * qa * (al[1] - al[0]) + b < 0.0f) {
+		one = 1; /* minimise over C - alpha */
+		sign = -1.0f;
+	}
+	old = z = al[one];
+	if (c - z < 0.5f * c)
+		z = 0.1f * z;
+	gp = qa * (z - old) + sign * b + g2t_logf(z / (c - z));
+	if (fabsf_(gp) > s->pgmax)
+		s->pgmax = fabsf_(gp);
+	for (k = 0; k <= INNER_MAX && fabsf_(gp) >= s->inner_eps; k++) {
+		float t = z - gp / (qa + c / (c - z) / z);
+
+		z = t <= 0.0f ? z * 0.1f : t;
+		gp = qa * (z - old) + sign * b + g2t_logf(z / (c - z));
+	}
+	s->newton += (uint32_t)k;
+	if (k) {
+		al[one] = z;
+		al[1 - one] = c - z;
+		move(s, sign * (z - old) * y, x);
+	}
+	return 0;
+}
+
+/* Row i: class a's rows, then class b's. */
+static inline const float *row(const struct dcd *s, uint32_t i, float *y)
+{
+	*y = i < s->n0 ? 1.0f : -1.0f;
+	return i < s->n0 ? s->rows[0] + (size_t)i * s->features
+	                 : s->rows[1] + (size_t)(i - s->n0) * s->features;
+}
+
+/* Calls visit for every row in index order. */
+static void each_row(struct dcd *s, void (*visit)(struct dcd *, uint32_t, const float *, float))
+{
+	for (uint32_t i = 0; i < s->total; i++) {
+		float y;
+		const float *x = row(s, i, &y);
+
+		visit(s, i, x, y);
+	}
+}
+
+/* splitmix32, as g2t_order's */
+static uint32_t rng_next(uint32_t *state)
+{
+	uint32_t z = (*state += 0x9e3779b9u);
+
+	z = (z ^ (z >> 16)) * 0x85ebca6bu;
+	z = (z ^ (z >> 13)) * 0xc2b2ae35u;
+	return z ^ (z >> 16);
+}
+
+/* A pass of coordinate steps over the active rows, in a new order:
+ * LIBLINEAR's shuffle, index[k] swapped with index[k + r mod (active - k)]
+ * for k = 0 .. active - 2, each r the next splitmix32 number; a row the
+ * step shrinks swaps with the last active one, visited in its place. */
+static void step_rows(struct dcd *s, int (*step)(struct dcd *, uint32_t, const float *, float))
+{
+	uint32_t *ix = s->index, k, t;
+	float y;
+
+	for (k = 0; k + 1 < s->active; k++) {
+		uint32_t j = k + rng_next(&s->rng) % (s->active - k);
+
+		t = ix[k];
+		ix[k] = ix[j];
+		ix[j] = t;
+	}
+	for (k = 0; k < s->active;) {
+		const float *x = row(s, ix[k], &y);
+
+		if (!step(s, ix[k], x, y)) {
+			k++;
+			continue;
+		}
+		t = ix[k];
+		ix[k] = ix[--s->active];
+		ix[s->active] = t;
+	}
+}
+
+/* x.x + 1 + D_ii of a row. */
+static void init_row(struct dcd *s, uint32_t i, const float *x, float y)
+{
+	(void)y;
+	s->qd[i] = g2t_dot(x, x, (uint32_t)s->features) + 1.0f + s->diag;
+}
+
+/* Logistic loss starts from alpha small, where its log is finite, and
+ * w = sum alpha y x. */
+static void init_lr(struct dcd *s, uint32_t i, const float *x, float y)
+{
+	float a = 1e-3f * s->c < 1e-8f ? 1e-3f * s->c : 1e-8f;
+
+	s->alpha[2u * (size_t)i] = a;
+	s->alpha[2u * (size_t)i + 1] = s->c - a;
+	move(s, a * y, x);
+}
+
+static void unshrink(struct dcd *s)
+{
+	s->active = s->total;
+	s->pgmax_old = BIG;
+	s->pgmin_old = -BIG;
+}
+
+/* After a hinge pass: whether the projected gradients are within eps; else
+ * the next pass's shrinking bounds. */
+static int svc_done(struct dcd *s, float eps)
+{
+	if (s->pgmax - s->pgmin <= eps && fabsf_(s->pgmax) <= eps &&
+	    fabsf_(s->pgmin) <= eps) {
+		if (s->active == s->total)
+			return 1;
+		unshrink(s); /* converged on the active set: check every row */
+		return 0;
+	}
+	if (!s->active) { /* nothing left to visit: look at every row again */
+		unshrink(s);
+		return 0;
+	}
+	s->pgmax_old = s->pgmax <= 0.0f ? BIG : s->pgmax;
+	s->pgmin_old = s->pgmin >= 0.0f ? -BIG : s->pgmin;
+	return 0;
+}
+
+static void kadd(struct ksum *k, float x)
+{
+	float y = x - k->carry, t = k->sum + y;
+
+	k->carry = (t - k->sum) - y;
+	k->sum = t;
+}
+
+/* Rebuilds w = sum alpha y x from the duals, without the rounding the
+ * updates gathered, so that the certificate holds for the w it reports. */
+static void rebuild_row(struct dcd *s, uint32_t i, const float *x, float y)
+{
+	float a = LOGISTIC(s) ? s->alpha[2u * (size_t)i] : s->alpha[i];
+
+	if (a != 0.0f)
+		move(s, a * y, x);
+}
+
+/* One row's primal loss term, and its term of the dual (a maximisation):
+ * alpha for the hinges, less alpha^2 D_ii / 2 for squared hinge;
+ * -(alpha log alpha + (C - alpha) log(C - alpha)) for logistic loss. */
+static void sum_row(struct dcd *s, uint32_t i, const float *x, float y)
+{
+	float z = y * decision(s, x), l;
+
+	if (LOGISTIC(s)) {
+		const float *al = s->alpha + 2u * (size_t)i;
+
+		/* log(1 + e^-z), e^ of a negative number only */
+		l = z > 0.0f ? g2t_logf(1.0f + g2t_expf(-z))
+		             : g2t_logf(1.0f + g2t_expf(z)) - z;
+		kadd(&s->dual, -(al[0] * g2t_logf(al[0]) + al[1] * g2t_logf(al[1])));
+	} else {
+		float a = s->alpha[i];
+
+		l = z < 1.0f ? 1.0f - z : 0.0f;
+		if (s->diag != 0.0f)
+			l = l * l;
+		kadd(&s->dual, a - 0.5f * a * a * s->diag);
+	}
+	kadd(&s->loss, l);
+}
+
+static void zero(float *x, size_t n)
+{
+	while (n--)
+		*x++ = 0.0f;
+}
+
+/* The certificate of the duals as they stand, from a pass that rebuilds w
+ * from them and one that sums the objectives' terms. */
+static void certify(struct dcd *s, struct g2t_cert *c)
+{
+	float ww;
+
+	zero(s->w, s->features + 1);
+	s->loss.sum = s->loss.carry = s->dual.sum = s->dual.carry = 0.0f;
+	each_row(s, rebuild_row);
+	each_row(s, sum_row);
+	ww = g2t_dot(s->w, s->w, (uint32_t)s->features + 1);
+	c->primal = 0.5f * ww + s->c * s->loss.sum;
+	c->dual = s->dual.sum - 0.5f * ww;
+	if (LOGISTIC(s)) /* the constant of the dual: n C log C */
+		c->dual = c->dual + (float)s->total * s->c * g2t_logf(s->c);
+	c->gap = (c->primal - c->dual) / (c->primal > 0.0f ? c->primal : 1.0f);
+}
+
+static void result(const struct dcd *s, struct g2t_weights *out, uint32_t passes)
+{
+	g2t_weights_of_task(out, s->task, (uint32_t)s->features, s->total);
+	out->rows_seen = (uint64_t)s->total * passes;
+	out->epochs = passes;
+	for (size_t j = 0; j < s->features; j++)
+		out->w[j] = s->w[j];
+	out->bias = s->w[s->features];
+	out->loss = s->loss.sum / (float)s->total;
+}
+
+/* Checks the task, reads its rows and sets up the state: w 0, alpha 0
+ * (logistic: small, where its log is finite). */
+static int dcd_init(struct dcd *s, const struct g2t_task *task, uint32_t features,
+                    const uint32_t n[2], g2t_row_reader read, void *ctx, float *work)
+{
+	const struct g2t_params *p = &task->id.params;
+	uint8_t *z = (uint8_t *)s;
+	float *rows1 = work + features + 1 + (size_t)n[0] * features;
+	int rc;
+
+	if (g2t_params_check(p) || p->algo != G2T_ALGO_DCD || !n[0] || !n[1] || !features)
+		return G2T_EPARAM;
+	for (size_t i = 0; i < sizeof *s; i++) /* not memset: the core calls nothing */
+		z[i] = 0;
+	s->task = task;
+	s->p = p;
+	s->features = features;
+	s->c = p->cost;
+	s->n0 = n[0];
+	s->total = n[0] + n[1];
+	s->w = work;
+	s->rows[0] = work + features + 1;
+	s->rows[1] = rows1;
+	s->qd = rows1 + (size_t)n[1] * features;
+	s->index = (uint32_t *)(void *)(s->qd + s->total);
+	s->alpha = (float *)(void *)(s->index + s->total);
+	if ((rc = read(ctx, 0, 0, n[0], work + features + 1)) ||
+	    (rc = read(ctx, 1, 0, n[1], rows1)))
+		return rc;
+	s->upper = s->c;
+	if (G2T_HAS_LOSS(G2T_LOSS_SQHINGE) && p->loss == G2T_LOSS_SQHINGE) {
+		s->diag = 0.5f / s->c;
+		s->upper = -1.0f;
+	}
+	unshrink(s);
+	s->inner_eps = 1e-2f;
+	s->rng = p->seed * 0x9e3779b9u ^ task->id.task;
+	zero(s->w, features + 1);
+	zero(s->alpha, (size_t)s->total * (LOGISTIC(s) ? 2u : 1u));
+	for (uint32_t i = 0; i < s->total; i++)
+		s->index[i] = i;
+	each_row(s, init_row);
+	if (LOGISTIC(s))
+		each_row(s, init_lr);
+	return G2T_OK;
+}
+
+/* One pass of coordinate steps; whether the tolerance eps is met. */
+static int step_pass(struct dcd *s, float eps)
+{
+	s->pgmax = -BIG;
+	s->pgmin = BIG;
+	if (!LOGISTIC(s)) {
+		step_rows(s, svc_step);
+		return svc_done(s, eps);
+	}
+	s->pgmax = 0.0f;
+	s->newton = 0;
+	step_rows(s, lr_step);
+	if (s->newton <= s->total / 10u) /* the Newton steps were cheap: finer */
+		s->inner_eps = s->inner_eps * 0.1f > G2T_DCD_INNER_EPS
+		               ? s->inner_eps * 0.1f : G2T_DCD_INNER_EPS;
+	return s->pgmax < eps;
+}
+
+int g2t_dcd_train(const struct g2t_task *task, uint32_t features, const uint32_t n[2],
+                  g2t_row_reader read, void *ctx, float *work,
+                  struct g2t_weights *out, struct g2t_cert *cert)
+{
+	struct dcd s;
+	struct g2t_cert c;
+	float eps = G2T_DCD_EPS;
+	int rc = dcd_init(&s, task, features, n, read, ctx, work), met;
+
+	if (rc)
+		return rc;
+	c.passes = 0;
+	c.converged = 0;
+	while (!c.converged && c.passes < s.p->epochs) {
+		met = step_pass(&s, eps);
+		c.passes++;
+		if (!met && c.passes < s.p->epochs)
+			continue;
+		/* within tolerance, or the last pass: how far from the optimum */
+		certify(&s, &c);
+		c.converged = c.gap <= G2T_DCD_GAP || (met && eps < 2.0f * G2T_DCD_EPS_MIN);
+		eps = eps * 0.1f;
+		if (!LOGISTIC(&s))
+			unshrink(&s);
+	}
+	result(&s, out, c.passes);
+	if (cert)
+		*cert = c;
+	return G2T_OK;
+}
