@@ -74,15 +74,15 @@ static long long task_stream(const char *path, float v)
 	return at;
 }
 
-/* Trains the task of path; `wild`: Pegasos with a tiny lambda. */
+/* Trains the task of path; `wild`: Pegasos with a tiny lambda (a huge C). */
 static int train(const char *path, int wild, const char **bad, struct g2t_diag *d)
 {
 	struct g2t_train_opts o = { .jobs = 1, .task = -1 };
 
 	if (wild) {
 		o.params.algo = G2T_ALGO_PEGASOS;
-		o.params.lambda = 1e-30f;
-		o.override = G2T_OVERRIDE_ALGO | G2T_OVERRIDE_LAMBDA;
+		o.params.cost = 1e30f; /* lambda = 1/(C n): tiny */
+		o.override = G2T_OVERRIDE_ALGO | G2T_OVERRIDE_COST;
 	}
 	FILE *out;
 	int rc;
