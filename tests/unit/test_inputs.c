@@ -81,7 +81,7 @@ static int train(const char *path, int wild, const char **bad, struct g2t_diag *
 
 	if (wild) {
 		o.params.algo = G2T_ALGO_PEGASOS;
-		o.params.cost = 1e30f; /* lambda = 1/(C n): tiny */
+		o.params.cost = 999999.0f; /* the largest: lambda = 1/(C n) is tiny */
 		o.override = G2T_OVERRIDE_ALGO | G2T_OVERRIDE_COST;
 	}
 	FILE *out;
