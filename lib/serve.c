@@ -6,9 +6,13 @@
  *   GET  /v1/shards/HASH     a class shard, for a lease that uses it (ETag)
  *   GET  /v1/tasks/N         the whole task stream, shards too, for the lease
  *                            holder (?token=HEX), for devices without a cache
- *   POST /v1/results         a signed packet; durable before the 2xx
+ *   POST /v1/results         signed by a device: a signed packet; durable
+ *                            before the 2xx
  *   GET  /v1/status          JSON; GET /v1/model; GET /metrics
  *
+ * A request is judged on its headers before any of its body is read, the
+ * cheapest check first (begin(), authenticate()); what a client may make
+ * the server hold is bounded by the task set and one global budget.
  * Handlers run on libmicrohttpd's thread pool and check signatures there,
  * in parallel.  Leases and results then go to one committer thread, which
  * does the state's work (lib/store.c) of every request waiting, in one
