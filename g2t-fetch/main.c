@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	unsigned long v;
 	int c, rc, cache = 1;
 
-	g2t_prog = "g2t-fetch";
+	g2t_cli_name(argv, "g2t-fetch");
 	o.cache = default_cache();
 	while ((c = getopt_long(argc, argv, "s:n:o:hV", options, NULL)) != -1) {
 		switch (c) {
@@ -131,6 +131,8 @@ int main(int argc, char **argv)
 		return g2t_usage_error("a secret key is needed (-s KEYFILE)");
 	if (argc - optind != 1)
 		return g2t_usage_error("one server URL is needed");
+	if ((rc = g2t_cli_binary_out(output)) >= 0)
+		return rc;
 	o.url = argv[optind];
 	if (!cache)
 		o.cache = NULL;

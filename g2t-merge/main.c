@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 	struct g2t_diag d = { 0, -1, "" };
 	int c, rc;
 
-	g2t_prog = "g2t-merge";
+	g2t_cli_name(argv, "g2t-merge");
 	while ((c = getopt_long(argc, argv, "o:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'o': o.output = optarg; break;
@@ -116,6 +116,10 @@ int main(int argc, char **argv)
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
 		default: return g2t_usage_error(NULL);
 		}
+	}
+	if ((rc = g2t_cli_binary_out(o.output)) >= 0) {
+		g2t_keyring_clear(&o.trust);
+		return rc;
 	}
 	o.progress = g2t_cli_progress(o.progress);
 	rc = merge(argv + optind, argc - optind, &o);

@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 	int c, make_keys = 0, rc;
 	char *end;
 
-	g2t_prog = "g2t-pack";
+	g2t_cli_name(argv, "g2t-pack");
 	o.spool = default_spool();
 	while ((c = getopt_long(argc, argv, "s:p:S:q:P:o:hV", options, NULL)) != -1) {
 		switch (c) {

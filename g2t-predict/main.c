@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 	const char *output = NULL;
 	int c;
 
-	g2t_prog = "g2t-predict";
+	g2t_cli_name(argv, "g2t-predict");
 	while ((c = getopt_long(argc, argv, "ed:f:o:hV", options, NULL)) != -1) {
 		switch (c) {
 		case 'e': o.eval = 1; break;

@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	const char *port_file = NULL;
 	int rc = G2T_EXIT_FAIL;
 
-	g2t_prog = "g2t-serve";
+	g2t_cli_name(argv, "g2t-serve");
 	o.threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	parse_listen("127.0.0.1:8080", &o);
 	if (tasks && devices && (rc = parse(argc, argv, &o, tasks, devices, &port_file)) < 0)

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	unsigned set = 0;
 	int c, progress = 0;
 
-	g2t_prog = "g2t-split";
+	g2t_cli_name(argv, "g2t-split");
 	g2t_params_host_default(&o.params);
 	while ((c = getopt_long(argc, argv, "l:d:f:c:q:o:hV", options, NULL)) != -1) {
 		switch (c) {
@@ -96,6 +96,8 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
+	if (!dir && (c = g2t_cli_binary_out(NULL)) >= 0)
+		return c;
 	g2t_params_settle(&o.params, set, G2T_ALGO_DCD);
 	if (o.params.algo == G2T_ALGO_FIXED) {
 		/* fixed point trains on the bytes of 8-bit rows */

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 	unsigned long v;
 	int c, progress = 0;
 
-	g2t_prog = "g2t-train";
+	g2t_cli_name(argv, "g2t-train");
 	g2t_params_host_default(&o.params);
 	while ((c = getopt_long(argc, argv, "j:t:o:c:hV", options, NULL)) != -1) {
 		if (c == 'c') /* LIBSVM's and LIBLINEAR's letter */
@@ -85,6 +85,8 @@ int main(int argc, char **argv)
 			                                  optarg);
 		}
 	}
+	if ((c = g2t_cli_binary_out(output)) >= 0)
+		return c;
 	o.progress = g2t_cli_progress(progress);
 	return g2t_close_stdout(train((const char *const *)argv + optind,
 	                              argc - optind, output, &o));

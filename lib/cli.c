@@ -36,6 +36,20 @@ int g2t_report(const char *file, int status, const struct g2t_diag *d)
 	return g2t_exit_code(status);
 }
 
+void g2t_cli_name(char **argv, const char *name)
+{
+	g2t_prog = name;
+	argv[0] = (char *)name;
+}
+
+int g2t_cli_binary_out(const char *output)
+{
+	if ((!output || !strcmp(output, "-")) && isatty(STDOUT_FILENO))
+		return g2t_usage_error("not writing a binary stream to a terminal: redirect"
+		                       " it, or give -o FILE");
+	return -1;
+}
+
 int g2t_usage_error(const char *fmt, ...)
 {
 	va_list ap;

@@ -37,6 +37,11 @@ enum {
 
 /* The program's name, for messages. */
 extern const char *g2t_prog;
+/* Sets it, for getopt's messages too (they name argv[0]). */
+void g2t_cli_name(char **argv, const char *name);
+/* A binary stream bound for stdout when stdout is a terminal: refused as a
+ * usage error, as gzip does; -1 to go on. */
+int g2t_cli_binary_out(const char *output);
 
 /* prog: what (printf-style). */
 void g2t_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -849,3 +849,24 @@ nan_weights() {
 	expect_status 3
 	expect_stderr "class '4\\.3' has only one row"
 }
+
+@test "binary output to a terminal is refused (exit 2) unless redirected, as gzip does; -o and pipes still work" {
+	command -v script >/dev/null || skip "script(1) makes the terminal"
+	local p
+	for p in "g2t-split $DATA/iris.train.csv.gz" "g2t-train /dev/null" "g2t-merge /dev/null" \
+		"g2t-fetch -s /dev/null http://127.0.0.1:1"; do
+		run script -qec "$G2T_BIN/${p%% *} ${p#* }; echo \"exit \$?\"" /dev/null
+		[[ $output == *"${p%% *}: not writing a binary stream to a terminal"* ]] ||
+			{ echo "$p: $output"; return 1; }
+		[[ $output == *"exit 2"* ]] || { echo "$p: $output"; return 1; }
+	done
+	run script -qec "$G2T_BIN/g2t-split -o tasks $DATA/iris.train.csv.gz; echo \"exit \$?\"" /dev/null
+	[[ $output == *"exit 0"* ]]
+	[ "$(ls tasks | wc -l)" = 3 ]
+}
+
+@test "getopt's messages name the program by its short name" {
+	run "$G2T_BIN/g2t-split" --bogus # a path as argv[0]
+	[ "$status" = 2 ]
+	[[ ${lines[0]} == "g2t-split: unrecognized option '--bogus'" ]]
+}
