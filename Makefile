@@ -1,5 +1,5 @@
 # g2t - train machine-learning models on idle IoT devices.
-# make | make check | make demo | make bench | make asan | make fuzz | make install
+# make | make check | make demo | make bench | make experiment | make asan | make fuzz | make install
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -35,7 +35,7 @@ UNITS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 BENCHES = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench asan fuzz install uninstall clean core-check deps-%
+.PHONY: all check demo bench experiment asan fuzz install uninstall clean core-check deps-%
 .SUFFIXES:
 
 all: $(BINS)
@@ -99,6 +99,11 @@ bench: deps-bench
 	@tests/bench/pack.sh
 	@tests/bench/serve.sh
 	@BASELINE=1 tests/stress/attack.sh 2000 20 256
+
+# The paper's claims on a simulated network (root: network namespaces).
+experiment: deps-experiment
+	$(MAKE) all units
+	@tests/net/experiment.sh results
 
 asan: deps-check
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin WERROR=-Werror \

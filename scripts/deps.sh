@@ -2,7 +2,7 @@
 # deps.sh TARGET... -- install the Debian 12 packages that the named make
 # targets need, and only those that are missing.
 #
-# Targets: build check demo bench fuzz mcu.
+# Targets: build check demo bench experiment fuzz mcu.
 # Silent when everything is present; otherwise prints one line naming what
 # it installs, runs `apt-get update` once, then installs without
 # recommends.  Needs no stdin (CI); uses sudo only when not root.  apt's own
@@ -12,7 +12,7 @@ set -eu
 prog=deps.sh
 
 usage() {
-	echo "usage: $prog TARGET...   (targets: build check demo bench fuzz mcu)" >&2
+	echo "usage: $prog TARGET...   (targets: build check demo bench experiment fuzz mcu)" >&2
 	exit 2
 }
 
@@ -32,11 +32,15 @@ required_for() {
 		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh;
 		# liblinear-tools and libsvm-tools check the exact solver's objectives
 		# and accuracy
+		# iproute2: the namespaces, veth pairs and tbf of tests/net/
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
-			sqlite3 liblinear-tools libsvm-tools ;;
+			sqlite3 liblinear-tools libsvm-tools iproute2 ;;
 	bench)
 		required_for demo
-		echo liblinear-tools libsvm-tools time ;;
+		echo liblinear-tools libsvm-tools time openssl ;;
+	experiment)
+		required_for demo
+		echo iproute2 gnuplot-nox ;;
 	fuzz)
 		required_for build
 		echo clang libclang-rt-14-dev ;;

@@ -69,6 +69,9 @@ struct config {
 	unsigned batch;           /* tasks a lease request asks for */
 	double rate;              /* lease requests a second in all, 0: unpaced */
 	long server_pid;
+	const char *cacert;       /* CA of an https --url */
+	int fresh;                /* a new connection a request */
+	int full_handshake;       /* and no TLS session resumed */
 };
 static struct config cfg = { .devices = 1000, .threads = 1, .seconds = 5.0, .drain = 5.0,
                              .batch = 1 };
@@ -621,6 +624,14 @@ static void worker_init(struct worker *w, unsigned id, struct device *dev, size_
 		curl_easy_setopt(d->easy, CURLOPT_TIMEOUT, 30L);
 		curl_easy_setopt(d->easy, CURLOPT_POST, 1L);
 		curl_easy_setopt(d->easy, CURLOPT_PROXY, "");
+		if (cfg.cacert)
+			curl_easy_setopt(d->easy, CURLOPT_CAINFO, cfg.cacert);
+		if (cfg.fresh) {
+			curl_easy_setopt(d->easy, CURLOPT_FRESH_CONNECT, 1L);
+			curl_easy_setopt(d->easy, CURLOPT_FORBID_REUSE, 1L);
+		}
+		if (cfg.full_handshake)
+			curl_easy_setopt(d->easy, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 		if (cfg.presign) {
 			if (!(d->pre = calloc(cfg.presign, sizeof *d->pre)))
 				die("out of memory");
@@ -742,7 +753,8 @@ static void usage(void)
 	        "usage: loadgen --url http://HOST:PORT [--mode lease|lease+result]\n"
 	        "               [--devices N] [--seconds S] [--warmup S] [--threads T]\n"
 	        "               [--drain S] [--presign N] [--batch N] [--rate R]\n"
-	        "               [--server-pid PID]\n");
+	        "               [--server-pid PID] [--cacert FILE] [--fresh yes|full]\n"
+	        "--fresh: a new connection a request (yes: TLS sessions resumed, full: not)\n");
 	exit(2);
 }
 
@@ -791,7 +803,12 @@ int main(int argc, char **argv)
 			cfg.batch = (unsigned)number(v, 1, BATCH_MAX);
 		else if (!strcmp(o, "--rate"))
 			cfg.rate = number(v, 1, 1e7);
-		else if (!strcmp(o, "--server-pid"))
+		else if (!strcmp(o, "--cacert"))
+			cfg.cacert = v;
+		else if (!strcmp(o, "--fresh") && (!strcmp(v, "yes") || !strcmp(v, "full"))) {
+			cfg.fresh = 1;
+			cfg.full_handshake = !strcmp(v, "full");
+		} else if (!strcmp(o, "--server-pid"))
 			cfg.server_pid = (long)number(v, 1, 1e9);
 		else
 			usage();
@@ -948,7 +965,7 @@ int main(int argc, char **argv)
 		       " lease_p50_ms=%.2f lease_p90_ms=%.2f lease_p99_ms=%.2f lease_max_ms=%.2f"
 		       " results_per_s=%.0f accepted_per_s=%.0f result_p50_ms=%.2f result_p90_ms=%.2f"
 		       " result_p99_ms=%.2f result_max_ms=%.2f errors=%llu non_2xx=%llu"
-		       " cpu_server=%.0f cpu_loadgen=%.0f cpu_machine=%.0f\n",
+		       " cpu_server=%.0f cpu_loadgen=%.0f cpu_machine=%.0f connections=%s\n",
 		       cfg.results ? "lease+result" : "lease", cfg.devices, cfg.batch, cfg.seconds,
 		       (double)all[LEASE].leased / cfg.seconds,
 		       (double)all[LEASE].status[200] / cfg.seconds,
@@ -958,7 +975,8 @@ int main(int argc, char **argv)
 		       p[RESULT][2], p[RESULT][3], (unsigned long long)errors,
 		       (unsigned long long)(all[LEASE].n + all[RESULT].n - all[LEASE].status[200] -
 		                            all[LEASE].status[204] - all[RESULT].status[200] - errors),
-		       100 * srv, 100 * self, 100 * busy);
+		       100 * srv, 100 * self, 100 * busy,
+		       !cfg.fresh ? "keep-alive" : cfg.full_handshake ? "fresh-full" : "fresh");
 	}
 	for (unsigned i = 0; i < cfg.threads; i++)
 		worker_free(&w[i]);

@@ -97,7 +97,7 @@ start_server() {
 	local tasks=$1
 	shift
 	rm -rf "$work/state" "$work/port"
-	"$@" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" --listen 127.0.0.1:0 \
+	"$@" "$bin/g2t-serve" "${tls_args[@]}" --tasks "$tasks" --state "$work/state" --listen 127.0.0.1:0 \
 		--port-file "$work/port" --open --rate 1000000 --rate-per-address 1000000 --per-ip 100000 \
 		--max-connections 100000 --lease-timeout 3600 2>>"$work/server.log" &
 	server_pid=$!
@@ -110,7 +110,21 @@ start_server() {
 		say "g2t-serve did not start:"; sed 's/^/    /' "$work/server.log" >&2
 		exit 1
 	fi
-	url=http://127.0.0.1:$(cat "$work/port")
+	url=$scheme://127.0.0.1:$(cat "$work/port")
+}
+scheme=http tls_args=()
+
+# use_tls: the runs that follow are HTTPS, with a certificate for 127.0.0.1
+# from a test CA made here.
+use_tls() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=g2t-test-ca -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+		-keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$work/tls.ext"
+	openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+		-CAcreateserial -days 2 -extfile "$work/tls.ext" -out "$work/tls.pem" 2>/dev/null
+	scheme=https tls_args=(--tls-cert "$work/tls.pem" --tls-key "$work/tls.key")
 }
 
 # perf works here? (a VM may lack hardware counters: cpu-clock is software)
@@ -156,6 +170,7 @@ run() {
 			>/dev/null 2>"$work/$name.perf.err" &
 		perf_pid=$!
 	fi
+	[ "$scheme" = http ] || extra+=(--cacert "$work/ca.pem")
 	say "$name: $mode, $devices devices, ${s}s"
 	timeout 120 "${gen[@]}" "$loadgen" --url "$url" --mode "$mode" --devices "$devices" \
 		--seconds "$s" --warmup "$warmup" --drain 2 --server-pid "$server_pid" \
@@ -201,6 +216,7 @@ profile() {
 		awk '$1 ~ /%$/ {
 			p = $1 + 0; d = $2
 			if (d ~ /microhttpd/) c = "HTTP (libmicrohttpd)"
+			else if (d ~ /gnutls|nettle|hogweed|gmp|tasn|p11-kit|idn/) c = "TLS (GnuTLS, nettle, gmp)"
 			else if (d ~ /sqlite/) c = "SQLite"
 			else if (d ~ /sodium/) c = "crypto (libsodium)"
 			else if (d ~ /libz/) c = "zlib (packet inflate, CRC)"
@@ -247,6 +263,21 @@ fi
 if [ "$perf_ok" = 1 ]; then
 	run lease-perf "$work/big.g2t" lease 3 perf
 	run both-perf "$work/big.g2t" lease+result 3 perf
+fi
+
+# HTTPS: keep-alive (4 a request, as above), then a new TLS connection a
+# request, with the session resumed and with a full handshake
+if command -v openssl >/dev/null; then
+	use_tls
+	run tls-lease-4 "$work/big.g2t" lease "$secs" --batch 4
+	run tls-both-4 "$work/big.g2t" lease+result "$secs" --batch 4
+	run tls-fresh "$work/big.g2t" lease "$secs" --fresh yes
+	run tls-fresh-full "$work/big.g2t" lease "$secs" --fresh full
+	if [ "$perf_ok" = 1 ]; then
+		run tls-both-4-perf "$work/big.g2t" lease+result 3 perf --batch 4
+		run tls-fresh-full-perf "$work/big.g2t" lease 3 perf --fresh full
+	fi
+	scheme=http tls_args=()
 fi
 
 say "the state alone (storebench)"
@@ -309,6 +340,16 @@ row "the state alone, 1 thread" "$(store 100) leases/s" "" "(100 a transaction; 
 row "Ed25519 verify, 1 core (ceiling)" "${verify:-?}/s" "~19500/s" "packbench"
 row "fdatasync/s on the state's fs" "${fsyncs:-?}/s" "" "(dd oflag=dsync, 4 KiB)"
 rule
+if [ -s "$work/tls-lease-4.kv" ]; then
+	echo "HTTPS (GnuTLS through libmicrohttpd, ECDSA P-256 certificate from a test CA):"
+	l=$(kv tls-lease-4 leases_per_s) r=$(kv tls-both-4 accepted_per_s)
+	row "leases/s, keep-alive, 4 a request" "$(rate tls-lease-4 leases_per_s lease_p99_ms)" ">= $target_leases" "$(verdict "$l" ">=" $target_leases)"
+	row "results/s, keep-alive, 4 a packet" "$(rate tls-both-4 accepted_per_s result_p99_ms)" ">= $target_results" "$(verdict "$r" ">=" $target_results)"
+	c=$(kv tls-fresh lease_requests_per_s) f=$(kv tls-fresh-full lease_requests_per_s)
+	row "new TLS connections/s, resumed" "$(rate tls-fresh lease_requests_per_s lease_p99_ms)" ">= 2000" "$(verdict "$c" ">=" 2000)"
+	row "new TLS connections/s, full" "$(rate tls-fresh-full lease_requests_per_s lease_p99_ms)" ">= 2000" "$(verdict "$f" ">=" 2000)"
+	rule
+fi
 runs="lease both lease-4 both-4 lease-paced both-paced"
 [ "$pinned" = 0 ] || runs="$runs lease-1core both-1core"
 for n in $runs; do
@@ -324,6 +365,16 @@ for n in $runs; do
 	if [ "$n" = lease ] || [ "$n" = both ]; then
 		profile "$n-perf"
 	fi
+done
+for n in tls-lease-4 tls-both-4 tls-fresh tls-fresh-full; do
+	[ -s "$work/$n.out" ] || continue
+	echo
+	echo "run '$n' ($(kv $n mode), $(kv $n connections)):"
+	sed -n '2,$p' "$work/$n.out" | grep -v '^loadgen: mode=' | sed 's/^/  /'
+	case $n in
+	tls-both-4) echo "  profile: a separate 3 s run under perf:"; profile tls-both-4-perf ;;
+	tls-fresh-full) echo "  profile: a separate 3 s run under perf:"; profile tls-fresh-full-perf ;;
+	esac
 done
 echo
 echo "run 'k95' (lease, 4465 tasks):"
