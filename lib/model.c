@@ -14,6 +14,23 @@ void g2t_model_free(struct g2t_model *m)
 	free(m);
 }
 
+/* The first pair whose present byte is not 0 or 1, or that is missing
+ * with an entry not all zero bytes; P when there is none. */
+static uint32_t absent_nonzero(const uint8_t *present, const uint8_t *entry,
+                               uint32_t P, uint32_t F)
+{
+	size_t size = ((size_t)F + 1) * 4;
+
+	for (uint32_t i = 0; i < P; i++, entry += size) {
+		if (present[i] > 1)
+			return i;
+		for (size_t k = 0; !present[i] && k < size; k++)
+			if (entry[k])
+				return i;
+	}
+	return P;
+}
+
 static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t_diag *d)
 {
 	const uint8_t *p = r->payload;
@@ -40,6 +57,11 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	if (!m->present || !m->w)
 		return G2T_ENOMEM;
 	memcpy(m->present, p + 44, P);
+	if ((need = absent_nonzero(m->present, p + 44 + P, P, F)) < P)
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, m->present[need] > 1
+		                ? "MODEL pair %llu: its present byte is neither 0 nor 1"
+		                : "MODEL pair %llu is missing but its entry is not all zero",
+		                (unsigned long long)need);
 	p += 44 + P;
 	for (size_t i = 0; i < (size_t)P * (F + 1); i++)
 		m->w[i] = g2t_get_f32(p + 4 * i);

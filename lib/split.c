@@ -239,14 +239,14 @@ static int class_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Fills keys in canonical order; returns whether the order is numeric. */
+/* Fills keys in canonical order (g2t_class_cmp's, without parsing a name
+ * at each comparison); returns whether the order is numeric. */
 static int sort_classes(char **names, uint32_t n, struct class_key *keys)
 {
 	int numeric = 1;
-	float f;
 
 	for (uint32_t i = 0; i < n; i++)
-		numeric &= g2t_parse_float(names[i], strlen(names[i]), &f) == G2T_OK;
+		numeric &= g2t_class_is_number(names[i]);
 	for (uint32_t i = 0; i < n; i++)
 		keys[i] = (struct class_key){ numeric ? strtod(names[i], NULL) : 0.0,
 		                              names[i], i };

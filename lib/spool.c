@@ -433,29 +433,13 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 				              "WEIGHTS record without its SCHEMA before it");
 				break;
 			}
-			if (g2t_grow((void **)&w, &wcap, sc->features, sizeof *w)) {
+			if (g2t_grow((void **)&w, &wcap, (size_t)sc->features + 1, sizeof *w)) {
 				rc = G2T_ENOMEM;
 				break;
 			}
 			wt.w = w;
-			if (g2t_weights_decode(&wt, sc->features, payload, plen) ||
-			    wt.features != sc->features) {
-				rc = g2t_fail(d, G2T_EFORMAT, 0, r.offset, "bad WEIGHTS record");
+			if ((rc = g2t_weights_check(sc, payload, plen, &wt, r.offset, d)))
 				break;
-			}
-			if (g2t_nonfinite(wt.w, wt.features) < wt.features ||
-			    !isfinite(wt.bias)) {
-				rc = g2t_fail(d, G2T_EDATA, 0, r.offset, "WEIGHTS record of task "
-				              "%u: a weight is not finite (NaN or infinity)",
-				              wt.id.task);
-				break;
-			}
-			g2t_task_hash(hash, &wt.id);
-			if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE)) {
-				rc = g2t_fail(d, G2T_ESCHEMA, 0, r.offset,
-				              "WEIGHTS record whose task hash does not match its task");
-				break;
-			}
 			weights++;
 		}
 		memcpy(keep + keep_len, payload - G2T_HEADER_SIZE,

@@ -226,6 +226,9 @@ int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d)
 		rc = g2t_decoder_push(&in->dec, in->rbuf + in->at, in->have - in->at,
 		                      &used, &ev);
 		in->at += used;
+		if (rc == G2T_EFORMAT) /* the decoder's only one */
+			return g2t_fail(d, rc, 0, (long long)in->dec.pos, "record type %u is "
+			                "not one to skip (0x100 or more)", in->dec.type);
 		if (rc < 0)
 			return g2t_fail(d, rc, 0, (long long)in->dec.pos, "%s",
 			                g2t_strerror(rc));

@@ -41,6 +41,30 @@ static const double pow10[] = {
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
+static size_t digits(const char *s, size_t n, size_t *i)
+{
+	size_t from = *i;
+
+	while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+		++*i;
+	return *i - from;
+}
+
+int g2t_is_decimal(const char *s, size_t n)
+{
+	size_t i = n && (*s == '+' || *s == '-'), k = digits(s, n, &i);
+
+	if (i < n && s[i] == '.') {
+		i++;
+		k += digits(s, n, &i);
+	}
+	if (k && i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i += 1 + (i + 1 < n && (s[i + 1] == '+' || s[i + 1] == '-'));
+		k = digits(s, n, &i);
+	}
+	return k && i == n;
+}
+
 int g2t_parse_float(const char *s, size_t n, float *out)
 {
 	uint64_t m = 0;
@@ -72,7 +96,7 @@ int g2t_parse_float(const char *s, size_t n, float *out)
 		*out = (float)(neg ? -v : v);
 		return G2T_OK;
 	}
-	if (n == 0 || n >= sizeof tmp)
+	if (n == 0 || n >= sizeof tmp || !g2t_is_decimal(s, n))
 		return G2T_EDATA;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';

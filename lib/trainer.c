@@ -87,8 +87,8 @@ static int add_task(struct index *x, int input, const struct g2t_rec *r,
 		return G2T_ENOMEM;
 	j = &x->job[x->jobs];
 	memset(j, 0, sizeof *j);
-	if (g2t_task_decode(&j->task, r->payload, r->length))
-		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
+	if (g2t_task_read(&j->task, r->payload, r->length, r->offset, d))
+		return G2T_EFORMAT;
 	/* the payload buffer is reused: keep a copy of the lease token (the
 	 * pointer to it is set in resolve(), once the job array stops moving) */
 	memcpy(j->token, j->task.token, j->task.token_len);

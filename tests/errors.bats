@@ -782,7 +782,7 @@ nan_weights() {
 	g2t-pack --keygen -p dev.pub -s dev.key
 	run --separate-stderr g2t-pack -s dev.key --spool spool nan.g2t
 	expect_error g2t-pack 3 "nan\\.g2t: byte $off: "
-	expect_stderr 'WEIGHTS record of task 0: a weight is not finite'
+	expect_stderr 'weights for task 0 are not finite'
 	# nothing was kept: a flush has nothing to pack
 	run --separate-stderr g2t-pack -s dev.key --spool spool --flush -o out.pkt </dev/null
 	expect_status 75

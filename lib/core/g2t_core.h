@@ -50,6 +50,9 @@ enum g2t_record_type {
 	G2T_REC_PACKET = 6
 };
 
+/* Types from here up are errors, not records to skip (g2t(5), Framing). */
+#define G2T_TYPE_LIMIT 0x100u
+
 #define G2T_HASH_SIZE 32u /* BLAKE2b-256 */
 
 enum g2t_loss { G2T_LOSS_HINGE = 0, G2T_LOSS_LOGISTIC = 1, G2T_LOSS_SQHINGE = 2 };
@@ -235,6 +238,8 @@ long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s
 long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w);
 
 /* Decoders: parse a payload; pointers in the result point into it.
+ * G2T_EFORMAT for a payload that breaks a constraint of g2t(5) the record
+ * shows alone (a TASK's hash needs BLAKE2b: g2t_task_read() checks it).
  * g2t_shard_header_decode() is G2T_EPARAM for float32 rows when the build
  * leaves G2T_WITH_F32_ROWS out. */
 int g2t_task_id_decode(struct g2t_task_id *id, const uint8_t *p, size_t len);

@@ -149,6 +149,8 @@ static inline void offset_add(g2t_offset *to, const g2t_offset *from, ptrdiff_t 
 	*to = *from + (g2t_offset)delta;
 }
 
+static uint32_t bits(const float *f);
+
 /* Takes payload bytes: into the buffer, or handed out as a G2T_EV_DATA. */
 static size_t payload(struct g2t_decoder *d, const uint8_t *in, size_t len, int *event)
 {
@@ -223,6 +225,11 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 		}
 		d->type = first;
 		d->length = second;
+		/* not a type a reader may skip: the stream is not one it can read */
+		if (first >= G2T_TYPE_LIMIT) {
+			rc = G2T_EFORMAT;
+			continue;
+		}
 		offset_add(&d->offset, &d->pos, (ptrdiff_t)i - G2T_HEADER_SIZE);
 		d->crc_acc = d->crc ? d->crc(0, d->hdr, G2T_HEADER_SIZE) : 0;
 		d->state = D_PAYLOAD;
@@ -360,6 +367,9 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 		return G2T_EFORMAT;
 	le_words((uint8_t *)s, p, G2T_SHARD_HEADER_SIZE / 4);
 	if (s->encoding > G2T_ENC_U8 || s->features == 0)
+		return G2T_EFORMAT;
+	/* float32 rows have no lo or step: both +0 */
+	if (s->encoding == G2T_ENC_F32 && (bits(&s->lo) | bits(&s->step)))
 		return G2T_EFORMAT;
 	if ((uint64_t)s->rows * g2t_shard_row_size(s) != len - G2T_SHARD_HEADER_SIZE)
 		return G2T_EFORMAT;
