@@ -111,6 +111,8 @@ struct g2t_mem {
 	size_t len, at;
 };
 void g2t_mem_open(struct g2t_mem *m, const uint8_t *p, size_t len);
+/* Words and offset for a status the decoder returned. */
+int g2t_decoder_fail(const struct g2t_decoder *dec, int rc, struct g2t_diag *d);
 /* 1 and the next record (payload points into p), 0 at a clean end, or < 0;
  * m->at is then the offset reached. */
 int g2t_mem_next(struct g2t_mem *m, uint32_t *type, const uint8_t **payload,

@@ -447,7 +447,7 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 		keep_len += G2T_HEADER_SIZE + plen + G2T_CRC_SIZE;
 	}
 	if (rc < 0 && !d->what[0])
-		g2t_fail(d, rc, 0, (long long)mem.dec.pos, "%s", g2t_strerror(rc));
+		g2t_decoder_fail(&mem.dec, rc, d);
 	if (!rc && !weights)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
 	g2t_schemas_clear(&schemas);

@@ -97,6 +97,9 @@ for ds in iris wine digits letter; do
 		tests/epochs.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
 done
 
+echo "# conformance: every reader on the crafted streams of tests/vectors"
+count < <(tests/conformance.sh 2>&1)
+
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)
 
