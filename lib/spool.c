@@ -550,6 +550,12 @@ static int write_packet(struct g2t_spool *s, uint64_t seq, const uint8_t *pkt,
 	return rc;
 }
 
+static int by_entry_id(const void *a, const void *b)
+{
+	return memcmp(((const struct entry *)a)->hash, ((const struct entry *)b)->hash,
+	              ENTRY_HASH);
+}
+
 int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precision,
                    int with_schemas, uint64_t now, uint64_t *seq, struct g2t_diag *d)
 {
@@ -560,6 +566,8 @@ int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precis
 	size_t len, i;
 	int rc = G2T_OK;
 
+	/* g2t(5): entries by id, not in the order a directory lists them */
+	qsort(s->entry, s->entries, sizeof *s->entry, by_entry_id);
 	for (i = 0; i < s->entries && !rc; i++)
 		rc = walk(s, s->entry[i].name, gather_record, &g, d);
 	if (!rc && !g.count)
