@@ -61,6 +61,8 @@ echo "# manual pages"
 for page in man/*.[1578]; do
 	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
 done
+check "g2t(5): the worked example is the bytes g2t-split and g2t-train write" \
+	tests/vectors/example.sh --check
 
 echo "# the exact solver against LIBLINEAR: primal objectives within 0.1 %"
 blobs=$(mktemp "${TMPDIR:-/tmp}/g2t-blobs.XXXXXX")
