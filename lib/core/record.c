@@ -368,8 +368,10 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 	le_words((uint8_t *)s, p, G2T_SHARD_HEADER_SIZE / 4);
 	if (s->encoding > G2T_ENC_U8 || s->features == 0)
 		return G2T_EFORMAT;
-	/* float32 rows have no lo or step: both +0 */
-	if (s->encoding == G2T_ENC_F32 && (bits(&s->lo) | bits(&s->step)))
+	/* float32 rows have no lo or step: both +0 (a build without float32
+	 * rows refuses them below anyway) */
+	if (G2T_WITH_F32_ROWS && s->encoding == G2T_ENC_F32 &&
+	    (bits(&s->lo) | bits(&s->step)))
 		return G2T_EFORMAT;
 	if ((uint64_t)s->rows * g2t_shard_row_size(s) != len - G2T_SHARD_HEADER_SIZE)
 		return G2T_EFORMAT;
