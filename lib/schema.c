@@ -177,6 +177,8 @@ static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
 	uint32_t i, numeric = 1;
 	long dup;
 
+	if ((dup = g2t_duplicate_name((const char *const *)s->klass, s->classes)) >= 0)
+		return snprintf(buf, cap, "class '%.40s' appears twice", s->klass[dup]), buf;
 	if (s->flags & ~G2T_SCHEMA_NUMERIC)
 		return snprintf(buf, cap, "flags 0x%x: a bit other than bit 0 is set",
 		                s->flags), buf;
@@ -225,7 +227,6 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 	struct cursor c = { p, len, 0, NULL };
 	uint32_t features = take_u32(&c), classes = take_u32(&c), i;
 	struct g2t_schema *s;
-	long dup = -1;
 	char why[200];
 	int rc;
 
@@ -263,15 +264,13 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 	}
 	if (!c.bad && c.left)
 		c.bad = 1, c.why = "bytes are left after the last class";
-	if (!c.bad && (dup = g2t_duplicate_name((const char *const *)s->klass, classes)) >= 0)
-		rc = g2t_fail(d, G2T_EFORMAT, 0, -1, "class '%.40s' appears twice", s->klass[dup]);
-	else if (!c.bad && (c.why = constraint(s, why, sizeof why)))
-		dup = 0, rc = g2t_fail(d, G2T_EFORMAT, 0, -1, "%s", c.why);
-	if (c.bad || dup >= 0) {
+	if (!c.bad && (c.why = constraint(s, why, sizeof why)))
+		c.bad = 1;
+	if (c.bad) {
 		g2t_schema_free(s);
 		if (c.bad == 2)
 			return G2T_ENOMEM;
-		return c.bad ? g2t_fail(d, G2T_EFORMAT, 0, -1, "%s", c.why) : rc;
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s", c.why);
 	}
 	s->payload = malloc(len);
 	if (!s->payload) {

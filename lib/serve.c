@@ -255,8 +255,9 @@ static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t
 	if (r->type == G2T_REC_TASK) {
 		uint32_t P = s->schema->classes * (s->schema->classes - 1) / 2;
 
-		if (g2t_task_read(&t, r->payload, r->length, r->offset, d) || t.id.task >= P ||
-		    memcmp(t.id.schema_id, s->schema->id, G2T_HASH_SIZE) ||
+		if (g2t_task_read(&t, r->payload, r->length, r->offset, d))
+			return G2T_EFORMAT;
+		if (t.id.task >= P || memcmp(t.id.schema_id, s->schema->id, G2T_HASH_SIZE) ||
 		    g2t_pair_index(s->schema->classes, t.id.class_a, t.id.class_b) != t.id.task)
 			return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
 		t.token = NULL;
