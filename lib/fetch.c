@@ -809,7 +809,6 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 	const struct reply *rep = &f->lease;
 	char listed[sizeof rep->task], shards[sizeof rep->shards];
 	struct rec rec[1 + G2T_FETCH_MAX];
-	struct g2t_diag bad;
 	size_t at = 0, sh = 0;
 	long long v;
 	int n, rc, first, tasks = 0;
@@ -831,8 +830,8 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 		f->task_rec[f->tasks++] = rec[i];
 	for (size_t k = 0; k < f->tasks; k++)
 		if (g2t_task_read(&f->task[k], f->task_rec[k].payload, f->task_rec[k].length,
-		                  -1, &bad)) /* its words, in the answer's terms */
-			return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: %s", bad.what);
+		                  -1, d))
+			return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: %s", d->what);
 	if (first) {
 		f->schema_rec = rec[0];
 	} else if ((rc = cached_schema(f, f->task[0].id.schema_id, d))) {

@@ -41,7 +41,8 @@ at() {
 	echo none
 }
 
-# run_program PROGRAM FILE: the program on FILE, stderr to err.
+# run_program PROGRAM FILE: the program on FILE, stderr to err (g2t-serve
+# names the file as given: ./FILE).
 run_program() {
 	rm -rf out spool
 	case $1 in
@@ -50,6 +51,9 @@ run_program() {
 	pack) "$bin/g2t-pack" -s dev.key --spool spool --flush -o out "$2" ;;
 	predict) "$bin/g2t-predict" -o out "$2" "$vectors/tiny.csv" ;;
 	trust) "$bin/g2t-merge" --trust dev.pub --allow-unsigned -o out weights.g2t "$2" ;;
+	serve) # bad task files only: a good one would serve until killed
+		timeout 20 "$bin/g2t-serve" --tasks "$2" --state spool --devices dev.pub \
+			--listen 127.0.0.1:0 ;;
 	esac 2>err
 }
 
@@ -60,6 +64,7 @@ while read -r vector base program status where message; do
 	n=$((n + 1))
 	file=$vector.$base.g2t
 	why=
+	[ "$program" = serve ] && file=./$file
 	if ! "$tools/craft" "$vector" dev.key <"$base.g2t" >"$file"; then
 		why="craft failed"
 	else
