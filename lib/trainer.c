@@ -69,6 +69,9 @@ static int add_shard(struct index *x, int input, const struct g2t_rec *r,
 	if (!isfinite(s->head.lo) || !isfinite(s->head.step))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
 		                "SHARD of class %u: its lo or step is not finite", s->head.klass);
+	if (s->head.encoding & G2T_ENC_SPARSE)
+		return g2t_fail(d, G2T_EPARAM, 0, r->offset,
+		                "SHARD of class %u: sparse rows are not trained yet", s->head.klass);
 	memcpy(s->hash, r->hash, G2T_HASH_SIZE);
 	s->input = input;
 	s->at = r->offset + G2T_HEADER_SIZE + G2T_SHARD_HEADER_SIZE;

@@ -80,6 +80,10 @@ enum g2t_algo {
  *                0: uint8 rows only (g2t-split -q 8), and
  *                g2t_shard_header_decode() refuses a well-formed float32
  *                SHARD with G2T_EPARAM
+ *   G2T_WITH_SPARSE_ROWS  1: SHARD rows in the sparse encodings
+ *                (G2T_ENC_SPARSE) are decoded and trained; 0:
+ *                g2t_shard_header_decode() refuses a well-formed sparse
+ *                SHARD with G2T_EPARAM
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -99,9 +103,14 @@ enum g2t_algo {
 #ifndef G2T_WITH_F32_ROWS
 #define G2T_WITH_F32_ROWS 1
 #endif
+#ifndef G2T_WITH_SPARSE_ROWS
+#define G2T_WITH_SPARSE_ROWS 1
+#endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
-enum g2t_encoding { G2T_ENC_F32 = 0, G2T_ENC_U8 = 1 };
+/* A SHARD's encoding: the values' type, G2T_ENC_F32 or G2T_ENC_U8, plus
+ * G2T_ENC_SPARSE when each row lists its non-zero values only. */
+enum g2t_encoding { G2T_ENC_F32 = 0, G2T_ENC_U8 = 1, G2T_ENC_SPARSE = 2 };
 enum g2t_weights_form { G2T_DENSE = 0, G2T_SPARSE = 1 };
 
 /* Hyper-parameters: part of a task's identity, copied into its weights. */
@@ -140,8 +149,8 @@ struct g2t_shard {
 	uint32_t klass;    /* class index in the schema */
 	uint32_t rows;     /* rows in this shard */
 	uint32_t features; /* values per row */
-	uint32_t encoding; /* enum g2t_encoding */
-	float lo, step;    /* G2T_ENC_U8: value = lo + step * byte */
+	uint32_t encoding; /* enum g2t_encoding: 0 to 3 */
+	float lo, step;    /* G2T_ENC_U8: value = lo + step * byte; sparse: lo 0 */
 };
 #define G2T_SHARD_HEADER_SIZE 24u
 
@@ -250,11 +259,51 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
                          uint32_t features, uint32_t rows);
 
-/* Row bytes in a shard. */
+/* Row bytes in a dense shard; 0 for a sparse one, whose rows vary: read
+ * them with a g2t_rows cursor. */
 uint32_t g2t_shard_row_size(const struct g2t_shard *s);
-/* Converts one encoded row to floats. */
+/* Converts one encoded row of a dense shard to floats. */
 void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
                           float *out);
+
+/* A row as its non-zero values: n of them, indices strictly increasing.
+ * The same row stored dense has 0 everywhere else. */
+struct g2t_srow {
+	uint32_t n;
+	const uint32_t *index;
+	const float *value;
+};
+
+/*
+ * A cursor over a SHARD's rows, dense or sparse, that checks them as it
+ * goes (g2t(5)): the rows held in rows[0..len), the payload after its
+ * header, all in memory.  Each call of g2t_rows_next() gives the next row
+ * as its non-zero values (of a dense row too) in the caller's index[] and
+ * value[], of s->features entries each: 1 and a row, 0 after the last
+ * row when no byte is left over, or a negative status: G2T_EFORMAT for a
+ * malformed row or payload, G2T_EDATA for a float32 value that is not
+ * finite; c->at is then the offset in rows[] of the offending byte.
+ * A sparse row is an LEB128 count of its values then, for each, the LEB128
+ * step from the last index (from -1 for the first) and the value.
+ */
+struct g2t_rows {
+	const struct g2t_shard *s;
+	const uint8_t *rows;
+	size_t len, at;         /* bytes, the next row's offset */
+	uint32_t row;           /* rows read */
+};
+void g2t_rows_init(struct g2t_rows *c, const struct g2t_shard *s,
+                   const uint8_t *rows, size_t len);
+int g2t_rows_next(struct g2t_rows *c, uint32_t *index, float *value, uint32_t *n);
+
+/*
+ * Encodes one sparse row into out[0..cap): n non-zero values at strictly
+ * increasing index[], whose encodings (4 bytes little-endian for float32,
+ * 1 byte for uint8) are values[]; returns its size or G2T_ENOMEM.  Nothing
+ * is checked: the writer keeps the rules of g2t(5).
+ */
+long g2t_srow_encode(uint8_t *out, size_t cap, const struct g2t_shard *s,
+                     uint32_t n, const uint32_t *index, const uint8_t *values);
 
 /* Writes the 8-byte stream header. */
 void g2t_stream_header(uint8_t out[G2T_HEADER_SIZE]);

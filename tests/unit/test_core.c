@@ -162,6 +162,100 @@ static void test_weights_codec(void)
 	      "a short payload is malformed");
 }
 
+/* A sparse float32 shard of 2 rows of 300 features: {5: 1.5, 299: -2},
+ * then no value; its rows after the header. */
+static size_t sparse_shard(uint8_t *out, struct g2t_shard *sh)
+{
+	static const uint32_t at[2] = { 5, 299 };
+	uint8_t v[8];
+	size_t n = G2T_SHARD_HEADER_SIZE;
+
+	*sh = (struct g2t_shard){ .klass = 0, .rows = 2, .features = 300,
+	                          .encoding = G2T_ENC_F32 | G2T_ENC_SPARSE };
+	g2t_shard_header_encode(out, G2T_SHARD_HEADER_SIZE, sh);
+	g2t_put_f32(v, 1.5f);
+	g2t_put_f32(v + 4, -2.0f);
+	n += (size_t)g2t_srow_encode(out + n, 64, sh, 2, at, v);
+	n += (size_t)g2t_srow_encode(out + n, 64, sh, 0, at, v);
+	return n;
+}
+
+/* Rows through the cursor: how many, or its first error. */
+static int cursor_rows(const uint8_t *p, size_t len, uint32_t *index, float *value,
+                       uint32_t *nnz)
+{
+	struct g2t_shard sh;
+	struct g2t_rows c;
+	int rc, rows = 0;
+	uint32_t n;
+
+	if ((rc = g2t_shard_header_decode(&sh, p, len)))
+		return rc;
+	g2t_rows_init(&c, &sh, p + G2T_SHARD_HEADER_SIZE, len - G2T_SHARD_HEADER_SIZE);
+	while ((rc = g2t_rows_next(&c, index, value, &n)) == 1)
+		if (rows++ == 0)
+			*nnz = n;
+	return rc ? rc : rows;
+}
+
+static void test_sparse_rows(void)
+{
+	uint8_t p[128], d[G2T_SHARD_HEADER_SIZE + 8] = { 0 };
+	uint32_t index[300], nnz = 99;
+	float value[300];
+	struct g2t_shard sh;
+	size_t n = sparse_shard(p, &sh);
+
+	/* count 2; step 6, 1.5; step 294 (LEB128 a6 02), -2; count 0 */
+	CHECK(n == G2T_SHARD_HEADER_SIZE + 1 + 1 + 4 + 2 + 4 + 1 && p[24] == 2 && p[25] == 6 &&
+	      p[30] == 0xa6 && p[31] == 0x02 && p[36] == 0, "a sparse row: count, steps, values");
+	CHECK(cursor_rows(p, n, index, value, &nnz) == 2 && nnz == 2 && index[0] == 5 &&
+	      index[1] == 299 && value[0] == 1.5f && value[1] == -2.0f,
+	      "sparse rows decode to their non-zero values");
+	CHECK(g2t_shard_row_size(&sh) == 0, "a sparse row has no one size");
+	CHECK(cursor_rows(p, n - 1, index, value, &nnz) == G2T_EFORMAT,
+	      "a missing row is malformed");
+	p[n] = 0;
+	CHECK(cursor_rows(p, n + 1, index, value, &nnz) == G2T_EFORMAT,
+	      "a byte past the last row is malformed");
+	p[31] = 0x03; /* index 5 + 0x1a6 = 427: past the features */
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "an index past F");
+	p[31] = 0x02;
+	p[25] = 0;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a step 0 (a repeated index)");
+	p[25] = 0x86;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT,
+	      "a number running into the next field is malformed");
+	p[25] = 6;
+	p[30] = 0x80; /* 0x80 0x02 = 256: still in range, but... */
+	p[31] = 0x00;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT,
+	      "LEB128 not in its shortest form is malformed");
+	p[30] = 0xa6;
+	p[31] = 0x02;
+	g2t_put_f32(p + 26, 0.0f);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a stored zero is malformed");
+	g2t_put_u32(p + 26, 0x7fc00000u);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EDATA, "a NaN is bad data");
+	g2t_put_f32(p + 26, 1.5f);
+	p[24] = 0xff;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a count over F");
+	p[24] = 2;
+	sh.lo = 1.0f;
+	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a sparse lo other than 0");
+	sh.lo = 0.0f;
+	sh.encoding = 4;
+	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "an unknown encoding");
+	/* a dense uint8 row through the cursor: its non-zero values */
+	sh = (struct g2t_shard){ .rows = 1, .features = 8, .encoding = G2T_ENC_U8, .step = 0.5f };
+	g2t_shard_header_encode(d, G2T_SHARD_HEADER_SIZE, &sh);
+	d[G2T_SHARD_HEADER_SIZE + 3] = 4;
+	CHECK(cursor_rows(d, sizeof d, index, value, &nnz) == 1 && nnz == 1 && index[0] == 3 &&
+	      value[0] == 2.0f, "a dense row gives its non-zero values");
+}
+
 /* Two separable blobs: x0 > x1 for class a. */
 static int blob_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 {
@@ -476,6 +570,7 @@ int main(void)
 	test_math();
 	test_decoder();
 	test_weights_codec();
+	test_sparse_rows();
 	test_training();
 	test_fixed();
 	test_dcd();
