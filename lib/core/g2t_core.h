@@ -355,6 +355,14 @@ void g2t_order_epoch(struct g2t_order *o);
  */
 void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load);
 
+/*
+ * Sparse rows for training: a reader gives `count` rows of side `side`
+ * from row `first` as out[count], whose arrays stay the reader's, valid
+ * until its next call for that side.  It returns 0 or a negative status.
+ */
+typedef int (*g2t_srow_reader)(void *ctx, int side, uint32_t first,
+                               uint32_t count, struct g2t_srow *out);
+
 /* Floats of working memory g2t_train() needs for `block` rows per side. */
 size_t g2t_train_work_floats(uint32_t features, uint32_t block);
 
@@ -368,6 +376,18 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block);
 int g2t_train(const struct g2t_task *task, uint32_t features,
               const uint32_t n[2], g2t_row_reader read, void *ctx,
               float *work, uint32_t block, struct g2t_weights *out);
+
+/*
+ * g2t_train() over sparse rows, in O(non-zeros) a row (L1 aside: its
+ * truncation costs O(features) every 16 rows): the same weights, bit for
+ * bit, as g2t_train() over the same rows stored dense with the same block.
+ * work has 2 * features floats, rows 2 * block entries.  Without
+ * G2T_WITH_SPARSE_ROWS it is G2T_EPARAM.
+ */
+int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
+                     const uint32_t n[2], g2t_srow_reader read, void *ctx,
+                     float *work, struct g2t_srow *rows, uint32_t block,
+                     struct g2t_weights *out);
 
 /*
  * Fixed-point training (G2T_ALGO_FIXED), for chips without a floating-point
@@ -449,12 +469,30 @@ int g2t_dcd_train(const struct g2t_task *task, uint32_t features, const uint32_t
                   g2t_row_reader read, void *ctx, float *work,
                   struct g2t_weights *out, struct g2t_cert *cert);
 
+/*
+ * g2t_dcd_train() over sparse rows: rows has n[0] + n[1] entries, read
+ * with one call of `read` a side, and work g2t_dcd_sparse_work_floats()
+ * floats, the rows' values staying the reader's.  A pass costs
+ * O(non-zeros); the result is bit for bit g2t_dcd_train()'s over the same
+ * rows stored dense.  Without G2T_WITH_SPARSE_ROWS it is G2T_EPARAM.
+ */
+size_t g2t_dcd_sparse_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss);
+int g2t_dcd_train_sparse(const struct g2t_task *task, uint32_t features,
+                         const uint32_t n[2], g2t_srow_reader read, void *ctx,
+                         float *work, struct g2t_srow *rows,
+                         struct g2t_weights *out, struct g2t_cert *cert);
+
 /* Deterministic exp and log for float, without libm (a few ulp). */
 float g2t_expf(float x);
 float g2t_logf(float x);
 
 /* Sum of a[i] * b[i] in a fixed order: the same bits everywhere. */
 float g2t_dot(const float *a, const float *b, uint32_t n);
+/* g2t_dot(w, x) of a sparse row x, w NULL: g2t_dot(x, x); the same bits
+ * as over x stored dense, w finite: the products of the zeros, +-0, change
+ * none of g2t_dot()'s eight partial sums, which start at +0 and so are
+ * never -0. */
+float g2t_sdot(const float *w, const struct g2t_srow *x);
 
 /*
  * One-vs-one prediction over K classes.  w holds P = K(K-1)/2 rows of

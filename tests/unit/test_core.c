@@ -256,6 +256,99 @@ static void test_sparse_rows(void)
 	      value[0] == 2.0f, "a dense row gives its non-zero values");
 }
 
+/* Rows with most values 0, dense and sparse: a feature of row r of side
+ * `side` is non-zero one time in four, larger for class a on the even
+ * features. */
+#define SP_F 37
+#define SP_ROWS 45
+static float sp_dense[2][SP_ROWS][SP_F];
+static uint32_t sp_index[2][SP_ROWS][SP_F];
+static float sp_value[2][SP_ROWS][SP_F];
+static uint32_t sp_n[2][SP_ROWS];
+
+static void sp_make(void)
+{
+	uint32_t seed = 12345;
+
+	for (int side = 0; side < 2; side++)
+		for (int r = 0; r < SP_ROWS; r++)
+			for (uint32_t j = 0; j < SP_F; j++) {
+				float v;
+
+				seed = seed * 1664525u + 1013904223u;
+				if (seed >> 30)
+					continue;
+				v = (float)(seed >> 8 & 0xffff) / 65536.0f - 0.3f;
+				v += (j % 2 == 0) == (side == 0) ? 0.7f : 0.0f;
+				sp_dense[side][r][j] = v;
+				if (v != 0.0f) {
+					sp_index[side][r][sp_n[side][r]] = j;
+					sp_value[side][r][sp_n[side][r]++] = v;
+				}
+			}
+}
+
+static int sp_read(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	memcpy(out, sp_dense[side][first], (size_t)count * SP_F * sizeof *out);
+	return 0;
+}
+
+static int sp_sread(void *ctx, int side, uint32_t first, uint32_t count,
+                    struct g2t_srow *out)
+{
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = (struct g2t_srow){ sp_n[side][first + i], sp_index[side][first + i],
+		                            sp_value[side][first + i] };
+	return 0;
+}
+
+static void test_sparse_training(void)
+{
+	static float work[SP_F * (2 + 2 * 2 * SP_ROWS) + 8 * SP_ROWS];
+	static struct g2t_srow rows[2 * SP_ROWS];
+	struct g2t_task task = { .token_len = 0 };
+	uint32_t n[2] = { SP_ROWS, SP_ROWS - 7 };
+	float w1[SP_F], w2[SP_F];
+	struct g2t_weights a = { .w = w1 }, b = { .w = w2 };
+	static const struct { uint32_t algo, loss; float l1; uint32_t block; } run[] = {
+		{ G2T_ALGO_ASGD, G2T_LOSS_HINGE, 0.0f, 4 },
+		{ G2T_ALGO_ASGD, G2T_LOSS_LOGISTIC, 0.0f, 45 },
+		{ G2T_ALGO_ASGD, G2T_LOSS_SQHINGE, 1e-3f, 1 },
+		{ G2T_ALGO_PEGASOS, G2T_LOSS_HINGE, 0.0f, 7 },
+		{ G2T_ALGO_DCD, G2T_LOSS_HINGE, 0.0f, 0 },
+		{ G2T_ALGO_DCD, G2T_LOSS_SQHINGE, 0.0f, 0 },
+		{ G2T_ALGO_DCD, G2T_LOSS_LOGISTIC, 0.0f, 0 },
+	};
+
+	sp_make();
+	g2t_params_default(&task.id.params);
+	task.id.class_b = 1;
+	for (size_t i = 0; i < sizeof run / sizeof *run; i++) {
+		struct g2t_params *p = &task.id.params;
+		int ra, rb;
+
+		p->algo = run[i].algo;
+		p->loss = run[i].loss;
+		p->l1 = run[i].l1;
+		p->epochs = p->algo == G2T_ALGO_DCD ? 1000 : 5;
+		memset(w2, 0xff, sizeof w2);
+		if (p->algo == G2T_ALGO_DCD) {
+			ra = g2t_dcd_train(&task, SP_F, n, sp_read, NULL, work, &a, NULL);
+			rb = g2t_dcd_train_sparse(&task, SP_F, n, sp_sread, NULL, work, rows, &b, NULL);
+		} else {
+			ra = g2t_train(&task, SP_F, n, sp_read, NULL, work, run[i].block, &a);
+			rb = g2t_train_sparse(&task, SP_F, n, sp_sread, NULL, work, rows,
+			                      run[i].block, &b);
+		}
+		CHECK(!ra && !rb && !memcmp(w1, w2, sizeof w1) && !memcmp(&a.bias, &b.bias, 4) &&
+		      !memcmp(&a.loss, &b.loss, 4) && w1[0] != 0.0f,
+		      "algo %u loss %u: sparse rows train bit for bit as dense", p->algo, p->loss);
+	}
+}
+
 /* Two separable blobs: x0 > x1 for class a. */
 static int blob_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 {
@@ -572,6 +665,7 @@ int main(void)
 	test_weights_codec();
 	test_sparse_rows();
 	test_training();
+	test_sparse_training();
 	test_fixed();
 	test_dcd();
 	test_dcd_known();
