@@ -174,6 +174,7 @@ struct g2t_split_opts {
 	struct g2t_text_opts text;
 	const char *classes;        /* comma-separated subset, or NULL */
 	int quantize;               /* 8 or 32 */
+	int progress;               /* rows read, on stderr */
 	struct g2t_params params;
 };
 struct g2t_dataset;
