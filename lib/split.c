@@ -207,7 +207,9 @@ static int check_limits(struct g2t_dataset *ds, const struct g2t_row *r, uint32_
 		return g2t_fail(d, G2T_EDATA, r->line, -1,
 		                "a label of %zu bytes exceeds the limit %u", r->label_len,
 		                G2T_NAME_LIMIT);
-	if (K > G2T_CLASS_LIMIT || model > G2T_RECORD_LIMIT)
+	/* a sparse set's model keeps its weights sparse: its size is known
+	 * after training only, and g2t-merge checks it */
+	if (K > G2T_CLASS_LIMIT || (model > G2T_RECORD_LIMIT && !r->index))
 		return g2t_fail(d, G2T_EDATA, r->line, -1,
 		                "%u classes of %u feature%s exceed the limit: their model "
 		                "would take %llu bytes, over %u (at most %u classes)", K, F,

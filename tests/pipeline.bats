@@ -423,6 +423,24 @@ classifiers() {
 	done
 }
 
+@test "sparse model: L1 weights give sparse MODEL entries, a smaller model, the same predictions from CSV and svmlight rows" {
+	local off len F=64
+	zcat "$DATA/digits.test.csv.gz" | awk -F, 'NR > 1 { s = $NF
+		for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+		print s }' >"$T/test.svm"
+	g2t-split --algo asgd --l1 0.003 "$DATA/digits.train.csv.gz" | g2t-train -j2 |
+		g2t-merge >"$T/m"
+	read -r off _ len < <(records "$T/m" | awk '$2 == 5')
+	# present bytes: some pairs sparse (2); the payload below the dense size
+	od -An -tu1 -v -j $((off + 8 + 44)) -N 45 "$T/m" | grep -qw 2
+	[ "$len" -lt $((44 + 45 + 45 * 4 * (F + 1))) ]
+	g2t-predict "$T/m" "$DATA/digits.test.csv.gz" >"$T/csv.pred"
+	g2t-predict "$T/m" "$T/test.svm" >"$T/svm.pred"
+	expect_same "$T/csv.pred" "$T/svm.pred"
+	run --separate-stderr g2t-predict --eval "$T/m" "$T/test.svm"
+	expect_accuracy_ge 0.95
+}
+
 @test "--label by name and by number: label-first CSV splits like the original" {
 	zcat "$DATA/iris.train.csv.gz" |
 		awk -F, 'BEGIN { OFS = "," } { print $5, $1, $2, $3, $4 }' >"$T/lf.csv"
