@@ -179,6 +179,7 @@ struct g2t_split_opts {
 	struct g2t_text_opts text;
 	const char *classes;        /* comma-separated subset, or NULL */
 	int quantize;               /* 8 or 32 */
+	int progress;               /* rows read, on stderr */
 	struct g2t_params params;
 };
 struct g2t_dataset;
@@ -244,12 +245,18 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap);
 int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d);
 void g2t_merge_free(struct g2t_merge *m);
 
-/* A model: the schema and the K(K-1)/2 classifiers. */
+/* A model: the schema and the K(K-1)/2 classifiers, held as their
+ * non-zero weights by feature, so that a row costs O(its non-zeros times
+ * the pairs that weigh them). */
 struct g2t_model {
 	struct g2t_schema *schema;
 	uint32_t classes, features, pairs;
-	uint8_t *present;   /* pairs flags */
-	float *w;           /* pairs x (features + 1): weights then bias */
+	uint8_t *present;   /* pairs flags: non-zero present */
+	float *bias;        /* per pair */
+	size_t *col;        /* features + 1: feature j's weights are col[j].. */
+	uint32_t *pair;     /* the pair of each weight */
+	float *w;           /* the weights, by feature, then pair */
+	int zero_offset;    /* every offset is 0: a sparse row stays sparse */
 };
 int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
 void g2t_model_free(struct g2t_model *m);

@@ -442,14 +442,21 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			continue;
 		errno = 0;
 		at = colon ? strtoul(tok, &end, 10) : 0;
-		if (!colon || end != colon || errno || at == 0 || at <= prev)
+		if (!colon || end != colon || end == tok || *tok == '-' || *tok == '+')
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
-			                "'%.40s' is not index:value with increasing index", tok);
+			                "'%.40s' is not index:value", tok);
+		if (at == 0 && !errno)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "feature index 0: svmlight indices start at 1");
+		if (at <= prev && !errno)
+			return g2t_fail(d, G2T_EDATA, t->line, -1, "feature index %lu %s: indices "
+			                "must increase along a line", at, at == prev
+			                ? "repeated" : "after a larger one");
 		/* refused here, before rows of that width are ever made dense */
-		if (at > G2T_FEATURE_LIMIT)
+		if (errno || at > G2T_FEATURE_LIMIT)
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
-			                "feature index %lu exceeds the limit %u", at,
-			                G2T_FEATURE_LIMIT);
+			                "feature index %.*s exceeds the limit %u", (int)(colon - tok),
+			                tok, G2T_FEATURE_LIMIT);
 		if (ensure_values(t, k + 1))
 			return G2T_ENOMEM;
 		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))

@@ -222,7 +222,7 @@ static void v_weights_hash(struct stream *s)
 
 static void v_model_present(struct stream *s)
 {
-	s->r[find(s, G2T_REC_MODEL, 0)].p[44] = 2;
+	s->r[find(s, G2T_REC_MODEL, 0)].p[44] = 3;
 }
 
 static void v_model_missing(struct stream *s)
@@ -386,7 +386,7 @@ static const struct vector {
 	{ "shard-f32-lo", "float32 SHARD with lo 1", v_shard_f32_lo, 0, 0 },
 	{ "task-hash", "TASK whose hash is not its identity's", v_task_hash, 0, 0 },
 	{ "weights-hash", "WEIGHTS whose task hash is not its identity's", v_weights_hash, 0, 0 },
-	{ "model-present", "MODEL present byte 2", v_model_present, 0, 0 },
+	{ "model-present", "MODEL present byte 3", v_model_present, 0, 0 },
 	{ "model-missing", "MODEL pair 0 missing, its entry not zero", v_model_missing, 0, 0 },
 	{ "packet-good", "a PACKET of the weights, as g2t-pack would make it", NULL,
 	  1 + PK_GOOD, 0 },

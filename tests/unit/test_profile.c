@@ -93,5 +93,10 @@ int main(void)
 	      "a uint8 SHARD decodes");
 	g2t_shard_row_decode(&back_sh, shard + G2T_SHARD_HEADER_SIZE, row);
 	CHECK(row[0] == 0.5f && row[1] == 1.0f && row[2] == 0.5f, "its rows decode");
+	sh.encoding = G2T_ENC_U8 | G2T_ENC_SPARSE;
+	sh.lo = 0.0f;
+	g2t_shard_header_encode(shard, sizeof shard, &sh);
+	CHECK(g2t_shard_header_decode(&back_sh, shard, G2T_SHARD_HEADER_SIZE + 2) == G2T_EPARAM,
+	      "a sparse SHARD is refused");
 	return check_done();
 }
