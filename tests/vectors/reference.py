@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""A second implementation of g2t-train's floating-point algorithms (averaged
-SGD, Pegasos, L1, the exact solver), written from g2t(5) and g2t(7) alone:
-the check that the pages say enough to make the same WEIGHTS bytes.
+"""A second implementation of g2t-train (averaged SGD, Pegasos, L1, fixed
+point, the exact solver), written from g2t(5) and g2t(7) alone: the check
+that the pages say enough to make the same WEIGHTS bytes.
 
 Python computes in binary64; one +, -, * or / of binary32 values rounded
 back to binary32 is the binary32 operation (53 >= 2 * 24 + 2 bits), so
 f(a op b) below is exact binary32 arithmetic.
 
-    tests/vectors/reference.py --check   every float line of weights.expected,
-                                         and a task of 2048 features, whose
-                                         rows come in blocks of 16
+    tests/vectors/reference.py --check   every line of weights.expected, and
+                                         tasks of 2048 features, whose rows
+                                         come in blocks of 16
     tests/vectors/reference.py TASKS     the WEIGHTS bytes from byte 100 on
 """
 import math
@@ -300,22 +300,88 @@ def dcd(rows, n, F, p, task):
         lsum = L[0]
     return w[:F], w[F], f(lsum/float(N)), N*passes, passes
 
+def fixed(rows, n, F, p, task, step):
+    """g2t(7), Fixed point: rows are the shards' bytes."""
+    loss, algo, cost, l1, epochs, seed = p
+    N = n[0] + n[1]; B = max(1, 131072 // F); TWO_S = 268435456.0
+    V = [0]*F; U = [0]*F; st = dict(Bi=0, UB=0, k=0, g=0, h=0, shrink=0, eta0=1.0, loss=0)
+    step2 = f(step*step); lam = f(1/f(cost*float(N)))
+    avg_start = N if epochs > 1 else 0
+    def rates(t):
+        eta = f(st['eta0']/f(1 + f(f(lam*st['eta0'])*float(t))))
+        keep = f(1 - f(eta*lam))
+        for _ in range(7): keep = f(keep*keep)
+        gone = f(1 - keep)
+        st['g'] = int(f(f(f(eta*step2)*TWO_S) + 0.5))
+        st['h'] = int(f(f(eta*TWO_S) + 0.5))
+        st['shrink'] = int(f(gone*4294967296.0)) if gone < 1 else 0xffffffff
+    rng = Rng((seed*0x9e3779b9) ^ task)
+    t = 0
+    for visits in order(n[0], n[1], B, rng, epochs):
+        st['loss'] = 0
+        for (s, r, load, fst, cnt) in visits:
+            q = rows[s][r]; y = 1 if s == 0 else -1
+            if t == 0:
+                sq = sum(b*b for j in range(fst, fst+cnt) for b in rows[s][j])
+                st['eta0'] = f(1/f(1 + f(f(f(float(sq))*step2)/float(cnt))))
+                rates(0)
+            k = st['k']
+            Z = 128*sum((V[i] >> 7)*q[i] for i in range(F)) + st['Bi']
+            M = Z if y > 0 else -Z
+            if M < 1 << 28:
+                st['loss'] += (1 << 28) - M
+                gy = st['g']*y
+                for i in range(F):
+                    if q[i]:
+                        nv = max(-(1 << 27), min(1 << 27, V[i] + gy*q[i]))
+                        if k: U[i] += k*(nv - V[i])
+                        V[i] = nv
+                st['Bi'] += st['h']*y
+                if k: st['UB'] += k*st['h']*y
+            if (t + 1) % 128 == 0:
+                for i in range(F):
+                    d = (abs(V[i])*st['shrink'] + (1 << 31)) >> 32
+                    if d:
+                        ch = d if V[i] < 0 else -d
+                        V[i] += ch
+                        if k: U[i] += k*ch
+                rates(t + 1)
+            if k: st['k'] += 1
+            elif t == avg_start:
+                U = [0]*F; st['UB'] = 0; st['k'] = 1
+            t += 1
+    kf = float(st['k']); unit = f(1/TWO_S)
+    w = [f(f(f(f(float(V[i])) - f(f(float(U[i]))/kf))*unit)/step) for i in range(F)]
+    bias = f(f(f(float(st['Bi'])) - f(f(float(st['UB']))/kf))*unit)
+    return w, bias, f(f(f(float(st['loss']))*unit)/float(N)), N*epochs, epochs
+
+
 def train_stream(path, label):
     recs = read_stream(path)
     shards = {}; F = None
     for t, p in recs:
         if t == 1: F = struct.unpack_from('<I', p, 0)[0]
         if t == 2:
-            k, r, ff, enc = struct.unpack_from('<IIII', p, 0)
-            rows = [list(struct.unpack_from('<%df' % ff, p, 24 + 4*ff*i)) for i in range(r)]
-            shards[k] = rows
+            k, r, ff, enc, lo, step = struct.unpack_from('<IIIIff', p, 0)
+            if enc == 0:
+                rows = [list(struct.unpack_from('<%df' % ff, p, 24 + 4*ff*i)) for i in range(r)]
+            else:  # the bytes, for fixed point, and what they stand for
+                rows = [list(p[24 + ff*i:24 + ff*(i+1)]) for i in range(r)]
+                rows = [(q, [f(lo + f(step*b)) for b in q]) for q in rows]
+            shards[k] = (rows, enc, step)
     for t, p in recs:
         if t != 3: continue
         task, a, b = struct.unpack_from('<III', p, 64)
         params = struct.unpack_from('<IIffII', p, 76)
-        rows = [shards[a], shards[b]]; n = (len(rows[0]), len(rows[1]))
-        if params[1] == 3: w, bias, loss, seen, ep = dcd(rows, n, F, params, task)
-        else: w, bias, loss, seen, ep = sgd(rows, n, F, params, task)
+        (ra, enc, step), (rb, _, _) = shards[a], shards[b]
+        n = (len(ra), len(rb))
+        if params[1] == 2:
+            w, bias, loss, seen, ep = fixed([[q for q, _ in ra], [q for q, _ in rb]], n, F,
+                                            params, task, step)
+        else:
+            rows = [ra, rb] if enc == 0 else [[x for _, x in ra], [x for _, x in rb]]
+            if params[1] == 3: w, bias, loss, seen, ep = dcd(rows, n, F, params, task)
+            else: w, bias, loss, seen, ep = sgd(rows, n, F, params, task)
         out = struct.pack('<IIfQIf', F, 0, bias, seen, ep, loss) + struct.pack('<%df' % F, *w) + b'\0'*4
         yield '%s\t%d\t%s' % (label, task, out.hex())
 
@@ -326,16 +392,15 @@ def split(opts, csv, bindir, out):
 
 
 def check(root):
-    """Every float line of weights.expected, then a task of 2048 features
-    (rows in blocks of 16, uneven classes), against g2t-train."""
+    """Every line of weights.expected, then tasks of 2048 features (rows in
+    blocks of 16 for SGD, uneven classes), against g2t-train."""
     bindir = os.environ.get('G2T_BIN', 'bin')
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         want = {}
         for line in open(root + '/weights.expected'):
             want.setdefault(line.split('\t')[0], []).append(line.rstrip('\n'))
-        cases = [(opts, root + '/tiny.csv', lines) for opts, lines in want.items()
-                 if 'fixed' not in opts]
+        cases = [(opts, root + '/tiny.csv', lines) for opts, lines in want.items()]
         random.seed(5)
         with open(tmp + '/wide.csv', 'w') as wide:
             wide.write(','.join('f%d' % i for i in range(2048)) + ',c\n')
@@ -344,6 +409,7 @@ def check(root):
                     wide.write(','.join(str(random.randint(0, top)) for _ in range(2048)) +
                                ',' + c + '\n')
         cases.append(('--algo asgd --epochs 2', tmp + '/wide.csv', None))
+        cases.append(('--algo fixed --epochs 3', tmp + '/wide.csv', None))
         for opts, csv, lines in cases:
             split(opts, csv, bindir, tmp + '/s.g2t')
             if lines is None:  # g2t-train's own bytes
