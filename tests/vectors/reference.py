@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""A second implementation of g2t-train (averaged SGD, Pegasos, L1, fixed
-point, the exact solver), written from g2t(5) and g2t(7) alone: the check
-that the pages say enough to make the same WEIGHTS bytes.
+"""A second implementation of g2t-split (CSV files, default parameters),
+g2t-train (averaged SGD, Pegasos, L1, fixed point, the exact solver) and
+g2t-predict (votes), written from g2t(5) and g2t(7) alone: the check that
+the pages say enough to make the same bytes and the same labels.
 
 Python computes in binary64; one +, -, * or / of binary32 values rounded
 back to binary32 is the binary32 operation (53 >= 2 * 24 + 2 bits), so
 f(a op b) below is exact binary32 arithmetic.
 
-    tests/vectors/reference.py --check   every line of weights.expected, and
+    tests/vectors/reference.py --check   every line of weights.expected,
                                          tasks of 2048 features, whose rows
-                                         come in blocks of 16
+                                         come in blocks of 16, and the split
+                                         and the labels of tiny, iris, wine
     tests/vectors/reference.py TASKS     the WEIGHTS bytes from byte 100 on
 """
 import math
@@ -386,6 +388,156 @@ def train_stream(path, label):
         yield '%s\t%d\t%s' % (label, task, out.hex())
 
 
+# --- g2t-split and g2t-predict, from g2t(5) -----------------------------------
+
+def read_csv(path):
+    """Header, then rows of (label, values) with the label the last column."""
+    import gzip
+    opener = gzip.open if path.endswith('.gz') else open
+    with opener(path, 'rt') as fh:
+        lines = [line.rstrip('\n') for line in fh if line.strip()]
+    head = lines[0].split(',')
+    rows = [(fields[-1], [f(float(v)) for v in fields[:-1]])
+            for fields in (line.split(',') for line in lines[1:])]
+    return head, rows
+
+
+def is_decimal(name):
+    import re
+    return re.fullmatch(r'[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?', name) is not None
+
+
+def canonical(names):
+    numeric = all(is_decimal(n) and math.isfinite(float(n)) for n in names)
+    key = (lambda n: (float(n), n.encode())) if numeric else (lambda n: n.encode())
+    return sorted(names, key=key), numeric
+
+
+def splitmix64(state):
+    state = (state + 0x9e3779b97f4a7c15) & (2**64 - 1)
+    z = state
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & (2**64 - 1)
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & (2**64 - 1)
+    return state, z ^ (z >> 31)
+
+
+def blake(b):
+    import hashlib
+    return hashlib.blake2b(b, digest_size=32).digest()
+
+
+def record(t, payload):
+    import zlib
+    head = struct.pack('<II', t, len(payload))
+    return head + payload + struct.pack('<I', zlib.crc32(head + payload))
+
+
+def string(b):
+    return struct.pack('<I', len(b)) + b
+
+
+def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
+    """The stream g2t-split PATH writes with its default parameters."""
+    head, rows = read_csv(path)
+    F = len(head) - 1
+    classes, numeric = canonical(sorted(set(label for label, _ in rows)))
+    lo = list(rows[0][1]); hi = list(rows[0][1])
+    for _, x in rows[1:]:
+        for j in range(F):
+            lo[j] = x[j] if x[j] < lo[j] else lo[j]
+            hi[j] = x[j] if x[j] > hi[j] else hi[j]
+    scale = [f(1/f(hi[j] - lo[j])) if hi[j] > lo[j] else 0.0 for j in range(F)]
+    shards = []
+    for k, name in enumerate(classes):
+        members = [x for label, x in rows if label == name]
+        state = params[5] << 32 | k
+        for j in range(len(members) - 1, 0, -1):
+            state, x = splitmix64(state)
+            r = x % (j + 1)
+            members[j], members[r] = members[r], members[j]
+        values = b''.join(struct.pack('<%df' % F, *[f(f(x[j] - lo[j])*scale[j]) for j in range(F)])
+                          for x in members)
+        shards.append(struct.pack('<IIIIff', k, len(members), F, 0, 0.0, 0.0) + values)
+    schema = struct.pack('<III', F, len(classes), 1 if numeric else 0) + string(head[-1].encode())
+    schema += b''.join(string(n.encode()) for n in head[:-1])
+    schema += b''.join(struct.pack('<ff', lo[j], scale[j]) for j in range(F))
+    schema += b''.join(string(n.encode()) + sh[4:8] + blake(sh)  # name, rows, hash
+                       for n, sh in zip(classes, shards))
+    out = struct.pack('<II', 0x54324789, 1) + record(1, schema)
+    out += b''.join(record(2, sh) for sh in shards)
+    K, t = len(classes), 0
+    for a in range(K):
+        for b in range(a + 1, K):
+            ident = blake(schema) + struct.pack('<III', t, a, b) + struct.pack('<IIffII', *params)
+            out += record(3, blake(ident) + ident + struct.pack('<I', 0))
+            t += 1
+    return out
+
+
+def ref_predict(model, path):
+    """The labels g2t-predict MODEL PATH prints."""
+    recs = read_stream(model)
+    schema = [p for t, p in recs if t == 1][0]
+    mp = [p for t, p in recs if t == 5][0]
+    F, K = struct.unpack_from('<II', schema, 0)
+    at = 12
+    def take_str():
+        nonlocal at
+        n = struct.unpack_from('<I', schema, at)[0]; at += 4 + n
+        return schema[at - n:at].decode()
+    take_str()
+    names = [take_str() for _ in range(F)]
+    scaling = [struct.unpack_from('<ff', schema, at + 8*j) for j in range(F)]
+    at += 8*F
+    classes = []
+    for _ in range(K):
+        classes.append(take_str()); at += 36
+    P = K*(K - 1)//2
+    present = mp[44:44 + P]
+    W = [list(struct.unpack_from('<%df' % (F + 1), mp, 44 + P + 4*(F + 1)*p)) for p in range(P)]
+    head, rows = read_csv(path)
+    col = [head.index(n) for n in names]
+    labels = []
+    for _, x in rows:
+        x = [f(f(x[col[j]] - scaling[j][0])*scaling[j][1]) for j in range(F)]
+        votes = [0]*K; margin = [0.0]*K; p = 0
+        for a in range(K):
+            for b in range(a + 1, K):
+                if present[p]:
+                    z = f(dot(W[p], x, F) + W[p][F])
+                    votes[a if z > 0 else b] += 1
+                    margin[a] = f(margin[a] + z); margin[b] = f(margin[b] - z)
+                p += 1
+        best = 0
+        for k in range(1, K):
+            if votes[k] > votes[best] or (votes[k] == votes[best] and margin[k] > margin[best]):
+                best = k
+        labels.append(classes[best])
+    return labels
+
+
+def check_split_predict(root, bindir, tmp):
+    """g2t-split's bytes and g2t-predict's labels, made from g2t(5) alone."""
+    failed = 0
+    data = os.path.join(root, '..', 'data')
+    for train, test in ((root + '/tiny.csv', root + '/tiny.csv'),
+                        (data + '/iris.train.csv.gz', data + '/iris.test.csv.gz'),
+                        (data + '/wine.train.csv.gz', data + '/wine.test.csv.gz')):
+        split('', train, bindir, tmp + '/s.g2t')
+        same = open(tmp + '/s.g2t', 'rb').read() == ref_split(train)
+        print('%s - g2t-split %s: the same bytes' % ('ok' if same else 'not ok',
+                                                      os.path.basename(train)))
+        subprocess.run([bindir + '/g2t-train', '-o', tmp + '/w.g2t', tmp + '/s.g2t'], check=True)
+        subprocess.run([bindir + '/g2t-merge', '-o', tmp + '/m.g2t', tmp + '/w.g2t'], check=True)
+        tool = subprocess.run([bindir + '/g2t-predict', tmp + '/m.g2t', test], check=True,
+                              capture_output=True, text=True).stdout.split()
+        ours = ref_predict(tmp + '/m.g2t', test)
+        print('%s - g2t-predict %s: the same %d labels' % ('ok' if tool == ours else 'not ok',
+                                                          os.path.basename(test), len(ours)))
+        failed += (not same) + (tool != ours)
+    return failed
+
+
 def split(opts, csv, bindir, out):
     with open(out, 'wb') as f:
         subprocess.run([bindir + '/g2t-split', *opts.split(), csv], stdout=f, check=True)
@@ -420,6 +572,7 @@ def check(root):
             got = list(train_stream(tmp + '/s.g2t', opts))
             print('%s - %s: %d tasks' % ('ok' if got == lines else 'not ok', opts, len(lines)))
             failed += got != lines
+        failed += check_split_predict(root, bindir, tmp)
     return failed
 
 
