@@ -96,6 +96,7 @@ demo: deps-demo
 bench: deps-bench
 	$(MAKE) all units $(BENCHES)
 	@tests/bench/bench.sh
+	@tests/bench/textbench.sh
 	@tests/bench/pack.sh
 	@tests/bench/serve.sh
 	@BASELINE=1 tests/stress/attack.sh 2000 20 256

@@ -111,5 +111,6 @@ int main(int argc, char **argv)
 		                       o.params.algo == G2T_ALGO_FIXED ? ", and hinge loss" : "");
 	if (q)
 		o.quantize = (int)q;
-	return g2t_close_stdout(split(argv[optind], dir, &o, g2t_cli_progress(progress)));
+	o.progress = g2t_cli_progress(progress);
+	return g2t_close_stdout(split(argv[optind], dir, &o, o.progress));
 }

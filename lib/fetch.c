@@ -829,8 +829,9 @@ static int take_lease(struct fetch *f, struct g2t_diag *d)
 	for (int i = first; i < n; i++)
 		f->task_rec[f->tasks++] = rec[i];
 	for (size_t k = 0; k < f->tasks; k++)
-		if (g2t_task_decode(&f->task[k], f->task_rec[k].payload, f->task_rec[k].length))
-			return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: bad TASK record");
+		if (g2t_task_read(&f->task[k], f->task_rec[k].payload, f->task_rec[k].length,
+		                  -1, d))
+			return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: %s", d->what);
 	if (first) {
 		f->schema_rec = rec[0];
 	} else if ((rc = cached_schema(f, f->task[0].id.schema_id, d))) {

@@ -59,6 +59,9 @@ void g2t_crypto_init(void);
 void g2t_hash(uint8_t out[G2T_HASH_SIZE], const void *p, size_t len);
 void g2t_task_hash(uint8_t out[G2T_HASH_SIZE], const struct g2t_task_id *id);
 uint32_t g2t_crc32(uint32_t crc, const uint8_t *buf, size_t len);
+/* Decodes a TASK payload and checks its hash; errors name `offset`. */
+int g2t_task_read(struct g2t_task *t, const uint8_t *p, size_t len,
+                  long long offset, struct g2t_diag *d);
 
 /*
  * Output written atomically: to a temporary file beside `path`, renamed over
@@ -108,6 +111,8 @@ struct g2t_mem {
 	size_t len, at;
 };
 void g2t_mem_open(struct g2t_mem *m, const uint8_t *p, size_t len);
+/* Words and offset for a status the decoder returned. */
+int g2t_decoder_fail(const struct g2t_decoder *dec, int rc, struct g2t_diag *d);
 /* 1 and the next record (payload points into p), 0 at a clean end, or < 0;
  * m->at is then the offset reached. */
 int g2t_mem_next(struct g2t_mem *m, uint32_t *type, const uint8_t **payload,
@@ -174,6 +179,7 @@ struct g2t_split_opts {
 	struct g2t_text_opts text;
 	const char *classes;        /* comma-separated subset, or NULL */
 	int quantize;               /* 8 or 32 */
+	int progress;               /* rows read, on stderr */
 	struct g2t_params params;
 };
 struct g2t_dataset;
@@ -239,12 +245,18 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap);
 int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d);
 void g2t_merge_free(struct g2t_merge *m);
 
-/* A model: the schema and the K(K-1)/2 classifiers. */
+/* A model: the schema and the K(K-1)/2 classifiers, held as their
+ * non-zero weights by feature, so that a row costs O(its non-zeros times
+ * the pairs that weigh them). */
 struct g2t_model {
 	struct g2t_schema *schema;
 	uint32_t classes, features, pairs;
-	uint8_t *present;   /* pairs flags */
-	float *w;           /* pairs x (features + 1): weights then bias */
+	uint8_t *present;   /* pairs flags: non-zero present */
+	float *bias;        /* per pair */
+	size_t *col;        /* features + 1: feature j's weights are col[j].. */
+	uint32_t *pair;     /* the pair of each weight */
+	float *w;           /* the weights, by feature, then pair */
+	int zero_offset;    /* every offset is 0: a sparse row stays sparse */
 };
 int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
 void g2t_model_free(struct g2t_model *m);
@@ -561,7 +573,20 @@ void g2t_server_stop(struct g2t_server *s);
 /* Index of the first NaN or infinity in v[0..n), or n when all are finite. */
 size_t g2t_nonfinite(const float *v, size_t n);
 
-/* Parses a finite number from s[0..n); 0 or G2T_EDATA. */
+/* Parses a number from s[0..n), spaces and tabs around it ignored: a
+ * decimal (g2t_is_decimal), rounded to the nearest binary64 as strtod
+ * does, then to the nearest binary32; 0, or G2T_EDATA when it is not a
+ * decimal or its binary64 value is above FLT_MAX in magnitude. */
 int g2t_parse_float(const char *s, size_t n, float *out);
+/* Whether s[0..n) is completely a decimal number (g2t(5)): an optional
+ * sign, digits with an optional fraction, at least one digit, an optional
+ * exponent; no spaces, no hexadecimal, no inf or nan. */
+int g2t_is_decimal(const char *s, size_t n);
+/* Whether a class name is a number for the canonical order: a decimal
+ * whose strtod value is finite. */
+int g2t_class_is_number(const char *name);
+/* The canonical order of two class names: < 0, 0 or > 0 as a goes before,
+ * equals or goes after b (numeric: the order of numbers, g2t(5)). */
+int g2t_class_cmp(const char *a, const char *b, int numeric);
 
 #endif

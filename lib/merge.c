@@ -33,8 +33,9 @@ struct g2t_merge {
 	size_t nrefusals;
 	/* built */
 	const struct g2t_schema *model_schema;
-	float *w;                    /* pairs x (features + 1) */
-	uint8_t *present;
+	uint8_t **entry;             /* per pair: its MODEL entry, or NULL */
+	uint32_t *entry_len;
+	uint8_t *present;            /* per pair: 0, 1 dense or 2 sparse entry */
 	uint32_t pairs;
 };
 
@@ -58,7 +59,10 @@ void g2t_merge_free(struct g2t_merge *m)
 	free(m->seen);
 	free(m->weights);
 	free(m->files);
-	free(m->w);
+	for (uint32_t p = 0; m->entry && p < m->pairs; p++)
+		free(m->entry[p]);
+	free(m->entry);
+	free(m->entry_len);
 	free(m->present);
 	free(m);
 }
@@ -256,25 +260,65 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 	return G2T_OK;
 }
 
+/*
+ * A MODEL entry of F weights and a bias, w[F]: dense, the F + 1 values
+ * (form 1); or sparse when smaller, the bias, the count n of non-zero
+ * weights, then n (index, weight) pairs (form 2).  Returns its form; the
+ * entry is in *out, the caller's to free, NULL when out of memory.
+ */
+static int encode_entry(const float *w, uint32_t F, uint8_t **out, uint32_t *len)
+{
+	uint32_t n = 0, j;
+	int sparse;
+	uint8_t *o;
+
+	for (j = 0; j < F; j++)
+		n += w[j] != 0.0f;
+	sparse = 8 + (uint64_t)n * 8 < 4 * ((uint64_t)F + 1);
+	*len = sparse ? 8 + n * 8 : 4 * (F + 1);
+	if (!(*out = o = malloc(*len)))
+		return 0;
+	if (!sparse) {
+		for (j = 0; j <= F; j++)
+			g2t_put_f32(o + 4 * j, w[j]);
+		return 1;
+	}
+	g2t_put_f32(o, w[F]);
+	g2t_put_u32(o + 4, n);
+	for (o += 8, j = 0; j < F; j++)
+		if (w[j] != 0.0f) {
+			g2t_put_u32(o, j);
+			g2t_put_f32(o + 4, w[j]);
+			o += 8;
+		}
+	return 2;
+}
+
 /* Checks one weights record and puts it in its place. */
 static int place(struct g2t_merge *m, const struct piece *p, float *w,
                  struct g2t_diag *d)
 {
 	const struct g2t_schema *s = m->model_schema;
 	struct g2t_weights wt = { .w = w };
-	uint32_t F = s->features, pair;
-	float *dst;
-	int rc;
+	uint32_t pair, len;
+	uint8_t *e;
+	int rc, form;
 
 	if ((rc = g2t_weights_check(s, p->payload, p->length, &wt, p->offset, d)))
 		return rc;
 	pair = wt.id.task;
-	dst = m->w + (size_t)pair * (F + 1);
-	if (m->present[pair] && memcmp(dst, w, (F + 1) * sizeof *w))
-		return g2t_fail(d, G2T_ECONFLICT, 0, p->offset, "two different weights for"
-		                " '%s' vs '%s'", s->klass[wt.id.class_a], s->klass[wt.id.class_b]);
-	memcpy(dst, w, (F + 1) * sizeof *w);
-	m->present[pair] = 1;
+	if (!(form = encode_entry(w, s->features, &e, &len)))
+		return G2T_ENOMEM;
+	if (m->present[pair]) {
+		rc = len != m->entry_len[pair] || memcmp(e, m->entry[pair], len);
+		free(e);
+		return rc ? g2t_fail(d, G2T_ECONFLICT, 0, p->offset, "two different weights "
+		                     "for '%s' vs '%s'", s->klass[wt.id.class_a],
+		                     s->klass[wt.id.class_b]) : G2T_OK;
+	}
+	m->entry[pair] = e;
+	m->entry_len[pair] = len;
+	m->present[pair] = (uint8_t)form;
 	return G2T_OK;
 }
 
@@ -300,10 +344,11 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 		                "no SCHEMA record for these weights");
 	m->model_schema = s;
 	m->pairs = s->classes * (s->classes - 1) / 2;
-	m->w = calloc((size_t)m->pairs * (s->features + 1), sizeof *m->w);
+	m->entry = calloc(m->pairs, sizeof *m->entry);
+	m->entry_len = calloc(m->pairs, sizeof *m->entry_len);
 	m->present = calloc(m->pairs, 1);
 	w = malloc(((size_t)s->features + 1) * sizeof *w);
-	if (!m->w || !m->present || !w)
+	if (!m->entry || !m->entry_len || !m->present || !w)
 		rc = G2T_ENOMEM;
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		*bad = m->weights[i].file;
@@ -352,11 +397,13 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap)
 int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 {
 	const struct g2t_schema *s = m->model_schema;
-	uint64_t len = G2T_HASH_SIZE + 12 + m->pairs +
-	               (uint64_t)m->pairs * (s->features + 1) * 4;
+	uint64_t len = G2T_HASH_SIZE + 12 + m->pairs, dense = ((uint64_t)s->features + 1) * 4;
 	uint8_t *p, *o;
 	int rc;
 
+	/* a missing pair's entry: dense and all zero */
+	for (uint32_t i = 0; i < m->pairs; i++)
+		len += m->present[i] ? m->entry_len[i] : dense;
 	if (len > G2T_RECORD_LIMIT)
 		return g2t_fail(d, G2T_ETOOBIG, 0, -1, "model of %llu bytes is too large",
 		                (unsigned long long)len);
@@ -368,8 +415,13 @@ int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 	g2t_put_u32(p + 40, m->pairs);
 	memcpy(p + 44, m->present, m->pairs);
 	o = p + 44 + m->pairs;
-	for (size_t i = 0; i < (size_t)m->pairs * (s->features + 1); i++, o += 4)
-		g2t_put_f32(o, m->w[i]);
+	for (uint32_t i = 0; i < m->pairs; i++) {
+		if (m->present[i])
+			memcpy(o, m->entry[i], m->entry_len[i]);
+		else
+			memset(o, 0, dense);
+		o += m->present[i] ? m->entry_len[i] : dense;
+	}
 	rc = g2t_write_header(out);
 	if (!rc)
 		rc = g2t_write_record(out, G2T_REC_SCHEMA, s->payload, s->length);

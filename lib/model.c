@@ -1,4 +1,5 @@
 /* Models: loading one, and predicting with it over text data. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,15 +11,95 @@ void g2t_model_free(struct g2t_model *m)
 		return;
 	g2t_schema_free(m->schema);
 	free(m->present);
+	free(m->bias);
+	free(m->col);
+	free(m->pair);
 	free(m->w);
 	free(m);
+}
+
+/*
+ * Walks the entries of a MODEL payload's classifiers (at p, len bytes):
+ * calls take(m, pair, feature, weight, at) for every non-zero weight (the
+ * bias as feature F), at its byte offset from p; returns the bytes used,
+ * or -1 when an entry is malformed or take says no, -2 when a missing pair
+ * has a non-zero byte; *bad then the pair.
+ */
+typedef int (*take_fn)(struct g2t_model *m, uint32_t pair, uint32_t j, float v, size_t at);
+
+static long long walk(struct g2t_model *m, const uint8_t *p, size_t len, take_fn take,
+                      uint32_t *bad)
+{
+	uint32_t F = m->features;
+	size_t at = 0, dense = ((size_t)F + 1) * 4;
+
+	for (uint32_t q = 0; q < m->pairs; q++) {
+		*bad = q;
+		if (m->present[q] != 2) { /* dense, or missing (all zero) */
+			if (len - at < dense)
+				return -1;
+			for (size_t k = 0; !m->present[q] && k < dense; k++)
+				if (p[at + k])
+					return -2;
+			for (uint32_t j = 0; j <= F && m->present[q]; j++) {
+				float v = g2t_get_f32(p + at + 4 * (size_t)j);
+
+				if ((v != 0.0f || j == F) && take(m, q, j, v, at + 4 * (size_t)j))
+					return -1;
+			}
+			at += dense;
+			continue;
+		}
+		uint32_t n, next = 0; /* the least index allowed */
+
+		if (len - at < 8 || (n = g2t_get_u32(p + at + 4)) > F || (len - at - 8) / 8 < n)
+			return -1;
+		if (take(m, q, F, g2t_get_f32(p + at), at))
+			return -1;
+		for (at += 8; n; n--, at += 8) {
+			uint32_t j = g2t_get_u32(p + at);
+			float v = g2t_get_f32(p + at + 4);
+
+			if (j >= F || j < next || v == 0.0f || take(m, q, j, v, at + 4))
+				return -1;
+			next = j + 1;
+		}
+	}
+	return (long long)at;
+}
+
+/* Counts a feature's weights (in col[j + 1]), or places one; a value
+ * not finite stops the walk, its offset in m->col[0]. */
+static int count_one(struct g2t_model *m, uint32_t q, uint32_t j, float v, size_t at)
+{
+	(void)q;
+	if (!isfinite(v)) {
+		m->col[0] = at;
+		return 1;
+	}
+	if (j < m->features)
+		m->col[j + 1]++;
+	return 0;
+}
+
+static int place_one(struct g2t_model *m, uint32_t q, uint32_t j, float v, size_t at)
+{
+	(void)at;
+	if (j == m->features) {
+		m->bias[q] = v;
+		return 0;
+	}
+	m->pair[m->col[j]] = q;
+	m->w[m->col[j]++] = v;
+	return 0;
 }
 
 static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t_diag *d)
 {
 	const uint8_t *p = r->payload;
-	uint64_t need;
-	uint32_t K, F, P;
+	uint32_t K, F, P, j, bad;
+	long long used;
+	size_t nnz;
 
 	if (r->length < G2T_HASH_SIZE + 12)
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
@@ -29,26 +110,49 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	    K != m->schema->classes || F != m->schema->features)
 		return g2t_fail(d, G2T_ESCHEMA, 0, r->offset,
 		                "MODEL record does not match the SCHEMA before it");
-	need = G2T_HASH_SIZE + 12 + (uint64_t)P + (uint64_t)P * (F + 1) * 4;
-	if (P != K * (K - 1) / 2 || r->length != need)
+	if (P != K * (K - 1) / 2 || r->length - 44 < P)
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
 	m->classes = K;
 	m->features = F;
 	m->pairs = P;
 	m->present = malloc(P);
-	m->w = malloc((size_t)P * (F + 1) * sizeof *m->w);
-	if (!m->present || !m->w)
+	m->bias = calloc(P, sizeof *m->bias);
+	m->col = calloc((size_t)F + 1, sizeof *m->col);
+	if (!m->present || !m->bias || !m->col)
 		return G2T_ENOMEM;
 	memcpy(m->present, p + 44, P);
+	for (j = 0; j < P; j++)
+		if (m->present[j] > 2)
+			return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
+			                "MODEL pair %u: its present byte is neither 0, 1 nor 2", j);
 	p += 44 + P;
-	for (size_t i = 0; i < (size_t)P * (F + 1); i++)
-		m->w[i] = g2t_get_f32(p + 4 * i);
+	m->col[0] = (size_t)-1;
+	used = walk(m, p, r->length - 44 - P, count_one, &bad);
 	/* a NaN would vote silently: refuse it, at its byte */
-	need = g2t_nonfinite(m->w, (size_t)P * (F + 1));
-	if (need < (uint64_t)P * (F + 1))
+	if (m->col[0] != (size_t)-1)
 		return g2t_fail(d, G2T_EDATA, 0, r->offset + G2T_HEADER_SIZE + 44 + P +
-		                (long long)need * 4, "MODEL value of task %llu is not finite "
-		                "(NaN or infinity)", (unsigned long long)(need / (F + 1)));
+		                (long long)m->col[0], "MODEL value of task %u is not finite "
+		                "(NaN or infinity)", bad);
+	if (used == -2)
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
+		                "MODEL pair %u is missing but its entry is not all zero", bad);
+	if (used != (long long)(r->length - 44 - P))
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
+	m->col[0] = 0;
+	for (j = 0; j < F; j++) /* counts to starts */
+		m->col[j + 1] += m->col[j];
+	nnz = m->col[F];
+	m->pair = malloc((nnz ? nnz : 1) * sizeof *m->pair);
+	m->w = malloc((nnz ? nnz : 1) * sizeof *m->w);
+	if (!m->pair || !m->w)
+		return G2T_ENOMEM;
+	walk(m, p, r->length - 44 - P, place_one, &bad);
+	for (j = F; j > 0; j--) /* place_one moved each start to the next's */
+		m->col[j] = m->col[j - 1];
+	m->col[0] = 0;
+	m->zero_offset = 1;
+	for (j = 0; j < F; j++)
+		m->zero_offset &= m->schema->offset[j] == 0.0f;
 	return G2T_OK;
 }
 
@@ -137,7 +241,7 @@ static int map_columns(const struct g2t_model *m, struct g2t_text *t,
 	return G2T_OK;
 }
 
-/* Scaled feature vector of one row. */
+/* Scaled feature vector of one row, dense. */
 static void features_of(const struct g2t_model *m, const struct mapping *map,
                         const struct g2t_row *r, float *x)
 {
@@ -157,6 +261,92 @@ static void features_of(const struct g2t_model *m, const struct mapping *map,
 	}
 	for (uint32_t f = 0; f < F; f++)
 		x[f] = (x[f] - s->offset[f]) * s->scale[f];
+}
+
+/* One row's decision values, every pair's sums in g2t_dot()'s order: eight
+ * partial sums by feature index mod 8, pairwise, then the bias; a zero
+ * weight or value changes none of them, so they are the bits g2t_dot()
+ * gives over the dense row and weights.  part has 8 floats a pair. */
+static void decide(const struct g2t_model *m, const uint32_t *index, const float *value,
+                   uint32_t n, float *part, float *dec)
+{
+	for (size_t i = 0; i < (size_t)m->pairs * 8; i++)
+		part[i] = 0.0f;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t j = index[k];
+
+		for (size_t e = m->col[j]; e < m->col[j + 1]; e++)
+			part[(size_t)m->pair[e] * 8 + (j & 7)] += m->w[e] * value[k];
+	}
+	for (uint32_t q = 0; q < m->pairs; q++) {
+		const float *s = part + (size_t)q * 8;
+
+		dec[q] = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) +
+		         m->bias[q];
+	}
+}
+
+/* g2t_ovo_predict() and g2t_ddag_predict() over decision values. */
+static uint32_t vote(const struct g2t_model *m, const float *dec, int dag, uint32_t *votes,
+                     float *margin)
+{
+	uint32_t K = m->classes, a, b, p = 0, best = 0;
+
+	if (dag) {
+		for (a = 0, b = K - 1; a < b;) {
+			p = g2t_pair_index(K, a, b);
+			if (!m->present[p] || dec[p] > 0.0f)
+				b--;
+			else
+				a++;
+		}
+		return a;
+	}
+	for (a = 0; a < K; a++) {
+		votes[a] = 0;
+		margin[a] = 0.0f;
+	}
+	for (a = 0; a < K; a++)
+		for (b = a + 1; b < K; b++, p++) {
+			if (!m->present[p])
+				continue;
+			votes[dec[p] > 0.0f ? a : b]++;
+			margin[a] += dec[p];
+			margin[b] -= dec[p];
+		}
+	for (a = 1; a < K; a++)
+		if (votes[a] > votes[best] ||
+		    (votes[a] == votes[best] && margin[a] > margin[best]))
+			best = a;
+	return best;
+}
+
+/* A row's non-zero scaled values, in increasing index: an svmlight row
+ * scaled as it stands when the model keeps zeros 0, else through x, the
+ * dense row. */
+static uint32_t nonzeros(const struct g2t_model *m, const struct mapping *map,
+                         const struct g2t_row *r, float *x, uint32_t *index, float *value)
+{
+	uint32_t n = 0, F = m->features;
+
+	if (r->index && m->zero_offset) {
+		for (uint32_t i = 0; i < r->n && r->index[i] < F; i++) {
+			float v = (r->value[i] - 0.0f) * m->schema->scale[r->index[i]];
+
+			if (v != 0.0f) {
+				index[n] = r->index[i];
+				value[n++] = v;
+			}
+		}
+		return n;
+	}
+	features_of(m, map, r, x);
+	for (uint32_t j = 0; j < F; j++)
+		if (x[j] != 0.0f) {
+			index[n] = j;
+			value[n++] = x[j];
+		}
+	return n;
 }
 
 static void print_eval(const struct g2t_model *m, const uint64_t *confusion,
@@ -190,9 +380,14 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	struct mapping map = { NULL, 0 };
 	struct g2t_row r;
 	uint32_t K = m->classes, *votes = malloc(K * sizeof *votes);
-	float *margin = malloc(K * sizeof *margin), *x = malloc(m->features * sizeof *x);
+	float *margin = malloc(K * sizeof *margin);
+	/* O(one row) for the row, O(pairs) for the decisions */
+	float *x = NULL, *value = NULL, *part = malloc((size_t)m->pairs * 8 * sizeof *part);
+	float *dec = malloc((size_t)m->pairs * sizeof *dec);
+	uint32_t *index = NULL;
+	size_t icap = 0, vcap = 0;
 	uint64_t *confusion = calloc((size_t)K * K, sizeof *confusion), rows = 0;
-	int rc = votes && margin && x && confusion ? G2T_OK : G2T_ENOMEM;
+	int rc = votes && margin && part && dec && confusion ? G2T_OK : G2T_ENOMEM;
 
 	to.label = m->schema->label;
 	to.label_optional = !o->eval;
@@ -201,6 +396,7 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	while (!rc && (rc = g2t_text_next(t, &r, d)) == 1) {
 		uint32_t guess;
 		long truth = -1;
+		int sparse;
 
 		/* the label matters only when evaluating */
 		if (o->eval && (!r.label || !r.label_len ||
@@ -212,10 +408,17 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 			              (int)r.label_len, r.label);
 			break;
 		}
-		features_of(m, &map, &r, x);
-		guess = o->dag ? g2t_ddag_predict(m->w, m->present, K, m->features, x)
-		               : g2t_ovo_predict(m->w, m->present, K, m->features, x, votes,
-		                                 margin);
+		/* a row kept sparse, or made dense over x */
+		sparse = r.index && m->zero_offset;
+		if ((!sparse && !x && !(x = malloc(m->features * sizeof *x))) ||
+		    g2t_grow((void **)&index, &icap, sparse ? r.n + 1 : m->features,
+		             sizeof *index) ||
+		    g2t_grow((void **)&value, &vcap, icap, sizeof *value)) {
+			rc = G2T_ENOMEM;
+			break;
+		}
+		decide(m, index, value, nonzeros(m, &map, &r, x, index, value), part, dec);
+		guess = vote(m, dec, o->dag, votes, margin);
 		if (o->eval)
 			confusion[(size_t)truth * K + guess]++;
 		else if (fprintf(out, "%s\n", m->schema->klass[guess]) < 0)
@@ -230,6 +433,10 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	free(votes);
 	free(margin);
 	free(x);
+	free(index);
+	free(value);
+	free(part);
+	free(dec);
 	free(confusion);
 	return rc;
 }

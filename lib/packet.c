@@ -215,19 +215,29 @@ int g2t_packet_build(uint8_t **out, size_t *out_len, const struct g2t_batch *bat
 	return G2T_OK;
 }
 
-/* A bounded reader over the inflated body. */
+/* A bounded reader over the inflated body; why: its first fault. */
 struct reader {
 	const uint8_t *p;
 	size_t left;
 	int bad;
+	const char *why;
 };
+
+/* Marks the reader bad, keeping the first reason; returns 0. */
+static int fault(struct reader *r, const char *why)
+{
+	if (!r->bad)
+		r->why = why;
+	r->bad = 1;
+	return 0;
+}
 
 static const uint8_t *take(struct reader *r, size_t n)
 {
 	const uint8_t *p = r->p;
 
 	if (r->bad || n > r->left) {
-		r->bad = 1;
+		fault(r, "an item is cut short by the end of the body");
 		return NULL;
 	}
 	r->p += n;
@@ -235,6 +245,7 @@ static const uint8_t *take(struct reader *r, size_t n)
 	return p;
 }
 
+/* A varint in its shortest form, of at most 64 bits. */
 static uint64_t take_varint(struct reader *r)
 {
 	uint64_t v = 0;
@@ -244,12 +255,14 @@ static uint64_t take_varint(struct reader *r)
 
 		if (!b)
 			return 0;
+		if (shift == 63 && *b > 1)
+			return fault(r, "a varint is over 64 bits");
 		v |= (uint64_t)(*b & 0x7f) << shift;
 		if (!(*b & 0x80))
-			return v;
+			return shift && !*b ? (uint64_t)fault(r, "a varint is not in its shortest form")
+			                    : v;
 	}
-	r->bad = 1;
-	return 0;
+	return fault(r, "a varint is over 64 bits");
 }
 
 static float take_f32(struct reader *r)
@@ -265,23 +278,31 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 {
 	struct g2t_weights *w = &item->weights;
 	const uint8_t *id = take(r, G2T_TASK_ID_SIZE);
-	uint64_t features, nnz, at = 0;
+	uint64_t features, nnz, at = 0, epochs, token_len;
 	float step = 0.0f;
 
-	if (!id || g2t_task_id_decode(&w->id, id, G2T_TASK_ID_SIZE))
-		return G2T_EFORMAT;
+	if (id && g2t_task_id_decode(&w->id, id, G2T_TASK_ID_SIZE))
+		fault(r, "a weight set's identity is malformed");
 	features = take_varint(r);
 	w->bias = take_f32(r);
 	w->rows_seen = take_varint(r);
-	w->epochs = (uint32_t)take_varint(r);
+	epochs = take_varint(r);
 	w->loss = take_f32(r);
-	w->token_len = (uint32_t)take_varint(r);
-	w->token = w->token_len <= G2T_TOKEN_MAX ? take(r, w->token_len) : NULL;
-	if (!w->token)
-		w->token_len = 0, r->bad = 1;
+	token_len = take_varint(r);
+	if (epochs > UINT32_MAX)
+		fault(r, "a weight set's epochs are 2^32 or more");
+	if (token_len > G2T_TOKEN_MAX)
+		fault(r, "a weight set's token is longer than 256 bytes");
+	w->epochs = (uint32_t)epochs;
+	w->token_len = r->bad ? 0 : (uint32_t)token_len;
+	w->token = take(r, w->token_len);
 	nnz = take_varint(r);
 	/* before anything grows with what the set claims */
-	if (r->bad || features == 0 || features > features_max || nnz > features)
+	if (!r->bad && (features == 0 || features > features_max))
+		fault(r, "a weight set's F is 0 or over the limit");
+	if (!r->bad && nnz > features)
+		fault(r, "a weight set lists more weights than F");
+	if (r->bad)
 		return G2T_EFORMAT;
 	if (g2t_grow((void **)&item->room, &item->room_floats, features, sizeof *w->w))
 		return G2T_ENOMEM;
@@ -294,8 +315,9 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 		uint64_t delta = take_varint(r);
 		const uint8_t *v;
 
-		if ((k && delta == 0) || delta >= features - at)
-			return G2T_EFORMAT;
+		if (!r->bad && ((k && delta == 0) || delta >= features - at))
+			return fault(r, "a weight set's indices are not increasing below F"),
+			       G2T_EFORMAT;
 		at += delta;
 		if (precision == G2T_PREC_F32) {
 			w->w[at] = take_f32(r);
@@ -367,7 +389,7 @@ int g2t_packet_open(struct g2t_packet *pk, const uint8_t *p, size_t len,
 int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
                     struct g2t_diag *d)
 {
-	struct reader r = { pk->raw + pk->at, pk->raw_len - pk->at, 0 };
+	struct reader r = { pk->raw + pk->at, pk->raw_len - pk->at, 0, NULL };
 	const uint8_t *kind;
 	int rc;
 
@@ -392,9 +414,11 @@ int g2t_packet_next(struct g2t_packet *pk, struct g2t_packet_item *item,
 		item->length = 0;
 	} else {
 		rc = G2T_EFORMAT;
+		fault(&r, "an item of unknown kind");
 	}
 	if (rc)
-		return rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, -1, "malformed packet body");
+		return rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, -1, "malformed packet body: "
+		                                        "%s", r.why ? r.why : "bad item");
 	pk->at = (size_t)(r.p - pk->raw);
 	pk->seen += item->type == G2T_REC_WEIGHTS;
 	return 1;

@@ -1,4 +1,5 @@
 /* The SCHEMA record: features, scaling, classes and their shards. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,50 @@ static char *take_str(struct cursor *c)
 	return s;
 }
 
+int g2t_class_is_number(const char *name)
+{
+	return g2t_is_decimal(name, strlen(name)) && isfinite(strtod(name, NULL));
+}
+
+int g2t_class_cmp(const char *a, const char *b, int numeric)
+{
+	double x = numeric ? strtod(a, NULL) : 0.0, y = numeric ? strtod(b, NULL) : 0.0;
+
+	if (x != y)
+		return x < y ? -1 : 1;
+	return strcmp(a, b);
+}
+
+/* What a decoded SCHEMA breaks among the constraints of g2t(5) that its
+ * fields alone show, or NULL; buf holds the words. */
+static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
+{
+	uint32_t i, numeric = 1;
+	long dup;
+
+	if ((dup = g2t_duplicate_name((const char *const *)s->klass, s->classes)) >= 0)
+		return snprintf(buf, cap, "class '%.40s' appears twice", s->klass[dup]), buf;
+	if (s->flags & ~G2T_SCHEMA_NUMERIC)
+		return snprintf(buf, cap, "flags 0x%x: a bit other than bit 0 is set",
+		                s->flags), buf;
+	if ((dup = g2t_duplicate_name((const char *const *)s->feature, s->features)) >= 0)
+		return snprintf(buf, cap, "feature '%.40s' appears twice", s->feature[dup]), buf;
+	for (i = 0; i < s->classes && numeric; i++)
+		numeric = (uint32_t)g2t_class_is_number(s->klass[i]);
+	if (numeric != (s->flags & G2T_SCHEMA_NUMERIC))
+		return numeric ? "flags bit 0 is clear, but every class name is a number"
+		       : (snprintf(buf, cap, "flags bit 0 is set, but class '%.40s' is not a "
+		                   "number", s->klass[i - 1]), buf);
+	for (i = 0; i < s->classes; i++) {
+		if (!s->rows[i])
+			return snprintf(buf, cap, "class '%.40s' has no rows", s->klass[i]), buf;
+		if (i && g2t_class_cmp(s->klass[i - 1], s->klass[i], (int)numeric) > 0)
+			return snprintf(buf, cap, "classes not in canonical order: '%.40s' "
+			                "before '%.40s'", s->klass[i - 1], s->klass[i]), buf;
+	}
+	return NULL;
+}
+
 /* Checks the counts at the head of a SCHEMA payload against its length. */
 static int check_head(uint32_t features, uint32_t classes, size_t len,
                       struct g2t_diag *d)
@@ -182,7 +227,7 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 	struct cursor c = { p, len, 0, NULL };
 	uint32_t features = take_u32(&c), classes = take_u32(&c), i;
 	struct g2t_schema *s;
-	long dup = -1;
+	char why[200];
 	int rc;
 
 	*out = NULL;
@@ -219,13 +264,13 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 	}
 	if (!c.bad && c.left)
 		c.bad = 1, c.why = "bytes are left after the last class";
-	if (!c.bad && (dup = g2t_duplicate_name((const char *const *)s->klass, classes)) >= 0)
-		rc = g2t_fail(d, G2T_EFORMAT, 0, -1, "class '%.40s' appears twice", s->klass[dup]);
-	if (c.bad || dup >= 0) {
+	if (!c.bad && (c.why = constraint(s, why, sizeof why)))
+		c.bad = 1;
+	if (c.bad) {
 		g2t_schema_free(s);
 		if (c.bad == 2)
 			return G2T_ENOMEM;
-		return c.bad ? g2t_fail(d, G2T_EFORMAT, 0, -1, "%s", c.why) : rc;
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s", c.why);
 	}
 	s->payload = malloc(len);
 	if (!s->payload) {

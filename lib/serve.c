@@ -216,8 +216,9 @@ static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t
 	int rc;
 
 	if (r->type == G2T_REC_SCHEMA) {
-		if ((rc = g2t_schema_decode(&sc, r->payload, r->length)))
-			return g2t_fail(d, rc, 0, r->offset, "bad SCHEMA record");
+		if ((rc = g2t_schema_read(&sc, r->payload, r->length, d)))
+			return rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, r->offset,
+			                                        "bad SCHEMA record: %s", d->what);
 		if (s->schema && memcmp(s->schema->id, sc->id, G2T_HASH_SIZE)) {
 			g2t_schema_free(sc);
 			return g2t_fail(d, G2T_ESCHEMA, 0, r->offset, "tasks of two schemas");
@@ -255,8 +256,9 @@ static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t
 	if (r->type == G2T_REC_TASK) {
 		uint32_t P = s->schema->classes * (s->schema->classes - 1) / 2;
 
-		if (g2t_task_decode(&t, r->payload, r->length) || t.id.task >= P ||
-		    memcmp(t.id.schema_id, s->schema->id, G2T_HASH_SIZE) ||
+		if (g2t_task_read(&t, r->payload, r->length, r->offset, d))
+			return G2T_EFORMAT;
+		if (t.id.task >= P || memcmp(t.id.schema_id, s->schema->id, G2T_HASH_SIZE) ||
 		    g2t_pair_index(s->schema->classes, t.id.class_a, t.id.class_b) != t.id.task)
 			return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
 		t.token = NULL;
@@ -281,6 +283,9 @@ static int load_stream(struct g2t_server *s, const char *path, struct g2t_diag *
 	while (!rc && (rc = g2t_in_next(in, &r, d)) == 1)
 		rc = load_record(s, &r, d);
 	g2t_in_free(in);
+	if (rc < 0 && d->offset >= 0) /* the place as every reader names it (g2t(5)) */
+		return g2t_fail(d, rc, 0, d->offset, "%s: byte %lld: %s", path, d->offset,
+		                d->what);
 	return rc < 0 ? g2t_fail(d, rc, d->line, d->offset, "%s: %s", path, d->what) : rc;
 }
 

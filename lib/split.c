@@ -25,11 +25,22 @@ struct g2t_dataset {
 	uint32_t slots;
 	uint32_t **members;       /* rows of each canonical class, shuffled */
 	int quantize;
+	int progress;             /* rows read, on stderr */
 	struct g2t_params params;
-	/* svmlight rows before densifying */
+	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
+	 * values, never dense; sp_start[r] is where row r starts */
+	int sparse;
 	uint32_t *sp_index;
 	float *sp_value;
 	size_t *sp_start, sp_len, sp_cap, sp_rows_cap;
+	uint32_t sp_most;         /* the most values in a row */
+	uint64_t *sp_bytes;       /* per class: bytes of its rows, sparse, at most */
+	uint8_t *shard_sparse;    /* per class: its SHARD is sparse */
+	uint64_t *shard_len;      /* per class: its SHARD payload's bytes */
+	/* a row being written: its bytes, indices, encoded values */
+	uint8_t *row;
+	uint32_t *row_index;
+	uint8_t *row_value;
 };
 
 static uint64_t fnv1a(const char *s, size_t n)
@@ -128,6 +139,7 @@ static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t kla
 		memcpy(ds->sp_value + ds->sp_len, r->value, r->n * sizeof *r->value);
 		ds->sp_start[ds->rows] = ds->sp_len;
 		ds->sp_len += r->n;
+		ds->sp_most = r->n > ds->sp_most ? r->n : ds->sp_most;
 		for (uint32_t i = 0; i < r->n; i++)
 			if (r->index[i] >= ds->features)
 				ds->features = r->index[i] + 1;
@@ -136,15 +148,36 @@ static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t kla
 	return G2T_OK;
 }
 
-static int densify(struct g2t_dataset *ds)
+/* CSV rows with more than half of their values 0 become a sparse set. */
+static int sparsify(struct g2t_dataset *ds)
 {
-	ds->x = calloc((size_t)ds->rows * ds->features, sizeof *ds->x);
-	if (!ds->x)
+	size_t values = (size_t)ds->rows * ds->features, nnz = 0, k = 0, i;
+	uint32_t F = ds->features;
+
+	for (i = 0; i < values; i++)
+		nnz += ds->x[i] != 0.0f;
+	if (nnz >= values - values / 2)
+		return G2T_OK;
+	ds->sp_index = malloc((nnz + 1) * sizeof *ds->sp_index);
+	ds->sp_value = malloc((nnz + 1) * sizeof *ds->sp_value);
+	ds->sp_start = malloc(((size_t)ds->rows + 1) * sizeof *ds->sp_start);
+	if (!ds->sp_index || !ds->sp_value || !ds->sp_start)
 		return G2T_ENOMEM;
-	ds->sp_start[ds->rows] = ds->sp_len;
-	for (uint32_t r = 0; r < ds->rows; r++)
-		for (size_t k = ds->sp_start[r]; k < ds->sp_start[r + 1]; k++)
-			ds->x[(size_t)r * ds->features + ds->sp_index[k]] = ds->sp_value[k];
+	for (i = 0; i < values; i++) {
+		uint32_t j = (uint32_t)(i % F);
+
+		if (j == 0)
+			ds->sp_start[i / F] = k;
+		if (ds->x[i] != 0.0f) {
+			ds->sp_index[k] = j;
+			ds->sp_value[k++] = ds->x[i];
+		}
+		if (j == F - 1 && k - ds->sp_start[i / F] > ds->sp_most)
+			ds->sp_most = (uint32_t)(k - ds->sp_start[i / F]);
+	}
+	ds->sp_len = k;
+	free(ds->x);
+	ds->x = NULL;
 	return G2T_OK;
 }
 
@@ -174,22 +207,30 @@ static int check_limits(struct g2t_dataset *ds, const struct g2t_row *r, uint32_
 		return g2t_fail(d, G2T_EDATA, r->line, -1,
 		                "a label of %zu bytes exceeds the limit %u", r->label_len,
 		                G2T_NAME_LIMIT);
-	if (K > G2T_CLASS_LIMIT || model > G2T_RECORD_LIMIT)
+	/* a sparse set's model keeps its weights sparse: its size is known
+	 * after training only, and g2t-merge checks it */
+	if (K > G2T_CLASS_LIMIT || (model > G2T_RECORD_LIMIT && !r->index))
 		return g2t_fail(d, G2T_EDATA, r->line, -1,
 		                "%u classes of %u feature%s exceed the limit: their model "
 		                "would take %llu bytes, over %u (at most %u classes)", K, F,
 		                F == 1 ? "" : "s", (unsigned long long)model, G2T_RECORD_LIMIT,
 		                model_classes(F));
 	if (K > ds->countcap) {
-		size_t had = ds->countcap;
+		size_t had = ds->countcap, cap = had;
 
-		if (g2t_grow((void **)&ds->count, &ds->countcap, K, sizeof *ds->count))
+		if (g2t_grow((void **)&ds->count, &ds->countcap, K, sizeof *ds->count) ||
+		    g2t_grow((void **)&ds->sp_bytes, &cap, K, sizeof *ds->sp_bytes))
 			return G2T_ENOMEM;
 		memset(ds->count + had, 0, (ds->countcap - had) * sizeof *ds->count);
+		memset(ds->sp_bytes + had, 0, (cap - had) * sizeof *ds->sp_bytes);
 	}
 	if (++ds->count[k] > ds->most)
 		ds->most = ds->count[k];
 	shard = G2T_SHARD_HEADER_SIZE + (uint64_t)ds->most * F * (ds->quantize == 8 ? 1 : 4);
+	/* a sparse row: a count and a value of 4 bytes with a step of 5, at most */
+	ds->sp_bytes[k] += 5 + (uint64_t)r->n * 9;
+	if (r->index && G2T_SHARD_HEADER_SIZE + ds->sp_bytes[k] < shard)
+		shard = G2T_SHARD_HEADER_SIZE + ds->sp_bytes[k];
 	if (shard > G2T_SHARD_LIMIT)
 		return g2t_fail(d, G2T_EDATA, r->line, -1,
 		                "a class of %u rows of %u features exceeds the limit: its "
@@ -219,7 +260,11 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
 			return rc;
 		if (ds->rows == UINT32_MAX)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "too many rows");
+		if (ds->progress && ds->rows % 65536 == 0)
+			fprintf(stderr, "\rg2t-split: %u rows read", ds->rows);
 	}
+	if (ds->progress)
+		fprintf(stderr, "\rg2t-split: %u rows read\n", ds->rows);
 	return rc;
 }
 
@@ -239,14 +284,14 @@ static int class_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Fills keys in canonical order; returns whether the order is numeric. */
+/* Fills keys in canonical order (g2t_class_cmp's, without parsing a name
+ * at each comparison); returns whether the order is numeric. */
 static int sort_classes(char **names, uint32_t n, struct class_key *keys)
 {
 	int numeric = 1;
-	float f;
 
 	for (uint32_t i = 0; i < n; i++)
-		numeric &= g2t_parse_float(names[i], strlen(names[i]), &f) == G2T_OK;
+		numeric &= g2t_class_is_number(names[i]);
 	for (uint32_t i = 0; i < n; i++)
 		keys[i] = (struct class_key){ numeric ? strtod(names[i], NULL) : 0.0,
 		                              names[i], i };
@@ -355,6 +400,37 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 	return G2T_OK;
 }
 
+/* A sparse set keeps its zeros 0: scale = 1 / the largest |value| of
+ * each feature, offset 0, as svm-scale -l 0 does; scale 0 for a feature
+ * never non-zero. */
+static int scale_sparse(struct g2t_dataset *ds, struct g2t_diag *d)
+{
+	struct g2t_schema *s = ds->schema;
+	float *most = s->scale; /* the largest |value| until the end */
+	size_t k;
+
+	memset(s->offset, 0, ds->features * sizeof *s->offset);
+	memset(most, 0, ds->features * sizeof *most);
+	for (k = 0; k < ds->sp_len; k++) {
+		float a = fabsf(ds->sp_value[k]);
+
+		if (a > most[ds->sp_index[k]])
+			most[ds->sp_index[k]] = a;
+	}
+	for (uint32_t j = 0; j < ds->features; j++) {
+		float m = most[j];
+
+		most[j] = m > 0.0f ? 1.0f / m : 0.0f;
+		if (!isfinite(most[j]))
+			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its largest value "
+			                "in size, %g, is too small to scale by", s->feature[j],
+			                (double)m);
+	}
+	for (k = 0; k < ds->sp_len; k++)
+		ds->sp_value[k] = (ds->sp_value[k] - 0.0f) * s->scale[ds->sp_index[k]];
+	return G2T_OK;
+}
+
 static int name_columns(struct g2t_dataset *ds, struct g2t_text *t)
 {
 	struct g2t_schema *s = ds->schema;
@@ -379,10 +455,12 @@ struct sink {
 	FILE *f;
 	uint32_t crc;
 	int err;
+	uint64_t bytes;           /* put so far */
 };
 
 static void put(struct sink *k, const uint8_t *p, size_t n)
 {
+	k->bytes += n;
 	if (k->hash)
 		crypto_generichash_update(k->hash, p, n);
 	if (k->f) {
@@ -397,6 +475,8 @@ static void shard_of(const struct g2t_dataset *ds, uint32_t klass, struct g2t_sh
 	s->rows = ds->schema->rows[klass];
 	s->features = ds->features;
 	s->encoding = ds->quantize == 8 ? G2T_ENC_U8 : G2T_ENC_F32;
+	if (ds->shard_sparse && ds->shard_sparse[klass])
+		s->encoding |= G2T_ENC_SPARSE;
 	s->lo = 0.0f;
 	s->step = ds->quantize == 8 ? 1.0f / 255.0f : 0.0f;
 }
@@ -408,18 +488,49 @@ static uint8_t quantise(float v)
 	return q <= 0.0f ? 0 : q >= 255.0f ? 255 : (uint8_t)q;
 }
 
+/* Emits row `at` of a sparse set: its non-zero values once encoded,
+ * listed or in their places in a dense row. */
+static void emit_sparse_row(const struct g2t_dataset *ds, const struct g2t_shard *sh,
+                            uint32_t at, struct sink *k)
+{
+	int u8 = sh->encoding & G2T_ENC_U8;
+	size_t w = u8 ? 1 : 4, dense = (size_t)ds->features * w, i;
+	uint32_t m = 0;
+
+	for (i = ds->sp_start[at]; i < ds->sp_start[at + 1]; i++) {
+		float v = ds->sp_value[i];
+		uint8_t *o = ds->row_value + m * w;
+
+		if (u8 ? (*o = quantise(v)) == 0 : v == 0.0f)
+			continue; /* 0 once encoded: absent */
+		if (!u8)
+			g2t_put_f32(o, v);
+		ds->row_index[m++] = ds->sp_index[i];
+	}
+	if (sh->encoding & G2T_ENC_SPARSE) {
+		put(k, ds->row, (size_t)g2t_srow_encode(ds->row, 5 + (size_t)ds->sp_most * 9,
+		                                        sh, m, ds->row_index, ds->row_value));
+		return;
+	}
+	memset(ds->row, 0, dense);
+	for (i = 0; i < m; i++)
+		memcpy(ds->row + ds->row_index[i] * w, ds->row_value + i * w, w);
+	put(k, ds->row, dense);
+}
+
 /* Emits one class's SHARD payload to a sink, row by row. */
-static void emit_shard(const struct g2t_dataset *ds, uint32_t klass, struct sink *k,
-                       uint8_t *row)
+static void emit_shard(const struct g2t_dataset *ds, uint32_t klass, struct sink *k)
 {
 	struct g2t_shard sh;
-	uint8_t head[G2T_SHARD_HEADER_SIZE];
+	uint8_t head[G2T_SHARD_HEADER_SIZE], *row = ds->row;
 	uint32_t F = ds->features;
 
 	shard_of(ds, klass, &sh);
 	g2t_shard_header_encode(head, sizeof head, &sh);
 	put(k, head, sizeof head);
-	for (uint32_t r = 0; r < sh.rows; r++) {
+	for (uint32_t r = 0; r < sh.rows && ds->sparse; r++)
+		emit_sparse_row(ds, &sh, ds->members[klass][r], k);
+	for (uint32_t r = 0; r < sh.rows && !ds->sparse; r++) {
 		const float *x = ds->x + (size_t)ds->members[klass][r] * F;
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -438,16 +549,12 @@ static void emit_shard(const struct g2t_dataset *ds, uint32_t klass, struct sink
 	}
 }
 
-static int write_shard(const struct g2t_dataset *ds, uint32_t klass, FILE *f,
-                       uint8_t *row)
+static int write_shard(const struct g2t_dataset *ds, uint32_t klass, FILE *f)
 {
-	struct g2t_shard sh;
 	uint8_t h[G2T_HEADER_SIZE], c[G2T_CRC_SIZE];
-	uint64_t len;
-	struct sink k = { NULL, f, 0, 0 };
+	uint64_t len = ds->shard_len[klass];
+	struct sink k = { NULL, f, 0, 0, 0 };
 
-	shard_of(ds, klass, &sh);
-	len = G2T_SHARD_HEADER_SIZE + (uint64_t)sh.rows * g2t_shard_row_size(&sh);
 	if (len > G2T_SHARD_LIMIT)
 		return G2T_ETOOBIG;
 	g2t_put_u32(h, G2T_REC_SHARD);
@@ -455,29 +562,52 @@ static int write_shard(const struct g2t_dataset *ds, uint32_t klass, FILE *f,
 	k.crc = g2t_crc32(0, h, sizeof h);
 	if (fwrite(h, 1, sizeof h, f) != sizeof h)
 		return G2T_EIO;
-	emit_shard(ds, klass, &k, row);
+	emit_shard(ds, klass, &k);
 	g2t_put_u32(c, k.crc);
 	if (k.err || fwrite(c, 1, sizeof c, f) != sizeof c)
 		return G2T_EIO;
 	return G2T_OK;
 }
 
+/* The buffers of a row being written: dense, or sparse at most. */
+static int row_buffers(struct g2t_dataset *ds)
+{
+	size_t dense = (size_t)ds->features * 4, sparse = 5 + (size_t)ds->sp_most * 9;
+
+	ds->row = malloc(dense > sparse ? dense : sparse);
+	ds->row_index = malloc(((size_t)ds->sp_most + 1) * sizeof *ds->row_index);
+	ds->row_value = malloc(((size_t)ds->sp_most + 1) * 4);
+	ds->shard_sparse = calloc(ds->classes, 1);
+	ds->shard_len = calloc(ds->classes, sizeof *ds->shard_len);
+	return ds->row && ds->row_index && ds->row_value && ds->shard_sparse && ds->shard_len
+	       ? G2T_OK : G2T_ENOMEM;
+}
+
+/* Chooses each class's encoding, sparse where smaller, and hashes and
+ * measures its SHARD payload. */
 static int hash_shards(struct g2t_dataset *ds)
 {
-	uint8_t *row = malloc((size_t)ds->features * 4);
 	crypto_generichash_state st;
 
-	if (!row)
+	if (row_buffers(ds))
 		return G2T_ENOMEM;
 	for (uint32_t k = 0; k < ds->classes; k++) {
-		struct sink s = { &st, NULL, 0, 0 };
+		struct sink s = { &st, NULL, 0, 0, 0 }, size = { NULL, NULL, 0, 0, 0 };
+		struct g2t_shard sh;
 
+		shard_of(ds, k, &sh);
+		if (ds->sparse) {
+			ds->shard_sparse[k] = 1;
+			emit_shard(ds, k, &size);
+			ds->shard_sparse[k] = size.bytes - G2T_SHARD_HEADER_SIZE <
+			                      (uint64_t)sh.rows * g2t_shard_row_size(&sh);
+		}
 		g2t_crypto_init();
 		crypto_generichash_init(&st, NULL, 0, G2T_HASH_SIZE);
-		emit_shard(ds, k, &s, row);
+		emit_shard(ds, k, &s);
 		crypto_generichash_final(&st, ds->schema->shard_hash[k], G2T_HASH_SIZE);
+		ds->shard_len[k] = s.bytes;
 	}
-	free(row);
 	return g2t_schema_encode(ds->schema);
 }
 
@@ -492,6 +622,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if (!ds)
 		return G2T_ENOMEM;
 	ds->quantize = o->quantize;
+	ds->progress = o->progress;
 	ds->params = o->params;
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
 		return rc;
@@ -517,10 +648,16 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		         ds->names[0]);
 		goto done;
 	}
-	if ((ds->sp_start && (rc = densify(ds))) || (rc = order_classes(ds, d)) ||
-	    (rc = name_columns(ds, t)))
+	if (ds->sp_start) {
+		ds->sp_start[ds->rows] = ds->sp_len;
+		ds->sparse = 1;
+	} else if ((rc = sparsify(ds))) {
 		goto done;
-	if (!(rc = scale(ds, d)))
+	}
+	ds->sparse = ds->sp_start != NULL;
+	if ((rc = order_classes(ds, d)) || (rc = name_columns(ds, t)))
+		goto done;
+	if (!(rc = ds->sparse ? scale_sparse(ds, d) : scale(ds, d)))
 		rc = hash_shards(ds);
 done:
 	g2t_text_free(t);
@@ -549,25 +686,21 @@ static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE
 
 int g2t_split_stream(struct g2t_dataset *ds, FILE *out)
 {
-	uint8_t *row = malloc((size_t)ds->features * 4);
-	int rc = row ? G2T_OK : G2T_ENOMEM;
+	int rc = g2t_write_header(out);
 
-	if (!rc)
-		rc = g2t_write_header(out);
 	if (!rc)
 		rc = g2t_write_record(out, G2T_REC_SCHEMA, ds->schema->payload,
 		                      ds->schema->length);
 	for (uint32_t k = 0; k < ds->classes && !rc; k++)
-		rc = write_shard(ds, k, out, row);
+		rc = write_shard(ds, k, out);
 	for (uint32_t a = 0; a < ds->classes && !rc; a++)
 		for (uint32_t b = a + 1; b < ds->classes && !rc; b++)
 			rc = write_task(ds, a, b, out);
-	free(row);
 	return rc;
 }
 
 static int write_task_file(const struct g2t_dataset *ds, const char *dir,
-                           uint32_t a, uint32_t b, uint8_t *row, struct g2t_diag *d)
+                           uint32_t a, uint32_t b, struct g2t_diag *d)
 {
 	struct g2t_out o;
 	char path[4096];
@@ -588,9 +721,9 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 		rc = g2t_write_record(o.f, G2T_REC_SCHEMA, ds->schema->payload,
 		                      ds->schema->length);
 	if (!rc)
-		rc = write_shard(ds, a, o.f, row);
+		rc = write_shard(ds, a, o.f);
 	if (!rc)
-		rc = write_shard(ds, b, o.f, row);
+		rc = write_shard(ds, b, o.f);
 	if (!rc)
 		rc = write_task(ds, a, b, o.f);
 	if (!rc)
@@ -603,17 +736,13 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)
 {
-	uint8_t *row = malloc((size_t)ds->features * 4);
 	int rc = G2T_OK;
 
-	if (!row)
-		return G2T_ENOMEM;
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
 		rc = g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
 	for (uint32_t a = 0; a < ds->classes && !rc; a++)
 		for (uint32_t b = a + 1; b < ds->classes && !rc; b++)
-			rc = write_task_file(ds, dir, a, b, row, d);
-	free(row);
+			rc = write_task_file(ds, dir, a, b, d);
 	return rc;
 }
 
@@ -636,5 +765,11 @@ void g2t_dataset_free(struct g2t_dataset *ds)
 	free(ds->sp_index);
 	free(ds->sp_value);
 	free(ds->sp_start);
+	free(ds->sp_bytes);
+	free(ds->shard_sparse);
+	free(ds->shard_len);
+	free(ds->row);
+	free(ds->row_index);
+	free(ds->row_value);
 	free(ds);
 }

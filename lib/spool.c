@@ -433,29 +433,13 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 				              "WEIGHTS record without its SCHEMA before it");
 				break;
 			}
-			if (g2t_grow((void **)&w, &wcap, sc->features, sizeof *w)) {
+			if (g2t_grow((void **)&w, &wcap, (size_t)sc->features + 1, sizeof *w)) {
 				rc = G2T_ENOMEM;
 				break;
 			}
 			wt.w = w;
-			if (g2t_weights_decode(&wt, sc->features, payload, plen) ||
-			    wt.features != sc->features) {
-				rc = g2t_fail(d, G2T_EFORMAT, 0, r.offset, "bad WEIGHTS record");
+			if ((rc = g2t_weights_check(sc, payload, plen, &wt, r.offset, d)))
 				break;
-			}
-			if (g2t_nonfinite(wt.w, wt.features) < wt.features ||
-			    !isfinite(wt.bias)) {
-				rc = g2t_fail(d, G2T_EDATA, 0, r.offset, "WEIGHTS record of task "
-				              "%u: a weight is not finite (NaN or infinity)",
-				              wt.id.task);
-				break;
-			}
-			g2t_task_hash(hash, &wt.id);
-			if (memcmp(hash, wt.task_hash, G2T_HASH_SIZE)) {
-				rc = g2t_fail(d, G2T_ESCHEMA, 0, r.offset,
-				              "WEIGHTS record whose task hash does not match its task");
-				break;
-			}
 			weights++;
 		}
 		memcpy(keep + keep_len, payload - G2T_HEADER_SIZE,
@@ -463,7 +447,7 @@ int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *a
 		keep_len += G2T_HEADER_SIZE + plen + G2T_CRC_SIZE;
 	}
 	if (rc < 0 && !d->what[0])
-		g2t_fail(d, rc, 0, (long long)mem.dec.pos, "%s", g2t_strerror(rc));
+		g2t_decoder_fail(&mem.dec, rc, d);
 	if (!rc && !weights)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
 	g2t_schemas_clear(&schemas);
@@ -566,6 +550,12 @@ static int write_packet(struct g2t_spool *s, uint64_t seq, const uint8_t *pkt,
 	return rc;
 }
 
+static int by_entry_id(const void *a, const void *b)
+{
+	return memcmp(((const struct entry *)a)->hash, ((const struct entry *)b)->hash,
+	              ENTRY_HASH);
+}
+
 int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precision,
                    int with_schemas, uint64_t now, uint64_t *seq, struct g2t_diag *d)
 {
@@ -576,6 +566,8 @@ int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precis
 	size_t len, i;
 	int rc = G2T_OK;
 
+	/* g2t(5): entries by id, not in the order a directory lists them */
+	qsort(s->entry, s->entries, sizeof *s->entry, by_entry_id);
 	for (i = 0; i < s->entries && !rc; i++)
 		rc = walk(s, s->entry[i].name, gather_record, &g, d);
 	if (!rc && !g.count)

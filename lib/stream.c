@@ -127,6 +127,16 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return G2T_OK;
 }
 
+int g2t_decoder_fail(const struct g2t_decoder *dec, int rc, struct g2t_diag *d)
+{
+	if (rc == G2T_EFORMAT) /* the decoder's only one */
+		return g2t_fail(d, rc, 0, (long long)dec->pos, "record type %u is not one "
+		                "to skip (0x100 or more)", dec->type);
+	if (rc == G2T_ETRUNC)
+		return g2t_fail(d, rc, 0, (long long)dec->pos, "stream ends inside a record");
+	return g2t_fail(d, rc, 0, (long long)dec->pos, "%s", g2t_strerror(rc));
+}
+
 static int refill(struct g2t_in *in, struct g2t_diag *d)
 {
 	ssize_t n;
@@ -215,9 +225,9 @@ int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d)
 			if (in->eof) {
 				if (g2t_decoder_at_boundary(&in->dec))
 					return 0;
-				return g2t_fail(d, in->dec.pos ? G2T_ETRUNC : G2T_EMAGIC, 0,
-				                (long long)in->dec.pos, in->dec.pos
-				                ? "stream ends inside a record" : "empty input");
+				if (!in->dec.pos)
+					return g2t_fail(d, G2T_EMAGIC, 0, 0, "empty input");
+				return g2t_decoder_fail(&in->dec, G2T_ETRUNC, d);
 			}
 			if ((rc = refill(in, d)))
 				return rc;
@@ -227,8 +237,7 @@ int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d)
 		                      &used, &ev);
 		in->at += used;
 		if (rc < 0)
-			return g2t_fail(d, rc, 0, (long long)in->dec.pos, "%s",
-			                g2t_strerror(rc));
+			return g2t_decoder_fail(&in->dec, rc, d);
 		if (ev == G2T_EV_BEGIN && (rc = begin(in, d)))
 			return rc;
 		if (ev == G2T_EV_DATA)

@@ -41,6 +41,30 @@ static const double pow10[] = {
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
+static size_t digits(const char *s, size_t n, size_t *i)
+{
+	size_t from = *i;
+
+	while (*i < n && s[*i] >= '0' && s[*i] <= '9')
+		++*i;
+	return *i - from;
+}
+
+int g2t_is_decimal(const char *s, size_t n)
+{
+	size_t i = n && (*s == '+' || *s == '-'), k = digits(s, n, &i);
+
+	if (i < n && s[i] == '.') {
+		i++;
+		k += digits(s, n, &i);
+	}
+	if (k && i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i += 1 + (i + 1 < n && (s[i + 1] == '+' || s[i + 1] == '-'));
+		k = digits(s, n, &i);
+	}
+	return k && i == n;
+}
+
 int g2t_parse_float(const char *s, size_t n, float *out)
 {
 	uint64_t m = 0;
@@ -72,7 +96,7 @@ int g2t_parse_float(const char *s, size_t n, float *out)
 		*out = (float)(neg ? -v : v);
 		return G2T_OK;
 	}
-	if (n == 0 || n >= sizeof tmp)
+	if (n == 0 || n >= sizeof tmp || !g2t_is_decimal(s, n))
 		return G2T_EDATA;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
@@ -418,14 +442,21 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			continue;
 		errno = 0;
 		at = colon ? strtoul(tok, &end, 10) : 0;
-		if (!colon || end != colon || errno || at == 0 || at <= prev)
+		if (!colon || end != colon || end == tok || *tok == '-' || *tok == '+')
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
-			                "'%.40s' is not index:value with increasing index", tok);
+			                "'%.40s' is not index:value", tok);
+		if (at == 0 && !errno)
+			return g2t_fail(d, G2T_EDATA, t->line, -1,
+			                "feature index 0: svmlight indices start at 1");
+		if (at <= prev && !errno)
+			return g2t_fail(d, G2T_EDATA, t->line, -1, "feature index %lu %s: indices "
+			                "must increase along a line", at, at == prev
+			                ? "repeated" : "after a larger one");
 		/* refused here, before rows of that width are ever made dense */
-		if (at > G2T_FEATURE_LIMIT)
+		if (errno || at > G2T_FEATURE_LIMIT)
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
-			                "feature index %lu exceeds the limit %u", at,
-			                G2T_FEATURE_LIMIT);
+			                "feature index %.*s exceeds the limit %u", (int)(colon - tok),
+			                tok, G2T_FEATURE_LIMIT);
 		if (ensure_values(t, k + 1))
 			return G2T_ENOMEM;
 		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))

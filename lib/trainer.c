@@ -16,6 +16,13 @@ struct shard_ref {
 	int input;
 	long long offset;            /* of the rows in the input's file */
 	long long at;                /* of the rows in the input's stream */
+	size_t bytes;                /* of the rows */
+	/* its rows as their non-zero values, for sparse tasks: loaded once,
+	 * row r at index and value from start[r] to start[r + 1] */
+	int loaded;                  /* 1 loaded, < 0 the status of a failure */
+	uint32_t *index;
+	float *value;
+	size_t *start;
 };
 
 struct job {
@@ -64,12 +71,14 @@ static int add_shard(struct index *x, int input, const struct g2t_rec *r,
 	if (g2t_grow((void **)&x->shard, &x->shard_cap, x->shards + 1, sizeof *x->shard))
 		return G2T_ENOMEM;
 	s = &x->shard[x->shards];
+	memset(s, 0, sizeof *s);
 	if (g2t_shard_header_decode(&s->head, r->head, r->length))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad SHARD record");
 	if (!isfinite(s->head.lo) || !isfinite(s->head.step))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
 		                "SHARD of class %u: its lo or step is not finite", s->head.klass);
 	memcpy(s->hash, r->hash, G2T_HASH_SIZE);
+	s->bytes = r->length - G2T_SHARD_HEADER_SIZE;
 	s->input = input;
 	s->at = r->offset + G2T_HEADER_SIZE + G2T_SHARD_HEADER_SIZE;
 	s->offset = g2t_in_file_offset(x->in[input], s->at);
@@ -87,8 +96,8 @@ static int add_task(struct index *x, int input, const struct g2t_rec *r,
 		return G2T_ENOMEM;
 	j = &x->job[x->jobs];
 	memset(j, 0, sizeof *j);
-	if (g2t_task_decode(&j->task, r->payload, r->length))
-		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad TASK record");
+	if (g2t_task_read(&j->task, r->payload, r->length, r->offset, d))
+		return G2T_EFORMAT;
 	/* the payload buffer is reused: keep a copy of the lease token (the
 	 * pointer to it is set in resolve(), once the job array stops moving) */
 	memcpy(j->token, j->task.token, j->task.token_len);
@@ -118,6 +127,12 @@ static int scan(struct index *x, int input, struct g2t_diag *d)
 			return rc;
 	}
 	return rc;
+}
+
+/* Whether a task trains over sparse rows: either shard is sparse. */
+static int sparse_job(const struct job *j)
+{
+	return ((j->side[0]->head.encoding | j->side[1]->head.encoding) & G2T_ENC_SPARSE) != 0;
 }
 
 /* Whether g2t_fixed_train() can take the task's rows: bytes, from 0, one step. */
@@ -197,6 +212,9 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		                "%swithout --l1 only", j->task.id.task,
 		                p->algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
 		                p->algo == G2T_ALGO_FIXED ? "hinge loss " : "");
+	if (p->algo == G2T_ALGO_FIXED && sparse_job(j))
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: fixed-point training "
+		                "takes dense rows only, and a shard is sparse", j->task.id.task);
 	if (p->algo == G2T_ALGO_FIXED && !fixed_rows(j))
 		return g2t_fail(d, G2T_EDATA, 0, j->offset, "task %u: fixed-point training "
 		                "needs 8-bit shards of one scale (g2t-split -q 8)",
@@ -276,6 +294,107 @@ static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float 
 	return h->encoding == G2T_ENC_F32 ? check_rows(r, side, first, count, out) : G2T_OK;
 }
 
+/* Reads a shard's rows into memory as their non-zero values, checking
+ * them; the caller holds the index's lock. */
+static int load_rows(struct index *x, struct shard_ref *s, struct job *j)
+{
+	const struct g2t_shard *h = &s->head;
+	uint8_t *raw = malloc(s->bytes ? s->bytes : 1);
+	uint32_t *ix = malloc(h->features * sizeof *ix), n;
+	float *v = malloc(h->features * sizeof *v);
+	size_t cap = 0, nnz = 0;
+	struct g2t_rows c;
+	int rc = G2T_ENOMEM;
+
+	s->start = malloc(((size_t)h->rows + 1) * sizeof *s->start);
+	if (!raw || !ix || !v || !s->start)
+		goto out;
+	if ((rc = pread_all(g2t_in_fd(x->in[s->input]), raw, s->bytes, s->offset)))
+		goto out;
+	g2t_rows_init(&c, h, raw, s->bytes);
+	while ((rc = g2t_rows_next(&c, ix, v, &n)) == 1) {
+		s->start[c.row - 1] = nnz;
+		if (g2t_grow((void **)&s->index, &cap, nnz + n, sizeof *s->index) ||
+		    !(s->value = realloc(s->value, cap * sizeof *s->value))) {
+			rc = G2T_ENOMEM;
+			break;
+		}
+		memcpy(s->index + nnz, ix, n * sizeof *ix);
+		memcpy(s->value + nnz, v, n * sizeof *v);
+		nnz += n;
+	}
+	s->start[h->rows] = nnz;
+	if (rc < 0 && rc != G2T_ENOMEM) {
+		j->bad_input = s->input;
+		rc = g2t_fail(&j->d, rc, 0, s->at + (long long)c.at, "task %u: SHARD of "
+		              "class '%s', row %u: %s", j->task.id.task,
+		              j->schema->klass[h->klass], c.row, rc == G2T_EDATA
+		              ? "a value is not finite (NaN or infinity)"
+		              : "malformed (g2t(5): sparse rows)");
+	}
+out:
+	free(raw);
+	free(ix);
+	free(v);
+	s->loaded = rc ? rc : 1;
+	return rc;
+}
+
+/* Both sides' rows in memory, loaded by the first task that needs them. */
+static int load_sides(struct index *x, struct job *j)
+{
+	int rc = G2T_OK;
+
+	pthread_mutex_lock(&x->lock);
+	for (int side = 0; side < 2 && !rc; side++) {
+		struct shard_ref *s = (struct shard_ref *)j->side[side];
+
+		rc = s->loaded == 1 ? G2T_OK : s->loaded < 0 ? s->loaded : load_rows(x, s, j);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
+
+static int read_srows(void *ctx, int side, uint32_t first, uint32_t count,
+                      struct g2t_srow *out)
+{
+	const struct reader *r = ctx;
+	const struct shard_ref *s = r->j->side[side];
+
+	for (uint32_t i = 0; i < count; i++) {
+		size_t at = s->start[first + i];
+
+		out[i].n = (uint32_t)(s->start[first + i + 1] - at);
+		out[i].index = s->index + at;
+		out[i].value = s->value + at;
+	}
+	return G2T_OK;
+}
+
+/* A task over sparse rows: O(non-zeros) memory beyond the weights. */
+static int train_sparse(struct index *x, struct job *j, uint32_t block, float *w,
+                        struct g2t_weights *out)
+{
+	uint32_t F = j->schema->features;
+	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
+	int dcd = j->task.id.params.algo == G2T_ALGO_DCD;
+	float *work = malloc((dcd ? g2t_dcd_sparse_work_floats(F, n, j->task.id.params.loss)
+	                          : 2u * (size_t)F) * sizeof *work);
+	struct g2t_srow *rows = malloc((dcd ? (size_t)n[0] + n[1] : 2u * (size_t)block) *
+	                               sizeof *rows);
+	struct reader r = { x, j, NULL };
+	int rc = work && rows ? load_sides(x, j) : G2T_ENOMEM;
+
+	out->w = w;
+	if (!rc)
+		rc = dcd ? g2t_dcd_train_sparse(&j->task, F, n, read_srows, &r, work, rows, out,
+		                                &j->cert)
+		         : g2t_train_sparse(&j->task, F, n, read_srows, &r, work, rows, block, out);
+	free(work);
+	free(rows);
+	return rc;
+}
+
 /* The fixed-point trainer takes the bytes as they are. */
 static const uint8_t *read_bytes(void *ctx, int side, uint32_t first, uint32_t count,
                                  uint8_t *buf)
@@ -312,7 +431,7 @@ static size_t raw_bytes(const struct job *j, uint32_t block)
 	return (size_t)block * most;
 }
 
-static int train_job(const struct index *x, struct job *j)
+static int train_job(struct index *x, struct job *j)
 {
 	uint32_t F = j->schema->features;
 	int fixed = j->task.id.params.algo == G2T_ALGO_FIXED;
@@ -322,17 +441,19 @@ static int train_job(const struct index *x, struct job *j)
 	uint32_t row = fixed ? F : F * 4u;
 	uint32_t block = dcd ? (n[0] > n[1] ? n[0] : n[1])
 	                     : ROW_BUFFER_BYTES / row ? ROW_BUFFER_BYTES / row : 1;
-	void *work = malloc(fixed ? g2t_fixed_work_bytes(F, block)
-	                          : work_floats(j, F, block, n) * sizeof(float));
+	int sparse = sparse_job(j);
+	void *work = sparse ? NULL : malloc(fixed ? g2t_fixed_work_bytes(F, block)
+	                                          : work_floats(j, F, block, n) * sizeof(float));
 	float *w = malloc((size_t)F * sizeof *w);
-	size_t raw = fixed ? 0 : raw_bytes(j, block);
+	size_t raw = fixed || sparse ? 0 : raw_bytes(j, block);
 	struct reader r = { x, j, raw ? malloc(raw) : NULL };
 	struct g2t_weights out = { .w = w };
 	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
 
-	if (work && w && (!raw || r.raw) && (j->out = malloc(cap))) {
-		rc = fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
+	if ((work || sparse) && w && (!raw || r.raw) && (j->out = malloc(cap))) {
+		rc = sparse ? train_sparse(x, j, block, w, &out)
+		     : fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
 		                             &r, work, block, &out)
 		     : dcd ? g2t_dcd_train(&j->task, F, n, read_rows, &r, work, &out, &j->cert)
 		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
@@ -442,6 +563,11 @@ static int write_stats(const struct index *x, FILE *f)
 
 static void free_index(struct index *x)
 {
+	for (size_t i = 0; i < x->shards; i++) {
+		free(x->shard[i].index);
+		free(x->shard[i].value);
+		free(x->shard[i].start);
+	}
 	for (int i = 0; i < x->inputs; i++)
 		g2t_in_free(x->in[i]);
 	g2t_schemas_clear(&x->schemas);

@@ -91,6 +91,20 @@ void g2t_task_hash(uint8_t out[G2T_HASH_SIZE], const struct g2t_task_id *id)
 	g2t_hash(out, buf, sizeof buf);
 }
 
+int g2t_task_read(struct g2t_task *t, const uint8_t *p, size_t len,
+                  long long offset, struct g2t_diag *d)
+{
+	uint8_t hash[G2T_HASH_SIZE];
+
+	if (g2t_task_decode(t, p, len))
+		return g2t_fail(d, G2T_EFORMAT, 0, offset, "bad TASK record");
+	g2t_hash(hash, p + G2T_HASH_SIZE, G2T_TASK_ID_SIZE);
+	if (memcmp(hash, t->hash, G2T_HASH_SIZE))
+		return g2t_fail(d, G2T_EFORMAT, 0, offset, "TASK record of task %u: its hash "
+		                "is not that of its identity", t->id.task);
+	return G2T_OK;
+}
+
 uint32_t g2t_crc32(uint32_t crc, const uint8_t *buf, size_t len)
 {
 	while (len > 0) {

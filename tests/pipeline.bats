@@ -388,6 +388,59 @@ eval_acc() {
 	expect_accuracy_ge 0.9
 }
 
+# classifiers MODELFILE: the MODEL payload after its schema id, in hex.
+classifiers() {
+	local off len
+	read -r off _ len < <(records "$1" | awk '$2 == 5')
+	[ -n "$off" ] || return 1
+	od -An -tx1 -v -j $((off + 8 + 32)) -N $((len - 32)) "$1"
+}
+
+@test "sparse round trip: digits as svmlight (zeros left out) -> split -> train -> merge -> predict == the CSV path, bit for bit" {
+	local off algo f
+	for f in train test; do
+		zcat "$DATA/digits.$f.csv.gz" | awk -F, 'NR > 1 { s = $NF
+			for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+			print s }' >"$T/$f.svm"
+	done
+	for algo in dcd asgd; do
+		g2t-split --algo $algo "$T/train.svm" >"$T/s.g2t"
+		g2t-split --algo $algo "$DATA/digits.train.csv.gz" >"$T/d.g2t"
+		# svmlight makes a sparse set: its first SHARD is sparse (encoding 2)
+		read -r off _ < <(records "$T/s.g2t" | awk '$2 == 2' | head -n 1)
+		[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 "$T/s.g2t" | tr -d ' ')" = 2 ]
+		[ "$(stat -c %s "$T/s.g2t")" -lt "$(stat -c %s "$T/d.g2t")" ]
+		g2t-train -j2 "$T/s.g2t" | g2t-merge >"$T/s.model"
+		g2t-train -j2 "$T/d.g2t" | g2t-merge >"$T/d.model"
+		classifiers "$T/s.model" >"$T/s.hex"
+		classifiers "$T/d.model" >"$T/d.hex"
+		[ "$(wc -c <"$T/s.hex")" -gt 10000 ]
+		expect_same "$T/s.hex" "$T/d.hex"
+		g2t-predict "$T/s.model" "$T/test.svm" >"$T/s.pred"
+		g2t-predict "$T/d.model" "$DATA/digits.test.csv.gz" >"$T/d.pred"
+		expect_same "$T/s.pred" "$T/d.pred"
+		[ "$(wc -l <"$T/s.pred")" -eq 360 ]
+	done
+}
+
+@test "sparse model: L1 weights give sparse MODEL entries, a smaller model, the same predictions from CSV and svmlight rows" {
+	local off len F=64
+	zcat "$DATA/digits.test.csv.gz" | awk -F, 'NR > 1 { s = $NF
+		for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+		print s }' >"$T/test.svm"
+	g2t-split --algo asgd --l1 0.003 "$DATA/digits.train.csv.gz" | g2t-train -j2 |
+		g2t-merge >"$T/m"
+	read -r off _ len < <(records "$T/m" | awk '$2 == 5')
+	# present bytes: some pairs sparse (2); the payload below the dense size
+	od -An -tu1 -v -j $((off + 8 + 44)) -N 45 "$T/m" | grep -qw 2
+	[ "$len" -lt $((44 + 45 + 45 * 4 * (F + 1))) ]
+	g2t-predict "$T/m" "$DATA/digits.test.csv.gz" >"$T/csv.pred"
+	g2t-predict "$T/m" "$T/test.svm" >"$T/svm.pred"
+	expect_same "$T/csv.pred" "$T/svm.pred"
+	run --separate-stderr g2t-predict --eval "$T/m" "$T/test.svm"
+	expect_accuracy_ge 0.95
+}
+
 @test "--label by name and by number: label-first CSV splits like the original" {
 	zcat "$DATA/iris.train.csv.gz" |
 		awk -F, 'BEGIN { OFS = "," } { print $5, $1, $2, $3, $4 }' >"$T/lf.csv"

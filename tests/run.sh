@@ -63,6 +63,14 @@ echo "# manual pages"
 for page in man/*.[1578]; do
 	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"
 done
+check "g2t(5): the worked example is the bytes g2t-split and g2t-train write" \
+	tests/vectors/example.sh --check
+check "g2t(7): g2t-train writes the training vectors of tests/vectors/weights.expected" \
+	tests/vectors/train.sh --check
+if command -v python3 > /dev/null; then
+	check "g2t(7): an implementation from the pages alone makes g2t-train's bytes" \
+		tests/vectors/reference.py --check
+fi
 
 echo "# the exact solver against LIBLINEAR: primal objectives within 0.1 %"
 blobs=$(mktemp "${TMPDIR:-/tmp}/g2t-blobs.XXXXXX")
@@ -98,6 +106,9 @@ for ds in iris wine digits letter; do
 	check "$ds: asgd at 5, 20 and 100 epochs" \
 		tests/epochs.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
 done
+
+echo "# conformance: every reader on the crafted streams of tests/vectors"
+count < <(tests/conformance.sh 2>&1)
 
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)

@@ -29,6 +29,7 @@ struct dcd {
 	size_t features;
 	float *w;                /* features weights, then the bias */
 	const float *rows[2];    /* the rows of class a, of class b */
+	const struct g2t_srow *srows; /* or every row, sparse: a's then b's */
 	float *qd;               /* per row: x.x + 1 (+ D_ii) */
 	float *alpha;            /* per row: alpha; logistic: alpha, C - alpha */
 	uint32_t *index;         /* the rows, the active ones first */
@@ -45,6 +46,7 @@ struct dcd {
 	struct ksum loss, dual;  /* the objectives' sums over the rows */
 };
 
+#define SPARSE(s) (G2T_WITH_SPARSE_ROWS && (s)->srows)
 #define LOGISTIC(s) (G2T_HAS_LOSS(G2T_LOSS_LOGISTIC) && (s)->p->loss == G2T_LOSS_LOGISTIC)
 
 static inline float fabsf_(float x)
@@ -81,16 +83,33 @@ size_t g2t_dcd_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss
 	       rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u);
 }
 
-/* w.x + b for a row */
-static inline float decision(const struct dcd *s, const float *x)
+size_t g2t_dcd_sparse_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss)
 {
-	return g2t_dot(s->w, x, (uint32_t)s->features) + s->w[s->features];
+	size_t rows = (size_t)n[0] + n[1];
+
+	return ((size_t)features + 1u) + rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u);
 }
 
-/* Moves the weights by d x (the bias by d). */
-static inline void move(struct dcd *s, float d, const float *x)
+/* w.x + b for row i, at x when dense */
+static inline float decision(const struct dcd *s, uint32_t i, const float *x)
 {
-	axpy(s->w, d, x, s->features);
+	float d = SPARSE(s) ? g2t_sdot(s->w, &s->srows[i])
+	                    : g2t_dot(s->w, x, (uint32_t)s->features);
+
+	return d + s->w[s->features];
+}
+
+/* Moves the weights by d x (the bias by d), x row i. */
+static inline void move(struct dcd *s, float d, uint32_t i, const float *x)
+{
+	if (SPARSE(s)) {
+		const struct g2t_srow *r = &s->srows[i];
+
+		for (uint32_t k = 0; k < r->n; k++)
+			s->w[r->index[k]] += d * r->value[k];
+	} else {
+		axpy(s->w, d, x, s->features);
+	}
 	s->w[s->features] += d;
 }
 
@@ -101,7 +120,7 @@ static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
 {
 	float a = s->alpha[i], g, pg = 0.0f;
 
-	g = y * decision(s, x) - 1.0f + a * s->diag;
+	g = y * decision(s, i, x) - 1.0f + a * s->diag;
 	if (a == 0.0f) {
 		if (g > s->pgmax_old)
 			return 1;
@@ -126,7 +145,7 @@ static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
 		if (s->upper >= 0.0f && na > s->upper)
 			na = s->upper;
 		s->alpha[i] = na;
-		move(s, (na - a) * y, x);
+		move(s, (na - a) * y, i, x);
 	}
 	return 0;
 }
@@ -138,7 +157,7 @@ static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
 static int lr_step(struct dcd *s, uint32_t i, const float *x, float y)
 {
 	float *al = s->alpha + 2u * (size_t)i, c = s->c, qa = s->qd[i];
-	float b = y * decision(s, x), sign = 1.0f, z, old, gp;
+	float b = y * decision(s, i, x), sign = 1.0f, z, old, gp;
 	int one = 0, k;
 
 	if (0.5f * qa * (al[1] - al[0]) + b < 0.0f) {
@@ -161,15 +180,17 @@ static int lr_step(struct dcd *s, uint32_t i, const float *x, float y)
 	if (k) {
 		al[one] = z;
 		al[1 - one] = c - z;
-		move(s, sign * (z - old) * y, x);
+		move(s, sign * (z - old) * y, i, x);
 	}
 	return 0;
 }
 
-/* Row i: class a's rows, then class b's. */
+/* Row i: class a's rows, then class b's; NULL when sparse. */
 static inline const float *row(const struct dcd *s, uint32_t i, float *y)
 {
 	*y = i < s->n0 ? 1.0f : -1.0f;
+	if (SPARSE(s))
+		return NULL;
 	return i < s->n0 ? s->rows[0] + (size_t)i * s->features
 	                 : s->rows[1] + (size_t)(i - s->n0) * s->features;
 }
@@ -228,7 +249,8 @@ static void step_rows(struct dcd *s, int (*step)(struct dcd *, uint32_t, const f
 static void init_row(struct dcd *s, uint32_t i, const float *x, float y)
 {
 	(void)y;
-	s->qd[i] = g2t_dot(x, x, (uint32_t)s->features) + 1.0f + s->diag;
+	s->qd[i] = (SPARSE(s) ? g2t_sdot(NULL, &s->srows[i]) : g2t_dot(x, x, (uint32_t)s->features)) +
+	           1.0f + s->diag;
 }
 
 /* Logistic loss starts from alpha small, where its log is finite, and
@@ -239,7 +261,7 @@ static void init_lr(struct dcd *s, uint32_t i, const float *x, float y)
 
 	s->alpha[2u * (size_t)i] = a;
 	s->alpha[2u * (size_t)i + 1] = s->c - a;
-	move(s, a * y, x);
+	move(s, a * y, i, x);
 }
 
 static void unshrink(struct dcd *s)
@@ -284,7 +306,7 @@ static void rebuild_row(struct dcd *s, uint32_t i, const float *x, float y)
 	float a = LOGISTIC(s) ? s->alpha[2u * (size_t)i] : s->alpha[i];
 
 	if (a != 0.0f)
-		move(s, a * y, x);
+		move(s, a * y, i, x);
 }
 
 /* One row's primal loss term, and its term of the dual (a maximisation):
@@ -292,7 +314,7 @@ static void rebuild_row(struct dcd *s, uint32_t i, const float *x, float y)
  * -(alpha log alpha + (C - alpha) log(C - alpha)) for logistic loss. */
 static void sum_row(struct dcd *s, uint32_t i, const float *x, float y)
 {
-	float z = y * decision(s, x), l;
+	float z = y * decision(s, i, x), l;
 
 	if (LOGISTIC(s)) {
 		const float *al = s->alpha + 2u * (size_t)i;
@@ -347,15 +369,13 @@ static void result(const struct dcd *s, struct g2t_weights *out, uint32_t passes
 	out->loss = s->loss.sum / (float)s->total;
 }
 
-/* Checks the task, reads its rows and sets up the state: w 0, alpha 0
- * (logistic: small, where its log is finite). */
-static int dcd_init(struct dcd *s, const struct g2t_task *task, uint32_t features,
-                    const uint32_t n[2], g2t_row_reader read, void *ctx, float *work)
+/* Checks the task and places the state: w first in work, then the rows
+ * when dense (`dense` floats), then the per-row values. */
+static int dcd_place(struct dcd *s, const struct g2t_task *task, uint32_t features,
+                     const uint32_t n[2], float *work, size_t dense)
 {
 	const struct g2t_params *p = &task->id.params;
 	uint8_t *z = (uint8_t *)s;
-	float *rows1 = work + features + 1 + (size_t)n[0] * features;
-	int rc;
 
 	if (g2t_params_check(p) || p->algo != G2T_ALGO_DCD || !n[0] || !n[1] || !features)
 		return G2T_EPARAM;
@@ -368,14 +388,19 @@ static int dcd_init(struct dcd *s, const struct g2t_task *task, uint32_t feature
 	s->n0 = n[0];
 	s->total = n[0] + n[1];
 	s->w = work;
-	s->rows[0] = work + features + 1;
-	s->rows[1] = rows1;
-	s->qd = rows1 + (size_t)n[1] * features;
+	s->qd = work + features + 1 + dense;
 	s->index = (uint32_t *)(void *)(s->qd + s->total);
 	s->alpha = (float *)(void *)(s->index + s->total);
-	if ((rc = read(ctx, 0, 0, n[0], work + features + 1)) ||
-	    (rc = read(ctx, 1, 0, n[1], rows1)))
-		return rc;
+	return G2T_OK;
+}
+
+/* Sets up the state over the rows read: w 0, alpha 0 (logistic: small,
+ * where its log is finite). */
+static void dcd_init(struct dcd *s)
+{
+	const struct g2t_params *p = s->p;
+	const struct g2t_task *task = s->task;
+
 	s->upper = s->c;
 	if (G2T_HAS_LOSS(G2T_LOSS_SQHINGE) && p->loss == G2T_LOSS_SQHINGE) {
 		s->diag = 0.5f / s->c;
@@ -384,14 +409,13 @@ static int dcd_init(struct dcd *s, const struct g2t_task *task, uint32_t feature
 	unshrink(s);
 	s->inner_eps = 1e-2f;
 	s->rng = p->seed * 0x9e3779b9u ^ task->id.task;
-	zero(s->w, features + 1);
+	zero(s->w, s->features + 1);
 	zero(s->alpha, (size_t)s->total * (LOGISTIC(s) ? 2u : 1u));
 	for (uint32_t i = 0; i < s->total; i++)
 		s->index[i] = i;
 	each_row(s, init_row);
 	if (LOGISTIC(s))
 		each_row(s, init_lr);
-	return G2T_OK;
 }
 
 /* One pass of coordinate steps; whether the tolerance eps is met. */
@@ -412,33 +436,65 @@ static int step_pass(struct dcd *s, float eps)
 	return s->pgmax < eps;
 }
 
+/* Solves over the rows in place, from the start. */
+static void dcd_solve(struct dcd *s, struct g2t_weights *out, struct g2t_cert *cert)
+{
+	struct g2t_cert c;
+	float eps = G2T_DCD_EPS;
+	int met;
+
+	dcd_init(s);
+	c.passes = 0;
+	c.converged = 0;
+	while (!c.converged && c.passes < s->p->epochs) {
+		met = step_pass(s, eps);
+		c.passes++;
+		if (!met && c.passes < s->p->epochs)
+			continue;
+		/* within tolerance, or the last pass: how far from the optimum */
+		certify(s, &c);
+		c.converged = c.gap <= G2T_DCD_GAP || (met && eps < 2.0f * G2T_DCD_EPS_MIN);
+		eps = eps * 0.1f;
+		if (!LOGISTIC(s))
+			unshrink(s);
+	}
+	result(s, out, c.passes);
+	if (cert)
+		*cert = c;
+}
+
 int g2t_dcd_train(const struct g2t_task *task, uint32_t features, const uint32_t n[2],
                   g2t_row_reader read, void *ctx, float *work,
                   struct g2t_weights *out, struct g2t_cert *cert)
 {
 	struct dcd s;
-	struct g2t_cert c;
-	float eps = G2T_DCD_EPS;
-	int rc = dcd_init(&s, task, features, n, read, ctx, work), met;
+	size_t at1 = (size_t)n[0] * features; /* class b's rows */
+	int rc = dcd_place(&s, task, features, n, work, at1 + (size_t)n[1] * features);
 
 	if (rc)
 		return rc;
-	c.passes = 0;
-	c.converged = 0;
-	while (!c.converged && c.passes < s.p->epochs) {
-		met = step_pass(&s, eps);
-		c.passes++;
-		if (!met && c.passes < s.p->epochs)
-			continue;
-		/* within tolerance, or the last pass: how far from the optimum */
-		certify(&s, &c);
-		c.converged = c.gap <= G2T_DCD_GAP || (met && eps < 2.0f * G2T_DCD_EPS_MIN);
-		eps = eps * 0.1f;
-		if (!LOGISTIC(&s))
-			unshrink(&s);
-	}
-	result(&s, out, c.passes);
-	if (cert)
-		*cert = c;
+	s.rows[0] = work + features + 1;
+	s.rows[1] = s.rows[0] + at1;
+	if ((rc = read(ctx, 0, 0, n[0], work + features + 1)) ||
+	    (rc = read(ctx, 1, 0, n[1], work + features + 1 + at1)))
+		return rc;
+	dcd_solve(&s, out, cert);
+	return G2T_OK;
+}
+
+int g2t_dcd_train_sparse(const struct g2t_task *task, uint32_t features,
+                         const uint32_t n[2], g2t_srow_reader read, void *ctx,
+                         float *work, struct g2t_srow *rows,
+                         struct g2t_weights *out, struct g2t_cert *cert)
+{
+	struct dcd s;
+	int rc = G2T_WITH_SPARSE_ROWS ? dcd_place(&s, task, features, n, work, 0) : G2T_EPARAM;
+
+	if (rc)
+		return rc;
+	s.srows = rows;
+	if ((rc = read(ctx, 0, 0, n[0], rows)) || (rc = read(ctx, 1, 0, n[1], rows + n[0])))
+		return rc;
+	dcd_solve(&s, out, cert);
 	return G2T_OK;
 }

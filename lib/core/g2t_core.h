@@ -50,6 +50,9 @@ enum g2t_record_type {
 	G2T_REC_PACKET = 6
 };
 
+/* Types from here up are errors, not records to skip (g2t(5), Framing). */
+#define G2T_TYPE_LIMIT 0x100u
+
 #define G2T_HASH_SIZE 32u /* BLAKE2b-256 */
 
 enum g2t_loss { G2T_LOSS_HINGE = 0, G2T_LOSS_LOGISTIC = 1, G2T_LOSS_SQHINGE = 2 };
@@ -80,6 +83,10 @@ enum g2t_algo {
  *                0: uint8 rows only (g2t-split -q 8), and
  *                g2t_shard_header_decode() refuses a well-formed float32
  *                SHARD with G2T_EPARAM
+ *   G2T_WITH_SPARSE_ROWS  1: SHARD rows in the sparse encodings
+ *                (G2T_ENC_SPARSE) are decoded and trained; 0:
+ *                g2t_shard_header_decode() refuses a well-formed sparse
+ *                SHARD with G2T_EPARAM
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -99,9 +106,14 @@ enum g2t_algo {
 #ifndef G2T_WITH_F32_ROWS
 #define G2T_WITH_F32_ROWS 1
 #endif
+#ifndef G2T_WITH_SPARSE_ROWS
+#define G2T_WITH_SPARSE_ROWS 1
+#endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
-enum g2t_encoding { G2T_ENC_F32 = 0, G2T_ENC_U8 = 1 };
+/* A SHARD's encoding: the values' type, G2T_ENC_F32 or G2T_ENC_U8, plus
+ * G2T_ENC_SPARSE when each row lists its non-zero values only. */
+enum g2t_encoding { G2T_ENC_F32 = 0, G2T_ENC_U8 = 1, G2T_ENC_SPARSE = 2 };
 enum g2t_weights_form { G2T_DENSE = 0, G2T_SPARSE = 1 };
 
 /* Hyper-parameters: part of a task's identity, copied into its weights. */
@@ -140,8 +152,8 @@ struct g2t_shard {
 	uint32_t klass;    /* class index in the schema */
 	uint32_t rows;     /* rows in this shard */
 	uint32_t features; /* values per row */
-	uint32_t encoding; /* enum g2t_encoding */
-	float lo, step;    /* G2T_ENC_U8: value = lo + step * byte */
+	uint32_t encoding; /* enum g2t_encoding: 0 to 3 */
+	float lo, step;    /* G2T_ENC_U8: value = lo + step * byte; sparse: lo 0 */
 };
 #define G2T_SHARD_HEADER_SIZE 24u
 
@@ -235,6 +247,8 @@ long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s
 long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w);
 
 /* Decoders: parse a payload; pointers in the result point into it.
+ * G2T_EFORMAT for a payload that breaks a constraint of g2t(5) the record
+ * shows alone (a TASK's hash needs BLAKE2b: g2t_task_read() checks it).
  * g2t_shard_header_decode() is G2T_EPARAM for float32 rows when the build
  * leaves G2T_WITH_F32_ROWS out. */
 int g2t_task_id_decode(struct g2t_task_id *id, const uint8_t *p, size_t len);
@@ -250,11 +264,51 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
                          uint32_t features, uint32_t rows);
 
-/* Row bytes in a shard. */
+/* Row bytes in a dense shard; 0 for a sparse one, whose rows vary: read
+ * them with a g2t_rows cursor. */
 uint32_t g2t_shard_row_size(const struct g2t_shard *s);
-/* Converts one encoded row to floats. */
+/* Converts one encoded row of a dense shard to floats. */
 void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
                           float *out);
+
+/* A row as its non-zero values: n of them, indices strictly increasing.
+ * The same row stored dense has 0 everywhere else. */
+struct g2t_srow {
+	uint32_t n;
+	const uint32_t *index;
+	const float *value;
+};
+
+/*
+ * A cursor over a SHARD's rows, dense or sparse, that checks them as it
+ * goes (g2t(5)): the rows held in rows[0..len), the payload after its
+ * header, all in memory.  Each call of g2t_rows_next() gives the next row
+ * as its non-zero values (of a dense row too) in the caller's index[] and
+ * value[], of s->features entries each: 1 and a row, 0 after the last
+ * row when no byte is left over, or a negative status: G2T_EFORMAT for a
+ * malformed row or payload, G2T_EDATA for a float32 value that is not
+ * finite; c->at is then the offset in rows[] of the offending byte.
+ * A sparse row is an LEB128 count of its values then, for each, the LEB128
+ * step from the last index (from -1 for the first) and the value.
+ */
+struct g2t_rows {
+	const struct g2t_shard *s;
+	const uint8_t *rows;
+	size_t len, at;         /* bytes, the next row's offset */
+	uint32_t row;           /* rows read */
+};
+void g2t_rows_init(struct g2t_rows *c, const struct g2t_shard *s,
+                   const uint8_t *rows, size_t len);
+int g2t_rows_next(struct g2t_rows *c, uint32_t *index, float *value, uint32_t *n);
+
+/*
+ * Encodes one sparse row into out[0..cap): n non-zero values at strictly
+ * increasing index[], whose encodings (4 bytes little-endian for float32,
+ * 1 byte for uint8) are values[]; returns its size or G2T_ENOMEM.  Nothing
+ * is checked: the writer keeps the rules of g2t(5).
+ */
+long g2t_srow_encode(uint8_t *out, size_t cap, const struct g2t_shard *s,
+                     uint32_t n, const uint32_t *index, const uint8_t *values);
 
 /* Writes the 8-byte stream header. */
 void g2t_stream_header(uint8_t out[G2T_HEADER_SIZE]);
@@ -306,6 +360,14 @@ void g2t_order_epoch(struct g2t_order *o);
  */
 void g2t_order_next(struct g2t_order *o, int *side, uint32_t *index, int *load);
 
+/*
+ * Sparse rows for training: a reader gives `count` rows of side `side`
+ * from row `first` as out[count], whose arrays stay the reader's, valid
+ * until its next call for that side.  It returns 0 or a negative status.
+ */
+typedef int (*g2t_srow_reader)(void *ctx, int side, uint32_t first,
+                               uint32_t count, struct g2t_srow *out);
+
 /* Floats of working memory g2t_train() needs for `block` rows per side. */
 size_t g2t_train_work_floats(uint32_t features, uint32_t block);
 
@@ -319,6 +381,18 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block);
 int g2t_train(const struct g2t_task *task, uint32_t features,
               const uint32_t n[2], g2t_row_reader read, void *ctx,
               float *work, uint32_t block, struct g2t_weights *out);
+
+/*
+ * g2t_train() over sparse rows, in O(non-zeros) a row (L1 aside: its
+ * truncation costs O(features) every 16 rows): the same weights, bit for
+ * bit, as g2t_train() over the same rows stored dense with the same block.
+ * work has 2 * features floats, rows 2 * block entries.  Without
+ * G2T_WITH_SPARSE_ROWS it is G2T_EPARAM.
+ */
+int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
+                     const uint32_t n[2], g2t_srow_reader read, void *ctx,
+                     float *work, struct g2t_srow *rows, uint32_t block,
+                     struct g2t_weights *out);
 
 /*
  * Fixed-point training (G2T_ALGO_FIXED), for chips without a floating-point
@@ -400,12 +474,30 @@ int g2t_dcd_train(const struct g2t_task *task, uint32_t features, const uint32_t
                   g2t_row_reader read, void *ctx, float *work,
                   struct g2t_weights *out, struct g2t_cert *cert);
 
+/*
+ * g2t_dcd_train() over sparse rows: rows has n[0] + n[1] entries, read
+ * with one call of `read` a side, and work g2t_dcd_sparse_work_floats()
+ * floats, the rows' values staying the reader's.  A pass costs
+ * O(non-zeros); the result is bit for bit g2t_dcd_train()'s over the same
+ * rows stored dense.  Without G2T_WITH_SPARSE_ROWS it is G2T_EPARAM.
+ */
+size_t g2t_dcd_sparse_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss);
+int g2t_dcd_train_sparse(const struct g2t_task *task, uint32_t features,
+                         const uint32_t n[2], g2t_srow_reader read, void *ctx,
+                         float *work, struct g2t_srow *rows,
+                         struct g2t_weights *out, struct g2t_cert *cert);
+
 /* Deterministic exp and log for float, without libm (a few ulp). */
 float g2t_expf(float x);
 float g2t_logf(float x);
 
 /* Sum of a[i] * b[i] in a fixed order: the same bits everywhere. */
 float g2t_dot(const float *a, const float *b, uint32_t n);
+/* g2t_dot(w, x) of a sparse row x, w NULL: g2t_dot(x, x); the same bits
+ * as over x stored dense, w finite: the products of the zeros, +-0, change
+ * none of g2t_dot()'s eight partial sums, which start at +0 and so are
+ * never -0. */
+float g2t_sdot(const float *w, const struct g2t_srow *x);
 
 /*
  * One-vs-one prediction over K classes.  w holds P = K(K-1)/2 rows of

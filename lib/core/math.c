@@ -1,6 +1,12 @@
 /* Float helpers with one result on every target: no libm, no contraction. */
 #include "g2t_core.h"
 
+/* g2t_dot()'s pairwise sum of its eight partial sums */
+static float pairwise(const float s[8])
+{
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 float g2t_dot(const float *a, const float *b, uint32_t n)
 {
 	float s[8];
@@ -14,11 +20,7 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 	(void)m;
 	for (i = 0; i < n; i++)
 		s[i & 7] += a[i] * b[i];
-	/* the pairwise sums below, as a loop */
-	for (i = 1; i < 8; i += i)
-		for (float *t = s; t < s + 8; t += 2 * i)
-			*t += t[i];
-	return s[0];
+	return pairwise(s);
 #else
 	/* eight independent sums: vectorisable, and the order never changes */
 	for (i = 0; i < m; i += 8) {
@@ -33,8 +35,23 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 	}
 	for (; i < n; i++)
 		s[i - m] += a[i] * b[i];
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+	return pairwise(s);
 #endif
+}
+
+float g2t_sdot(const float *w, const struct g2t_srow *x)
+{
+	float s[8];
+	uint32_t k;
+
+	for (k = 0; k < 8; k++)
+		s[k] = 0.0f;
+	for (k = 0; k < x->n; k++) {
+		uint32_t j = x->index[k];
+
+		s[j & 7] += (w ? w[j] : x->value[k]) * x->value[k];
+	}
+	return pairwise(s);
 }
 
 static float bits_to_float(uint32_t u)

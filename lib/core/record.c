@@ -149,6 +149,8 @@ static inline void offset_add(g2t_offset *to, const g2t_offset *from, ptrdiff_t 
 	*to = *from + (g2t_offset)delta;
 }
 
+static uint32_t bits(const float *f);
+
 /* Takes payload bytes: into the buffer, or handed out as a G2T_EV_DATA. */
 static size_t payload(struct g2t_decoder *d, const uint8_t *in, size_t len, int *event)
 {
@@ -223,6 +225,11 @@ int g2t_decoder_push(struct g2t_decoder *d, const uint8_t *in, size_t len,
 		}
 		d->type = first;
 		d->length = second;
+		/* not a type a reader may skip: the stream is not one it can read */
+		if (first >= G2T_TYPE_LIMIT) {
+			rc = G2T_EFORMAT;
+			continue;
+		}
 		offset_add(&d->offset, &d->pos, (ptrdiff_t)i - G2T_HEADER_SIZE);
 		d->crc_acc = d->crc ? d->crc(0, d->hdr, G2T_HEADER_SIZE) : 0;
 		d->state = D_PAYLOAD;
@@ -256,6 +263,12 @@ static uint32_t bits(const float *f)
 }
 
 #define F32_ZERO(u) ((u) << 1 == 0) /* +0 or -0 */
+
+/* Whether a weight is not 0 (NaN is not), from its bits: no float compare. */
+static inline int nonzero(const float *f)
+{
+	return !F32_ZERO(bits(f));
+}
 #define F32_1E6 0x49742400u         /* the bits of 1e6f */
 
 /* Parameters the format allows, whether or not this build can train them. */
@@ -353,21 +366,38 @@ long g2t_shard_header_encode(uint8_t *out, size_t cap, const struct g2t_shard *s
 	return G2T_SHARD_HEADER_SIZE;
 }
 
-/* `len` is the whole payload length, of which only the header need be at p. */
+/* `len` is the whole payload length, of which only the header need be at p.
+ * A sparse shard takes a byte a row at least; its rows are checked as they
+ * are read (g2t_rows_next). */
 int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 {
 	if (len < G2T_SHARD_HEADER_SIZE)
 		return G2T_EFORMAT;
 	le_words((uint8_t *)s, p, G2T_SHARD_HEADER_SIZE / 4);
-	if (s->encoding > G2T_ENC_U8 || s->features == 0)
+	len -= G2T_SHARD_HEADER_SIZE;
+	if (s->encoding > (G2T_ENC_U8 | G2T_ENC_SPARSE) || s->features == 0)
 		return G2T_EFORMAT;
-	if ((uint64_t)s->rows * g2t_shard_row_size(s) != len - G2T_SHARD_HEADER_SIZE)
+	/* float32 rows have no lo or step: both +0 (a build without float32
+	 * rows refuses them below anyway) */
+	if (G2T_WITH_F32_ROWS && !(s->encoding & G2T_ENC_U8) &&
+	    (bits(&s->lo) | bits(&s->step)))
 		return G2T_EFORMAT;
-	return G2T_WITH_F32_ROWS || s->encoding == G2T_ENC_U8 ? G2T_OK : G2T_EPARAM;
+	if (s->encoding & G2T_ENC_SPARSE) {
+		/* an absent value is 0, as a byte 0 is: lo is +0 */
+		if (len < s->rows || bits(&s->lo) != 0)
+			return G2T_EFORMAT;
+		if (!G2T_WITH_SPARSE_ROWS)
+			return G2T_EPARAM;
+	} else if ((uint64_t)s->rows * g2t_shard_row_size(s) != len) {
+		return G2T_EFORMAT;
+	}
+	return G2T_WITH_F32_ROWS || (s->encoding & G2T_ENC_U8) ? G2T_OK : G2T_EPARAM;
 }
 
 uint32_t g2t_shard_row_size(const struct g2t_shard *s)
 {
+	if (s->encoding & G2T_ENC_SPARSE)
+		return 0;
 	return s->features * (s->encoding == G2T_ENC_U8 ? 1u : 4u);
 }
 
@@ -385,6 +415,163 @@ void g2t_shard_row_decode(const struct g2t_shard *s, const uint8_t *row,
 	}
 }
 
+#define F32_FINITE(u) (((u) & 0x7f800000u) != 0x7f800000u)
+
+void g2t_rows_init(struct g2t_rows *c, const struct g2t_shard *s,
+                   const uint8_t *rows, size_t len)
+{
+	c->s = s;
+	c->rows = rows;
+	c->len = len;
+	c->at = 0;
+	c->row = 0;
+}
+
+/* One value at p, of a shard of encoding enc: G2T_OK, or G2T_EDATA for a
+ * float32 that is not finite. */
+static int value_at(const struct g2t_shard *s, const uint8_t *p, float *v)
+{
+	uint32_t u;
+
+	if (s->encoding & G2T_ENC_U8) {
+		*v = s->lo + s->step * (float)*p;
+		return G2T_OK;
+	}
+	u = g2t_get_u32(p);
+	*v = g2t_get_f32(p);
+	return F32_FINITE(u) ? G2T_OK : G2T_EDATA;
+}
+
+/* The non-zero values of a dense row at c->at. */
+static int dense_row(struct g2t_rows *c, uint32_t *index, float *value, uint32_t *n)
+{
+	const struct g2t_shard *s = c->s;
+	uint32_t j, k = 0, width = s->encoding & G2T_ENC_U8 ? 1u : 4u;
+	const uint8_t *p = c->rows + c->at;
+	int rc;
+
+	if (c->len - c->at < (size_t)s->features * width)
+		return G2T_EFORMAT;
+	for (j = 0; j < s->features; j++, p += width) {
+		if ((rc = value_at(s, p, &value[k]))) {
+			c->at = (size_t)(p - c->rows);
+			return rc;
+		}
+		if (nonzero(&value[k]))
+			index[k++] = j;
+	}
+	c->at = (size_t)(p - c->rows);
+	*n = k;
+	return G2T_OK;
+}
+
+/* An LEB128 number of at most 32 bits in its shortest form at c->at. */
+static int uleb(struct g2t_rows *c, uint32_t *v)
+{
+	uint32_t x = 0, i;
+
+	for (i = 0; i < 5 && c->at + i < c->len; i++) {
+		uint8_t b = c->rows[c->at + i];
+
+		if (i == 4 && b > 0x0f)
+			break; /* past 32 bits */
+		x |= (uint32_t)(b & 0x7f) << (7 * i);
+		if (b & 0x80)
+			continue;
+		if (i && !b)
+			break; /* a needless last byte 0 */
+		c->at += i + 1;
+		*v = x;
+		return G2T_OK;
+	}
+	return G2T_EFORMAT;
+}
+
+/* A sparse row at c->at: the count, then (step, value) pairs.  An error
+ * leaves c->at at the number or value at fault. */
+static int sparse_row(struct g2t_rows *c, uint32_t *index, float *value, uint32_t *n)
+{
+	const struct g2t_shard *s = c->s;
+	uint32_t k, count, step, next = 0, width = s->encoding & G2T_ENC_U8 ? 1u : 4u;
+	int rc;
+
+	if (uleb(c, &count) || count > s->features)
+		return G2T_EFORMAT;
+	for (k = 0; k < count; k++) {
+		size_t at = c->at;
+
+		/* next: the least index allowed; step 1 takes it */
+		if (uleb(c, &step) || step == 0 || step - 1 >= s->features - next) {
+			c->at = at;
+			return G2T_EFORMAT;
+		}
+		index[k] = next + (step - 1);
+		next = index[k] + 1;
+		if (c->len - c->at < width)
+			return G2T_EFORMAT;
+		if ((rc = value_at(s, c->rows + c->at, &value[k])))
+			return rc;
+		if (!nonzero(&value[k]))
+			return G2T_EFORMAT; /* a zero is absent, never written */
+		c->at += width;
+	}
+	*n = count;
+	return G2T_OK;
+}
+
+int g2t_rows_next(struct g2t_rows *c, uint32_t *index, float *value, uint32_t *n)
+{
+	int rc;
+
+	if (c->row == c->s->rows)
+		return c->at == c->len ? 0 : G2T_EFORMAT;
+	if (G2T_WITH_SPARSE_ROWS && (c->s->encoding & G2T_ENC_SPARSE))
+		rc = sparse_row(c, index, value, n);
+	else
+		rc = dense_row(c, index, value, n);
+	if (rc)
+		return rc;
+	c->row++;
+	return 1;
+}
+
+static uint32_t uleb_size(uint32_t v)
+{
+	uint32_t n = 1;
+
+	while (v >>= 7)
+		n++;
+	return n;
+}
+
+static uint8_t *uleb_put(uint8_t *o, uint32_t v)
+{
+	for (; v > 0x7f; v >>= 7)
+		*o++ = (uint8_t)(v | 0x80);
+	*o++ = (uint8_t)v;
+	return o;
+}
+
+long g2t_srow_encode(uint8_t *out, size_t cap, const struct g2t_shard *s,
+                     uint32_t n, const uint32_t *index, const uint8_t *values)
+{
+	uint32_t k, width = s->encoding & G2T_ENC_U8 ? 1u : 4u;
+	size_t need = uleb_size(n) + (size_t)n * width;
+	uint8_t *o = out;
+
+	for (k = 0; k < n; k++)
+		need += uleb_size(index[k] - (k ? index[k - 1] : 0xffffffffu));
+	if (need > cap)
+		return G2T_ENOMEM;
+	o = uleb_put(o, n);
+	for (k = 0; k < n; k++) {
+		o = uleb_put(o, index[k] - (k ? index[k - 1] : 0xffffffffu));
+		copy(o, values + (size_t)k * width, width);
+		o += width;
+	}
+	return (long)need;
+}
+
 void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
                          uint32_t features, uint32_t rows)
 {
@@ -398,12 +585,6 @@ void g2t_weights_of_task(struct g2t_weights *w, const struct g2t_task *t,
 }
 
 #define WEIGHTS_FIXED (HASH_ID + 28u)
-
-/* Whether a weight is not 0 (NaN is not), from its bits: no float compare. */
-static inline int nonzero(const float *f)
-{
-	return !F32_ZERO(bits(f));
-}
 
 static inline uint32_t count_nonzero(const float *w, uint32_t n)
 {

@@ -29,10 +29,15 @@ struct sgd {
 	uint32_t total;          /* rows of both classes */
 	float loss_sum;
 	g2t_row_reader read;     /* the rows, and the caller's context for it */
+	g2t_srow_reader sread;   /* or sparse rows */
 	void *ctx;
 	float *buf[2];           /* the block of rows in use, per class */
+	struct g2t_srow *sbuf[2]; /* the same, of sparse rows */
 	struct g2t_order o;      /* last: the fields above stay near the start */
 };
+
+/* a row: x, or r when sparse; a profile without sparse rows drops the code */
+#define SPARSE(r) (G2T_WITH_SPARSE_ROWS && (r))
 
 /* a macro: a profile without Pegasos then drops its code */
 #define PEGASOS(p) (G2T_HAS_ALGO(G2T_ALGO_PEGASOS) && (p)->algo == G2T_ALGO_PEGASOS)
@@ -66,6 +71,17 @@ static void axpy(float *y, float a, const float *x, size_t n)
 {
 	for (; n; n--)
 		*y++ += a * *x++;
+}
+
+/* y += a x for a row: its non-zero values only when sparse */
+static void row_axpy(float *y, float a, const float *x, const struct g2t_srow *r, size_t n)
+{
+	if (!SPARSE(r)) {
+		axpy(y, a, x, n);
+		return;
+	}
+	for (uint32_t k = 0; k < r->n; k++)
+		y[r->index[k]] += a * r->value[k];
 }
 
 static void renormalise(struct sgd *s)
@@ -130,11 +146,12 @@ static inline void start_average(struct sgd *s)
 	s->k = 1;
 }
 
-static void sgd_step(struct sgd *s, const float *x, float y)
+static void sgd_step(struct sgd *s, const float *x, const struct g2t_srow *r, float y)
 {
 	const struct g2t_params *p = s->p;
 	float slope, eta = learning_rate(s), scale = s->scale;
-	float z = y * (g2t_dot(s->v, x, (uint32_t)s->features) * scale + s->bias);
+	float dot = SPARSE(r) ? g2t_sdot(s->v, r) : g2t_dot(s->v, x, (uint32_t)s->features);
+	float z = y * (dot * scale + s->bias);
 
 	s->loss_sum += loss_at(p->loss, z, &slope);
 	scale = scale * (1.0f - eta * s->lambda);
@@ -142,9 +159,9 @@ static void sgd_step(struct sgd *s, const float *x, float y)
 	if (slope != 0.0f) {
 		float g = eta * slope * y, c = g / scale;
 
-		axpy(s->v, c, x, s->features);
+		row_axpy(s->v, c, x, r, s->features);
 		if (s->k)
-			axpy(s->acc, -s->frac * c, x, s->features);
+			row_axpy(s->acc, -s->frac * c, x, r, s->features);
 		s->bias += g;
 	}
 	if (G2T_WITH_L1 && p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
@@ -167,13 +184,14 @@ size_t g2t_train_work_floats(uint32_t features, uint32_t block)
 }
 
 /* eta0 from the mean squared norm of the rows loaded at the first step:
- * the n >= 1 rows at x, of the one side loaded then. */
-static float initial_rate(const struct sgd *s, const float *x, uint32_t n)
+ * the n >= 1 rows at x (or r), of the one side loaded then. */
+static float initial_rate(const struct sgd *s, const float *x, const struct g2t_srow *r,
+                          uint32_t n)
 {
 	float r2 = 1.0f, rows = (float)n; /* r2: 1 for the bias input */
 
-	for (; n; n--, x += s->features)
-		r2 += g2t_dot(x, x, (uint32_t)s->features) / rows;
+	for (; n; n--, x += SPARSE(r) ? 0 : s->features, r += SPARSE(r) ? 1 : 0)
+		r2 += (SPARSE(r) ? g2t_sdot(NULL, r) : g2t_dot(x, x, (uint32_t)s->features)) / rows;
 	return 1.0f / r2;
 }
 
@@ -183,18 +201,28 @@ static int epoch(struct sgd *s)
 	s->loss_sum = 0.0f;
 	for (uint32_t i = 0; i < s->total; i++) {
 		const struct g2t_order_side *f;
-		float *rows;
+		const float *rows = NULL;
+		struct g2t_srow *sr = NULL;
 		uint32_t at;
-		int side, load, rc;
+		int side, load, rc = 0;
 
 		g2t_order_next(&s->o, &side, &at, &load);
 		f = &s->o.side[side];
-		rows = s->buf[side];
-		if (load && (rc = s->read(s->ctx, side, f->first, f->count, rows)))
+		if (SPARSE(s->sread)) {
+			sr = s->sbuf[side];
+			if (load)
+				rc = s->sread(s->ctx, side, f->first, f->count, sr);
+		} else {
+			rows = s->buf[side];
+			if (load)
+				rc = s->read(s->ctx, side, f->first, f->count, s->buf[side]);
+		}
+		if (rc)
 			return rc;
 		if (s->t == 0 && !PEGASOS(s->p))
-			s->eta0 = initial_rate(s, rows, f->count);
-		sgd_step(s, rows + at * s->features, side ? -1.0f : 1.0f);
+			s->eta0 = initial_rate(s, rows, sr, f->count);
+		sgd_step(s, rows ? rows + at * s->features : NULL, sr ? sr + at : NULL,
+		         side ? -1.0f : 1.0f);
 	}
 	return G2T_OK;
 }
@@ -246,8 +274,8 @@ static void sgd_result(struct sgd *s, struct g2t_weights *out)
 
 	g2t_weights_of_task(out, s->task, (uint32_t)s->features, s->total);
 	renormalise(s); /* the average is in acc now, the weights in v */
-	for (i = s->features; i--;)
-		*to++ = *from++;
+	for (i = s->features; i--;) /* + 0: a weight -0 (an underflow) is +0 */
+		*to++ = *from++ + 0.0f;
 	out->bias = s->k ? s->abias : s->bias;
 	/* averaging blurs the zeros the truncation made: cut what stays small */
 	for (i = 0; G2T_WITH_L1 && p->l1 > 0.0f && i < s->features; i++)
@@ -256,17 +284,42 @@ static void sgd_result(struct sgd *s, struct g2t_weights *out)
 	out->loss = s->loss_sum / (float)s->total;
 }
 
+static int sgd_run(struct sgd *s, struct g2t_weights *out)
+{
+	int rc = G2T_OK;
+
+	for (uint32_t e = 0; !rc && e < s->p->epochs; e++)
+		rc = epoch(s);
+	if (!rc)
+		sgd_result(s, out);
+	return rc;
+}
+
 int g2t_train(const struct g2t_task *task, uint32_t features,
               const uint32_t n[2], g2t_row_reader read, void *ctx,
               float *work, uint32_t block, struct g2t_weights *out)
 {
 	struct sgd s;
-	uint32_t e;
 	int rc = sgd_init(&s, task, features, n, read, ctx, work, block);
 
-	for (e = 0; !rc && e < s.p->epochs; e++)
-		rc = epoch(&s);
-	if (!rc)
-		sgd_result(&s, out);
-	return rc;
+	return rc ? rc : sgd_run(&s, out);
+}
+
+int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
+                     const uint32_t n[2], g2t_srow_reader read, void *ctx,
+                     float *work, struct g2t_srow *rows, uint32_t block,
+                     struct g2t_weights *out)
+{
+	struct sgd s;
+	int rc;
+
+	if (!G2T_WITH_SPARSE_ROWS)
+		return G2T_EPARAM;
+	/* the dense blocks would follow the weights: none here */
+	if ((rc = sgd_init(&s, task, features, n, NULL, ctx, work, block)))
+		return rc;
+	s.sread = read;
+	s.sbuf[0] = rows;
+	s.sbuf[1] = rows + block;
+	return sgd_run(&s, out);
 }

@@ -392,6 +392,8 @@ static int record_done(struct job *j, struct parse *ps, const struct g2t_decoder
 			return rc;
 		if (h.klass >= j->K || h.rows != j->rows[h.klass] || h.features != j->F)
 			return G2T_ESCHEMA;
+		if (h.encoding & G2T_ENC_SPARSE)
+			return G2T_EPARAM; /* rows read in place: dense only */
 		j->shard[h.klass].h = h;
 		j->shard[h.klass].rows_at = (uint32_t)d->offset + G2T_HEADER_SIZE +
 		                            G2T_SHARD_HEADER_SIZE;

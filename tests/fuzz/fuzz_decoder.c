@@ -4,6 +4,24 @@
 
 #include "g2t.h"
 
+/* A SHARD's rows, dense or sparse, through the checking cursor. */
+static void shard_rows(const uint8_t *p, size_t len)
+{
+	static uint32_t index[1024];
+	static float value[1024];
+	struct g2t_shard s;
+	struct g2t_rows c;
+	uint32_t n;
+
+	if (g2t_shard_header_decode(&s, p, len) || s.features > 1024)
+		return;
+	g2t_rows_init(&c, &s, p + G2T_SHARD_HEADER_SIZE, len - G2T_SHARD_HEADER_SIZE);
+	while (g2t_rows_next(&c, index, value, &n) == 1)
+		for (uint32_t k = 1; k < n; k++)
+			if (index[k] <= index[k - 1] || index[k] >= s.features)
+				abort();
+}
+
 static void parse(uint32_t type, const uint8_t *p, size_t len)
 {
 	static float w[1024];
@@ -14,7 +32,7 @@ static void parse(uint32_t type, const uint8_t *p, size_t len)
 
 	switch (type) {
 	case G2T_REC_TASK: g2t_task_decode(&t, p, len); break;
-	case G2T_REC_SHARD: g2t_shard_header_decode(&s, p, len); break;
+	case G2T_REC_SHARD: g2t_shard_header_decode(&s, p, len); shard_rows(p, len); break;
 	case G2T_REC_WEIGHTS: g2t_weights_decode(&wt, 1024, p, len); break;
 	case G2T_REC_SCHEMA:
 		g2t_schema_decode(&schema, p, len);

@@ -162,6 +162,193 @@ static void test_weights_codec(void)
 	      "a short payload is malformed");
 }
 
+/* A sparse float32 shard of 2 rows of 300 features: {5: 1.5, 299: -2},
+ * then no value; its rows after the header. */
+static size_t sparse_shard(uint8_t *out, struct g2t_shard *sh)
+{
+	static const uint32_t at[2] = { 5, 299 };
+	uint8_t v[8];
+	size_t n = G2T_SHARD_HEADER_SIZE;
+
+	*sh = (struct g2t_shard){ .klass = 0, .rows = 2, .features = 300,
+	                          .encoding = G2T_ENC_F32 | G2T_ENC_SPARSE };
+	g2t_shard_header_encode(out, G2T_SHARD_HEADER_SIZE, sh);
+	g2t_put_f32(v, 1.5f);
+	g2t_put_f32(v + 4, -2.0f);
+	n += (size_t)g2t_srow_encode(out + n, 64, sh, 2, at, v);
+	n += (size_t)g2t_srow_encode(out + n, 64, sh, 0, at, v);
+	return n;
+}
+
+/* Rows through the cursor: how many, or its first error. */
+static int cursor_rows(const uint8_t *p, size_t len, uint32_t *index, float *value,
+                       uint32_t *nnz)
+{
+	struct g2t_shard sh;
+	struct g2t_rows c;
+	int rc, rows = 0;
+	uint32_t n;
+
+	if ((rc = g2t_shard_header_decode(&sh, p, len)))
+		return rc;
+	g2t_rows_init(&c, &sh, p + G2T_SHARD_HEADER_SIZE, len - G2T_SHARD_HEADER_SIZE);
+	while ((rc = g2t_rows_next(&c, index, value, &n)) == 1)
+		if (rows++ == 0)
+			*nnz = n;
+	return rc ? rc : rows;
+}
+
+static void test_sparse_rows(void)
+{
+	uint8_t p[128], d[G2T_SHARD_HEADER_SIZE + 8] = { 0 };
+	uint32_t index[300], nnz = 99;
+	float value[300];
+	struct g2t_shard sh;
+	size_t n = sparse_shard(p, &sh);
+
+	/* count 2; step 6, 1.5; step 294 (LEB128 a6 02), -2; count 0 */
+	CHECK(n == G2T_SHARD_HEADER_SIZE + 1 + 1 + 4 + 2 + 4 + 1 && p[24] == 2 && p[25] == 6 &&
+	      p[30] == 0xa6 && p[31] == 0x02 && p[36] == 0, "a sparse row: count, steps, values");
+	CHECK(cursor_rows(p, n, index, value, &nnz) == 2 && nnz == 2 && index[0] == 5 &&
+	      index[1] == 299 && value[0] == 1.5f && value[1] == -2.0f,
+	      "sparse rows decode to their non-zero values");
+	CHECK(g2t_shard_row_size(&sh) == 0, "a sparse row has no one size");
+	CHECK(cursor_rows(p, n - 1, index, value, &nnz) == G2T_EFORMAT,
+	      "a missing row is malformed");
+	p[n] = 0;
+	CHECK(cursor_rows(p, n + 1, index, value, &nnz) == G2T_EFORMAT,
+	      "a byte past the last row is malformed");
+	p[31] = 0x03; /* index 5 + 0x1a6 = 427: past the features */
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "an index past F");
+	p[31] = 0x02;
+	p[25] = 0;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a step 0 (a repeated index)");
+	p[25] = 0x86;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT,
+	      "a number running into the next field is malformed");
+	p[25] = 6;
+	p[30] = 0x80; /* 0x80 0x02 = 256: still in range, but... */
+	p[31] = 0x00;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT,
+	      "LEB128 not in its shortest form is malformed");
+	p[30] = 0xa6;
+	p[31] = 0x02;
+	g2t_put_f32(p + 26, 0.0f);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a stored zero is malformed");
+	g2t_put_u32(p + 26, 0x7fc00000u);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EDATA, "a NaN is bad data");
+	g2t_put_f32(p + 26, 1.5f);
+	p[24] = 0xff;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a count over F");
+	p[24] = 2;
+	sh.lo = 1.0f;
+	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a sparse lo other than 0");
+	sh.lo = 0.0f;
+	sh.encoding = 4;
+	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "an unknown encoding");
+	/* a dense uint8 row through the cursor: its non-zero values */
+	sh = (struct g2t_shard){ .rows = 1, .features = 8, .encoding = G2T_ENC_U8, .step = 0.5f };
+	g2t_shard_header_encode(d, G2T_SHARD_HEADER_SIZE, &sh);
+	d[G2T_SHARD_HEADER_SIZE + 3] = 4;
+	CHECK(cursor_rows(d, sizeof d, index, value, &nnz) == 1 && nnz == 1 && index[0] == 3 &&
+	      value[0] == 2.0f, "a dense row gives its non-zero values");
+}
+
+/* Rows with most values 0, dense and sparse: a feature of row r of side
+ * `side` is non-zero one time in four, larger for class a on the even
+ * features. */
+#define SP_F 37
+#define SP_ROWS 45
+static float sp_dense[2][SP_ROWS][SP_F];
+static uint32_t sp_index[2][SP_ROWS][SP_F];
+static float sp_value[2][SP_ROWS][SP_F];
+static uint32_t sp_n[2][SP_ROWS];
+
+static void sp_make(void)
+{
+	uint32_t seed = 12345;
+
+	for (int side = 0; side < 2; side++)
+		for (int r = 0; r < SP_ROWS; r++)
+			for (uint32_t j = 0; j < SP_F; j++) {
+				float v;
+
+				seed = seed * 1664525u + 1013904223u;
+				if (seed >> 30)
+					continue;
+				v = (float)(seed >> 8 & 0xffff) / 65536.0f - 0.3f;
+				v += (j % 2 == 0) == (side == 0) ? 0.7f : 0.0f;
+				sp_dense[side][r][j] = v;
+				if (v != 0.0f) {
+					sp_index[side][r][sp_n[side][r]] = j;
+					sp_value[side][r][sp_n[side][r]++] = v;
+				}
+			}
+}
+
+static int sp_read(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	(void)ctx;
+	memcpy(out, sp_dense[side][first], (size_t)count * SP_F * sizeof *out);
+	return 0;
+}
+
+static int sp_sread(void *ctx, int side, uint32_t first, uint32_t count,
+                    struct g2t_srow *out)
+{
+	(void)ctx;
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = (struct g2t_srow){ sp_n[side][first + i], sp_index[side][first + i],
+		                            sp_value[side][first + i] };
+	return 0;
+}
+
+static void test_sparse_training(void)
+{
+	static float work[SP_F * (2 + 2 * 2 * SP_ROWS) + 8 * SP_ROWS];
+	static struct g2t_srow rows[2 * SP_ROWS];
+	struct g2t_task task = { .token_len = 0 };
+	uint32_t n[2] = { SP_ROWS, SP_ROWS - 7 };
+	float w1[SP_F], w2[SP_F];
+	struct g2t_weights a = { .w = w1 }, b = { .w = w2 };
+	static const struct { uint32_t algo, loss; float l1; uint32_t block; } run[] = {
+		{ G2T_ALGO_ASGD, G2T_LOSS_HINGE, 0.0f, 4 },
+		{ G2T_ALGO_ASGD, G2T_LOSS_LOGISTIC, 0.0f, 45 },
+		{ G2T_ALGO_ASGD, G2T_LOSS_SQHINGE, 1e-3f, 1 },
+		{ G2T_ALGO_PEGASOS, G2T_LOSS_HINGE, 0.0f, 7 },
+		{ G2T_ALGO_DCD, G2T_LOSS_HINGE, 0.0f, 0 },
+		{ G2T_ALGO_DCD, G2T_LOSS_SQHINGE, 0.0f, 0 },
+		{ G2T_ALGO_DCD, G2T_LOSS_LOGISTIC, 0.0f, 0 },
+	};
+
+	sp_make();
+	g2t_params_default(&task.id.params);
+	task.id.class_b = 1;
+	for (size_t i = 0; i < sizeof run / sizeof *run; i++) {
+		struct g2t_params *p = &task.id.params;
+		int ra, rb;
+
+		p->algo = run[i].algo;
+		p->loss = run[i].loss;
+		p->l1 = run[i].l1;
+		p->epochs = p->algo == G2T_ALGO_DCD ? 1000 : 5;
+		memset(w2, 0xff, sizeof w2);
+		if (p->algo == G2T_ALGO_DCD) {
+			ra = g2t_dcd_train(&task, SP_F, n, sp_read, NULL, work, &a, NULL);
+			rb = g2t_dcd_train_sparse(&task, SP_F, n, sp_sread, NULL, work, rows, &b, NULL);
+		} else {
+			ra = g2t_train(&task, SP_F, n, sp_read, NULL, work, run[i].block, &a);
+			rb = g2t_train_sparse(&task, SP_F, n, sp_sread, NULL, work, rows,
+			                      run[i].block, &b);
+		}
+		CHECK(!ra && !rb && !memcmp(w1, w2, sizeof w1) && !memcmp(&a.bias, &b.bias, 4) &&
+		      !memcmp(&a.loss, &b.loss, 4) && w1[0] != 0.0f,
+		      "algo %u loss %u: sparse rows train bit for bit as dense", p->algo, p->loss);
+	}
+}
+
 /* Two separable blobs: x0 > x1 for class a. */
 static int blob_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 {
@@ -476,7 +663,9 @@ int main(void)
 	test_math();
 	test_decoder();
 	test_weights_codec();
+	test_sparse_rows();
 	test_training();
+	test_sparse_training();
 	test_fixed();
 	test_dcd();
 	test_dcd_known();

@@ -74,8 +74,8 @@ int main(void)
 	      d.pos == 0xfffffff8u, "a push past 2^32 - 1 bytes is refused");
 	CHECK(g2t_decoder_push(&d, hdr, 7, &used, &ev) == G2T_EV_NONE && used == 7 &&
 	      d.pos == 0xffffffffu, "up to the last offset");
-	struct g2t_shard sh = { .klass = 1, .rows = 2, .features = 3, .encoding = G2T_ENC_F32,
-	                        .lo = 0.5f, .step = 0.25f }, back_sh;
+	struct g2t_shard sh = { .klass = 1, .rows = 2, .features = 3, .encoding = G2T_ENC_F32 },
+	                 back_sh;
 	uint8_t shard[G2T_SHARD_HEADER_SIZE + 24] = { 0 };
 	float row[3];
 
@@ -85,11 +85,18 @@ int main(void)
 	CHECK(g2t_shard_header_decode(&back_sh, shard, sizeof shard - 1) == G2T_EFORMAT,
 	      "a malformed float32 SHARD is still malformed");
 	sh.encoding = G2T_ENC_U8;
+	sh.lo = 0.5f;
+	sh.step = 0.25f;
 	g2t_shard_header_encode(shard, sizeof shard, &sh);
 	shard[G2T_SHARD_HEADER_SIZE + 1] = 2;
 	CHECK(g2t_shard_header_decode(&back_sh, shard, G2T_SHARD_HEADER_SIZE + 6) == G2T_OK,
 	      "a uint8 SHARD decodes");
 	g2t_shard_row_decode(&back_sh, shard + G2T_SHARD_HEADER_SIZE, row);
 	CHECK(row[0] == 0.5f && row[1] == 1.0f && row[2] == 0.5f, "its rows decode");
+	sh.encoding = G2T_ENC_U8 | G2T_ENC_SPARSE;
+	sh.lo = 0.0f;
+	g2t_shard_header_encode(shard, sizeof shard, &sh);
+	CHECK(g2t_shard_header_decode(&back_sh, shard, G2T_SHARD_HEADER_SIZE + 2) == G2T_EPARAM,
+	      "a sparse SHARD is refused");
 	return check_done();
 }

@@ -1,0 +1,112 @@
+#!/bin/bash
+# textbench.sh -- `make bench`: sparse data, issue 11.  A text set built by
+# textset.sh (Debian package descriptions by section: 35 classes, 48k rows,
+# 2^18 hashed word and word-pair features), trained by g2t (split, train
+# -j$G2T_BENCH_JOBS, merge) and by liblinear-train -s 1 and svm-train -t 0
+# on the same files: accuracy, wall time, peak RSS of every stage, stream
+# and model bytes.  Then fashion-mnist (when ../shared/data has it) split
+# sparse beside dense: stream bytes and time.  Peers absent are reported
+# so; G2T_TEXT_SVM=0 skips svm-train (minutes).  Exits non-zero only when
+# a g2t program fails.
+set -eu
+export LC_ALL=C
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${G2T_BIN:-$root/bin}
+shared=${G2T_SHARED_DATA:-$root/../shared/data}
+jobs=${G2T_BENCH_JOBS:-2}
+work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-text.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+failed=0
+
+# timed OUT CMD...: run CMD, stdout to OUT; sets secs and mb (peak RSS).
+timed() {
+	local out=$1 t0 st=0
+	shift
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f '%M' -o "$work/time" "$@" >"$out" 2>"$work/err" || st=$?
+	secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+	mb=$(awk '{ k = $1 } END { printf "%.1f", k / 1024 }' "$work/time")
+	return $st
+}
+
+g2t() {
+	local out=$1
+	shift
+	timed "$out" "$@" && return 0
+	echo "textbench: FAIL: $*" >&2
+	sed 's/^/    /' "$work/err" >&2
+	failed=1
+	return 1
+}
+
+row() { printf '%-28s %9s %8s %9s %12s\n' "$@"; }
+bytes() { stat -c %s "$1"; }
+
+"$here/textset.sh" "$work" >&2
+train=$work/text.train.svm test=$work/text.test.svm
+nnz=$(awk '{ n += NF - 1 } END { print n }' "$train")
+echo
+echo "text set: $(wc -l <"$train") train rows, $(wc -l <"$test") test rows," \
+     "$(wc -l <"$work/text.labels") classes, $nnz non-zeros," \
+     "$(cut -d' ' -f2- "$train" | tr ' ' '\n' | cut -d: -f1 | sort -u | wc -l) features used"
+row "stage" "accuracy" "wall" "peak RSS" "bytes"
+if g2t "$work/s.g2t" "$bin/g2t-split" "$train"; then
+	row "g2t-split" - "${secs}s" "${mb}MB" "$(bytes "$work/s.g2t")"
+	total=$secs
+	shards=$(python3 - "$work/s.g2t" <<'PY'
+import struct, sys
+b = open(sys.argv[1], 'rb').read(); i = 8; n = 0
+while i < len(b):
+    t, l = struct.unpack('<II', b[i:i + 8]); n += l if t == 2 else 0; i += 12 + l
+print(n)
+PY
+)
+	g2t "$work/s.w" "$bin/g2t-train" -j"$jobs" "$work/s.g2t" &&
+		row "g2t-train -j$jobs" - "${secs}s" "${mb}MB" "$(bytes "$work/s.w")" &&
+		total=$(awk -v a="$total" -v b="$secs" 'BEGIN { printf "%.2f", a + b }')
+	g2t "$work/s.model" "$bin/g2t-merge" "$work/s.w" &&
+		total=$(awk -v a="$total" -v b="$secs" 'BEGIN { printf "%.2f", a + b }') &&
+		row "g2t-merge (model)" - "${secs}s" "${mb}MB" "$(bytes "$work/s.model")"
+	g2t "$work/p" "$bin/g2t-predict" -e "$work/s.model" "$test" &&
+		row "g2t-predict" "$(awk 'NR == 1 { printf "%.2f%%", 100 * $2 }' "$work/p")" \
+		    "${secs}s" "${mb}MB" -
+	row "g2t split+train+merge" - "${total}s" - -
+fi
+if command -v liblinear-train >/dev/null; then
+	timed /dev/null liblinear-train -s 1 -q "$train" "$work/ll.model"
+	s=$secs m=$mb
+	liblinear-predict "$test" "$work/ll.model" "$work/ll.pred" >"$work/llp"
+	row "liblinear-train -s 1" "$(sed -n 's/Accuracy = \([0-9.]*\)%.*/\1%/p' "$work/llp")" \
+	    "${s}s" "${m}MB" "$(bytes "$work/ll.model")"
+else
+	row "liblinear-train -s 1" "not installed" - - -
+fi
+if [ "${G2T_TEXT_SVM:-1}" = 0 ]; then
+	row "svm-train -t 0" skipped - - -
+elif command -v svm-train >/dev/null; then
+	timed /dev/null svm-train -t 0 -q "$train" "$work/svm.model"
+	s=$secs m=$mb
+	svm-predict "$test" "$work/svm.model" "$work/svm.pred" >"$work/svmp"
+	row "svm-train -t 0" "$(sed -n 's/Accuracy = \([0-9.]*\)%.*/\1%/p' "$work/svmp")" \
+	    "${s}s" "${m}MB" "$(bytes "$work/svm.model")"
+else
+	row "svm-train -t 0" "not installed" - - -
+fi
+[ -n "${shards:-}" ] &&
+	echo "shards: $shards bytes, $(awk -v a="$shards" -v n="$nnz" 'BEGIN { printf "%.2f", a / (8 * n) }')x non-zeros x 8;" \
+	     "whole stream $(awk -v a="$(bytes "$work/s.g2t")" -v n="$nnz" 'BEGIN { printf "%.2f", a / (8 * n) }')x"
+
+fm=$shared/fashion_mnist.train.csv.gz
+if [ -r "$fm" ]; then
+	echo
+	echo "fashion-mnist split, sparse (as svmlight) beside dense (CSV):"
+	zcat "$fm" | awk -F, 'NR > 1 { s = $NF
+		for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+		print s }' >"$work/fm.svm"
+	g2t "$work/fm.g2t" "$bin/g2t-split" "$work/fm.svm" &&
+		row "g2t-split svmlight" - "${secs}s" "${mb}MB" "$(bytes "$work/fm.g2t")"
+	g2t "$work/fmd.g2t" "$bin/g2t-split" "$fm" &&
+		row "g2t-split CSV" - "${secs}s" "${mb}MB" "$(bytes "$work/fmd.g2t")"
+fi
+exit $failed
