@@ -32,9 +32,10 @@ required_for() {
 		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh;
 		# liblinear-tools and libsvm-tools check the exact solver's objectives
 		# and accuracy
-		# iproute2: the namespaces, veth pairs and tbf of tests/net/
+		# iproute2: the namespaces, veth pairs and tbf of tests/net/; python3:
+		# tests/vectors/reference.py, g2t(5) and g2t(7) implemented from the pages
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
-			sqlite3 liblinear-tools libsvm-tools iproute2 ;;
+			sqlite3 liblinear-tools libsvm-tools iproute2 python3 ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time openssl ;;
