@@ -16,11 +16,12 @@ static const char usage[] =
 	"                           for dcd, primal and dual objective and gap\n"
 	"  -c C                     the same as --cost C\n"
 	G2T_CLI_PARAM_HELP
-	"                           (given options override the tasks' own)\n"
+	"                           (given options override the tasks' own; -w\n"
+	"                           and --balanced replace every class weight)\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
 
-static const struct option options[] = {
+static const struct option longopts[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "task", required_argument, NULL, 't' },
 	{ "output", required_argument, NULL, 'o' },
@@ -49,45 +50,60 @@ static int train(const char *const *inputs, int n, const char *output,
 	return rc ? g2t_report(bad, rc, &d) : G2T_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* The options into o and *output: -1 to go on, or an exit code. */
+static int options(int argc, char **argv, struct g2t_train_opts *o, const char **output)
 {
-	struct g2t_train_opts o = { .jobs = 1, .task = -1 };
-	const char *output = NULL;
 	unsigned long v;
 	int c, progress = 0;
 
-	g2t_cli_name(argv, "g2t-train");
-	g2t_params_host_default(&o.params);
-	while ((c = getopt_long(argc, argv, "j:t:o:c:hV", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:t:o:c:w:hV", longopts, NULL)) != -1) {
 		if (c == 'c') /* LIBSVM's and LIBLINEAR's letter */
 			c = OPT_COST;
 		switch (c) {
 		case 'j':
 			if (g2t_cli_ulong(optarg, 1, 1024, &v))
 				return g2t_usage_error("--jobs takes a number from 1 to 1024");
-			o.jobs = (unsigned)v;
+			o->jobs = (unsigned)v;
 			break;
 		case 't':
 			if (g2t_cli_ulong(optarg, 0, UINT32_MAX, &v))
 				return g2t_usage_error("--task takes a task number");
-			o.task = (long)v;
+			o->task = (long)v;
 			break;
-		case 'o': output = optarg; break;
+		case 'o': *output = optarg; break;
 		case OPT_PROGRESS: progress = 1; break;
-		case OPT_STATS: o.stats = stderr; break;
+		case OPT_STATS: o->stats = stderr; break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
 		default:
-			if (g2t_cli_param(c, optarg, &o.params, &o.override) == 1)
+			if (g2t_cli_param(c, optarg, &o->params, &o->override) == 1 ||
+			    g2t_cli_weighting(c, optarg, &o->weighting, &o->override) == 1)
 				break;
 			return c == '?' ? g2t_usage_error(NULL)
 			                : g2t_usage_error("%s, not '%s'", g2t_cli_param_range(c),
 			                                  optarg);
 		}
 	}
-	if ((c = g2t_cli_binary_out(output)) >= 0)
+	if (o->params.algo == G2T_ALGO_FIXED && (o->override & G2T_OVERRIDE_ALGO) &&
+	    g2t_weighting_set(&o->weighting))
+		return g2t_usage_error("--algo fixed takes no class weights (-w, --balanced)");
+	if ((c = g2t_cli_binary_out(*output)) >= 0)
 		return c;
-	o.progress = g2t_cli_progress(progress);
-	return g2t_close_stdout(train((const char *const *)argv + optind,
-	                              argc - optind, output, &o));
+	o->progress = g2t_cli_progress(progress);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_train_opts o = { .jobs = 1, .task = -1 };
+	const char *output = NULL;
+	int rc;
+
+	g2t_cli_name(argv, "g2t-train");
+	g2t_params_host_default(&o.params);
+	if ((rc = options(argc, argv, &o, &output)) < 0)
+		rc = g2t_close_stdout(train((const char *const *)argv + optind,
+		                            argc - optind, output, &o));
+	g2t_weighting_free(&o.weighting);
+	return rc;
 }

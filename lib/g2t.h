@@ -169,12 +169,36 @@ int g2t_text_ignore(struct g2t_text *t, uint32_t column);
 const char *g2t_text_label_name(const struct g2t_text *t);
 void g2t_text_free(struct g2t_text *t);
 
+/* Class weights, as -w CLASS=WEIGHT and --balanced give them. */
+struct g2t_class_weight {
+	const char *name;           /* the class name (not NUL-terminated) */
+	size_t len;
+	float weight;               /* > 0, < 1e6 */
+};
+struct g2t_weighting {
+	struct g2t_class_weight *w; /* owned: g2t_weighting_free() */
+	size_t n, cap;
+	int balanced;               /* other classes weigh n / (K n_c) */
+};
+/* Adds "CLASS=WEIGHT" (split at the last '='); G2T_EPARAM for a bad weight
+ * or a class already given, G2T_ENOMEM.  The name points into spec. */
+int g2t_weighting_add(struct g2t_weighting *w, const char *spec);
+/* The weight of class k of schema s: as given, else n / (K n_c) when
+ * balanced, else 1.  G2T_EPARAM (d says why) when a given class is not in
+ * the schema or a balanced weight is not below 1e6. */
+int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
+                      const uint32_t k[2], float out[2], struct g2t_diag *d);
+/* Whether any class weight was asked for. */
+int g2t_weighting_set(const struct g2t_weighting *w);
+void g2t_weighting_free(struct g2t_weighting *w);
+
 /* g2t-split */
 struct g2t_split_opts {
 	struct g2t_text_opts text;
 	const char *classes;        /* comma-separated subset, or NULL */
 	int quantize;               /* 8 or 32 */
 	struct g2t_params params;
+	struct g2t_weighting weighting; /* each task's class weights */
 };
 struct g2t_dataset;
 int g2t_dataset_load(struct g2t_dataset **ds, const char *path,
@@ -191,13 +215,15 @@ struct g2t_train_opts {
 	unsigned jobs;
 	long task;                  /* only this task, or -1 */
 	struct g2t_params params;   /* overrides where `override` bits say so */
+	struct g2t_weighting weighting; /* class weights, when asked for */
 	unsigned override;          /* G2T_OVERRIDE_* */
 	int progress;
 	FILE *stats;                /* NULL, or where a line per task goes */
 };
 enum {
 	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_COST = 4,
-	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32
+	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32,
+	G2T_OVERRIDE_WEIGHTS = 64
 };
 /* After options that `set` (G2T_OVERRIDE_* bits) changed parameters that
  * had algorithm `was`: the loss and epochs take the defaults of the new

@@ -26,6 +26,7 @@ struct g2t_dataset {
 	uint32_t **members;       /* rows of each canonical class, shuffled */
 	int quantize;
 	struct g2t_params params;
+	struct g2t_weighting weighting; /* the opts': not owned */
 	/* svmlight rows before densifying */
 	uint32_t *sp_index;
 	float *sp_value;
@@ -481,6 +482,17 @@ static int hash_shards(struct g2t_dataset *ds)
 	return g2t_schema_encode(ds->schema);
 }
 
+/* Whether every class's weight can be had (write_task then needs no check). */
+static int check_weights(const struct g2t_dataset *ds, struct g2t_diag *d)
+{
+	float w[2];
+	int rc = G2T_OK;
+
+	for (uint32_t k = 0; k < ds->classes && !rc; k++)
+		rc = g2t_class_weights(&ds->weighting, ds->schema, (uint32_t[2]){ k, k }, w, d);
+	return rc;
+}
+
 int g2t_dataset_load(struct g2t_dataset **out, const char *path,
                      const struct g2t_split_opts *o, struct g2t_diag *d)
 {
@@ -493,6 +505,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		return G2T_ENOMEM;
 	ds->quantize = o->quantize;
 	ds->params = o->params;
+	ds->weighting = o->weighting;
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
 		return rc;
 	if ((rc = g2t_text_open(&t, path, &o->text, d)))
@@ -520,8 +533,8 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if ((ds->sp_start && (rc = densify(ds))) || (rc = order_classes(ds, d)) ||
 	    (rc = name_columns(ds, t)))
 		goto done;
-	if (!(rc = scale(ds, d)))
-		rc = hash_shards(ds);
+	if (!(rc = scale(ds, d)) && !(rc = hash_shards(ds)))
+		rc = check_weights(ds, d);
 done:
 	g2t_text_free(t);
 	return rc;
@@ -535,6 +548,7 @@ uint32_t g2t_dataset_classes(const struct g2t_dataset *ds)
 static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE *f)
 {
 	struct g2t_task t = { .token_len = 0 };
+	struct g2t_diag d; /* check_weights() has made sure of the weights */
 	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4];
 
 	memcpy(t.id.schema_id, ds->schema->id, G2T_HASH_SIZE);
@@ -542,6 +556,8 @@ static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE
 	t.id.class_a = a;
 	t.id.class_b = b;
 	t.id.params = ds->params;
+	g2t_class_weights(&ds->weighting, ds->schema, (uint32_t[2]){ a, b },
+	                  t.id.params.weight, &d);
 	g2t_task_hash(t.hash, &t.id);
 	g2t_task_encode(buf, sizeof buf, &t);
 	return g2t_write_record(f, G2T_REC_TASK, buf, sizeof buf);

@@ -167,8 +167,6 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	if (o->override & G2T_OVERRIDE_SEED) p->seed = o->params.seed;
 	if (o->override & G2T_OVERRIDE_COST) p->cost = o->params.cost;
 	g2t_params_settle(p, o->override, was);
-	if (o->override)
-		g2t_task_hash(j->task.hash, &j->task.id);
 	if (!s)
 		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
 		                "task %u: its SCHEMA record is missing", j->task.id.task);
@@ -177,6 +175,11 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
 		                "task %u: pair %u/%u does not fit the schema",
 		                j->task.id.task, ab[0], ab[1]);
+	if ((o->override & G2T_OVERRIDE_WEIGHTS) &&
+	    g2t_class_weights(&o->weighting, s, ab, p->weight, d))
+		return G2T_EPARAM;
+	if (o->override)
+		g2t_task_hash(j->task.hash, &j->task.id);
 	j->schema = s;
 	for (int side = 0; side < 2; side++) {
 		const struct shard_ref *r = find_shard(x, s->shard_hash[ab[side]]);
@@ -196,7 +199,8 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo %s trains "
 		                "%swithout --l1 only", j->task.id.task,
 		                p->algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
-		                p->algo == G2T_ALGO_FIXED ? "hinge loss " : "");
+		                p->algo == G2T_ALGO_FIXED ? "hinge loss and no class weights "
+		                                          : "");
 	if (p->algo == G2T_ALGO_FIXED && !fixed_rows(j))
 		return g2t_fail(d, G2T_EDATA, 0, j->offset, "task %u: fixed-point training "
 		                "needs 8-bit shards of one scale (g2t-split -q 8)",

@@ -604,6 +604,21 @@ train_eval() {
 	expect_accuracy_ge 0.85
 }
 
+@test "class weights reach the tasks: split -w == train -w; --balanced on equal classes weighs 1" {
+	g2t-split -w 1=3 -w 2=0.5 "$DATA/iris.train.csv.gz" | g2t-train >"$T/a"
+	g2t-train -w 2=0.5 --weight 1=3 "$F/iris.split" >"$T/b"
+	expect_same "$T/a" "$T/b"
+	! cmp -s "$T/a" "$F/iris.w"
+	# iris has 40 training rows a class: n / (K n_c) = 1, no weight at all
+	g2t-split --balanced "$DATA/iris.train.csv.gz" | g2t-train >"$T/c"
+	expect_same "$T/c" "$F/iris.w"
+	# weights this skewed cost accuracy, not all of it
+	g2t-merge "$T/a" >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.7
+}
+
 @test "split training parameters reach the tasks: split --epochs 1 == train --epochs 1" {
 	g2t-split --epochs 1 "$DATA/iris.train.csv.gz" | g2t-train >"$T/a"
 	g2t-train --epochs 1 "$F/iris.split" >"$T/b"

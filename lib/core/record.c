@@ -258,10 +258,25 @@ static uint32_t bits(const float *f)
 #define F32_ZERO(u) ((u) << 1 == 0) /* +0 or -0 */
 #define F32_1E6 0x49742400u         /* the bits of 1e6f */
 
-/* Parameters the format allows, whether or not this build can train them. */
+
+/* 0 < x < 1e6, NaN failing */
+static inline int positive(const float *x)
+{
+	return bits(x) - 1 < F32_1E6 - 1;
+}
+
+/* Whether both class weights are 1. */
+static int unweighted(const struct g2t_params *p)
+{
+	return bits(&p->weight[0]) == 0x3f800000u && bits(&p->weight[1]) == 0x3f800000u;
+}
+
+/* Parameters the format allows, whether or not this build can train them.
+ * (A build without class weights leaves their range to g2t_params_check(),
+ * which refuses any weight but 1.) */
 static int params_valid(const struct g2t_params *p)
 {
-	uint32_t cost = bits(&p->cost), l1 = bits(&p->l1);
+	uint32_t l1 = bits(&p->l1);
 
 	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_DCD)
 		return 0;
@@ -269,15 +284,19 @@ static int params_valid(const struct g2t_params *p)
 		return 0;
 	if (p->algo == G2T_ALGO_DCD && !F32_ZERO(l1))
 		return 0;
-	/* 0 < cost < 1e6, 0 <= l1 < 1e6 (-0 included), NaN failing */
-	return cost - 1 < F32_1E6 - 1 && (l1 < F32_1E6 || F32_ZERO(l1)) &&
+	if (G2T_WITH_CLASS_WEIGHTS && (!positive(&p->weight[0]) || !positive(&p->weight[1])))
+		return 0;
+	/* 0 <= l1 < 1e6 (-0 included) */
+	return positive(&p->cost) && (l1 < F32_1E6 || F32_ZERO(l1)) &&
 	       p->epochs - 1 < 100000;
 }
 
+/* Fixed point has no class weights; nor has a build without them. */
 int g2t_params_check(const struct g2t_params *p)
 {
 	if (!params_valid(p) || !G2T_HAS_LOSS(p->loss) || !G2T_HAS_ALGO(p->algo) ||
-	    (!G2T_WITH_L1 && !F32_ZERO(bits(&p->l1))))
+	    (!G2T_WITH_L1 && !F32_ZERO(bits(&p->l1))) ||
+	    ((!G2T_WITH_CLASS_WEIGHTS || p->algo == G2T_ALGO_FIXED) && !unweighted(p)))
 		return G2T_EPARAM;
 	return G2T_OK;
 }
@@ -290,6 +309,7 @@ void g2t_params_default(struct g2t_params *p)
 	p->l1 = 0.0f;
 	p->epochs = G2T_SGD_EPOCHS;
 	p->seed = 1;
+	p->weight[0] = p->weight[1] = 1.0f;
 }
 
 long g2t_task_id_encode(uint8_t *out, size_t cap, const struct g2t_task_id *id)

@@ -124,9 +124,9 @@ static void test_decoder(void)
 	s[0] = 'X';
 	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_EMAGIC, "bad magic");
 	s[0] = 0x89;
-	s[4] = 2;
+	s[4] = G2T_FORMAT_VERSION + 1;
 	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_EVERSION, "bad version");
-	s[4] = 1;
+	s[4] = G2T_FORMAT_VERSION;
 	CHECK(decode_bytewise(s, n, buf, 4, &type) == G2T_ETOOBIG,
 	      "a record over the buffer is refused unless streamed");
 }
