@@ -102,8 +102,9 @@ static int options(int argc, char **argv, struct g2t_split_opts *o, const char *
 		/* fixed point trains on the bytes of 8-bit rows */
 		if (q == 32)
 			return g2t_usage_error("--algo fixed needs 8-bit rows (-q 8)");
-		if (g2t_weighting_set(&o->weighting))
-			return g2t_usage_error("--algo fixed takes no class weights (-w, --balanced)");
+		if (g2t_weighting_set(&o->weighting) || o->params.probability)
+			return g2t_usage_error("--algo fixed takes no class weights (-w, --balanced)"
+			                       " and no --probability");
 		q = 8;
 	}
 	if (g2t_params_check(&o->params))

@@ -143,6 +143,10 @@ int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 		p->seed = (uint32_t)v;
 		*set |= G2T_OVERRIDE_SEED;
 		break;
+	case OPT_PROBABILITY:
+		p->probability = 1;
+		*set |= G2T_OVERRIDE_PROBABILITY;
+		return 1;
 	default:
 		return 0;
 	}

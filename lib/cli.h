@@ -12,7 +12,7 @@
 /* Long-only options shared by g2t-split and g2t-train. */
 enum {
 	OPT_LOSS = 256, OPT_ALGO, OPT_COST, OPT_L1, OPT_EPOCHS, OPT_SEED,
-	OPT_BALANCED, OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
+	OPT_BALANCED, OPT_PROBABILITY, OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
 };
 #define G2T_CLI_PARAM_OPTIONS \
 	{ "loss", required_argument, NULL, OPT_LOSS }, \
@@ -22,7 +22,8 @@ enum {
 	{ "epochs", required_argument, NULL, OPT_EPOCHS }, \
 	{ "seed", required_argument, NULL, OPT_SEED }, \
 	{ "weight", required_argument, NULL, 'w' }, \
-	{ "balanced", no_argument, NULL, OPT_BALANCED }
+	{ "balanced", no_argument, NULL, OPT_BALANCED }, \
+	{ "probability", no_argument, NULL, OPT_PROBABILITY }
 #define G2T_CLI_PARAM_HELP \
 	"      --loss hinge|logistic|sqhinge   loss function (dcd: sqhinge;\n" \
 	"                           SGD: hinge)\n" \
@@ -39,7 +40,9 @@ enum {
 	"  -w, --weight CLASS=W     the losses of CLASS's rows count W times,\n" \
 	"                           0 < W < 1e6 (LIBSVM's -wi); repeatable (1)\n" \
 	"      --balanced           classes not given by -w weigh n / (K n_c),\n" \
-	"                           n rows, K classes, n_c rows of the class\n"
+	"                           n rows, K classes, n_c rows of the class\n" \
+	"      --probability        fit each task's Platt sigmoid on 5 held-out\n" \
+	"                           folds, for g2t-predict --probability\n"
 
 /* The program's name, for messages. */
 extern const char *g2t_prog;

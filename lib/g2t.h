@@ -211,6 +211,7 @@ uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
 void g2t_dataset_free(struct g2t_dataset *ds);
 
 /* g2t-train */
+#define G2T_GRID_MAX 32
 struct g2t_train_opts {
 	unsigned jobs;
 	long task;                  /* only this task, or -1 */
@@ -219,11 +220,14 @@ struct g2t_train_opts {
 	unsigned override;          /* G2T_OVERRIDE_* */
 	int progress;
 	FILE *stats;                /* NULL, or where a line per task goes */
+	uint32_t cv;                /* 0, or the folds that choose each task's C */
+	float grid[G2T_GRID_MAX];   /* the Cs they choose from */
+	size_t grid_n;
 };
 enum {
 	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_COST = 4,
 	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32,
-	G2T_OVERRIDE_WEIGHTS = 64
+	G2T_OVERRIDE_WEIGHTS = 64, G2T_OVERRIDE_PROBABILITY = 128
 };
 /* After options that `set` (G2T_OVERRIDE_* bits) changed parameters that
  * had algorithm `was`: the loss and epochs take the defaults of the new
@@ -271,14 +275,28 @@ struct g2t_model {
 	uint32_t classes, features, pairs;
 	uint8_t *present;   /* pairs flags */
 	float *w;           /* pairs x (features + 1): weights then bias */
+	float *sigmoid;     /* pairs x 2: Platt's A and B, or NULL for none */
 };
 int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
 void g2t_model_free(struct g2t_model *m);
+
+/* Probabilities (prob.c).  Fits Platt's sigmoid P(+1 | z) = 1 / (1 +
+ * exp(A z + B)) to n decision values and their labels y (+1, -1): ab[0] =
+ * A, ab[1] = B. */
+int g2t_sigmoid_fit(const double *dec, const int8_t *y, size_t n, double ab[2]);
+/* 1 / (1 + exp(A z + B)) */
+double g2t_sigmoid(double z, const float ab[2]);
+/* The k class probabilities p from pairwise ones, r[i k + j] = P(i | i or
+ * j) (r[j k + i] = 1 - that), by Wu, Lin and Weng's method 2; work has
+ * k (k + 1) doubles. */
+void g2t_couple(uint32_t k, const double *r, double *p, double *work);
 
 /* g2t-predict */
 struct g2t_predict_opts {
 	struct g2t_text_opts text;
 	int eval, dag;
+	int values;                 /* each row's decision values */
+	int probability;            /* each row's class probabilities */
 };
 int g2t_predict_file(const struct g2t_model *m, const char *path,
                      const struct g2t_predict_opts *o, FILE *out,

@@ -34,8 +34,10 @@ struct g2t_merge {
 	/* built */
 	const struct g2t_schema *model_schema;
 	float *w;                    /* pairs x (features + 1) */
+	float *sigmoid;              /* pairs x 2: Platt's A and B */
+	uint32_t sigmoids;           /* pairs placed with one */
 	uint8_t *present;
-	uint32_t pairs;
+	uint32_t pairs, placed;
 };
 
 struct g2t_merge *g2t_merge_new(void)
@@ -59,6 +61,7 @@ void g2t_merge_free(struct g2t_merge *m)
 	free(m->weights);
 	free(m->files);
 	free(m->w);
+	free(m->sigmoid);
 	free(m->present);
 	free(m);
 }
@@ -147,7 +150,7 @@ static int take_packet(struct g2t_merge *m, const struct g2t_rec *r, const char 
 					break;
 				continue;
 			}
-			if (g2t_grow((void **)&buf, &cap, G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 32 +
+			if (g2t_grow((void **)&buf, &cap, G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 40 +
 			             (size_t)item.weights.features * 8, 1)) {
 				rc = G2T_ENOMEM;
 				break;
@@ -253,6 +256,9 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 		if (!isfinite(wt->w[i]))
 			return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u are not"
 			                " finite (%s)", wt->id.task, i < F ? "a weight" : "the bias");
+	if (wt->id.params.probability && (!isfinite(wt->sigmoid[0]) || !isfinite(wt->sigmoid[1])))
+		return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u are not"
+		                " finite (the sigmoid)", wt->id.task);
 	return G2T_OK;
 }
 
@@ -273,8 +279,15 @@ static int place(struct g2t_merge *m, const struct piece *p, float *w,
 	if (m->present[pair] && memcmp(dst, w, (F + 1) * sizeof *w))
 		return g2t_fail(d, G2T_ECONFLICT, 0, p->offset, "two different weights for"
 		                " '%s' vs '%s'", s->klass[wt.id.class_a], s->klass[wt.id.class_b]);
+	if (m->present[pair])
+		return G2T_OK; /* the same identity: the same sigmoid, if any */
 	memcpy(dst, w, (F + 1) * sizeof *w);
 	m->present[pair] = 1;
+	m->placed++;
+	if (wt.id.params.probability) {
+		memcpy(m->sigmoid + 2 * (size_t)pair, wt.sigmoid, sizeof wt.sigmoid);
+		m->sigmoids++;
+	}
 	return G2T_OK;
 }
 
@@ -302,8 +315,9 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	m->pairs = s->classes * (s->classes - 1) / 2;
 	m->w = calloc((size_t)m->pairs * (s->features + 1), sizeof *m->w);
 	m->present = calloc(m->pairs, 1);
+	m->sigmoid = calloc(2 * (size_t)m->pairs, sizeof *m->sigmoid);
 	w = malloc(((size_t)s->features + 1) * sizeof *w);
-	if (!m->w || !m->present || !w)
+	if (!m->w || !m->present || !m->sigmoid || !w)
 		rc = G2T_ENOMEM;
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		*bad = m->weights[i].file;
@@ -352,8 +366,11 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap)
 int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 {
 	const struct g2t_schema *s = m->model_schema;
+	/* the sigmoids when every pair placed has one */
+	int sigmoids = m->sigmoids && m->sigmoids == m->placed;
 	uint64_t len = G2T_HASH_SIZE + 12 + m->pairs +
-	               (uint64_t)m->pairs * (s->features + 1) * 4;
+	               (uint64_t)m->pairs * (s->features + 1) * 4 +
+	               (sigmoids ? (uint64_t)m->pairs * 8 : 0);
 	uint8_t *p, *o;
 	int rc;
 
@@ -370,6 +387,8 @@ int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 	o = p + 44 + m->pairs;
 	for (size_t i = 0; i < (size_t)m->pairs * (s->features + 1); i++, o += 4)
 		g2t_put_f32(o, m->w[i]);
+	for (size_t i = 0; sigmoids && i < 2 * (size_t)m->pairs; i++, o += 4)
+		g2t_put_f32(o, m->sigmoid[i]);
 	rc = g2t_write_header(out);
 	if (!rc)
 		rc = g2t_write_record(out, G2T_REC_SCHEMA, s->payload, s->length);

@@ -125,6 +125,10 @@ static void encode_weights(struct bytes *b, const struct g2t_weights *w, int pre
 	put_varint(b, w->rows_seen);
 	put_varint(b, w->epochs);
 	put_f32(b, w->loss);
+	if (w->id.params.probability) {
+		put_f32(b, w->sigmoid[0]);
+		put_f32(b, w->sigmoid[1]);
+	}
 	put_varint(b, w->token_len);
 	put(b, w->token, w->token_len);
 	for (i = 0; i < w->features; i++) {
@@ -275,6 +279,10 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 	w->rows_seen = take_varint(r);
 	w->epochs = (uint32_t)take_varint(r);
 	w->loss = take_f32(r);
+	if (w->id.params.probability) {
+		w->sigmoid[0] = take_f32(r);
+		w->sigmoid[1] = take_f32(r);
+	}
 	w->token_len = (uint32_t)take_varint(r);
 	w->token = w->token_len <= G2T_TOKEN_MAX ? take(r, w->token_len) : NULL;
 	if (!w->token)

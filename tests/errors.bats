@@ -582,7 +582,7 @@ usage_fails() {
 	expect_error g2t-train 2 '.*iris.split: byte [0-9]+: task 0: --algo dcd trains without --l1'
 }
 
-@test "usage: -w with a bad weight, a class twice or not in the data; -w/--balanced with --algo fixed -> exit 2 naming the option" {
+@test "usage: -w with a bad weight, a class twice or not in the data; -w/--balanced/--probability with --algo fixed -> exit 2 naming the option" {
 	for w in 1=0 1=-1 1=abc 1=nan 1=inf 1=1e6 1=1e-60 1 =2; do
 		usage_fails g2t-split -w "$w" "$DATA/iris.train.csv.gz"
 		expect_stderr "-w takes CLASS=W, each class once, with 0 < W < 1e6, not '$w'"
@@ -600,6 +600,8 @@ usage_fails() {
 	expect_stderr "--algo fixed takes no class weights"
 	usage_fails g2t-train --algo fixed -w 1=2 "$F/iris.split"
 	expect_stderr "--algo fixed takes no class weights"
+	usage_fails g2t-split --algo fixed --probability "$DATA/iris.train.csv.gz"
+	expect_stderr "and no --probability"
 }
 
 @test "usage: --epochs 0 -> exit 2 (train and split)" {
@@ -788,7 +790,7 @@ nan_weights() {
 	local off type len
 	cp "$1" "$2"
 	read -r off type len < <(records "$2" | awk '$2 == 4' | head -n 1)
-	put_u32 "$2" $((off + 8 + 116)) 2143289344 # 0x7fc00000, the bias
+	put_u32 "$2" $((off + 8 + 120)) 2143289344 # 0x7fc00000, the bias
 	fix_record_crc "$2" "$off"
 	echo "$off"
 }

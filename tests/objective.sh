@@ -82,7 +82,7 @@ weight_of() {
 }
 
 worst=0 bad=0 tasks=0 maxgap=0 capped_n=0
-while IFS=$'\t' read -r task a b rows passes p_g2t dual gap; do
+while IFS=$'\t' read -r task a b rows passes p_g2t dual gap _; do
 	[ "$task" = task ] && continue
 	ia=$(awk -F'\t' -v n="$a" '$1 == n { print $2 }' "$work/classes")
 	ib=$(awk -F'\t' -v n="$b" '$1 == n { print $2 }' "$work/classes")

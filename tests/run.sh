@@ -98,6 +98,12 @@ for s in imbalanced many scales duplicates constant separable; do
 done
 rm -f "$shape"
 
+echo "# probabilities against LIBSVM (svm-train -t 0 -c 1 -b 1): rows sum to 1, log-loss within 0.05"
+for ds in iris wine digits; do
+	check "$ds: g2t-predict --probability against svm-predict -b 1" \
+		tests/probability.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
+done
+
 echo "# averaged SGD: more epochs (5, 20, 100) never lose more than 0.3 points"
 for ds in iris wine digits letter; do
 	check "$ds: asgd at 5, 20 and 100 epochs" \

@@ -82,6 +82,9 @@ enum g2t_algo {
  *                SHARD with G2T_EPARAM
  *   G2T_WITH_CLASS_WEIGHTS  1: class weights other than 1 compiled in;
  *                0: a task with one is refused with G2T_EPARAM
+ *   G2T_WITH_PROBABILITY  1: tasks may ask for a probability sigmoid, which
+ *                the caller fits (a host's g2t-train); 0: such a task is
+ *                refused with G2T_EPARAM (devices: the core fits none)
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -104,6 +107,9 @@ enum g2t_algo {
 #ifndef G2T_WITH_CLASS_WEIGHTS
 #define G2T_WITH_CLASS_WEIGHTS 1
 #endif
+#ifndef G2T_WITH_PROBABILITY
+#define G2T_WITH_PROBABILITY 1
+#endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
 enum g2t_encoding { G2T_ENC_F32 = 0, G2T_ENC_U8 = 1 };
@@ -122,8 +128,10 @@ struct g2t_params {
 	float weight[2]; /* class weights of class a, of class b: a row's loss
 	                    counts weight times (LIBSVM's -wi), > 0, < 1e6;
 	                    1 for G2T_ALGO_FIXED */
+	uint32_t probability; /* 1: the weights carry a Platt sigmoid fitted on
+	                         held-out folds; 0 or 1 */
 };
-#define G2T_PARAMS_SIZE 32u
+#define G2T_PARAMS_SIZE 36u
 
 /* What a task is: bytes [identity] are hashed into the task hash. */
 struct g2t_task_id {
@@ -164,6 +172,9 @@ struct g2t_weights {
 	uint32_t epochs;    /* epochs completed */
 	float loss;         /* mean training loss of the last epoch, each row's
 	                       times its class weight */
+	float sigmoid[2];   /* params.probability: Platt's A and B, the
+	                       probability of class a being 1 / (1 + exp(A z + B))
+	                       for decision value z; the caller sets them */
 	const uint8_t *token; /* the task's lease token, carried to the server */
 	uint32_t token_len;
 };

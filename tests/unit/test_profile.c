@@ -2,7 +2,7 @@
  * The core built with the least profile, as for an ATmega328P: the tasks it
  * leaves out are refused with G2T_EPARAM but still decode; the rest trains.
  * Weights that take the sparse form are refused, the dense form written;
- * class weights other than 1 are refused.
+ * class weights other than 1 and probability tasks are refused.
  * Stream offsets are 32-bit: a stream past 4 GiB - 1 bytes is refused.
  * SHARD rows are one byte: a float32 SHARD is refused, a uint8 one decodes.
  * (That it trains the same bits as the full build, make check-mcu shows.)
@@ -64,6 +64,14 @@ int main(void)
 	      g2t_params_check(p) == G2T_EPARAM &&
 	      g2t_train(&task, 1, n, rows, NULL, work, 1, &out) == G2T_EPARAM,
 	      "a class weight decodes, and is refused");
+	p->weight[1] = 1.0f;
+	p->probability = 1;
+	g2t_task_id_encode(id, sizeof id, &task.id);
+	CHECK(g2t_task_id_decode(&back, id, sizeof id) == G2T_OK &&
+	      g2t_params_check(p) == G2T_EPARAM &&
+	      g2t_train(&task, 1, n, rows, NULL, work, 1, &out) == G2T_EPARAM,
+	      "a probability task decodes, and is refused");
+	p->probability = 0;
 	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == G2T_EPARAM,
 	      "weights that take the sparse form are refused");
 	w4[1] = 0.25f;
