@@ -3,10 +3,17 @@
 
 #include "cli.h"
 
+enum { OPT_VALUES = OPT_FIRST_FREE };
+
 static const char usage[] =
 	"usage: g2t-predict [options] MODEL [FILE]\n"
 	"Print the predicted class of every row, or with --eval the accuracy.\n\n"
 	"  -e, --eval               print accuracy and a confusion matrix\n"
+	"      --values             after each class, every pair's decision value\n"
+	"                           (columns named on a first line)\n"
+	"      --probability        after each class, every class's probability\n"
+	"                           (the class: the most probable); with --eval,\n"
+	"                           the log-loss too\n"
 	"      --dag                decision DAG: evaluate only K-1 classifiers\n"
 	"  -d, --delimiter C        CSV field separator, or 'tab' (,)\n"
 	"  -f, --format F           csv, svmlight or auto (auto)\n"
@@ -17,6 +24,8 @@ static const char usage[] =
 static const struct option options[] = {
 	{ "eval", no_argument, NULL, 'e' },
 	{ "dag", no_argument, NULL, OPT_DAG },
+	{ "values", no_argument, NULL, OPT_VALUES },
+	{ "probability", no_argument, NULL, OPT_PROBABILITY },
 	{ "delimiter", required_argument, NULL, 'd' },
 	{ "format", required_argument, NULL, 'f' },
 	{ "output", required_argument, NULL, 'o' },
@@ -58,6 +67,8 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'e': o.eval = 1; break;
 		case OPT_DAG: o.dag = 1; break;
+		case OPT_VALUES: o.values = 1; break;
+		case OPT_PROBABILITY: o.probability = 1; break;
 		case 'o': output = optarg; break;
 		case 'd':
 			if (g2t_cli_delimiter(optarg, &o.text.delimiter))
@@ -74,5 +85,8 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind < 1 || argc - optind > 2)
 		return g2t_usage_error("expected MODEL [FILE]");
+	if (o.dag && (o.values || o.probability))
+		return g2t_usage_error("--dag evaluates K-1 pairs: not with --values or"
+		                       " --probability");
 	return g2t_close_stdout(predict(argv[optind], argv[optind + 1], output, &o));
 }

@@ -18,7 +18,7 @@ static const char usage[] =
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
 
-static const struct option options[] = {
+static const struct option longopts[] = {
 	{ "label", required_argument, NULL, 'l' },
 	{ "delimiter", required_argument, NULL, 'd' },
 	{ "format", required_argument, NULL, 'f' },
@@ -56,28 +56,26 @@ static int split(const char *input, const char *dir, const struct g2t_split_opts
 	return rc ? g2t_report(dir ? NULL : "stdout", rc, &d) : G2T_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* The options into o, *dir and *progress: -1 to go on, or an exit code. */
+static int options(int argc, char **argv, struct g2t_split_opts *o, const char **dir,
+                   int *progress)
 {
-	struct g2t_split_opts o = { .text = { .delimiter = ',' }, .quantize = 32 };
-	const char *dir = NULL;
 	unsigned long q = 0;
 	unsigned set = 0;
-	int c, progress = 0;
+	int c;
 
-	g2t_cli_name(argv, "g2t-split");
-	g2t_params_host_default(&o.params);
-	while ((c = getopt_long(argc, argv, "l:d:f:c:q:o:hV", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:d:f:c:q:o:w:hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'l': o.text.label = optarg; break;
-		case 'c': o.classes = optarg; break;
-		case 'o': dir = optarg; break;
-		case OPT_PROGRESS: progress = 1; break;
+		case 'l': o->text.label = optarg; break;
+		case 'c': o->classes = optarg; break;
+		case 'o': *dir = optarg; break;
+		case OPT_PROGRESS: *progress = 1; break;
 		case 'd':
-			if (g2t_cli_delimiter(optarg, &o.text.delimiter))
+			if (g2t_cli_delimiter(optarg, &o->text.delimiter))
 				return g2t_usage_error("bad delimiter '%s'", optarg);
 			break;
 		case 'f':
-			if (g2t_cli_format(optarg, &o.text.format))
+			if (g2t_cli_format(optarg, &o->text.format))
 				return g2t_usage_error("unknown format '%s'", optarg);
 			break;
 		case 'q':
@@ -87,7 +85,8 @@ int main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
 		default:
-			if (g2t_cli_param(c, optarg, &o.params, &set) == 1)
+			if (g2t_cli_param(c, optarg, &o->params, &set) == 1 ||
+			    g2t_cli_weighting(c, optarg, &o->weighting, &set) == 1)
 				break;
 			return c == '?' ? g2t_usage_error(NULL)
 			                : g2t_usage_error("%s, not '%s'", g2t_cli_param_range(c),
@@ -96,21 +95,39 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return g2t_usage_error("one input file at most");
-	if (!dir && (c = g2t_cli_binary_out(NULL)) >= 0)
+	if (!*dir && (c = g2t_cli_binary_out(NULL)) >= 0)
 		return c;
-	g2t_params_settle(&o.params, set, G2T_ALGO_DCD);
-	if (o.params.algo == G2T_ALGO_FIXED) {
+	g2t_params_settle(&o->params, set, G2T_ALGO_DCD);
+	if (o->params.algo == G2T_ALGO_FIXED) {
 		/* fixed point trains on the bytes of 8-bit rows */
 		if (q == 32)
 			return g2t_usage_error("--algo fixed needs 8-bit rows (-q 8)");
+		if (g2t_weighting_set(&o->weighting) || o->params.probability)
+			return g2t_usage_error("--algo fixed takes no class weights (-w, --balanced)"
+			                       " and no --probability");
 		q = 8;
 	}
-	if (g2t_params_check(&o.params))
+	if (g2t_params_check(&o->params))
 		return g2t_usage_error("--algo %s takes no --l1%s",
-		                       o.params.algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
-		                       o.params.algo == G2T_ALGO_FIXED ? ", and hinge loss" : "");
+		                       o->params.algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
+		                       o->params.algo == G2T_ALGO_FIXED ? ", and hinge loss" : "");
 	if (q)
-		o.quantize = (int)q;
-	o.progress = g2t_cli_progress(progress);
-	return g2t_close_stdout(split(argv[optind], dir, &o, o.progress));
+		o->quantize = (int)q;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct g2t_split_opts o = { .text = { .delimiter = ',' }, .quantize = 32 };
+	const char *dir = NULL;
+	int rc, progress = 0;
+
+	g2t_cli_name(argv, "g2t-split");
+	g2t_params_host_default(&o.params);
+	if ((rc = options(argc, argv, &o, &dir, &progress)) < 0) {
+		o.progress = g2t_cli_progress(progress);
+		rc = g2t_close_stdout(split(argv[optind], dir, &o, o.progress));
+	}
+	g2t_weighting_free(&o.weighting);
+	return rc;
 }

@@ -143,15 +143,34 @@ int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set)
 		p->seed = (uint32_t)v;
 		*set |= G2T_OVERRIDE_SEED;
 		break;
+	case OPT_PROBABILITY:
+		p->probability = 1;
+		*set |= G2T_OVERRIDE_PROBABILITY;
+		return 1;
 	default:
 		return 0;
 	}
 	return rc ? -1 : 1;
 }
 
+int g2t_cli_weighting(int opt, const char *arg, struct g2t_weighting *w, unsigned *set)
+{
+	int rc = G2T_OK;
+
+	if (opt == OPT_BALANCED)
+		w->balanced = 1;
+	else if (opt == 'w')
+		rc = g2t_weighting_add(w, arg);
+	else
+		return 0;
+	*set |= G2T_OVERRIDE_WEIGHTS;
+	return rc == G2T_ENOMEM ? -2 : rc ? -1 : 1;
+}
+
 const char *g2t_cli_param_range(int opt)
 {
 	switch (opt) {
+	case 'w': return "-w takes CLASS=W, each class once, with 0 < W < 1e6";
 	case OPT_LOSS: return "--loss takes hinge, logistic or sqhinge";
 	case OPT_ALGO: return "--algo takes asgd, pegasos, fixed or dcd";
 	case OPT_COST: return "--cost takes a number C with 0 < C < 1e6";

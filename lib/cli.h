@@ -12,7 +12,7 @@
 /* Long-only options shared by g2t-split and g2t-train. */
 enum {
 	OPT_LOSS = 256, OPT_ALGO, OPT_COST, OPT_L1, OPT_EPOCHS, OPT_SEED,
-	OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
+	OPT_BALANCED, OPT_PROBABILITY, OPT_PROGRESS, OPT_DAG, OPT_ALLOW_PARTIAL, OPT_FIRST_FREE
 };
 #define G2T_CLI_PARAM_OPTIONS \
 	{ "loss", required_argument, NULL, OPT_LOSS }, \
@@ -20,7 +20,10 @@ enum {
 	{ "cost", required_argument, NULL, OPT_COST }, \
 	{ "l1", required_argument, NULL, OPT_L1 }, \
 	{ "epochs", required_argument, NULL, OPT_EPOCHS }, \
-	{ "seed", required_argument, NULL, OPT_SEED }
+	{ "seed", required_argument, NULL, OPT_SEED }, \
+	{ "weight", required_argument, NULL, 'w' }, \
+	{ "balanced", no_argument, NULL, OPT_BALANCED }, \
+	{ "probability", no_argument, NULL, OPT_PROBABILITY }
 #define G2T_CLI_PARAM_HELP \
 	"      --loss hinge|logistic|sqhinge   loss function (dcd: sqhinge;\n" \
 	"                           SGD: hinge)\n" \
@@ -33,7 +36,13 @@ enum {
 	"      --l1 X               L1 strength, truncated gradient (0)\n" \
 	"      --epochs N           dcd: most passes over the rows (1000); SGD:\n" \
 	"                           passes (20)\n" \
-	"      --seed N             shuffle seed (1)\n"
+	"      --seed N             shuffle seed (1)\n" \
+	"  -w, --weight CLASS=W     the losses of CLASS's rows count W times,\n" \
+	"                           0 < W < 1e6 (LIBSVM's -wi); repeatable (1)\n" \
+	"      --balanced           classes not given by -w weigh n / (K n_c),\n" \
+	"                           n rows, K classes, n_c rows of the class\n" \
+	"      --probability        fit each task's Platt sigmoid on 5 held-out\n" \
+	"                           folds, for g2t-predict --probability\n"
 
 /* The program's name, for messages. */
 extern const char *g2t_prog;
@@ -52,8 +61,10 @@ int g2t_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void g2t_print_version(void);
 
 /* Handles a shared training option; 1 handled, 0 not ours, -1 bad value
- * (whose message g2t_cli_param_error() gives). */
+ * (whose message g2t_cli_param_range() gives). */
 int g2t_cli_param(int opt, const char *arg, struct g2t_params *p, unsigned *set);
+/* The same for -w and --balanced; G2T_ENOMEM as -2. */
+int g2t_cli_weighting(int opt, const char *arg, struct g2t_weighting *w, unsigned *set);
 /* What a shared training option takes, naming it: for usage errors. */
 const char *g2t_cli_param_range(int opt);
 /* Whole unsigned number in [min, max]; 0 or -1. */

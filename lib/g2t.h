@@ -174,6 +174,29 @@ int g2t_text_ignore(struct g2t_text *t, uint32_t column);
 const char *g2t_text_label_name(const struct g2t_text *t);
 void g2t_text_free(struct g2t_text *t);
 
+/* Class weights, as -w CLASS=WEIGHT and --balanced give them. */
+struct g2t_class_weight {
+	const char *name;           /* the class name (not NUL-terminated) */
+	size_t len;
+	float weight;               /* > 0, < 1e6 */
+};
+struct g2t_weighting {
+	struct g2t_class_weight *w; /* owned: g2t_weighting_free() */
+	size_t n, cap;
+	int balanced;               /* other classes weigh n / (K n_c) */
+};
+/* Adds "CLASS=WEIGHT" (split at the last '='); G2T_EPARAM for a bad weight
+ * or a class already given, G2T_ENOMEM.  The name points into spec. */
+int g2t_weighting_add(struct g2t_weighting *w, const char *spec);
+/* The weight of class k of schema s: as given, else n / (K n_c) when
+ * balanced, else 1.  G2T_EPARAM (d says why) when a given class is not in
+ * the schema or a balanced weight is not below 1e6. */
+int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
+                      const uint32_t k[2], float out[2], struct g2t_diag *d);
+/* Whether any class weight was asked for. */
+int g2t_weighting_set(const struct g2t_weighting *w);
+void g2t_weighting_free(struct g2t_weighting *w);
+
 /* g2t-split */
 struct g2t_split_opts {
 	struct g2t_text_opts text;
@@ -181,6 +204,7 @@ struct g2t_split_opts {
 	int quantize;               /* 8 or 32 */
 	int progress;               /* rows read, on stderr */
 	struct g2t_params params;
+	struct g2t_weighting weighting; /* each task's class weights */
 };
 struct g2t_dataset;
 int g2t_dataset_load(struct g2t_dataset **ds, const char *path,
@@ -193,17 +217,23 @@ uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
 void g2t_dataset_free(struct g2t_dataset *ds);
 
 /* g2t-train */
+#define G2T_GRID_MAX 32
 struct g2t_train_opts {
 	unsigned jobs;
 	long task;                  /* only this task, or -1 */
 	struct g2t_params params;   /* overrides where `override` bits say so */
+	struct g2t_weighting weighting; /* class weights, when asked for */
 	unsigned override;          /* G2T_OVERRIDE_* */
 	int progress;
 	FILE *stats;                /* NULL, or where a line per task goes */
+	uint32_t cv;                /* 0, or the folds that choose each task's C */
+	float grid[G2T_GRID_MAX];   /* the Cs they choose from */
+	size_t grid_n;
 };
 enum {
 	G2T_OVERRIDE_LOSS = 1, G2T_OVERRIDE_ALGO = 2, G2T_OVERRIDE_COST = 4,
-	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32
+	G2T_OVERRIDE_L1 = 8, G2T_OVERRIDE_EPOCHS = 16, G2T_OVERRIDE_SEED = 32,
+	G2T_OVERRIDE_WEIGHTS = 64, G2T_OVERRIDE_PROBABILITY = 128
 };
 /* After options that `set` (G2T_OVERRIDE_* bits) changed parameters that
  * had algorithm `was`: the loss and epochs take the defaults of the new
@@ -257,14 +287,28 @@ struct g2t_model {
 	uint32_t *pair;     /* the pair of each weight */
 	float *w;           /* the weights, by feature, then pair */
 	int zero_offset;    /* every offset is 0: a sparse row stays sparse */
+	float *sigmoid;     /* pairs x 2: Platt's A and B, or NULL for none */
 };
 int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
 void g2t_model_free(struct g2t_model *m);
+
+/* Probabilities (prob.c).  Fits Platt's sigmoid P(+1 | z) = 1 / (1 +
+ * exp(A z + B)) to n decision values and their labels y (+1, -1): ab[0] =
+ * A, ab[1] = B. */
+int g2t_sigmoid_fit(const double *dec, const int8_t *y, size_t n, double ab[2]);
+/* 1 / (1 + exp(A z + B)) */
+double g2t_sigmoid(double z, const float ab[2]);
+/* The k class probabilities p from pairwise ones, r[i k + j] = P(i | i or
+ * j) (r[j k + i] = 1 - that), by Wu, Lin and Weng's method 2; work has
+ * k (k + 1) doubles. */
+void g2t_couple(uint32_t k, const double *r, double *p, double *work);
 
 /* g2t-predict */
 struct g2t_predict_opts {
 	struct g2t_text_opts text;
 	int eval, dag;
+	int values;                 /* each row's decision values */
+	int probability;            /* each row's class probabilities */
 };
 int g2t_predict_file(const struct g2t_model *m, const char *path,
                      const struct g2t_predict_opts *o, FILE *out,

@@ -36,7 +36,9 @@ struct g2t_merge {
 	uint8_t **entry;             /* per pair: its MODEL entry, or NULL */
 	uint32_t *entry_len;
 	uint8_t *present;            /* per pair: 0, 1 dense or 2 sparse entry */
-	uint32_t pairs;
+	float *sigmoid;              /* pairs x 2: Platt's A and B */
+	uint32_t sigmoids;           /* pairs placed with one */
+	uint32_t pairs, placed;
 };
 
 struct g2t_merge *g2t_merge_new(void)
@@ -63,6 +65,7 @@ void g2t_merge_free(struct g2t_merge *m)
 		free(m->entry[p]);
 	free(m->entry);
 	free(m->entry_len);
+	free(m->sigmoid);
 	free(m->present);
 	free(m);
 }
@@ -151,7 +154,7 @@ static int take_packet(struct g2t_merge *m, const struct g2t_rec *r, const char 
 					break;
 				continue;
 			}
-			if (g2t_grow((void **)&buf, &cap, G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 32 +
+			if (g2t_grow((void **)&buf, &cap, G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 40 +
 			             (size_t)item.weights.features * 8, 1)) {
 				rc = G2T_ENOMEM;
 				break;
@@ -257,6 +260,9 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 		if (!isfinite(wt->w[i]))
 			return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u are not"
 			                " finite (%s)", wt->id.task, i < F ? "a weight" : "the bias");
+	if (wt->id.params.probability && (!isfinite(wt->sigmoid[0]) || !isfinite(wt->sigmoid[1])))
+		return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u are not"
+		                " finite (the sigmoid)", wt->id.task);
 	return G2T_OK;
 }
 
@@ -319,6 +325,11 @@ static int place(struct g2t_merge *m, const struct piece *p, float *w,
 	m->entry[pair] = e;
 	m->entry_len[pair] = len;
 	m->present[pair] = (uint8_t)form;
+	m->placed++;
+	if (wt.id.params.probability) {
+		memcpy(m->sigmoid + 2 * (size_t)pair, wt.sigmoid, sizeof wt.sigmoid);
+		m->sigmoids++;
+	}
 	return G2T_OK;
 }
 
@@ -347,8 +358,10 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	m->entry = calloc(m->pairs, sizeof *m->entry);
 	m->entry_len = calloc(m->pairs, sizeof *m->entry_len);
 	m->present = calloc(m->pairs, 1);
+	m->sigmoid = calloc(2 * (size_t)m->pairs, sizeof *m->sigmoid);
+	m->sigmoid = calloc(2 * (size_t)m->pairs, sizeof *m->sigmoid);
 	w = malloc(((size_t)s->features + 1) * sizeof *w);
-	if (!m->entry || !m->entry_len || !m->present || !w)
+	if (!m->entry || !m->entry_len || !m->present || !m->sigmoid || !w)
 		rc = G2T_ENOMEM;
 	for (size_t i = 0; i < m->count && !rc; i++) {
 		*bad = m->weights[i].file;
@@ -397,7 +410,10 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap)
 int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 {
 	const struct g2t_schema *s = m->model_schema;
-	uint64_t len = G2T_HASH_SIZE + 12 + m->pairs, dense = ((uint64_t)s->features + 1) * 4;
+	/* the sigmoids when every pair placed has one */
+	int sigmoids = m->sigmoids && m->sigmoids == m->placed;
+	uint64_t len = G2T_HASH_SIZE + 12 + m->pairs + (sigmoids ? (uint64_t)m->pairs * 8 : 0);
+	uint64_t dense = ((uint64_t)s->features + 1) * 4;
 	uint8_t *p, *o;
 	int rc;
 
@@ -422,6 +438,8 @@ int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 			memset(o, 0, dense);
 		o += m->present[i] ? m->entry_len[i] : dense;
 	}
+	for (size_t i = 0; sigmoids && i < 2 * (size_t)m->pairs; i++, o += 4)
+		g2t_put_f32(o, m->sigmoid[i]);
 	rc = g2t_write_header(out);
 	if (!rc)
 		rc = g2t_write_record(out, G2T_REC_SCHEMA, s->payload, s->length);

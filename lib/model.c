@@ -15,6 +15,7 @@ void g2t_model_free(struct g2t_model *m)
 	free(m->col);
 	free(m->pair);
 	free(m->w);
+	free(m->sigmoid);
 	free(m);
 }
 
@@ -99,6 +100,7 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	const uint8_t *p = r->payload;
 	uint32_t K, F, P, j, bad;
 	long long used;
+	uint64_t sig, need;
 	size_t nnz;
 
 	if (r->length < G2T_HASH_SIZE + 12)
@@ -136,7 +138,9 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	if (used == -2)
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset,
 		                "MODEL pair %u is missing but its entry is not all zero", bad);
-	if (used != (long long)(r->length - 44 - P))
+	/* the sigmoids follow the entries when the payload has room for them */
+	sig = r->length - 44 - P - (uint64_t)(used < 0 ? 0 : used);
+	if (used < 0 || (sig != 0 && sig != 8 * (uint64_t)P))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
 	m->col[0] = 0;
 	for (j = 0; j < F; j++) /* counts to starts */
@@ -153,6 +157,17 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	m->zero_offset = 1;
 	for (j = 0; j < F; j++)
 		m->zero_offset &= m->schema->offset[j] == 0.0f;
+	if (!sig)
+		return G2T_OK;
+	if (!(m->sigmoid = malloc(2 * (size_t)P * sizeof *m->sigmoid)))
+		return G2T_ENOMEM;
+	for (size_t i = 0; i < 2 * (size_t)P; i++)
+		m->sigmoid[i] = g2t_get_f32(p + used + 4 * i);
+	need = g2t_nonfinite(m->sigmoid, 2 * (size_t)P);
+	if (need < 2 * (uint64_t)P)
+		return g2t_fail(d, G2T_EDATA, 0, r->offset + G2T_HEADER_SIZE + 44 + P + used +
+		                (long long)need * 4, "MODEL sigmoid of task %llu is not finite "
+		                "(NaN or infinity)", (unsigned long long)(need / 2));
 	return G2T_OK;
 }
 
@@ -350,7 +365,7 @@ static uint32_t nonzeros(const struct g2t_model *m, const struct mapping *map,
 }
 
 static void print_eval(const struct g2t_model *m, const uint64_t *confusion,
-                       uint64_t rows, FILE *out)
+                       uint64_t rows, double logloss, FILE *out)
 {
 	uint32_t K = m->classes, a, b;
 	uint64_t right = 0;
@@ -359,6 +374,8 @@ static void print_eval(const struct g2t_model *m, const uint64_t *confusion,
 		right += confusion[(size_t)a * K + a];
 	fprintf(out, "accuracy %.4f (%llu/%llu)\n", rows ? (double)right / (double)rows : 0.0,
 	        (unsigned long long)right, (unsigned long long)rows);
+	if (logloss >= 0)
+		fprintf(out, "log-loss %.4f\n", rows ? logloss / (double)rows : 0.0);
 	fputs("confusion matrix (rows: true class, columns: predicted)\n", out);
 	for (b = 0; b < K; b++)
 		fprintf(out, "\t%s", m->schema->klass[b]);
@@ -369,6 +386,62 @@ static void print_eval(const struct g2t_model *m, const uint64_t *confusion,
 			fprintf(out, "\t%llu", (unsigned long long)confusion[(size_t)a * K + b]);
 		fputc('\n', out);
 	}
+}
+
+/* The class probabilities of decision values dec, coupled from each pair's
+ * sigmoid; returns the most probable class (the lowest of equals).  work has
+ * K (2K + 1) doubles. */
+static uint32_t probabilities(const struct g2t_model *m, const float *dec, double *prob,
+                              double *work)
+{
+	uint32_t K = m->classes, a, b, p = 0, best = 0;
+	double *r = work;
+
+	for (a = 0; a < K; a++)
+		for (b = a + 1; b < K; b++, p++) {
+			double q = g2t_sigmoid((double)dec[p], m->sigmoid + 2 * (size_t)p);
+
+			/* LIBSVM's bounds: no pair is ever certain */
+			q = q < 1e-7 ? 1e-7 : q > 1 - 1e-7 ? 1 - 1e-7 : q;
+			r[a * K + b] = q;
+			r[b * K + a] = 1 - q;
+		}
+	g2t_couple(K, r, prob, r + (size_t)K * K);
+	for (a = 1; a < K; a++)
+		if (prob[a] > prob[best])
+			best = a;
+	return best;
+}
+
+/* The header of --values and --probability: the columns of each line. */
+static int print_columns(const struct g2t_model *m, const struct g2t_predict_opts *o,
+                         FILE *out)
+{
+	const struct g2t_schema *s = m->schema;
+	uint32_t a, b;
+
+	fputs("class", out);
+	for (a = 0; o->values && a < m->classes; a++)
+		for (b = a + 1; b < m->classes; b++)
+			fprintf(out, "\t%s/%s", s->klass[a], s->klass[b]);
+	for (a = 0; o->probability && a < m->classes; a++)
+		fprintf(out, "\t%s", s->klass[a]);
+	return fputc('\n', out) == EOF ? G2T_EIO : G2T_OK;
+}
+
+/* One row's line: its class, then decision values, then probabilities. */
+static int print_row(const struct g2t_model *m, const struct g2t_predict_opts *o,
+                     uint32_t guess, const float *dec, const double *prob, FILE *out)
+{
+	fputs(m->schema->klass[guess], out);
+	for (uint32_t p = 0; o->values && p < m->pairs; p++)
+		if (m->present[p])
+			fprintf(out, "\t%.9g", (double)dec[p]);
+		else
+			fputs("\t-", out);
+	for (uint32_t k = 0; o->probability && k < m->classes; k++)
+		fprintf(out, "\t%.6g", prob[k]);
+	return fputc('\n', out) == EOF ? G2T_EIO : G2T_OK;
 }
 
 int g2t_predict_file(const struct g2t_model *m, const char *path,
@@ -387,7 +460,20 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	uint32_t *index = NULL;
 	size_t icap = 0, vcap = 0;
 	uint64_t *confusion = calloc((size_t)K * K, sizeof *confusion), rows = 0;
-	int rc = votes && margin && part && dec && confusion ? G2T_OK : G2T_ENOMEM;
+	/* probabilities, then probabilities()'s work */
+	double *prob = malloc(((size_t)K + (size_t)K * (2 * K + 1)) * sizeof *prob);
+	double logloss = o->probability ? 0 : -1;
+	int rc = votes && margin && part && dec && confusion && prob ? G2T_OK : G2T_ENOMEM;
+
+	if (!rc && o->probability && !m->sigmoid)
+		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "--probability: the model has no sigmoids "
+		              "(split with --probability)");
+	for (uint32_t p = 0; !rc && o->probability && p < m->pairs; p++)
+		if (!m->present[p])
+			rc = g2t_fail(d, G2T_EPARAM, 0, -1, "--probability needs every pair; "
+			              "the model is partial");
+	if (!rc && !o->eval && (o->values || o->probability))
+		rc = print_columns(m, o, out);
 
 	to.label = m->schema->label;
 	to.label_optional = !o->eval;
@@ -419,15 +505,19 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 		}
 		decide(m, index, value, nonzeros(m, &map, &r, x, index, value), part, dec);
 		guess = vote(m, dec, o->dag, votes, margin);
+		if (o->probability) /* LIBSVM's -b 1: the most probable class */
+			guess = probabilities(m, dec, prob, prob + K);
+		if (o->eval && o->probability)
+			logloss -= log(prob[truth] > 1e-15 ? prob[truth] : 1e-15);
 		if (o->eval)
 			confusion[(size_t)truth * K + guess]++;
-		else if (fprintf(out, "%s\n", m->schema->klass[guess]) < 0)
+		else if (print_row(m, o, guess, dec, prob, out))
 			rc = G2T_EIO;
 		rows++;
 		rc = rc == 1 ? G2T_OK : rc;
 	}
 	if (!rc && o->eval)
-		print_eval(m, confusion, rows, out);
+		print_eval(m, confusion, rows, logloss, out);
 	g2t_text_free(t);
 	free(map.to);
 	free(votes);
@@ -437,6 +527,7 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	free(value);
 	free(part);
 	free(dec);
+	free(prob);
 	free(confusion);
 	return rc;
 }

@@ -125,6 +125,10 @@ static void encode_weights(struct bytes *b, const struct g2t_weights *w, int pre
 	put_varint(b, w->rows_seen);
 	put_varint(b, w->epochs);
 	put_f32(b, w->loss);
+	if (w->id.params.probability) {
+		put_f32(b, w->sigmoid[0]);
+		put_f32(b, w->sigmoid[1]);
+	}
 	put_varint(b, w->token_len);
 	put(b, w->token, w->token_len);
 	for (i = 0; i < w->features; i++) {
@@ -288,6 +292,10 @@ static int decode_weights(struct reader *r, struct g2t_packet_item *item, int pr
 	w->rows_seen = take_varint(r);
 	epochs = take_varint(r);
 	w->loss = take_f32(r);
+	if (w->id.params.probability) {
+		w->sigmoid[0] = take_f32(r);
+		w->sigmoid[1] = take_f32(r);
+	}
 	token_len = take_varint(r);
 	if (epochs > UINT32_MAX)
 		fault(r, "a weight set's epochs are 2^32 or more");

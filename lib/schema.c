@@ -1,4 +1,5 @@
 /* The SCHEMA record: features, scaling, classes and their shards. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,75 @@ long g2t_schema_class(const struct g2t_schema *s, const char *name, size_t len)
 		if (strlen(s->klass[i]) == len && !memcmp(s->klass[i], name, len))
 			return i;
 	return -1;
+}
+
+int g2t_weighting_add(struct g2t_weighting *w, const char *spec)
+{
+	const char *eq = strrchr(spec, '=');
+	char *end;
+	double v;
+
+	if (!eq || eq == spec)
+		return G2T_EPARAM;
+	errno = 0;
+	v = strtod(eq + 1, &end);
+	if (end == eq + 1 || *end || errno || !isfinite(v) || v <= 0 || v >= 1e6 ||
+	    (float)v <= 0.0f)
+		return G2T_EPARAM;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->w[i].len == (size_t)(eq - spec) && !memcmp(w->w[i].name, spec, w->w[i].len))
+			return G2T_EPARAM;
+	if (g2t_grow((void **)&w->w, &w->cap, w->n + 1, sizeof *w->w))
+		return G2T_ENOMEM;
+	w->w[w->n++] = (struct g2t_class_weight){ spec, (size_t)(eq - spec), (float)v };
+	return G2T_OK;
+}
+
+int g2t_weighting_set(const struct g2t_weighting *w)
+{
+	return w->n || w->balanced;
+}
+
+void g2t_weighting_free(struct g2t_weighting *w)
+{
+	free(w->w);
+	w->w = NULL;
+	w->n = w->cap = 0;
+}
+
+/* The weight -w gives the class called name, or 0 when none. */
+static float given_weight(const struct g2t_weighting *w, const char *name)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->w[i].len == strlen(name) && !memcmp(w->w[i].name, name, w->w[i].len))
+			return w->w[i].weight;
+	return 0.0f;
+}
+
+int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
+                      const uint32_t k[2], float out[2], struct g2t_diag *d)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (g2t_schema_class(s, w->w[i].name, w->w[i].len) < 0)
+			return g2t_fail(d, G2T_EPARAM, 0, -1, "-w names class '%.*s', which the "
+			                "data has not", (int)w->w[i].len, w->w[i].name);
+	for (uint32_t c = 0; c < s->classes; c++)
+		n += s->rows[c];
+	for (int side = 0; side < 2; side++) {
+		const char *name = s->klass[k[side]];
+		double b = (double)n / ((double)s->classes * s->rows[k[side]]);
+
+		out[side] = given_weight(w, name);
+		if (out[side] > 0.0f)
+			continue;
+		out[side] = w->balanced ? (float)b : 1.0f;
+		if (!(out[side] < 1e6f))
+			return g2t_fail(d, G2T_EPARAM, 0, -1, "--balanced: class '%s' would "
+			                "weigh %g, and a weight must be below 1e6", name, b);
+	}
+	return G2T_OK;
 }
 
 static size_t str_size(const char *p)

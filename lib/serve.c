@@ -972,7 +972,7 @@ static int batch_add(struct g2t_server *s, struct batch *b, const struct g2t_wei
 	b->verdict[b->n++] = G2T_RESULT_BAD;
 	if (!fits)
 		return G2T_OK;
-	room = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + F * 8;
+	room = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 44 + F * 8; /* 8: a sigmoid */
 	if (!(x->w = malloc(F * sizeof *x->w)) || !(b->payload[b->n - 1] = malloc(room)))
 		return G2T_ENOMEM;
 	memcpy(x->w, w->w, F * sizeof *x->w);

@@ -27,6 +27,7 @@ struct g2t_dataset {
 	int quantize;
 	int progress;             /* rows read, on stderr */
 	struct g2t_params params;
+	struct g2t_weighting weighting; /* the opts': not owned */
 	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
 	 * values, never dense; sp_start[r] is where row r starts */
 	int sparse;
@@ -611,6 +612,17 @@ static int hash_shards(struct g2t_dataset *ds)
 	return g2t_schema_encode(ds->schema);
 }
 
+/* Whether every class's weight can be had (write_task then needs no check). */
+static int check_weights(const struct g2t_dataset *ds, struct g2t_diag *d)
+{
+	float w[2];
+	int rc = G2T_OK;
+
+	for (uint32_t k = 0; k < ds->classes && !rc; k++)
+		rc = g2t_class_weights(&ds->weighting, ds->schema, (uint32_t[2]){ k, k }, w, d);
+	return rc;
+}
+
 int g2t_dataset_load(struct g2t_dataset **out, const char *path,
                      const struct g2t_split_opts *o, struct g2t_diag *d)
 {
@@ -624,6 +636,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	ds->quantize = o->quantize;
 	ds->progress = o->progress;
 	ds->params = o->params;
+	ds->weighting = o->weighting;
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
 		return rc;
 	if ((rc = g2t_text_open(&t, path, &o->text, d)))
@@ -657,8 +670,8 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	ds->sparse = ds->sp_start != NULL;
 	if ((rc = order_classes(ds, d)) || (rc = name_columns(ds, t)))
 		goto done;
-	if (!(rc = ds->sparse ? scale_sparse(ds, d) : scale(ds, d)))
-		rc = hash_shards(ds);
+	if (!(rc = ds->sparse ? scale_sparse(ds, d) : scale(ds, d)) && !(rc = hash_shards(ds)))
+		rc = check_weights(ds, d);
 done:
 	g2t_text_free(t);
 	return rc;
@@ -672,6 +685,7 @@ uint32_t g2t_dataset_classes(const struct g2t_dataset *ds)
 static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE *f)
 {
 	struct g2t_task t = { .token_len = 0 };
+	struct g2t_diag d; /* check_weights() has made sure of the weights */
 	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4];
 
 	memcpy(t.id.schema_id, ds->schema->id, G2T_HASH_SIZE);
@@ -679,6 +693,8 @@ static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE
 	t.id.class_a = a;
 	t.id.class_b = b;
 	t.id.params = ds->params;
+	g2t_class_weights(&ds->weighting, ds->schema, (uint32_t[2]){ a, b },
+	                  t.id.params.weight, &d);
 	g2t_task_hash(t.hash, &t.id);
 	g2t_task_encode(buf, sizeof buf, &t);
 	return g2t_write_record(f, G2T_REC_TASK, buf, sizeof buf);

@@ -181,9 +181,8 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	if (o->override & G2T_OVERRIDE_EPOCHS) p->epochs = o->params.epochs;
 	if (o->override & G2T_OVERRIDE_SEED) p->seed = o->params.seed;
 	if (o->override & G2T_OVERRIDE_COST) p->cost = o->params.cost;
+	if (o->override & G2T_OVERRIDE_PROBABILITY) p->probability = 1;
 	g2t_params_settle(p, o->override, was);
-	if (o->override)
-		g2t_task_hash(j->task.hash, &j->task.id);
 	if (!s)
 		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
 		                "task %u: its SCHEMA record is missing", j->task.id.task);
@@ -192,6 +191,11 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
 		                "task %u: pair %u/%u does not fit the schema",
 		                j->task.id.task, ab[0], ab[1]);
+	if ((o->override & G2T_OVERRIDE_WEIGHTS) &&
+	    g2t_class_weights(&o->weighting, s, ab, p->weight, d))
+		return G2T_EPARAM;
+	if (o->override)
+		g2t_task_hash(j->task.hash, &j->task.id);
 	j->schema = s;
 	for (int side = 0; side < 2; side++) {
 		const struct shard_ref *r = find_shard(x, s->shard_hash[ab[side]]);
@@ -211,10 +215,16 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo %s trains "
 		                "%swithout --l1 only", j->task.id.task,
 		                p->algo == G2T_ALGO_FIXED ? "fixed" : "dcd",
-		                p->algo == G2T_ALGO_FIXED ? "hinge loss " : "");
-	if (p->algo == G2T_ALGO_FIXED && sparse_job(j))
-		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: fixed-point training "
-		                "takes dense rows only, and a shard is sparse", j->task.id.task);
+		                p->algo == G2T_ALGO_FIXED ? "hinge loss and no class weights "
+		                                          : "");
+	if (p->algo == G2T_ALGO_FIXED && (p->probability || o->cv))
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo fixed fits no "
+		                "probability sigmoid and takes no --cv", j->task.id.task);
+	if ((p->algo == G2T_ALGO_FIXED || p->probability || o->cv) && sparse_job(j))
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: %s takes dense rows only, "
+		                "and a shard is sparse", j->task.id.task,
+		                p->algo == G2T_ALGO_FIXED ? "fixed-point training"
+		                : p->probability ? "--probability" : "--cv");
 	if (p->algo == G2T_ALGO_FIXED && !fixed_rows(j))
 		return g2t_fail(d, G2T_EDATA, 0, j->offset, "task %u: fixed-point training "
 		                "needs 8-bit shards of one scale (g2t-split -q 8)",
@@ -431,6 +441,203 @@ static size_t raw_bytes(const struct job *j, uint32_t block)
 	return (size_t)block * most;
 }
 
+#define PROB_FOLDS 5 /* LIBSVM's -b 1 */
+
+/* A fold's training rows, picked from every row of both sides in memory. */
+struct picked {
+	const float *rows[2];        /* all rows of class a, of class b */
+	uint32_t *pick[2];           /* the training rows of each side */
+	uint32_t features;
+};
+
+static int read_picked(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	const struct picked *m = ctx;
+	size_t F = m->features;
+
+	for (uint32_t i = 0; i < count; i++)
+		memcpy(out + i * F, m->rows[side] + m->pick[side][first + i] * F, F * sizeof *out);
+	return G2T_OK;
+}
+
+/* splitmix32, as the core's */
+static uint32_t next_random(uint32_t *state)
+{
+	uint32_t z = (*state += 0x9e3779b9u);
+
+	z = (z ^ (z >> 16)) * 0x85ebca6bu;
+	z = (z ^ (z >> 13)) * 0xc2b2ae35u;
+	return z ^ (z >> 16);
+}
+
+/* A task's rows in memory, split into folds: for the probability sigmoid
+ * and for choosing C. */
+struct held {
+	struct picked m;
+	uint32_t n[2], l, folds;
+	float *rows, *w, *work;
+	uint32_t *perm;
+	uint8_t *fold;               /* each row's fold */
+	double *dec;                 /* each row's decision value, held out */
+};
+
+static void held_free(struct held *h)
+{
+	free(h->rows);
+	free(h->w);
+	free(h->work);
+	free(h->perm);
+	free(h->fold);
+	free(h->dec);
+	free(h->m.pick[0]);
+}
+
+/* Reads the task's rows and puts row perm[k] (class a's rows, then class
+ * b's) in fold k * folds / l, perm a Fisher-Yates shuffle by splitmix32
+ * from seed * 0x9e3779b9 ^ task ^ 0x5bd1e995. */
+static int held_init(struct held *h, const struct index *x, struct job *j, uint32_t folds)
+{
+	const struct g2t_params *p = &j->task.id.params;
+	uint32_t F = j->schema->features, most, rng = p->seed * 0x9e3779b9u ^ j->task.id.task ^
+	                                              0x5bd1e995u;
+	struct reader r = { x, j, NULL };
+	size_t raw;
+	int rc;
+
+	memset(h, 0, sizeof *h);
+	h->n[0] = j->side[0]->head.rows;
+	h->n[1] = j->side[1]->head.rows;
+	h->l = h->n[0] + h->n[1];
+	h->folds = folds;
+	h->m.features = F;
+	most = h->n[0] > h->n[1] ? h->n[0] : h->n[1];
+	raw = raw_bytes(j, most);
+	h->rows = malloc((size_t)h->l * F * sizeof *h->rows);
+	h->w = malloc(F * sizeof *h->w);
+	h->work = malloc((p->algo == G2T_ALGO_DCD ? g2t_dcd_work_floats(F, h->n, p->loss)
+	                                         : g2t_train_work_floats(F, most)) * sizeof *h->work);
+	h->perm = malloc((size_t)h->l * sizeof *h->perm);
+	h->fold = malloc(h->l);
+	h->dec = malloc((size_t)h->l * sizeof *h->dec);
+	h->m.pick[0] = malloc((size_t)h->l * sizeof *h->m.pick[0]);
+	r.raw = raw ? malloc(raw) : NULL;
+	if (!h->rows || !h->w || !h->work || !h->perm || !h->fold || !h->dec || !h->m.pick[0] ||
+	    (raw && !r.raw)) {
+		free(r.raw);
+		return G2T_ENOMEM;
+	}
+	h->m.pick[1] = h->m.pick[0] + h->n[0];
+	h->m.rows[0] = h->rows;
+	h->m.rows[1] = h->rows + (size_t)h->n[0] * F;
+	rc = read_rows(&r, 0, 0, h->n[0], h->rows);
+	if (!rc)
+		rc = read_rows(&r, 1, 0, h->n[1], h->rows + (size_t)h->n[0] * F);
+	free(r.raw);
+	for (uint32_t i = 0; i < h->l; i++)
+		h->perm[i] = i;
+	for (uint32_t i = h->l; i > 1; i--) {
+		uint32_t k = next_random(&rng) % i, t = h->perm[i - 1];
+
+		h->perm[i - 1] = h->perm[k];
+		h->perm[k] = t;
+	}
+	for (uint32_t k = 0; k < h->l; k++)
+		h->fold[h->perm[k]] = (uint8_t)((uint64_t)k * folds / h->l);
+	return rc;
+}
+
+/* Trains the task, with cost C and probability 0, on every row not in fold
+ * f and puts the decision values of the rows in it into h->dec; a fold
+ * whose other rows lack a class gives +-1 (LIBSVM). */
+static int train_fold(struct held *h, const struct job *j, uint8_t f, float cost)
+{
+	struct g2t_task t = j->task;
+	struct g2t_weights out = { .w = h->w };
+	uint32_t k[2] = { 0, 0 }, F = h->m.features;
+	int rc = G2T_OK;
+
+	t.id.params.probability = 0;
+	t.id.params.cost = cost;
+	for (int side = 0; side < 2; side++)
+		for (uint32_t i = 0; i < h->n[side]; i++)
+			if (h->fold[side ? h->n[0] + i : i] != f)
+				h->m.pick[side][k[side]++] = i;
+	if (k[0] && k[1])
+		rc = t.id.params.algo == G2T_ALGO_DCD
+		     ? g2t_dcd_train(&t, F, k, read_picked, &h->m, h->work, &out, NULL)
+		     : g2t_train(&t, F, k, read_picked, &h->m, h->work, k[0] > k[1] ? k[0] : k[1],
+		                 &out);
+	for (int side = 0; side < 2 && !rc; side++)
+		for (uint32_t i = 0; i < h->n[side]; i++) {
+			uint32_t r = side ? h->n[0] + i : i;
+			const float *x = h->m.rows[side] + (size_t)i * F;
+
+			if (h->fold[r] == f)
+				h->dec[r] = !k[1] ? 1 : !k[0] ? -1
+				            : (double)g2t_dot(h->w, x, F) + out.bias;
+		}
+	return rc;
+}
+
+/* Every row's decision value with its fold held out, at cost C. */
+static int held_out(struct held *h, const struct job *j, float cost)
+{
+	int rc = G2T_OK;
+
+	for (uint32_t f = 0; f < h->folds && !rc; f++)
+		rc = train_fold(h, j, (uint8_t)f, cost);
+	return rc;
+}
+
+/* Platt's sigmoid of a task, from the decision values of each row when its
+ * fold (of PROB_FOLDS) is held out. */
+static int fit_sigmoid(const struct index *x, struct job *j, float ab[2])
+{
+	struct held h;
+	double fit[2];
+	int8_t *y = malloc(j->side[0]->head.rows + (size_t)j->side[1]->head.rows);
+	int rc = y ? held_init(&h, x, j, PROB_FOLDS) : G2T_ENOMEM;
+
+	if (!rc)
+		rc = held_out(&h, j, j->task.id.params.cost);
+	for (uint32_t i = 0; !rc && i < h.l; i++)
+		y[i] = i < h.n[0] ? 1 : -1;
+	if (!rc && !(rc = g2t_sigmoid_fit(h.dec, y, h.l, fit))) {
+		ab[0] = (float)fit[0];
+		ab[1] = (float)fit[1];
+	}
+	if (y)
+		held_free(&h);
+	free(y);
+	return rc;
+}
+
+/* --cv K --grid: the C of the grid whose K-fold held-out accuracy is the
+ * highest (the first in grid order of equals) becomes the task's cost. */
+static int choose_cost(const struct index *x, struct job *j)
+{
+	const struct g2t_train_opts *o = x->opts;
+	struct held h;
+	uint32_t best = 0;
+	int rc = held_init(&h, x, j, o->cv);
+
+	for (size_t g = 0; g < o->grid_n && !rc; g++) {
+		uint32_t right = 0;
+
+		if ((rc = held_out(&h, j, o->grid[g])))
+			break;
+		for (uint32_t i = 0; i < h.l; i++)
+			right += (h.dec[i] > 0) == (i < h.n[0]);
+		if (right > best || g == 0) {
+			best = right;
+			j->task.id.params.cost = o->grid[g];
+		}
+	}
+	held_free(&h);
+	g2t_task_hash(j->task.hash, &j->task.id);
+	return rc;
+}
+
 static int train_job(struct index *x, struct job *j)
 {
 	uint32_t F = j->schema->features;
@@ -448,9 +655,12 @@ static int train_job(struct index *x, struct job *j)
 	size_t raw = fixed || sparse ? 0 : raw_bytes(j, block);
 	struct reader r = { x, j, raw ? malloc(raw) : NULL };
 	struct g2t_weights out = { .w = w };
-	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 36 + (size_t)F * 8 + G2T_TOKEN_MAX;
+	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 44 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
 
+	if (x->opts->cv && (rc = choose_cost(x, j)))
+		goto done;
+	rc = G2T_ENOMEM;
 	if ((work || sparse) && w && (!raw || r.raw) && (j->out = malloc(cap))) {
 		rc = sparse ? train_sparse(x, j, block, w, &out)
 		     : fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
@@ -462,11 +672,14 @@ static int train_job(struct index *x, struct job *j)
 			rc = g2t_fail(&j->d, G2T_EDATA, 0, -1, "task %u: training gave a weight "
 			              "that is not finite (it diverged); nothing written",
 			              j->task.id.task);
+		if (rc == G2T_OK && j->task.id.params.probability)
+			rc = fit_sigmoid(x, j, out.sigmoid);
 		if (rc == G2T_OK) {
 			j->out_len = g2t_weights_encode(j->out, cap, &out);
 			rc = j->out_len < 0 ? (int)j->out_len : G2T_OK;
 		}
 	}
+done:
 	free(work);
 	free(w);
 	free(r.raw);
@@ -540,7 +753,7 @@ static int write_output(const struct index *x, FILE *out)
  * certificate is "-" where the algorithm has none. */
 static int write_stats(const struct index *x, FILE *f)
 {
-	fputs("task\tclass_a\tclass_b\trows\tpasses\tprimal\tdual\tgap\n", f);
+	fputs("task\tclass_a\tclass_b\trows\tpasses\tprimal\tdual\tgap\tcost\n", f);
 	for (size_t s = 0; s < x->schemas.n; s++)
 		for (size_t i = 0; i < x->jobs; i++) {
 			const struct job *j = &x->job[i];
@@ -552,11 +765,12 @@ static int write_stats(const struct index *x, FILE *f)
 			        j->schema->klass[t->class_b],
 			        j->side[0]->head.rows + j->side[1]->head.rows);
 			if (t->params.algo == G2T_ALGO_DCD)
-				fprintf(f, "\t%u%s\t%.9g\t%.9g\t%.3g\n", j->cert.passes,
+				fprintf(f, "\t%u%s\t%.9g\t%.9g\t%.3g", j->cert.passes,
 				        j->cert.converged ? "" : "+", (double)j->cert.primal,
 				        (double)j->cert.dual, (double)j->cert.gap);
 			else
-				fprintf(f, "\t%u\t-\t-\t-\n", t->params.epochs);
+				fprintf(f, "\t%u\t-\t-\t-", t->params.epochs);
+			fprintf(f, "\t%.9g\n", (double)t->params.cost);
 		}
 	return fflush(f) || ferror(f) ? G2T_EIO : G2T_OK;
 }

@@ -209,7 +209,7 @@ make_bad_streams() {
 	head -c 200 /dev/urandom >random.g2t
 	printf 'this is not a g2t stream at all\n' >text.g2t
 	cp "$good" version.g2t
-	put_u32 version.g2t 4 2
+	put_u32 version.g2t 4 99
 	head -c $((size / 2)) "$good" >truncated.g2t
 	head -c 12 "$good" >truncated-header.g2t
 	# Length of the first record (the SCHEMA, at 8) past the end of the input.
@@ -582,6 +582,28 @@ usage_fails() {
 	expect_error g2t-train 2 '.*iris.split: byte [0-9]+: task 0: --algo dcd trains without --l1'
 }
 
+@test "usage: -w with a bad weight, a class twice or not in the data; -w/--balanced/--probability with --algo fixed -> exit 2 naming the option" {
+	for w in 1=0 1=-1 1=abc 1=nan 1=inf 1=1e6 1=1e-60 1 =2; do
+		usage_fails g2t-split -w "$w" "$DATA/iris.train.csv.gz"
+		expect_stderr "-w takes CLASS=W, each class once, with 0 < W < 1e6, not '$w'"
+		usage_fails g2t-train --weight "$w" "$F/iris.split"
+		expect_stderr "-w takes CLASS=W"
+	done
+	usage_fails g2t-split -w 1=2 -w 1=3 "$DATA/iris.train.csv.gz"
+	expect_stderr "not '1=3'"
+	run --separate-stderr g2t-split -w 1=2 -w 7=2 "$DATA/iris.train.csv.gz"
+	expect_error g2t-split 2 "-w names class '7'"
+	run --separate-stderr g2t-train -w 7=2 "$F/iris.split"
+	expect_status 2
+	expect_stderr "-w names class '7'"
+	usage_fails g2t-split --algo fixed --balanced "$DATA/iris.train.csv.gz"
+	expect_stderr "--algo fixed takes no class weights"
+	usage_fails g2t-train --algo fixed -w 1=2 "$F/iris.split"
+	expect_stderr "--algo fixed takes no class weights"
+	usage_fails g2t-split --algo fixed --probability "$DATA/iris.train.csv.gz"
+	expect_stderr "and no --probability"
+}
+
 @test "usage: --epochs 0 -> exit 2 (train and split)" {
 	usage_fails g2t-train --epochs 0 "$F/iris.split"
 	usage_fails g2t-split --epochs 0 "$DATA/iris.train.csv.gz"
@@ -782,7 +804,7 @@ nan_weights() {
 	local off type len
 	cp "$1" "$2"
 	read -r off type len < <(records "$2" | awk '$2 == 4' | head -n 1)
-	put_u32 "$2" $((off + 8 + 108)) 2143289344 # 0x7fc00000, the bias
+	put_u32 "$2" $((off + 8 + 120)) 2143289344 # 0x7fc00000, the bias
 	fix_record_crc "$2" "$off"
 	echo "$off"
 }

@@ -356,11 +356,11 @@ task_record_at() {
 }
 
 # token_of FILE: the lease token (hex) of the TASK record of FILE; the TASK
-# payload is hash (32), task id (68), token length (4), token (16).
+# payload is hash (32), task id (80), token length (4), token (16).
 token_of() {
 	local off
 	off=$(task_record_at "$1")
-	[ -n "$off" ] && od -An -tx1 -v -j $((off + 8 + 104)) -N16 "$1" | tr -d ' \n'
+	[ -n "$off" ] && od -An -tx1 -v -j $((off + 8 + 116)) -N16 "$1" | tr -d ' \n'
 }
 
 # sign_request KEYFILE [TIME [NONCE [PATH [METHOD]]]]: sets SIGNED to the curl

@@ -1,9 +1,10 @@
 #!/bin/bash
-# objective.sh CSV LOSS [C] -- the exact solver's certificate against
-# LIBLINEAR: every task of CSV (header, label last) trained by
-# g2t-split --algo dcd --loss LOSS --cost C | g2t-train --stats, and by
-# liblinear-train on the same rows (scaled to [0,1] with the file's min and
-# max, as g2t-split does) with the same loss, C, -B 1 and -e 1e-6.  The
+# objective.sh CSV LOSS [C [CLASS=W ...]] -- the exact solver's certificate
+# against LIBLINEAR: every task of CSV (header, label last) trained by
+# g2t-split --algo dcd --loss LOSS --cost C [-w CLASS=W ...] |
+# g2t-train --stats, and by liblinear-train on the same rows (scaled to
+# [0,1] with the file's min and max, as g2t-split does) with the same loss,
+# C, class weights (-w1, -w-1), -B 1 and -e 1e-6.  The
 # primal objective g2t reports must be within 0.1 % of LIBLINEAR's, computed
 # here from its model file, and g2t's own gap must be at most 0.1 %.  Where
 # LIBLINEAR stops at its iteration cap short of that tolerance (its primal
@@ -13,6 +14,10 @@
 set -eu
 export LC_ALL=C
 csv=$1 loss=$2 cost=${3:-1}
+shift $(($# < 3 ? $# : 3))
+weights=("$@")
+wopts=()
+for w in "${weights[@]}"; do wopts+=(-w "$w"); done
 bin=${G2T_BIN:-bin}
 case $loss in
 hinge) solver=3 ;;
@@ -24,7 +29,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-objective.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 gzip -dcf "$csv" >"$work/data.csv"
-"$bin/g2t-split" --algo dcd --loss "$loss" --cost "$cost" "$work/data.csv" |
+"$bin/g2t-split" --algo dcd --loss "$loss" --cost "$cost" "${wopts[@]}" "$work/data.csv" |
 	"$bin/g2t-train" -j2 --stats >/dev/null 2>"$work/stats"
 
 # one file of scaled rows, svmlight without the label, per class (numbered
@@ -60,23 +65,34 @@ FNR == NR { if ($1 == "label") pos = $2
 	z *= y
 	if (loss == "logistic") l = z > 0 ? log(1 + exp(-z)) : log(1 + exp(z)) - z
 	else { l = z < 1 ? 1 - z : 0; if (loss == "sqhinge") l *= l }
-	sum += l
+	sum += (y > 0 ? wa : wb) * l
 }
 END {
 	for (i = 1; i <= nw; i++) ww += w[i] * w[i]
 	printf "%.9g\n", 0.5 * ww + c * sum
 }'
 
+# the weight given to class $1, or 1
+weight_of() {
+	local w
+	for w in "${weights[@]}"; do
+		[ "${w%=*}" = "$1" ] && { echo "${w##*=}"; return; }
+	done
+	echo 1
+}
+
 worst=0 bad=0 tasks=0 maxgap=0 capped_n=0
-while IFS=$'\t' read -r task a b rows passes p_g2t dual gap; do
+while IFS=$'\t' read -r task a b rows passes p_g2t dual gap _; do
 	[ "$task" = task ] && continue
 	ia=$(awk -F'\t' -v n="$a" '$1 == n { print $2 }' "$work/classes")
 	ib=$(awk -F'\t' -v n="$b" '$1 == n { print $2 }' "$work/classes")
 	{ sed 's/^/1/' "$work/class$ia"; sed 's/^/-1/' "$work/class$ib"; } >"$work/pair"
+	wa=$(weight_of "$a") wb=$(weight_of "$b")
 	# LIBLINEAR prints its dual objective, as the value of a minimisation
-	d_ll=$(liblinear-train -s "$solver" -c "$cost" -e 1e-6 -B 1 "$work/pair" "$work/model" |
-		awk '$1 == "Objective" { print -$4 }')
-	p_ll=$(awk -v loss="$loss" -v c="$cost" "$primal" "$work/model" "$work/pair")
+	d_ll=$(liblinear-train -s "$solver" -c "$cost" -w1 "$wa" -w-1 "$wb" -e 1e-6 -B 1 \
+		"$work/pair" "$work/model" | awk '$1 == "Objective" { print -$4 }')
+	p_ll=$(awk -v loss="$loss" -v c="$cost" -v wa="$wa" -v wb="$wb" "$primal" \
+		"$work/model" "$work/pair")
 	read -r rel ok capped < <(awk -v g="$p_g2t" -v l="$p_ll" -v d="$d_ll" -v gap="$gap" 'BEGIN {
 		r = (g - l) / l; if (r < 0) r = -r
 		capped = (l - d) / l > 1e-3
@@ -92,5 +108,5 @@ while IFS=$'\t' read -r task a b rows passes p_g2t dual gap; do
 	[ "$capped" = 1 ] || worst=$(awk -v a="$worst" -v b="$rel" 'BEGIN { print (b > a ? b : a) }')
 	maxgap=$(awk -v a="$maxgap" -v b="$gap" 'BEGIN { print (b > a ? b : a) }')
 done <"$work/stats"
-echo "$(basename "$csv") $loss C=$cost: $tasks tasks, largest |primal - liblinear's| / liblinear's $worst where liblinear converged, largest gap $maxgap ($capped_n where liblinear stopped short of its tolerance), $bad over 0.1 %"
+echo "$(basename "$csv") $loss C=$cost${weights[*]:+ weights ${weights[*]}}: $tasks tasks, largest |primal - liblinear's| / liblinear's $worst where liblinear converged, largest gap $maxgap ($capped_n where liblinear stopped short of its tolerance), $bad over 0.1 %"
 [ "$tasks" -gt 0 ] && [ "$bad" -eq 0 ]

@@ -630,10 +630,10 @@ train_eval() {
 @test "train --stats: a certificate per task, gap within 0.1 %; SGD tasks have none" {
 	run --separate-stderr g2t-train --stats "$F/iris.split"
 	expect_status 0
-	[ "$(printf '%s\n' "$stderr" | head -n 1)" = "$(printf 'task\tclass_a\tclass_b\trows\tpasses\tprimal\tdual\tgap')" ]
+	[ "$(printf '%s\n' "$stderr" | head -n 1)" = "$(printf 'task\tclass_a\tclass_b\trows\tpasses\tprimal\tdual\tgap\tcost')" ]
 	printf '%s\n' "$stderr" | awk -F'\t' 'NR > 1 {
 		n++
-		if (NF != 8 || $6 < $7 || $8 > 0.001 || $8 < 0 || $5 + 0 < 1 || $5 ~ /\+/) bad++
+		if (NF != 9 || $6 < $7 || $8 > 0.001 || $8 < 0 || $5 + 0 < 1 || $5 ~ /\+/ || $9 != 1) bad++
 	} END { exit !(n == 3 && !bad) }'
 	run --separate-stderr g2t-train --stats --algo asgd "$F/iris.split"
 	expect_status 0
@@ -655,6 +655,81 @@ train_eval() {
 	run --separate-stderr g2t-predict --eval "$T/m1" "$DATA/iris.test.csv.gz"
 	expect_status 0
 	expect_accuracy_ge 0.85
+}
+
+@test "class weights reach the tasks: split -w == train -w; --balanced on equal classes weighs 1" {
+	g2t-split -w 1=3 -w 2=0.5 "$DATA/iris.train.csv.gz" | g2t-train >"$T/a"
+	g2t-train -w 2=0.5 --weight 1=3 "$F/iris.split" >"$T/b"
+	expect_same "$T/a" "$T/b"
+	! cmp -s "$T/a" "$F/iris.w"
+	# iris has 40 training rows a class: n / (K n_c) = 1, no weight at all
+	g2t-split --balanced "$DATA/iris.train.csv.gz" | g2t-train >"$T/c"
+	expect_same "$T/c" "$F/iris.w"
+	# weights this skewed cost accuracy, not all of it
+	g2t-merge "$T/a" >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/iris.test.csv.gz"
+	expect_status 0
+	expect_accuracy_ge 0.7
+}
+
+@test "predict --values: a header naming the pairs, then the voted class and P decision values" {
+	g2t-predict --values "$(model iris)" "$DATA/iris.test.csv.gz" >"$T/v"
+	g2t-predict "$(model iris)" "$DATA/iris.test.csv.gz" >"$T/c"
+	[ "$(head -n 1 "$T/v")" = "$(printf 'class\t0/1\t0/2\t1/2')" ]
+	tail -n +2 "$T/v" | cut -f1 | cmp - "$T/c"
+	# three classes: the vote of the three values gives the class
+	tail -n +2 "$T/v" | awk -F'\t' 'NF != 4 { exit 1 }
+		{ v[0] = v[1] = v[2] = 0; v[$2 > 0 ? 0 : 1]++; v[$3 > 0 ? 0 : 2]++; v[$4 > 0 ? 1 : 2]++
+		  for (c = 0; c < 3; c++) if (v[c] == 2 && c != $1) exit 1 }'
+}
+
+@test "probability: split --probability | train | merge; predict --probability sums to 1 a row; a model without sigmoids -> exit 2" {
+	g2t-split --probability "$DATA/wine.train.csv.gz" | g2t-train >"$T/w"
+	g2t-merge "$T/w" >"$T/m"
+	g2t-predict --probability "$T/m" "$DATA/wine.test.csv.gz" >"$T/p"
+	head -n 1 "$T/p" | grep -q "^class	"
+	tail -n +2 "$T/p" | awk -F'\t' '{ s = 0; for (i = 2; i <= NF; i++) s += $i
+		if ((s - 1) ^ 2 > 1e-8) exit 1 }'
+	run --separate-stderr g2t-predict --eval --probability "$T/m" "$DATA/wine.test.csv.gz"
+	expect_status 0
+	expect_output 'log-loss 0\.[0-9]+'
+	expect_accuracy_ge 0.9
+	# the tasks' identity says probability: not the weights of plain tasks
+	! cmp -s "$T/w" "$F/wine.w"
+	g2t-train --probability "$F/wine.split" | cmp - "$T/w"
+	run --separate-stderr g2t-predict --probability "$(model wine)" "$DATA/wine.test.csv.gz"
+	expect_error g2t-predict 2 '.*no sigmoids'
+	run --separate-stderr g2t-predict --dag --values "$(model wine)" "$DATA/wine.test.csv.gz"
+	expect_status 2
+}
+
+@test "train --cv K --grid: each task's C from the grid, the same as --cost with it; usage errors" {
+	g2t-train --stats --cv 4 --grid 0.01,1,100 "$F/iris.split" >"$T/cv" 2>"$T/stats"
+	# every task trained with a C of the grid, and as --cost with that C would
+	awk -F'\t' 'NR > 1 { print $1, $9 }' "$T/stats" >"$T/costs"
+	[ "$(wc -l <"$T/costs")" -eq 3 ]
+	while read -r task c; do
+		[[ $c = 0.00999999978 || $c = 1 || $c = 100 ]]
+		g2t-train -t "$task" --cost "$c" "$F/iris.split" >"$T/one"
+		g2t-train -t "$task" --cv 4 --grid 0.01,1,100 "$F/iris.split" | cmp - "$T/one"
+	done <"$T/costs"
+	# a sane model, if not the best: iris's 30 test rows give 2 points a row
+	g2t-merge "$T/cv" >"$T/m"
+	run --separate-stderr g2t-predict --eval "$T/m" "$DATA/iris.test.csv.gz"
+	expect_accuracy_ge 0.8
+	for bad in "--cv 1 --grid 1" "--cv 101 --grid 1" "--cv 5" "--grid 1" "--cv 5 --grid 0" \
+	           "--cv 5 --grid 1,,2" "--cv 5 --grid 1,x"; do
+		run --separate-stderr g2t-train $bad "$F/iris.split"
+		expect_status 2
+	done
+}
+
+@test "scripts/cv.sh: the pipeline's K-fold accuracy, as svm-train -v" {
+	run --separate-stderr "$BATS_TEST_DIRNAME/../scripts/cv.sh" 3 "$DATA/iris.train.csv.gz"
+	expect_status 0
+	expect_output '^Cross Validation Accuracy = (9[0-9]|100)\.[0-9]{4}% \([0-9]+/120\)$'
+	run --separate-stderr "$BATS_TEST_DIRNAME/../scripts/cv.sh" 1 "$DATA/iris.train.csv.gz"
+	expect_status 2
 }
 
 @test "split training parameters reach the tasks: split --epochs 1 == train --epochs 1" {

@@ -80,6 +80,13 @@ check "letter, hinge: every task's objective and gap" tests/objective.sh tests/d
 check "6 generated blobs, hinge: every task's objective and gap" tests/objective.sh "$blobs" hinge
 check "6 generated blobs, logistic, C = 10: every task's objective and gap" \
 	tests/objective.sh "$blobs" logistic 10
+check "digits, hinge, class weights (-w): every task's objective and gap" \
+	tests/objective.sh tests/data/digits.train.csv.gz hinge 1 0=4 7=0.25
+tests/shapes.sh imbalanced 1 > "$blobs"
+for loss in sqhinge logistic; do
+	check "generated imbalanced, $loss, class weights (-w): every task's objective and gap" \
+		tests/objective.sh "$blobs" $loss 1 k01=0.2 k06=8 k07=30
+done
 rm -f "$blobs"
 
 echo "# accuracy against LIBSVM (svm-train -t 0 -c 1): within 0.5 points or one test row"
@@ -98,6 +105,12 @@ for s in imbalanced many scales duplicates constant separable; do
 		tests/accuracy.sh "$shape" -
 done
 rm -f "$shape"
+
+echo "# probabilities against LIBSVM (svm-train -t 0 -c 1 -b 1): rows sum to 1, log-loss within 0.05"
+for ds in iris wine digits; do
+	check "$ds: g2t-predict --probability against svm-predict -b 1" \
+		tests/probability.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
+done
 
 echo "# averaged SGD: more epochs (5, 20, 100) never lose more than 0.3 points"
 for ds in iris wine digits letter; do

@@ -198,7 +198,7 @@ tampered() {
 	local off type len
 	g2t-train "$1" >"$2"
 	read -r off type len < <(records "$2" | awk '$2 == 4')
-	flip_byte "$2" $((off + 8 + 108))
+	flip_byte "$2" $((off + 8 + 120))
 	fix_record_crc "$2" "$off"
 }
 
@@ -618,7 +618,7 @@ cached_schema() {
 	cp t1.g2t bad.g2t
 	local at
 	at=$(task_record_at bad.g2t)
-	flip_byte bad.g2t $((at + 8 + 104))
+	flip_byte bad.g2t $((at + 8 + 116))
 	fix_record_crc bad.g2t "$at"
 	[ "$(token_of bad.g2t)" != "$(token_of t1.g2t)" ]
 	run --separate-stderr deliver bad.g2t "$KEY" sp
@@ -647,7 +647,7 @@ cached_schema() {
 	lease "$KEY" t.g2t
 	local at
 	at=$(task_record_at t.g2t)
-	flip_byte t.g2t $((at + 8 + 104))
+	flip_byte t.g2t $((at + 8 + 116))
 	fix_record_crc t.g2t "$at"
 	packet_for t.g2t "$KEY" sp p.pkt
 	post_packet p.pkt
@@ -1065,14 +1065,14 @@ raw_request() {
 	g2t-train t.g2t >w.g2t
 	read -r off type len < <(records w.g2t | awk '$2 == 4')
 	cp w.g2t nan.g2t
-	put_u32 nan.g2t $((off + 8 + 108)) 2143289344 # the bias: a quiet NaN
+	put_u32 nan.g2t $((off + 8 + 120)) 2143289344 # the bias: a quiet NaN
 	fix_record_crc nan.g2t "$off"
 	"$TOOLS/rawpacket" "$KEY" nan.g2t >nan.pkt # g2t-pack would refuse it
 	post_packet nan.pkt
 	expect_code 409
 	expect_body 'does not fit its task'
 	cp w.g2t inf.g2t
-	put_u32 inf.g2t $((off + 8 + 128)) 2139095040 # the first weight: +inf
+	put_u32 inf.g2t $((off + 8 + 140)) 2139095040 # the first weight: +inf
 	fix_record_crc inf.g2t "$off"
 	"$TOOLS/rawpacket" "$KEY" inf.g2t >inf.pkt
 	post_packet inf.pkt
@@ -1092,7 +1092,7 @@ raw_request() {
 	stop_server TERM
 	# the stored result of task 1 gets a NaN bias, as an older server took it
 	sqlite3 state/g2t.db "SELECT writefile('r.bin', result) FROM tasks WHERE id=1" >/dev/null
-	put_u32 r.bin 108 2143289344
+	put_u32 r.bin 120 2143289344
 	sqlite3 state/g2t.db "UPDATE tasks SET result=readfile('r.bin') WHERE id=1"
 	serve
 	call GET /v1/model

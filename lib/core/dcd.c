@@ -1,8 +1,9 @@
 /*
  * The exact solver (G2T_ALGO_DCD): dual coordinate descent on the problem
  * LIBLINEAR solves with -B 1,
- *     min 0.5 (|w|^2 + b^2) + C sum_i loss(y_i (w.x_i + b)),
- * the bias an extra constant feature 1, regularised like the others.
+ *     min 0.5 (|w|^2 + b^2) + sum_i C_i loss(y_i (w.x_i + b)),
+ * C_i the cost times the class weight of row i (LIBLINEAR's -wi), the bias
+ * an extra constant feature 1, regularised like the others.
  * Hinge and squared hinge as Hsieh et al., ICML 2008 (LIBLINEAR -s 3 and
  * -s 1), logistic loss as Yu, Huang and Lin, MLJ 2011 (-s 7).  The rows
  * are all in memory; the state beyond them and the weights is one dual
@@ -33,9 +34,9 @@ struct dcd {
 	float *qd;               /* per row: x.x + 1 (+ D_ii) */
 	float *alpha;            /* per row: alpha; logistic: alpha, C - alpha */
 	uint32_t *index;         /* the rows, the active ones first */
-	float c;                 /* the cost C */
-	float diag;              /* D_ii: 1 / (2C) for squared hinge, else 0 */
-	float upper;             /* bound on alpha: C, or < 0 for none */
+	float c[2];              /* C_i of class a's rows, of class b's */
+	float diag[2];           /* D_ii: 1 / (2 C_i) for squared hinge, else 0 */
+	float upper[2];          /* bound on alpha: C_i, or < 0 for none */
 	float pgmax, pgmin;      /* this pass's projected gradient extremes */
 	float pgmax_old, pgmin_old; /* the last pass's: the shrinking bounds */
 	float inner_eps;         /* logistic: tolerance of the Newton steps */
@@ -52,6 +53,12 @@ struct dcd {
 static inline float fabsf_(float x)
 {
 	return x < 0.0f ? -x : x;
+}
+
+/* 0 for a row of class a, 1 for one of class b */
+static inline int side_of(const struct dcd *s, uint32_t i)
+{
+	return i >= s->n0;
 }
 
 /* y[i] += a * x[i] for n values: eight at a time and restrict, so that
@@ -118,15 +125,16 @@ static inline void move(struct dcd *s, float d, uint32_t i, const float *x)
  * a bound with a gradient past the last pass's extremes. */
 static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
 {
-	float a = s->alpha[i], g, pg = 0.0f;
+	int side = side_of(s, i);
+	float a = s->alpha[i], upper = s->upper[side], g, pg = 0.0f;
 
-	g = y * decision(s, i, x) - 1.0f + a * s->diag;
+	g = y * decision(s, i, x) - 1.0f + a * s->diag[side];
 	if (a == 0.0f) {
 		if (g > s->pgmax_old)
 			return 1;
 		if (g < 0.0f)
 			pg = g;
-	} else if (a == s->upper) {
+	} else if (a == upper) {
 		if (g < s->pgmin_old)
 			return 1;
 		if (g > 0.0f)
@@ -142,8 +150,8 @@ static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
 		float na = a - g / s->qd[i];
 
 		na = na < 0.0f ? 0.0f : na;
-		if (s->upper >= 0.0f && na > s->upper)
-			na = s->upper;
+		if (upper >= 0.0f && na > upper)
+			na = upper;
 		s->alpha[i] = na;
 		move(s, (na - a) * y, i, x);
 	}
@@ -156,7 +164,7 @@ static int svc_step(struct dcd *s, uint32_t i, const float *x, float y)
  * gradient of the pass. */
 static int lr_step(struct dcd *s, uint32_t i, const float *x, float y)
 {
-	float *al = s->alpha + 2u * (size_t)i, c = s->c, qa = s->qd[i];
+	float *al = s->alpha + 2u * (size_t)i, c = s->c[side_of(s, i)], qa = s->qd[i];
 	float b = y * decision(s, i, x), sign = 1.0f, z, old, gp;
 	int one = 0, k;
 
@@ -250,17 +258,17 @@ static void init_row(struct dcd *s, uint32_t i, const float *x, float y)
 {
 	(void)y;
 	s->qd[i] = (SPARSE(s) ? g2t_sdot(NULL, &s->srows[i]) : g2t_dot(x, x, (uint32_t)s->features)) +
-	           1.0f + s->diag;
+	           1.0f + s->diag[side_of(s, i)];
 }
 
 /* Logistic loss starts from alpha small, where its log is finite, and
  * w = sum alpha y x. */
 static void init_lr(struct dcd *s, uint32_t i, const float *x, float y)
 {
-	float a = 1e-3f * s->c < 1e-8f ? 1e-3f * s->c : 1e-8f;
+	float c = s->c[side_of(s, i)], a = 1e-3f * c < 1e-8f ? 1e-3f * c : 1e-8f;
 
 	s->alpha[2u * (size_t)i] = a;
-	s->alpha[2u * (size_t)i + 1] = s->c - a;
+	s->alpha[2u * (size_t)i + 1] = c - a;
 	move(s, a * y, i, x);
 }
 
@@ -309,11 +317,13 @@ static void rebuild_row(struct dcd *s, uint32_t i, const float *x, float y)
 		move(s, a * y, i, x);
 }
 
-/* One row's primal loss term, and its term of the dual (a maximisation):
- * alpha for the hinges, less alpha^2 D_ii / 2 for squared hinge;
- * -(alpha log alpha + (C - alpha) log(C - alpha)) for logistic loss. */
+/* One row's primal loss term, times its class weight, and its term of the
+ * dual (a maximisation): alpha for the hinges, less alpha^2 D_ii / 2 for
+ * squared hinge; -(alpha log alpha + (C_i - alpha) log(C_i - alpha)) for
+ * logistic loss. */
 static void sum_row(struct dcd *s, uint32_t i, const float *x, float y)
 {
+	int side = side_of(s, i);
 	float z = y * decision(s, i, x), l;
 
 	if (LOGISTIC(s)) {
@@ -327,11 +337,11 @@ static void sum_row(struct dcd *s, uint32_t i, const float *x, float y)
 		float a = s->alpha[i];
 
 		l = z < 1.0f ? 1.0f - z : 0.0f;
-		if (s->diag != 0.0f)
+		if (s->diag[side] != 0.0f)
 			l = l * l;
-		kadd(&s->dual, a - 0.5f * a * a * s->diag);
+		kadd(&s->dual, a - 0.5f * a * a * s->diag[side]);
 	}
-	kadd(&s->loss, l);
+	kadd(&s->loss, G2T_WITH_CLASS_WEIGHTS ? l * s->p->weight[side] : l);
 }
 
 static void zero(float *x, size_t n)
@@ -351,10 +361,11 @@ static void certify(struct dcd *s, struct g2t_cert *c)
 	each_row(s, rebuild_row);
 	each_row(s, sum_row);
 	ww = g2t_dot(s->w, s->w, (uint32_t)s->features + 1);
-	c->primal = 0.5f * ww + s->c * s->loss.sum;
+	c->primal = 0.5f * ww + s->p->cost * s->loss.sum;
 	c->dual = s->dual.sum - 0.5f * ww;
-	if (LOGISTIC(s)) /* the constant of the dual: n C log C */
-		c->dual = c->dual + (float)s->total * s->c * g2t_logf(s->c);
+	if (LOGISTIC(s)) /* the constant of the dual: sum C_i log C_i */
+		c->dual = c->dual + (float)s->n0 * s->c[0] * g2t_logf(s->c[0]) +
+		          (float)(s->total - s->n0) * s->c[1] * g2t_logf(s->c[1]);
 	c->gap = (c->primal - c->dual) / (c->primal > 0.0f ? c->primal : 1.0f);
 }
 
@@ -384,7 +395,6 @@ static int dcd_place(struct dcd *s, const struct g2t_task *task, uint32_t featur
 	s->task = task;
 	s->p = p;
 	s->features = features;
-	s->c = p->cost;
 	s->n0 = n[0];
 	s->total = n[0] + n[1];
 	s->w = work;
@@ -401,10 +411,13 @@ static void dcd_init(struct dcd *s)
 	const struct g2t_params *p = s->p;
 	const struct g2t_task *task = s->task;
 
-	s->upper = s->c;
-	if (G2T_HAS_LOSS(G2T_LOSS_SQHINGE) && p->loss == G2T_LOSS_SQHINGE) {
-		s->diag = 0.5f / s->c;
-		s->upper = -1.0f;
+	for (int k = 0; k < 2; k++) {
+		s->c[k] = G2T_WITH_CLASS_WEIGHTS ? p->cost * p->weight[k] : p->cost;
+		s->upper[k] = s->c[k];
+		if (G2T_HAS_LOSS(G2T_LOSS_SQHINGE) && p->loss == G2T_LOSS_SQHINGE) {
+			s->diag[k] = 0.5f / s->c[k];
+			s->upper[k] = -1.0f;
+		}
 	}
 	unshrink(s);
 	s->inner_eps = 1e-2f;

@@ -37,7 +37,7 @@ enum g2t_status {
 
 /* Stream framing. */
 #define G2T_MAGIC 0x54324789u /* bytes 89 47 32 54: "\x89G2T" */
-#define G2T_FORMAT_VERSION 1u
+#define G2T_FORMAT_VERSION 2u
 #define G2T_HEADER_SIZE 8u /* u32 type (or magic), u32 length */
 #define G2T_CRC_SIZE 4u
 
@@ -87,6 +87,11 @@ enum g2t_algo {
  *                (G2T_ENC_SPARSE) are decoded and trained; 0:
  *                g2t_shard_header_decode() refuses a well-formed sparse
  *                SHARD with G2T_EPARAM
+ *   G2T_WITH_CLASS_WEIGHTS  1: class weights other than 1 compiled in;
+ *                0: a task with one is refused with G2T_EPARAM
+ *   G2T_WITH_PROBABILITY  1: tasks may ask for a probability sigmoid, which
+ *                the caller fits (a host's g2t-train); 0: such a task is
+ *                refused with G2T_EPARAM (devices: the core fits none)
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u
@@ -109,6 +114,12 @@ enum g2t_algo {
 #ifndef G2T_WITH_SPARSE_ROWS
 #define G2T_WITH_SPARSE_ROWS 1
 #endif
+#ifndef G2T_WITH_CLASS_WEIGHTS
+#define G2T_WITH_CLASS_WEIGHTS 1
+#endif
+#ifndef G2T_WITH_PROBABILITY
+#define G2T_WITH_PROBABILITY 1
+#endif
 #define G2T_HAS_LOSS(l) ((G2T_LOSSES >> (l)) & 1u)
 #define G2T_HAS_ALGO(a) ((G2T_ALGOS >> (a)) & 1u)
 /* A SHARD's encoding: the values' type, G2T_ENC_F32 or G2T_ENC_U8, plus
@@ -126,8 +137,13 @@ struct g2t_params {
 	uint32_t epochs; /* passes over the task's rows, >= 1; G2T_ALGO_DCD: at
 	                    most that many */
 	uint32_t seed;   /* shuffle seed */
+	float weight[2]; /* class weights of class a, of class b: a row's loss
+	                    counts weight times (LIBSVM's -wi), > 0, < 1e6;
+	                    1 for G2T_ALGO_FIXED */
+	uint32_t probability; /* 1: the weights carry a Platt sigmoid fitted on
+	                         held-out folds; 0 or 1 */
 };
-#define G2T_PARAMS_SIZE 24u
+#define G2T_PARAMS_SIZE 36u
 
 /* What a task is: bytes [identity] are hashed into the task hash. */
 struct g2t_task_id {
@@ -166,7 +182,11 @@ struct g2t_weights {
 	float *w;           /* caller-owned, `features` values */
 	uint64_t rows_seen; /* rows processed over all epochs */
 	uint32_t epochs;    /* epochs completed */
-	float loss;         /* mean training loss of the last epoch */
+	float loss;         /* mean training loss of the last epoch, each row's
+	                       times its class weight */
+	float sigmoid[2];   /* params.probability: Platt's A and B, the
+	                       probability of class a being 1 / (1 + exp(A z + B))
+	                       for decision value z; the caller sets them */
 	const uint8_t *token; /* the task's lease token, carried to the server */
 	uint32_t token_len;
 };
@@ -437,7 +457,8 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
  * The exact solver (G2T_ALGO_DCD): dual coordinate descent to the optimum of
  *     min 0.5 (|w|^2 + b^2) + C sum_i loss(y_i (w.x_i + b)),
  * LIBLINEAR's problem with -B 1 (-s 3 hinge, -s 1 squared hinge without a
- * half, -s 7 logistic), C the params' cost.  It reads every row
+ * half, -s 7 logistic), C the params' cost times the row's class weight
+ * (LIBLINEAR's -wi).  It reads every row
  * once, into work, with one call of `read` per side.  Each pass visits
  * the active rows in a new random order (dcd.c), shrinking out rows as
  * LIBLINEAR does (not for logistic loss).  When the projected

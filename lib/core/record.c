@@ -271,26 +271,50 @@ static inline int nonzero(const float *f)
 }
 #define F32_1E6 0x49742400u         /* the bits of 1e6f */
 
-/* Parameters the format allows, whether or not this build can train them. */
+/* 0 < x < 1e6, NaN failing */
+static inline int positive(const float *x)
+{
+	return bits(x) - 1 < F32_1E6 - 1;
+}
+
+/* Whether both class weights are 1. */
+static int unweighted(const struct g2t_params *p)
+{
+	return bits(&p->weight[0]) == 0x3f800000u && bits(&p->weight[1]) == 0x3f800000u;
+}
+
+/* Parameters the format allows, whether or not this build can train them.
+ * (A build leaves to g2t_params_check(), which refuses them anyway, the rules
+ * of what it has not: fixed point's and the exact solver's, the range of
+ * class weights, probability; less code on 8-bit chips.) */
 static int params_valid(const struct g2t_params *p)
 {
-	uint32_t cost = bits(&p->cost), l1 = bits(&p->l1);
+	uint32_t l1 = bits(&p->l1);
 
 	if (p->loss > G2T_LOSS_SQHINGE || p->algo > G2T_ALGO_DCD)
 		return 0;
-	if (p->algo == G2T_ALGO_FIXED && (p->loss != G2T_LOSS_HINGE || !F32_ZERO(l1)))
+	if (G2T_HAS_ALGO(G2T_ALGO_FIXED) && p->algo == G2T_ALGO_FIXED &&
+	    (p->loss != G2T_LOSS_HINGE || !F32_ZERO(l1)))
 		return 0;
-	if (p->algo == G2T_ALGO_DCD && !F32_ZERO(l1))
+	if (G2T_HAS_ALGO(G2T_ALGO_DCD) && p->algo == G2T_ALGO_DCD && !F32_ZERO(l1))
 		return 0;
-	/* 0 < cost < 1e6, 0 <= l1 < 1e6 (-0 included), NaN failing */
-	return cost - 1 < F32_1E6 - 1 && (l1 < F32_1E6 || F32_ZERO(l1)) &&
+	if (G2T_WITH_CLASS_WEIGHTS && (!positive(&p->weight[0]) || !positive(&p->weight[1])))
+		return 0;
+	if (G2T_WITH_PROBABILITY && p->probability > 1)
+		return 0;
+	/* 0 <= l1 < 1e6 (-0 included) */
+	return positive(&p->cost) && (l1 < F32_1E6 || F32_ZERO(l1)) &&
 	       p->epochs - 1 < 100000;
 }
 
+/* Fixed point has no class weights; nor has a build without them; a build
+ * without probabilities takes none. */
 int g2t_params_check(const struct g2t_params *p)
 {
 	if (!params_valid(p) || !G2T_HAS_LOSS(p->loss) || !G2T_HAS_ALGO(p->algo) ||
-	    (!G2T_WITH_L1 && !F32_ZERO(bits(&p->l1))))
+	    (!G2T_WITH_L1 && !F32_ZERO(bits(&p->l1))) ||
+	    ((!G2T_WITH_CLASS_WEIGHTS || p->algo == G2T_ALGO_FIXED) && !unweighted(p)) ||
+	    (!G2T_WITH_PROBABILITY && p->probability))
 		return G2T_EPARAM;
 	return G2T_OK;
 }
@@ -303,6 +327,7 @@ void g2t_params_default(struct g2t_params *p)
 	p->l1 = 0.0f;
 	p->epochs = G2T_SGD_EPOCHS;
 	p->seed = 1;
+	p->weight[0] = p->weight[1] = 1.0f;
 }
 
 long g2t_task_id_encode(uint8_t *out, size_t cap, const struct g2t_task_id *id)
@@ -607,8 +632,9 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 	sparse = G2T_WITH_SPARSE && sparse; /* without it, 0 for the compiler too */
 	values = sparse ? nnz : w->features;
 	shift = sparse ? 3 : 2;
-	/* all but the values: fixed part, token, the nnz count if sparse */
-	rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0);
+	/* all but the values: fixed part, sigmoid, token, the nnz count if sparse */
+	rest = WEIGHTS_FIXED + 4 + w->token_len + (sparse ? 4 : 0) +
+	       (G2T_WITH_PROBABILITY && w->id.params.probability ? 8 : 0);
 	/* checked so that nothing overflows, without 64-bit arithmetic */
 	if (w->token_len > G2T_TOKEN_MAX || cap < rest || values > (cap - rest) >> shift)
 		return G2T_ENOMEM;
@@ -620,6 +646,10 @@ long g2t_weights_encode(uint8_t *out, size_t cap, const struct g2t_weights *w)
 	put_u64(o + 12, &w->rows_seen);
 	le_words(o + 20, (const uint8_t *)&w->epochs, 2); /* epochs, loss */
 	o += 28;
+	if (G2T_WITH_PROBABILITY && w->id.params.probability) {
+		le_words(o, (const uint8_t *)w->sigmoid, 2);
+		o += 8;
+	}
 	if (G2T_WITH_SPARSE && sparse) {
 		g2t_put_u32(o, nnz);
 		o += 4;
@@ -658,6 +688,13 @@ int g2t_weights_decode(struct g2t_weights *w, size_t wcap, const uint8_t *p,
 	w->epochs = g2t_get_u32(p + 20);
 	w->loss = g2t_get_f32(p + 24);
 	len -= WEIGHTS_FIXED;
+	if (G2T_WITH_PROBABILITY && w->id.params.probability) {
+		if (len < 8)
+			return G2T_EFORMAT;
+		le_words((uint8_t *)w->sigmoid, o, 2);
+		o += 8;
+		len -= 8;
+	}
 	if (w->features == 0 || w->features > wcap)
 		return w->features ? G2T_ENOMEM : G2T_EFORMAT;
 	if (form == G2T_DENSE) {

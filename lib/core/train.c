@@ -146,14 +146,19 @@ static inline void start_average(struct sgd *s)
 	s->k = 1;
 }
 
+/* A step on a row of label y (x dense, or r sparse), whose loss counts its
+ * class weight times. */
 static void sgd_step(struct sgd *s, const float *x, const struct g2t_srow *r, float y)
 {
 	const struct g2t_params *p = s->p;
 	float slope, eta = learning_rate(s), scale = s->scale;
 	float dot = SPARSE(r) ? g2t_sdot(s->v, r) : g2t_dot(s->v, x, (uint32_t)s->features);
 	float z = y * (dot * scale + s->bias);
+	/* without class weights, multiplications by 1 the compiler leaves out */
+	float weight = G2T_WITH_CLASS_WEIGHTS ? p->weight[y < 0.0f] : 1.0f;
 
-	s->loss_sum += loss_at(p->loss, z, &slope);
+	s->loss_sum += loss_at(p->loss, z, &slope) * weight;
+	slope = slope * weight;
 	scale = scale * (1.0f - eta * s->lambda);
 	s->scale = scale;
 	if (slope != 0.0f) {

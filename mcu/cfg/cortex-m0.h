@@ -1,6 +1,7 @@
 /* Cortex-M0: BBC micro:bit (nRF51822, 256 KB flash, 16 KB RAM) in QEMU.
  * Block 1 everywhere: the RAM holds the 45 classifiers of digits45, not
  * rows; fixed point for the 45-pair problem (no FPU). */
+#define G2T_WITH_PROBABILITY 0 /* the core fits no sigmoid */
 #define CFG_NAME "cortex-m0"
 #define ARENA_BYTES 13952
 #define USE_LETTER 1

@@ -2,6 +2,7 @@
  * 4 MB data SSRAM.  "all" blocks hold each side whole, as g2t-train does for
  * these tasks: those weights must equal g2t-train's, in float32 and in
  * fixed point.  The dcd jobs run the exact solver on both boards. */
+#define G2T_WITH_PROBABILITY 0 /* the core fits no sigmoid */
 #define ARENA_BYTES (96 * 1024) /* the largest job, digits45 with whole sides, needs 88 KB */
 #define USE_LETTER 1
 #define USE_LETTER_SMALL 1

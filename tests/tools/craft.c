@@ -288,10 +288,10 @@ static void weight_set(struct body *b, const struct rec *r, int fault)
 	} else {
 		put_varint(b, wt.features);
 	}
-	put(b, r->p + 108, 4); /* bias */
+	put(b, r->p + G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 8, 4); /* bias */
 	put_varint(b, wt.rows_seen);
 	put_varint(b, wt.epochs + (fault == PK_EPOCHS ? 1ull << 32 : 0));
-	put(b, r->p + 124, 4); /* loss */
+	put(b, r->p + G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 24, 4); /* loss */
 	put_varint(b, fault == PK_TOKEN ? G2T_TOKEN_MAX + 1 : wt.token_len);
 	for (i = 0; fault == PK_TOKEN && i <= G2T_TOKEN_MAX; i++)
 		put_u8(b, 't');
@@ -367,7 +367,7 @@ static const struct vector {
 } vectors[] = {
 	{ "good", "the input as it is", NULL, 0, 0 },
 	{ "frame-magic", "the magic's first byte 0x88", NULL, 0, FR_MAGIC },
-	{ "frame-version", "the stream version 2", NULL, 0, FR_VERSION },
+	{ "frame-version", "the next stream version", NULL, 0, FR_VERSION },
 	{ "frame-crc", "the first record's CRC one bit off", NULL, 0, FR_CRC },
 	{ "frame-cut", "the last byte cut off", NULL, 0, FR_CUT },
 	{ "frame-too-big", "a TASK header of length 2^26 + 1 first", NULL, 0, FR_TOO_BIG },
@@ -436,7 +436,7 @@ static void write_stream(const struct stream *s, int frame)
 	if (frame == FR_CRC) /* the first record's CRC */
 		buf[G2T_HEADER_SIZE + G2T_HEADER_SIZE + s->r[0].len] ^= 1;
 	if (frame == FR_VERSION)
-		buf[4] = 2;
+		buf[4] = G2T_FORMAT_VERSION + 1;
 	if (frame == FR_MAGIC)
 		buf[0] = 0x88;
 	if (fwrite(buf, 1, len - (frame == FR_CUT), stdout) != len - (frame == FR_CUT) ||

@@ -16,6 +16,8 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "core/g2t_core.h"
+
 #define PATH "/v1/results"
 #define PACKET 6	/* record type whose payload is hashed */
 #define REFUSED "{\"status\":\"refused\",\"reason\":\"test\"}\n"
@@ -123,7 +125,7 @@ static uint32_t le32(const unsigned char *p)
 static const char *find_packet(const unsigned char *b, size_t n,
 			       const unsigned char **pl, uint32_t *plen)
 {
-	static const unsigned char magic[8] = { 0x89, 'G', '2', 'T', 1, 0, 0, 0 };
+	static const unsigned char magic[8] = { 0x89, 'G', '2', 'T', G2T_FORMAT_VERSION, 0, 0, 0 };
 	size_t at = 8;
 
 	*pl = NULL;

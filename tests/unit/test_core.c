@@ -124,9 +124,9 @@ static void test_decoder(void)
 	s[0] = 'X';
 	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_EMAGIC, "bad magic");
 	s[0] = 0x89;
-	s[4] = 2;
+	s[4] = G2T_FORMAT_VERSION + 1;
 	CHECK(decode_bytewise(s, n, buf, sizeof buf, &type) == G2T_EVERSION, "bad version");
-	s[4] = 1;
+	s[4] = G2T_FORMAT_VERSION;
 	CHECK(decode_bytewise(s, n, buf, 4, &type) == G2T_ETOOBIG,
 	      "a record over the buffer is refused unless streamed");
 }
@@ -160,6 +160,27 @@ static void test_weights_codec(void)
 	      "weights over the caller's room are refused");
 	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n - 1) == G2T_EFORMAT,
 	      "a short payload is malformed");
+	in.id.params.probability = 1;
+	in.id.params.weight[1] = 2.5f;
+	in.sigmoid[0] = -3.25f;
+	in.sigmoid[1] = 0.125f;
+	n = g2t_weights_encode(buf, sizeof buf, &in);
+	CHECK(n == 32 + G2T_TASK_ID_SIZE + 28 + 8 + 400 + 4 &&
+	      g2t_get_f32(buf + 32 + G2T_TASK_ID_SIZE + 28) == -3.25f,
+	      "a probability task's sigmoid follows the loss");
+	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_OK &&
+	      out.sigmoid[0] == -3.25f && out.sigmoid[1] == 0.125f &&
+	      out.id.params.weight[1] == 2.5f && !memcmp(w, back, sizeof w),
+	      "the sigmoid and class weights round trip");
+	in.id.params.probability = 2;
+	n = g2t_weights_encode(buf, sizeof buf, &in);
+	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_EFORMAT,
+	      "probability 2 is malformed");
+	in.id.params.probability = 0;
+	in.id.params.weight[1] = 0.0f;
+	n = g2t_weights_encode(buf, sizeof buf, &in);
+	CHECK(g2t_weights_decode(&out, 100, buf, (size_t)n) == G2T_EFORMAT,
+	      "a class weight of 0 is malformed");
 }
 
 /* A sparse float32 shard of 2 rows of 300 features: {5: 1.5, 299: -2},

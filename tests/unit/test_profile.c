@@ -1,7 +1,8 @@
 /*
  * The core built with the least profile, as for an ATmega328P: the tasks it
  * leaves out are refused with G2T_EPARAM but still decode; the rest trains.
- * Weights that take the sparse form are refused, the dense form written.
+ * Weights that take the sparse form are refused, the dense form written;
+ * class weights other than 1 and probability tasks are refused.
  * Stream offsets are 32-bit: a stream past 4 GiB - 1 bytes is refused.
  * SHARD rows are one byte: a float32 SHARD is refused, a uint8 one decodes.
  * (That it trains the same bits as the full build, make check-mcu shows.)
@@ -19,6 +20,9 @@ static int rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 		out[i] = (float)((first + i) % 5) / 5.0f + (side ? -1.0f : 1.0f);
 	return 0;
 }
+
+/* where a WEIGHTS record's values start */
+#define W0 (G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 28)
 
 int main(void)
 {
@@ -53,11 +57,26 @@ int main(void)
 	p->algo = G2T_ALGO_ASGD;
 	p->l1 = 0.01f;
 	CHECK(g2t_params_check(p) == G2T_EPARAM, "L1 is refused");
+	p->l1 = 0.0f;
+	p->weight[1] = 2.0f;
+	g2t_task_id_encode(id, sizeof id, &task.id);
+	CHECK(g2t_task_id_decode(&back, id, sizeof id) == G2T_OK &&
+	      g2t_params_check(p) == G2T_EPARAM &&
+	      g2t_train(&task, 1, n, rows, NULL, work, 1, &out) == G2T_EPARAM,
+	      "a class weight decodes, and is refused");
+	p->weight[1] = 1.0f;
+	p->probability = 1;
+	g2t_task_id_encode(id, sizeof id, &task.id);
+	CHECK(g2t_task_id_decode(&back, id, sizeof id) == G2T_OK &&
+	      g2t_params_check(p) == G2T_EPARAM &&
+	      g2t_train(&task, 1, n, rows, NULL, work, 1, &out) == G2T_EPARAM,
+	      "a probability task decodes, and is refused");
+	p->probability = 0;
 	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == G2T_EPARAM,
 	      "weights that take the sparse form are refused");
 	w4[1] = 0.25f;
-	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == 128 + 16 + 4 &&
-	      g2t_get_u32(rec + 104) == G2T_DENSE && g2t_get_f32(rec + 128) == 0.5f,
+	CHECK(g2t_weights_encode(rec, sizeof rec, &sw) == W0 + 16 + 4 &&
+	      g2t_get_u32(rec + W0 - 24) == G2T_DENSE && g2t_get_f32(rec + W0) == 0.5f,
 	      "half non-zero: the dense form");
 	struct g2t_decoder d;
 	uint8_t hdr[G2T_HEADER_SIZE], dbuf[16];

@@ -13,7 +13,7 @@ tmp=$(mktemp "${TMPDIR:-/tmp}/g2t-example.XXXXXX")
 trap 'rm -f "$tmp" "$tmp.page" "$tmp.w"' EXIT
 "$bin/g2t-split" tests/vectors/example.csv >"$tmp"
 # the TASK is the last record: its hash at 8, its identity's schema id at 40
-task=$(($(stat -c %s "$tmp") - 116))
+task=$(($(stat -c %s "$tmp") - 128))
 hex() { od -An -tx1 -v -j "$1" -N 32 "$tmp" | tr -d ' \n'; }
 schema_id=$(hex $((task + 40)))
 task_hash=$(hex $((task + 8)))

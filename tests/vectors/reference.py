@@ -12,7 +12,7 @@ f(a op b) below is exact binary32 arithmetic.
                                          tasks of 2048 features, whose rows
                                          come in blocks of 16, and the split
                                          and the labels of tiny, iris, wine
-    tests/vectors/reference.py TASKS     the WEIGHTS bytes from byte 100 on
+    tests/vectors/reference.py TASKS     the WEIGHTS bytes from byte 112 on
 """
 import math
 import os
@@ -463,12 +463,13 @@ def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
     schema += b''.join(struct.pack('<ff', lo[j], scale[j]) for j in range(F))
     schema += b''.join(string(n.encode()) + sh[4:8] + blake(sh)  # name, rows, hash
                        for n, sh in zip(classes, shards))
-    out = struct.pack('<II', 0x54324789, 1) + record(1, schema)
+    out = struct.pack('<II', 0x54324789, 2) + record(1, schema)
     out += b''.join(record(2, sh) for sh in shards)
     K, t = len(classes), 0
     for a in range(K):
         for b in range(a + 1, K):
-            ident = blake(schema) + struct.pack('<III', t, a, b) + struct.pack('<IIffII', *params)
+            ident = (blake(schema) + struct.pack('<III', t, a, b) + struct.pack('<IIffII', *params) +
+                     struct.pack('<ffI', 1.0, 1.0, 0))  # class weights 1, no probability
             out += record(3, blake(ident) + ident + struct.pack('<I', 0))
             t += 1
     return out
@@ -567,7 +568,7 @@ def check(root):
             if lines is None:  # g2t-train's own bytes
                 subprocess.run([bindir + '/g2t-train', '-o', tmp + '/w.g2t', tmp + '/s.g2t'],
                                check=True)
-                lines = ['%s\t%d\t%s' % (opts, struct.unpack_from('<I', p, 64)[0], p[100:].hex())
+                lines = ['%s\t%d\t%s' % (opts, struct.unpack_from('<I', p, 64)[0], p[112:].hex())
                          for t, p in read_stream(tmp + '/w.g2t') if t == 4]
             got = list(train_stream(tmp + '/s.g2t', opts))
             print('%s - %s: %d tasks' % ('ok' if got == lines else 'not ok', opts, len(lines)))

@@ -2,7 +2,7 @@
 # Training test vectors (g2t(7), TRAINING ARITHMETIC): the tasks of tiny.csv
 # trained by every algorithm and loss, one line per WEIGHTS record: the
 # options given to g2t-split, the task index, then the record's payload from
-# byte 100 (F, form, bias, rows_seen, epochs, loss, the weights, the token)
+# byte 112 (F, form, bias, rows_seen, epochs, loss, the weights, the token)
 # in hexadecimal.  The hash and identity are left out: they follow the
 # parameters block, whatever its layout.  With --check, exits 1 unless
 # g2t-train still writes weights.expected; regenerate it with
@@ -24,7 +24,7 @@ vectors() {
 			set -- $(od -An -tu4 -j "$off" -N8 "$tmp")
 			if [ "$1" = 4 ]; then
 				printf '%s\t%s\t%s\n' "$opts" "$(od -An -tu4 -j $((off + 8 + 64)) -N4 "$tmp" |
-					tr -d ' ')" "$(od -An -tx1 -v -j $((off + 108)) -N $(($2 - 100)) "$tmp" |
+					tr -d ' ')" "$(od -An -tx1 -v -j $((off + 120)) -N $(($2 - 112)) "$tmp" |
 					tr -d ' \n')"
 			fi
 			off=$((off + 12 + $2))
