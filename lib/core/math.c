@@ -2,7 +2,7 @@
 #include "g2t_core.h"
 
 /* g2t_dot()'s pairwise sum of its eight partial sums */
-static float pairwise(const float s[8])
+static inline float pairwise(const float s[8])
 {
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
@@ -39,6 +39,7 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 #endif
 }
 
+#if G2T_WITH_SPARSE_ROWS /* else pairwise() has one caller, and is inlined */
 float g2t_sdot(const float *w, const struct g2t_srow *x)
 {
 	float s[8];
@@ -53,6 +54,7 @@ float g2t_sdot(const float *w, const struct g2t_srow *x)
 	}
 	return pairwise(s);
 }
+#endif
 
 static float bits_to_float(uint32_t u)
 {

@@ -289,7 +289,7 @@ static void sgd_result(struct sgd *s, struct g2t_weights *out)
 	out->loss = s->loss_sum / (float)s->total;
 }
 
-static int sgd_run(struct sgd *s, struct g2t_weights *out)
+static inline int sgd_run(struct sgd *s, struct g2t_weights *out)
 {
 	int rc = G2T_OK;
 
@@ -315,11 +315,14 @@ int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
                      float *work, struct g2t_srow *rows, uint32_t block,
                      struct g2t_weights *out)
 {
+#if !G2T_WITH_SPARSE_ROWS /* and sgd_run() has one caller, and is inlined */
+	(void)task, (void)features, (void)n, (void)read, (void)ctx, (void)work, (void)rows,
+	(void)block, (void)out;
+	return G2T_EPARAM;
+#else
 	struct sgd s;
 	int rc;
 
-	if (!G2T_WITH_SPARSE_ROWS)
-		return G2T_EPARAM;
 	/* the dense blocks would follow the weights: none here */
 	if ((rc = sgd_init(&s, task, features, n, NULL, ctx, work, block)))
 		return rc;
@@ -327,4 +330,5 @@ int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
 	s.sbuf[0] = rows;
 	s.sbuf[1] = rows + block;
 	return sgd_run(&s, out);
+#endif
 }
