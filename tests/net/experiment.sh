@@ -15,7 +15,9 @@
 #
 # NET_REPORT_ONLY=1 makes the report and plots again from OUT's runs.
 # Environment: NET_FLEET (good:10,mid:10,poor:10), NET_SMALL_FLEET
-# (good:4,mid:3,poor:3), NET_REPS (3), NET_SETS (letter synthetic),
+# (good:4,mid:3,poor:3), NET_REPS (3), NET_SYNTHETIC_REPS (1: each of its
+# runs takes minutes, and make experiment must end within 30), NET_SETS
+# (letter synthetic),
 # G2T_BIN, TOOLS.  Needs root for the namespaces.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -72,9 +74,11 @@ for set in ${sets_run-$sets}; do
 	data "$set" 0
 	one_machine "$set" 0 > "$out/one-$set"
 	ls "$work/$set-0/tasks" | wc -l > "$out/tasks-$set"
+	n=$reps
+	[ "$set" != synthetic ] || n=${NET_SYNTHETIC_REPS:-1}
 	for policy in $policies; do
-		for r in $(seq "$reps"); do
-			say "$set, $policy, run $r of $reps ($fleet)"
+		for r in $(seq "$n"); do
+			say "$set, $policy, run $r of $n ($fleet)"
 			"$here/run.sh" "$work/$set-0/tasks" "$policy" "$fleet" "$out/runs/$set-$policy-$r" \
 				> /dev/null
 			cmp -s "$work/$set-0/model" "$out/runs/$set-$policy-$r/model" ||
@@ -134,7 +138,7 @@ if command -v gnuplot > /dev/null; then
 	set style fill solid 0.6 border -1
 	set ylabel "seconds to the complete model"
 	set output "$out/time-to-model.png"
-	set title "Time to the model by policy (median of $reps, bars: range)"
+	set title "Time to the model by policy (median, bars: range)"
 	set xtics rotate by -30
 	plot "$out/policies.dat" using 2:3:4:xtic(1) title "$fleet"
 	EOF
@@ -199,8 +203,8 @@ findings() {
 {
 	echo "# Globe2Train's claims on a simulated network"
 	echo
-	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores. Fleet: $fleet; each cell run $reps times,"
-	echo "median (range). Links (tests/net/bed.sh): good 10 Mbit/s, 20 ms RTT; mid 1 Mbit/s, 150 ms,"
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "Fleet: $fleet; each cell run $reps times (the synthetic set ${NET_SYNTHETIC_REPS:-1}), median (range). Links (tests/net/bed.sh): good 10 Mbit/s, 20 ms RTT; mid 1 Mbit/s, 150 ms,"
 	echo "1 % loss; poor 64 kbit/s, 600 ms, 5 % loss, a 10 s outage every minute. Rates by tc tbf on"
 	echo "veth pairs between network namespaces, delay, loss and outages by tests/tools/netproxy."
 	echo "Every run's model was compared with the one-machine model: all identical."
