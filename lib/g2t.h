@@ -7,6 +7,7 @@
 #ifndef G2T_H
 #define G2T_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "core/g2t_core.h"
@@ -362,6 +363,10 @@ struct g2t_spool;
 /* Creates, locks and recovers the spool directory. */
 int g2t_spool_open(struct g2t_spool **s, const char *dir, struct g2t_diag *d);
 void g2t_spool_close(struct g2t_spool *s);
+/* Records the key whose packets the spool holds, or checks it: another key
+ * is refused (G2T_EREFUSED), as the spool's sequence numbers are its key's. */
+int g2t_spool_claim(struct g2t_spool *s, const uint8_t pk[G2T_PK_SIZE],
+                    struct g2t_diag *d);
 /* Keeps the SCHEMA and WEIGHTS records of an input stream, durably;
  * *added is how many weight sets were new. */
 int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *added,
@@ -413,6 +418,17 @@ int g2t_sign_headers(struct curl_slist **hdr, const struct g2t_signer *key,
                      const char *method, const char *path);
 int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t len,
                     struct g2t_send_result *r, struct g2t_diag *d);
+/* Whether a send's last attempt says the link worked: an HTTP answer other
+ * than 408 or 5xx.  A refusal (403, 409, 422...) is the packet's fault, not
+ * the link's, and must not lower the link quality. */
+int g2t_send_link_ok(const struct g2t_send_result *r);
+/* Sends the spool's waiting packets oldest first (lib/device.c).  A packet
+ * refused for good is set aside (p-<seq>.refused), refused(ctx, seq, why)
+ * is told, and the rest go on; a temporary failure stops the round with
+ * G2T_ETEMP.  *acked and *nrefused count the packets. */
+int g2t_spool_send(struct g2t_spool *s, const struct g2t_send_opts *o,
+                   void (*refused)(void *ctx, uint64_t seq, const char *why), void *ctx,
+                   unsigned *acked, unsigned *nrefused, struct g2t_diag *d);
 
 /* The coordinator's durable state (SQLite); see lib/store.c. */
 struct g2t_store;
@@ -482,6 +498,9 @@ struct g2t_retry {
 	long max;                 /* seconds of retrying in all */
 };
 void g2t_retry_start(struct g2t_retry *t, long max);
+/* Once *flag is set (by a signal handler), waits end at once and retries
+ * give up: the caller is stopping. */
+void g2t_retry_cancel_on(volatile sig_atomic_t *flag);
 /* Whether a libcurl result (a CURLcode) and HTTP status are worth a retry:
  * connection failures, timeouts, cut replies, 408, 429 and 5xx. */
 int g2t_retryable(int curl_code, long http);
@@ -531,6 +550,41 @@ int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
  */
 size_t g2t_lease_message(char *out, size_t cap, const char *method, const char *path,
                          const char *time, const char *nonce);
+
+/* The device loop of g2t-device (lib/device.c; curl_global_init first). */
+enum g2t_device_state {
+	G2T_DEVICE_START, G2T_DEVICE_WORKING, G2T_DEVICE_IDLE, G2T_DEVICE_DONE,
+	G2T_DEVICE_UNREACHABLE, G2T_DEVICE_REFUSED, G2T_DEVICE_STOPPED
+};
+struct g2t_device_opts {
+	const char *url;            /* the coordinator's base URL */
+	const struct g2t_signer *key;
+	const char *spool;          /* the key's spool directory */
+	const char *cache;          /* shard cache directory, NULL for none */
+	const char *cacert;         /* CA bundle for a private CA, or NULL */
+	uint32_t min_batch, max_batch; /* bounds of W_t */
+	int precision;              /* G2T_PREC_* of the packets */
+	unsigned jobs;              /* training threads */
+	int once;                   /* stop when there is no work (cron) */
+	long idle_max;              /* seconds: longest wait between polls */
+	long retry_max;             /* seconds of retrying one request */
+	volatile sig_atomic_t *stop; /* set by a signal: finish the step, stop */
+	void (*say)(void *ctx, const char *line); /* a line per state change */
+	void *ctx;
+};
+struct g2t_device_stats {
+	unsigned long trained;      /* weight sets trained into the spool */
+	unsigned long packets;      /* packets acknowledged */
+	unsigned long refused;      /* packets refused and set aside */
+};
+/*
+ * Runs the device until every task is done, or (once) there is no work, or
+ * *stop is set.  G2T_OK then; G2T_ETEMP when once and results could not be
+ * sent (they stay in the spool); G2T_EREFUSED when once and the server
+ * refuses the device; other statuses for local failures.
+ */
+int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
+                   struct g2t_diag *d);
 
 /* The coordinator's HTTP server (libmicrohttpd); see lib/serve.c. */
 struct g2t_serve_opts {
