@@ -100,8 +100,8 @@ static int run(struct g2t_device_opts *o, const char *keyfile)
 	o->key = key;
 	rc = g2t_device_run(o, &st, &d);
 	g2t_signer_free(key);
-	if (rc == G2T_ETEMP)
-		return G2T_EXIT_TEMPFAIL; /* said when the state changed */
+	if (rc && st.said) /* told as a change of state, or quiet as no change */
+		return g2t_exit_code(rc);
 	return rc ? g2t_report(NULL, rc, &d) : G2T_EXIT_OK;
 }
 

@@ -258,11 +258,13 @@ static int step(struct device *v)
 	const uint64_t *seq;
 	int rc;
 
+	v->st->said = 0;
 	if (g2t_spool_pending(v->sp, &seq)) {
 		if ((rc = send_waiting(v)) != G2T_ETEMP)
 			return rc ? rc : 1;
 		enter(v, G2T_DEVICE_UNREACHABLE, "%s: %s; %zu packets held", v->o->url,
 		      v->d->what, g2t_spool_pending(v->sp, &seq));
+		v->st->said = 1;
 		if (v->o->once || stopping(v))
 			return G2T_ETEMP;
 		idle_wait(v, 0);
@@ -297,6 +299,7 @@ static int step(struct device *v)
 	}
 	enter(v, rc == G2T_EREFUSED ? G2T_DEVICE_REFUSED : G2T_DEVICE_UNREACHABLE,
 	      "%s: %s", v->o->url, v->d->what);
+	v->st->said = 1;
 	if (v->o->once)
 		return rc;
 	idle_wait(v, r.retry_after);

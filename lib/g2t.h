@@ -477,6 +477,18 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 int g2t_store_each_result(struct g2t_store *s,
                           int (*fn)(void *ctx, long task, const uint8_t *p, uint32_t len),
                           void *ctx);
+/* What the state knows of a device. */
+struct g2t_store_device {
+	long long done;         /* results that completed a task */
+	long long expired;      /* leases it let run out */
+	long long disagreed;    /* results outvoted by replicas */
+	long long leased;       /* leases it holds now */
+};
+/* Calls back with every device the state knows, in key order. */
+int g2t_store_each_device(struct g2t_store *s,
+                          int (*fn)(void *ctx, const uint8_t *key,
+                                    const struct g2t_store_device *dev),
+                          void *ctx, long long now);
 /* Takes a stored result back: the task is open again for new leases;
  * device gets the key of its last lease's device (zeros: none). */
 int g2t_store_reopen(struct g2t_store *s, long task, uint8_t device[G2T_PK_SIZE],
@@ -576,6 +588,7 @@ struct g2t_device_stats {
 	unsigned long trained;      /* weight sets trained into the spool */
 	unsigned long packets;      /* packets acknowledged */
 	unsigned long refused;      /* packets refused and set aside */
+	int said;                   /* the failure returned was told as a state */
 };
 /*
  * Runs the device until every task is done, or (once) there is no work, or
@@ -611,6 +624,14 @@ int g2t_server_start(struct g2t_server **s, const struct g2t_serve_opts *o,
 unsigned g2t_server_port(const struct g2t_server *s);
 /* Stops taking connections, finishes the requests in flight, checkpoints. */
 void g2t_server_stop(struct g2t_server *s);
+/* Reads the --devices keys again: new keys are enrolled, keys no longer
+ * there are not (unless --open); the counts say what changed.  On an error
+ * the devices stay as they were. */
+int g2t_server_reload(struct g2t_server *s, size_t *added, size_t *removed,
+                      size_t *enrolled, struct g2t_diag *d);
+/* Called about once a second: logs completion once, building the model,
+ * and a progress line a minute while work runs. */
+void g2t_server_tick(struct g2t_server *s);
 
 /* Index of the first NaN or infinity in v[0..n), or n when all are finite. */
 size_t g2t_nonfinite(const float *v, size_t n);

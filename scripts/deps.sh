@@ -31,9 +31,11 @@ required_for() {
 		# openssl signs the hand-made requests of tests/serve.bats; sqlite3 reads
 		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh;
 		# liblinear-tools and libsvm-tools check the exact solver's objectives
-		# and accuracy
+		# and accuracy; tests/operator.bats renders the operator's page with
+		# chromium, checks /metrics with prometheus's promtool and scrapes it
+		# with prometheus, and reads JSON and PNG with python3
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
-			sqlite3 liblinear-tools libsvm-tools ;;
+			sqlite3 liblinear-tools libsvm-tools chromium prometheus python3 ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time ;;
