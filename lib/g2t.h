@@ -163,6 +163,9 @@ int g2t_text_open(struct g2t_text **t, const char *path,
 /* 1 and a row, 0 at the end, or a negative status. */
 int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d);
 int g2t_text_format(const struct g2t_text *t);
+/* Bytes of the file read so far (compressed ones for gzip) and its size,
+ * 0 when it is not known (a pipe). */
+void g2t_text_position(const struct g2t_text *t, long long *read, long long *size);
 /* CSV: names of the feature columns (in order) and of the label column. */
 uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
 /* CSV: feature column `column` is not read: whatever it holds, its value is 0. */
@@ -176,6 +179,10 @@ struct g2t_split_opts {
 	const char *classes;        /* comma-separated subset, or NULL */
 	int quantize;               /* 8 or 32 */
 	struct g2t_params params;
+	/* called now and then while the input is read, and once at its end */
+	void (*progress)(void *ctx, unsigned long long rows, long long read,
+	                 long long size, int end);
+	void *progress_ctx;
 };
 struct g2t_dataset;
 int g2t_dataset_load(struct g2t_dataset **ds, const char *path,

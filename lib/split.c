@@ -198,15 +198,29 @@ static int check_limits(struct g2t_dataset *ds, const struct g2t_row *r, uint32_
 	return G2T_OK;
 }
 
-static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
-                     struct g2t_diag *d)
+/* Tells o->progress how far the reading is. */
+static void tell(const struct g2t_split_opts *o, struct g2t_text *t,
+                 unsigned long long rows, int end)
 {
+	long long read, size;
+
+	g2t_text_position(t, &read, &size);
+	o->progress(o->progress_ctx, rows, read, size, end);
+}
+
+static int read_rows(struct g2t_dataset *ds, struct g2t_text *t,
+                     const struct g2t_split_opts *o, struct g2t_diag *d)
+{
+	int filtered = o->classes != NULL;
+	unsigned long long rows = 0;
 	struct g2t_row r;
 	int rc;
 
 	while ((rc = g2t_text_next(t, &r, d)) == 1) {
 		long k;
 
+		if (o->progress && ++rows % 4096 == 0)
+			tell(o, t, rows, 0);
 		if (!r.label_len)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "empty label");
 		k = class_of(ds, r.label, r.label_len, !filtered);
@@ -501,7 +515,10 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		const char *const *names;
 		ds->features = g2t_text_columns(t, &names);
 	}
-	if ((rc = read_rows(ds, t, o->classes != NULL, d)))
+	rc = read_rows(ds, t, o, d);
+	if (o->progress)
+		tell(o, t, ds->rows, 1);
+	if (rc)
 		goto done;
 	rc = G2T_EDATA;
 	if (ds->rows == 0) {

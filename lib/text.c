@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -34,6 +35,7 @@ struct g2t_text {
 	float *value;
 	uint32_t *index;
 	size_t valcap;
+	long long size;            /* bytes of the file, 0 when not known */
 };
 
 static const double pow10[] = {
@@ -297,10 +299,19 @@ static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
 	return G2T_OK;
 }
 
+void g2t_text_position(const struct g2t_text *t, long long *read, long long *size)
+{
+	long long at = (long long)gzoffset(t->gz);
+
+	*read = at < 0 ? 0 : at;
+	*size = t->size;
+}
+
 int g2t_text_open(struct g2t_text **out, const char *path,
                   const struct g2t_text_opts *o, struct g2t_diag *d)
 {
 	struct g2t_text *t = calloc(1, sizeof *t);
+	struct stat st;
 	int rc, fd;
 
 	*out = NULL;
@@ -314,6 +325,8 @@ int g2t_text_open(struct g2t_text **out, const char *path,
 	fd = !path || !strcmp(path, "-") ? dup(STDIN_FILENO) : -2;
 	t->gz = fd == -2 ? gzopen(path, "rb") : fd >= 0 ? gzdopen(fd, "rb") : NULL;
 	t->buf = malloc(TEXT_BUF);
+	if (fd >= 0 ? !fstat(fd, &st) : path && !stat(path, &st))
+		t->size = S_ISREG(st.st_mode) ? (long long)st.st_size : 0;
 	if (!t->gz || !t->buf)
 		return g2t_fail(d, t->buf ? G2T_EIO : G2T_ENOMEM, 0, -1, "%s",
 		                errno ? strerror(errno) : "cannot open");
