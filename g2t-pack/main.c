@@ -235,22 +235,26 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quality = strtod(optarg, &end);
 			if (*end || !(o.quality > 0.0 && o.quality <= 1.0))
-				return g2t_usage_error("--quality takes a number in (0, 1]");
+				return g2t_usage_error("--quality takes a number in (0, 1], not '%s'",
+				                       optarg);
 			break;
 		case 'P':
 			if (g2t_cli_ulong(optarg, 8, 32, &v) || (v != 8 && v != 16 && v != 32))
-				return g2t_usage_error("--precision takes 32, 16 or 8");
+				return g2t_usage_error("--precision takes 32, 16 or 8, not '%s'", optarg);
 			o.precision = v == 32 ? G2T_PREC_F32 : v == 16 ? G2T_PREC_F16 : G2T_PREC_Q8;
 			break;
 		case OPT_MIN_BATCH:
 		case OPT_MAX_BATCH:
 			if (g2t_cli_ulong(optarg, 1, 1000000, &v))
-				return g2t_usage_error("batch sizes are whole numbers from 1");
+				return g2t_usage_error("--%s takes a number from 1 to 1000000, not '%s'",
+				                       c == OPT_MIN_BATCH ? "min-batch" : "max-batch",
+				                       optarg);
 			*(c == OPT_MIN_BATCH ? &o.min_batch : &o.max_batch) = v;
 			break;
 		case OPT_RETRY_MAX:
 			if (g2t_cli_ulong(optarg, 0, 86400, &v))
-				return g2t_usage_error("--retry-max takes seconds, up to 86400");
+				return g2t_usage_error("--retry-max takes seconds, 0 to 86400, not '%s'",
+				                       optarg);
 			o.send.retry_max = (long)v;
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);

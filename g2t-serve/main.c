@@ -138,6 +138,15 @@ static int serve(const struct g2t_serve_opts *o, const char *port_file)
 	return G2T_EXIT_OK;
 }
 
+/* The long name of option c, for messages. */
+static const char *long_name(int c)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
 /* Parses the options into o; -1 to go on, or the exit status. */
 static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **tasks,
                  const char **devices, const char **port_file)
@@ -156,11 +165,13 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 		case OPT_PORT_FILE: *port_file = optarg; break;
 		case 'l':
 			if (parse_listen(optarg, o))
-				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080");
+				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080, "
+				                       "not '%s'", optarg);
 			break;
 		case OPT_REPLICAS:
 			if (g2t_cli_ulong(optarg, 1, 100, &v))
-				return g2t_usage_error("--replicas takes a number from 1 to 100");
+				return g2t_usage_error("--replicas takes a number from 1 to 100, not '%s'",
+				                       optarg);
 			o->replicas = (unsigned)v;
 			break;
 		case OPT_LEASE:
@@ -170,7 +181,8 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 		case OPT_MAX_CONN:
 		case OPT_PER_IP:
 			if (g2t_cli_ulong(optarg, 1, 1000000, &v))
-				return g2t_usage_error("'%s' is not a number from 1", optarg);
+				return g2t_usage_error("--%s takes a number from 1 to 1000000, not '%s'",
+				                       long_name(c), optarg);
 			if (c == OPT_LEASE) o->lease_timeout = (long)v;
 			if (c == OPT_RATE) o->rate = (double)v;
 			if (c == OPT_ADDRESS_RATE) o->address_rate = (double)v;

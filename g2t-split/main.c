@@ -87,6 +87,10 @@ static int split(const char *input, const char *dir, struct g2t_split_opts *o,
 		o->progress_ctx = &reading;
 	}
 	rc = g2t_dataset_load(&ds, input, o, &d);
+	if (ds && g2t_dataset_labels_continuous(ds)) /* said even if loading failed */
+		g2t_warn("warning: %s: the label column holds %u different numbers, not all "
+		         "whole: is it a feature? name the label column with --label",
+		         name, g2t_dataset_classes(ds));
 	if (rc) {
 		g2t_dataset_free(ds);
 		return g2t_report(rc == G2T_EPARAM ? NULL : name, rc, &d);

@@ -192,6 +192,9 @@ int g2t_split_stream(struct g2t_dataset *ds, FILE *out);
 /* One self-contained file per task under dir. */
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d);
 uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
+/* Whether the labels look like a measurement, not classes: more than 10,
+ * every one a number, some not whole (a label column forgotten). */
+int g2t_dataset_labels_continuous(const struct g2t_dataset *ds);
 void g2t_dataset_free(struct g2t_dataset *ds);
 
 /* g2t-train */

@@ -84,6 +84,23 @@ static long class_of(struct g2t_dataset *ds, const char *label, size_t len, int 
 	return ds->classes - 1;
 }
 
+int g2t_dataset_labels_continuous(const struct g2t_dataset *ds)
+{
+	int fractions = 0;
+
+	if (ds->classes <= 10)
+		return 0;
+	for (uint32_t k = 0; k < ds->classes; k++) {
+		char *end;
+		double v = strtod(ds->names[k], &end);
+
+		if (!*ds->names[k] || *end)
+			return 0;
+		fractions |= v != (double)(long long)v;
+	}
+	return fractions;
+}
+
 /* --classes: pre-register the wanted classes; others are dropped. */
 static int want_classes(struct g2t_dataset *ds, const char *list, struct g2t_diag *d)
 {

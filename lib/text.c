@@ -234,6 +234,27 @@ static int looks_svmlight(const char *rec)
 	return *p == ':';
 }
 
+/* Why a header may lack the column asked for: the common mistakes. */
+static const char *header_hint(const struct g2t_text *t)
+{
+	size_t numbers = 0;
+
+	if (t->nfld == 1 && strchr(t->fld[0], ';'))
+		return " (the header holds ';': for a ;-separated file, --delimiter ';')";
+	if (t->nfld == 1 && strchr(t->fld[0], '\t'))
+		return " (the header holds tabs: for a tab-separated file, --delimiter tab)";
+	for (size_t i = 0; i < t->nfld; i++) {
+		char *end;
+
+		strtod(t->fld[i], &end);
+		numbers += *t->fld[i] && !*end;
+	}
+	if (t->nfld > 1 && numbers + 1 >= t->nfld) /* all numbers but a label, maybe */
+		return " (the first line holds numbers: the file seems to have no header "
+		       "row; add the training file's header line)";
+	return "";
+}
+
 /* Picks the label column of a CSV header. */
 static int find_label(struct g2t_text *t, const struct g2t_text_opts *o,
                       struct g2t_diag *d)
@@ -256,7 +277,8 @@ static int find_label(struct g2t_text *t, const struct g2t_text_opts *o,
 	}
 	if (o->label_optional)
 		return t->label_col = -1, G2T_OK;
-	return g2t_fail(d, G2T_EDATA, t->line, -1, "no column named '%s'", want);
+	return g2t_fail(d, G2T_EDATA, t->line, -1, "no column named '%s'%s", want,
+	                header_hint(t));
 }
 
 static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
