@@ -33,9 +33,12 @@ required_for() {
 		# liblinear-tools and libsvm-tools check the exact solver's objectives
 		# and accuracy; tests/operator.bats renders the operator's page with
 		# chromium, checks /metrics with prometheus's promtool and scrapes it
-		# with prometheus, and reads JSON and PNG with python3
+		# with prometheus, and reads JSON and PNG with python3; tests/readme.sh
+		# runs README's scale-out block with GNU parallel and a single-node
+		# Slurm (slurm-wlm's daemons and client, munge)
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
-			sqlite3 liblinear-tools libsvm-tools chromium prometheus python3 ;;
+			sqlite3 liblinear-tools libsvm-tools chromium prometheus python3 \
+			parallel slurmctld slurmd slurm-client munge ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time ;;

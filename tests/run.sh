@@ -100,6 +100,9 @@ done
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)
 
+echo "# README.md: every command block as printed (tests/readme.sh)"
+count < <(tests/readme.sh 2>&1)
+
 echo "# reliability"
 check "kill -9 of the coordinator, 10 times, under 20 devices: nothing acknowledged is lost" \
 	tests/stress/kill9.sh 10 20
