@@ -259,6 +259,10 @@ struct g2t_model {
 };
 int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
 void g2t_model_free(struct g2t_model *m);
+/* Scales the row x[0..m->features), raw values in the schema's feature
+ * order, in place as the training rows were, and returns the class its
+ * one-vs-one vote picks (named m->schema->klass[k]); -1 when out of memory. */
+long g2t_model_predict(const struct g2t_model *m, float *x);
 
 /* g2t-predict */
 struct g2t_predict_opts {

@@ -100,6 +100,10 @@ done
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)
 
+echo "# the installed libraries"
+check "make install; examples/predict.c built with pkg-config against libg2t-predict.so and libg2t.so" \
+	tests/library.sh
+
 echo "# README.md: every command block as printed (tests/readme.sh)"
 count < <(tests/readme.sh 2>&1)
 
