@@ -181,11 +181,13 @@ static int pack(struct device *v)
 	                      &seq, v->d);
 }
 
-/* Trains the tasks of SPOOL/lease.g2t into the spool, then lets the file go. */
+/* Trains the tasks of SPOOL/lease.g2t into the spool, then lets the file go.
+ * Tasks that cannot be trained are set aside as SPOOL/lease.bad, said, and
+ * left to their leases' expiry: they must not stop the device for good. */
 static int train_lease(struct device *v)
 {
 	struct g2t_train_opts t = { .jobs = v->o->jobs, .task = -1 };
-	const char *paths[1] = { v->lease }, *bad = NULL;
+	const char *paths[1] = { v->lease }, *bad;
 	char *buf = NULL;
 	size_t len = 0;
 	uint32_t added = 0;
@@ -198,10 +200,21 @@ static int train_lease(struct device *v)
 	rc = g2t_train_files(paths, 1, &t, mem, &bad, v->d);
 	if (fclose(mem) != 0 && !rc)
 		rc = G2T_ENOMEM;
-	if (!rc)
+	if (!rc) {
 		rc = g2t_spool_add(v->sp, (const uint8_t *)buf, len, &added, v->d);
-	else if (bad)
-		g2t_fail(v->d, rc, 0, -1, "%s: %s", bad, v->d->what);
+	} else if (rc != G2T_ENOMEM) {
+		char aside[4096], line[4608];
+
+		snprintf(aside, sizeof aside, "%s/lease.bad", v->o->spool);
+		snprintf(line, sizeof line, "%s: cannot train it (%s); set aside as lease.bad",
+		         v->lease, v->d->what);
+		if (v->o->say)
+			v->o->say(v->o->ctx, line);
+		rc = rename(v->lease, aside) == 0 ? G2T_OK
+		     : g2t_fail(v->d, G2T_EIO, 0, -1, "%s: %s", v->lease, strerror(errno));
+		free(buf);
+		return rc;
+	}
 	free(buf);
 	if (!rc) {
 		v->st->trained += added;
@@ -326,7 +339,6 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 	while (!rc && (rc = step(&v)) == 1)
 		rc = G2T_OK;
 	if (!rc) {
-		rc = G2T_OK;
 		if (stopping(&v))
 			enter(&v, G2T_DEVICE_STOPPED, "stopped; %u weight sets held in %s",
 			      v.sp ? g2t_spool_held(v.sp) : 0, o->spool);

@@ -205,6 +205,17 @@ count_held() {
 	grep -qx 'failure 0.0000' sp/state
 }
 
+@test "a lease file that cannot be trained (damaged) is set aside as lease.bad, said once, and the device goes on" {
+	start_server srv --tasks "$F/iris" --state state --devices "$F/keys"
+	mkdir sp1
+	echo 'not a stream' >sp1/lease.g2t
+	run --separate-stderr device 1 --once
+	expect_status 0
+	[[ ${stderr_lines[0]} =~ ^g2t-device:\ sp1/lease\.g2t:\ cannot\ train\ it\ \(.*\)\;\ set\ aside\ as\ lease\.bad$ ]]
+	[ -e sp1/lease.bad ] && [ ! -e sp1/lease.g2t ]
+	[ "$(status_of complete)" = true ]
+}
+
 @test "g2t-device: usage errors name the option and its range" {
 	local args want
 	while IFS='|' read -r args want; do
