@@ -19,13 +19,13 @@ LDLIBS = -lmicrohttpd -lsqlite3 -lcurl -lsodium -lz -lm -pthread
 BUILD ?= build
 BIN ?= bin
 
-PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack g2t-fetch g2t-serve
+PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack g2t-fetch g2t-device g2t-serve
 CORE_SRC = lib/core/record.c lib/core/math.c lib/core/predict.c lib/core/order.c lib/core/train.c \
 	lib/core/fixed.c lib/core/dcd.c
-LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c lib/fetch.c lib/store.c lib/serve.c \
+LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c lib/fetch.c lib/device.c lib/store.c lib/serve.c \
 	lib/trainer.c lib/merge.c lib/model.c lib/prob.c lib/cli.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
-MANPAGES = $(wildcard man/*.[1578])
+MANPAGES = $(wildcard man/*.[13578])
 
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -35,7 +35,7 @@ UNITS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
 BENCHES = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench experiment asan fuzz install uninstall clean core-check deps-%
+.PHONY: shared all check demo bench experiment asan fuzz install uninstall clean core-check deps-%
 .SUFFIXES:
 
 all: $(BINS)
@@ -53,6 +53,31 @@ $(BUILD)/%.o: %.c lib/g2t.h lib/core/g2t_core.h lib/cli.h $(BUILD)/flags
 $(LIBG2T): $(CORE_OBJ) $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# Shared libraries from position-independent objects of their own: libg2t.so
+# (everything) and libg2t-predict.so (models, rows, records, prediction: no
+# microhttpd, SQLite or curl); only g2t_* symbols, versioned (lib/g2t.map).
+SOVERSION = 1
+PREDICT_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/model.c
+PIC_OBJ = $(CORE_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+PREDICT_PIC = $(CORE_SRC:%.c=$(BUILD)/pic/%.o) $(PREDICT_SRC:%.c=$(BUILD)/pic/%.o)
+LIBSO = $(BUILD)/libg2t.so.$(SOVERSION)
+LIBSO_PREDICT = $(BUILD)/libg2t-predict.so.$(SOVERSION)
+SO_LDFLAGS = -shared -Wl,--version-script=lib/g2t.map -Wl,--no-undefined
+
+$(BUILD)/pic/%.o: %.c lib/g2t.h lib/core/g2t_core.h lib/cli.h $(BUILD)/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
+
+$(LIBSO): $(PIC_OBJ) lib/g2t.map
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(SO_LDFLAGS) -Wl,-soname,libg2t.so.$(SOVERSION) \
+	  -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(LIBSO_PREDICT): $(PREDICT_PIC) lib/g2t.map
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(SO_LDFLAGS) -Wl,-soname,libg2t-predict.so.$(SOVERSION) \
+	  -o $@ $(PREDICT_PIC) -lsodium -lz -lm -pthread
+
+shared: $(LIBSO) $(LIBSO_PREDICT)
 
 $(BIN)/%: $(BUILD)/%/main.o $(LIBG2T)
 	@mkdir -p $(@D)
@@ -128,24 +153,33 @@ fuzz: deps-fuzz $(FUZZ_TARGETS)
 	  [ $$rc -eq 0 ] || { tail -n 30 $$t.log; exit 1; }; \
 	done
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+install: all shared
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	  $(DESTDIR)$(MANDIR)/man5 \
 	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(INCLUDEDIR)/g2t/core
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(MANDIR)/man3
 	install -m 644 $(wildcard man/*.5) $(DESTDIR)$(MANDIR)/man5
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8
 	install -m 644 $(LIBG2T) $(DESTDIR)$(LIBDIR)
+	install -m 755 $(LIBSO) $(LIBSO_PREDICT) $(DESTDIR)$(LIBDIR)
+	ln -sf libg2t.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libg2t.so
+	ln -sf libg2t-predict.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libg2t-predict.so
 	install -m 644 lib/g2t.h $(DESTDIR)$(INCLUDEDIR)/g2t
 	install -m 644 lib/core/g2t_core.h $(DESTDIR)$(INCLUDEDIR)/g2t/core
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' g2t.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/g2t.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' g2t-predict.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/g2t-predict.pc
 
 uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(DESTDIR)$(LIBDIR)/libg2t.a \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/g2t.pc
+	  $(DESTDIR)$(LIBDIR)/libg2t.so* $(DESTDIR)$(LIBDIR)/libg2t-predict.so* \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/g2t.pc $(DESTDIR)$(LIBDIR)/pkgconfig/g2t-predict.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/g2t
 	rm -f $(foreach p,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 

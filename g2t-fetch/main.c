@@ -103,8 +103,8 @@ int main(int argc, char **argv)
 		case 's': key = optarg; break;
 		case 'n':
 			if (g2t_cli_ulong(optarg, 1, G2T_FETCH_MAX, &v))
-				return g2t_usage_error("--tasks takes a number from 1 to %d",
-				                       G2T_FETCH_MAX);
+				return g2t_usage_error("--tasks takes a number from 1 to %d, not '%s'",
+				                       G2T_FETCH_MAX, optarg);
 			o.count = (unsigned)v;
 			break;
 		case 'o': output = optarg; break;
@@ -113,13 +113,14 @@ int main(int argc, char **argv)
 		case OPT_CACERT: o.cacert = optarg; break;
 		case OPT_RETRY_MAX:
 			if (g2t_cli_ulong(optarg, 0, 86400, &v))
-				return g2t_usage_error("--retry-max takes seconds, up to 86400");
+				return g2t_usage_error("--retry-max takes seconds, 0 to 86400, not '%s'",
+				                       optarg);
 			o.retry_max = (long)v;
 			break;
 		case OPT_LIMIT_RATE:
 			if (g2t_cli_ulong(optarg, 1, 1ul << 30, &v))
 				return g2t_usage_error("--limit-rate takes bytes per second, "
-				                       "1 to 1073741824");
+				                       "1 to 1073741824, not '%s'", optarg);
 			o.limit_rate = (long long)v;
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);

@@ -121,41 +121,10 @@ static int write_out(struct g2t_spool *sp, const char *output, struct g2t_diag *
 	return rc;
 }
 
-/*
- * Sends waiting packets oldest first.  A packet refused for good is set
- * aside and the rest go on; a temporary failure stops the round.
- */
-static int send_all(struct g2t_spool *sp, const struct g2t_send_opts *o,
-                    int *refused, struct g2t_diag *d)
+static void warn_refused(void *url, uint64_t seq, const char *why)
 {
-	const uint64_t *seq;
-	int rc = G2T_OK;
-
-	while (!rc && g2t_spool_pending(sp, &seq)) {
-		struct g2t_send_result r;
-		uint64_t s = seq[0];
-		uint8_t *p;
-		size_t len;
-
-		if ((rc = g2t_spool_packet(sp, s, &p, &len, d)))
-			break;
-		rc = g2t_send_packet(o, p, len, &r, d);
-		free(p);
-		if (r.attempts) {
-			struct g2t_diag ignored;
-			/* link figures matter less than the packet: keep going on error */
-			g2t_spool_note_send(sp, r.acked, r.rtt_ms, r.bytes_per_s, &ignored);
-		}
-		if (rc == G2T_EREFUSED) {
-			g2t_warn("%s: %s (packet %llu kept aside as p-%020llu.refused)", o->url,
-			         d->what, (unsigned long long)s, (unsigned long long)s);
-			++*refused;
-			rc = g2t_spool_packet_done(sp, s, 1, d);
-		} else if (!rc) {
-			rc = g2t_spool_packet_done(sp, s, 0, d);
-		}
-	}
-	return rc;
+	g2t_warn("%s: %s (packet %llu kept aside as p-%020llu.refused)", (const char *)url,
+	         why, (unsigned long long)seq, (unsigned long long)seq);
 }
 
 static int pack(const struct pack_opts *o)
@@ -168,12 +137,15 @@ static int pack(const struct pack_opts *o)
 	uint8_t *in = NULL;
 	size_t len;
 	uint32_t added = 0, held, threshold;
+	unsigned acked = 0, refused = 0;
 	double q;
-	int rc, refused = 0;
+	int rc;
 
 	if ((rc = g2t_signer_load(&key, o->key, &d)))
 		return g2t_report(NULL, rc, &d);
-	rc = g2t_spool_open(&sp, o->spool, &d);
+	/* the spool's messages name the spool or its file */
+	if ((rc = g2t_spool_open(&sp, o->spool, &d)) || (rc = g2t_spool_claim(sp, key->pk, &d)))
+		where = NULL;
 	if (!rc) {
 		where = g2t_display_name(o->input);
 		rc = read_input(o->input, &in, &len, &d);
@@ -204,7 +176,8 @@ static int pack(const struct pack_opts *o)
 
 		send.key = key;
 		where = o->send.url ? o->send.url : g2t_display_name(o->output);
-		rc = o->send.url ? send_all(sp, &send, &refused, &d)
+		rc = o->send.url ? g2t_spool_send(sp, &send, warn_refused, (void *)o->send.url,
+		                                  &acked, &refused, &d)
 		                 : write_out(sp, o->output, &d);
 	}
 	g2t_spool_close(sp);
@@ -262,22 +235,26 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quality = strtod(optarg, &end);
 			if (*end || !(o.quality > 0.0 && o.quality <= 1.0))
-				return g2t_usage_error("--quality takes a number in (0, 1]");
+				return g2t_usage_error("--quality takes a number in (0, 1], not '%s'",
+				                       optarg);
 			break;
 		case 'P':
 			if (g2t_cli_ulong(optarg, 8, 32, &v) || (v != 8 && v != 16 && v != 32))
-				return g2t_usage_error("--precision takes 32, 16 or 8");
+				return g2t_usage_error("--precision takes 32, 16 or 8, not '%s'", optarg);
 			o.precision = v == 32 ? G2T_PREC_F32 : v == 16 ? G2T_PREC_F16 : G2T_PREC_Q8;
 			break;
 		case OPT_MIN_BATCH:
 		case OPT_MAX_BATCH:
 			if (g2t_cli_ulong(optarg, 1, 1000000, &v))
-				return g2t_usage_error("batch sizes are whole numbers from 1");
+				return g2t_usage_error("--%s takes a number from 1 to 1000000, not '%s'",
+				                       c == OPT_MIN_BATCH ? "min-batch" : "max-batch",
+				                       optarg);
 			*(c == OPT_MIN_BATCH ? &o.min_batch : &o.max_batch) = v;
 			break;
 		case OPT_RETRY_MAX:
 			if (g2t_cli_ulong(optarg, 0, 86400, &v))
-				return g2t_usage_error("--retry-max takes seconds, up to 86400");
+				return g2t_usage_error("--retry-max takes seconds, 0 to 86400, not '%s'",
+				                       optarg);
 			o.send.retry_max = (long)v;
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);

@@ -34,6 +34,19 @@ static const struct option options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* Whether a file starts as gzip or text does: data given where the model goes. */
+static int looks_like_data(const char *path)
+{
+	unsigned char b[2] = { 0, 0 };
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(b, 1, 2, f) : 0;
+
+	if (f)
+		fclose(f);
+	return n == 2 && ((b[0] == 0x1f && b[1] == 0x8b) ||
+	                  (b[0] >= ' ' && b[0] < 0x7f && b[1] >= ' ' && b[1] < 0x7f));
+}
+
 static int predict(const char *model, const char *input, const char *output,
                    const struct g2t_predict_opts *o)
 {
@@ -42,6 +55,10 @@ static int predict(const char *model, const char *input, const char *output,
 	struct g2t_out out = { 0 };
 	const char *bad = model;
 	int rc = g2t_model_load(&m, model, &d);
+
+	if (rc == G2T_EMAGIC && looks_like_data(model))
+		g2t_fail(&d, rc, d.line, d.offset, "%s; it looks like a data file: the model "
+		         "comes first (g2t-predict MODEL [FILE])", d.what);
 
 	if (!rc && (rc = g2t_out_open(&out, output, &d)))
 		bad = output;
@@ -72,11 +89,13 @@ int main(int argc, char **argv)
 		case 'o': output = optarg; break;
 		case 'd':
 			if (g2t_cli_delimiter(optarg, &o.text.delimiter))
-				return g2t_usage_error("bad delimiter '%s'", optarg);
+				return g2t_usage_error("--delimiter takes one character or 'tab', "
+				                       "not '%s'", optarg);
 			break;
 		case 'f':
 			if (g2t_cli_format(optarg, &o.text.format))
-				return g2t_usage_error("unknown format '%s'", optarg);
+				return g2t_usage_error("--format takes csv, svmlight or auto, not '%s'",
+				                       optarg);
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);

@@ -10,11 +10,12 @@
 static const char usage[] =
 	"usage: g2t-serve --tasks DIR|FILE --state DIR [options]\n"
 	"Lease training tasks to devices, verify and keep their results, and serve\n"
-	"the model once every task is done.\n\n"
+	"the model once every task is done; the operator's page is at /.\n\n"
 	"  -t, --tasks PATH         task files from g2t-split (repeatable)\n"
 	"  -S, --state DIR          durable state (SQLite) directory\n"
 	"  -l, --listen ADDR:PORT   where to listen (127.0.0.1:8080; port 0: any)\n"
-	"  -d, --devices PATH       public keys allowed to work (repeatable)\n"
+	"  -d, --devices PATH       public keys allowed to work (repeatable; SIGHUP\n"
+	"                           reads them again)\n"
 	"      --open               enrol any key on first use\n"
 	"      --tls-cert FILE      serve HTTPS with this certificate...\n"
 	"      --tls-key FILE       ...and this key\n"
@@ -87,7 +88,23 @@ static int write_port(const char *path, unsigned port)
 	return rc;
 }
 
-/* Serves until SIGINT or SIGTERM, then stops cleanly. */
+static void reload(struct g2t_server *s)
+{
+	struct g2t_diag d = { 0, -1, "" };
+	size_t added, removed, enrolled;
+	int rc = g2t_server_reload(s, &added, &removed, &enrolled, &d);
+
+	if (rc) {
+		g2t_report(NULL, rc, &d);
+		g2t_warn("devices unchanged");
+		return;
+	}
+	g2t_warn("devices read again: %zu enrolled, %zu new, %zu gone", enrolled, added,
+	         removed);
+}
+
+/* Serves until SIGINT or SIGTERM, then stops cleanly; SIGHUP re-reads the
+ * device keys. */
 static int serve(const struct g2t_serve_opts *o, const char *port_file)
 {
 	struct g2t_server *s = NULL;
@@ -99,6 +116,7 @@ static int serve(const struct g2t_serve_opts *o, const char *port_file)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the server's threads inherit it */
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = g2t_server_start(&s, o, &d))) {
@@ -109,10 +127,24 @@ static int serve(const struct g2t_serve_opts *o, const char *port_file)
 	g2t_warn("listening on %s:%u", addr, g2t_server_port(s));
 	if (port_file && write_port(port_file, g2t_server_port(s)))
 		g2t_warn("%s: cannot write the port", port_file);
-	sigwait(&stop, &sig);
+	while ((sig = sigtimedwait(&stop, NULL, &(struct timespec){ 1, 0 })) < 0 ||
+	       sig == SIGHUP) {
+		if (sig == SIGHUP)
+			reload(s);
+		g2t_server_tick(s);
+	}
 	g2t_warn("stopping (signal %d)", sig);
 	g2t_server_stop(s);
 	return G2T_EXIT_OK;
+}
+
+/* The long name of option c, for messages. */
+static const char *long_name(int c)
+{
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
 }
 
 /* Parses the options into o; -1 to go on, or the exit status. */
@@ -133,11 +165,13 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 		case OPT_PORT_FILE: *port_file = optarg; break;
 		case 'l':
 			if (parse_listen(optarg, o))
-				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080");
+				return g2t_usage_error("--listen takes IPV4:PORT, e.g. 127.0.0.1:8080, "
+				                       "not '%s'", optarg);
 			break;
 		case OPT_REPLICAS:
 			if (g2t_cli_ulong(optarg, 1, 100, &v))
-				return g2t_usage_error("--replicas takes a number from 1 to 100");
+				return g2t_usage_error("--replicas takes a number from 1 to 100, not '%s'",
+				                       optarg);
 			o->replicas = (unsigned)v;
 			break;
 		case OPT_LEASE:
@@ -147,7 +181,8 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 		case OPT_MAX_CONN:
 		case OPT_PER_IP:
 			if (g2t_cli_ulong(optarg, 1, 1000000, &v))
-				return g2t_usage_error("'%s' is not a number from 1", optarg);
+				return g2t_usage_error("--%s takes a number from 1 to 1000000, not '%s'",
+				                       long_name(c), optarg);
 			if (c == OPT_LEASE) o->lease_timeout = (long)v;
 			if (c == OPT_RATE) o->rate = (double)v;
 			if (c == OPT_ADDRESS_RATE) o->address_rate = (double)v;

@@ -1,6 +1,7 @@
 /* g2t-split: text data to a G2T stream of class shards and one-vs-one tasks. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -32,17 +33,64 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static int split(const char *input, const char *dir, const struct g2t_split_opts *o,
+/* The progress line while the input is read. */
+struct reading {
+	const char *name;
+	double start, shown;        /* monotonic seconds */
+};
+
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "g2t-split: FILE: 12288 rows, 1.2 of 3.4 MB (35 %), about 4 s left",
+ * rewritten in place at most four times a second; a last line at the end. */
+static void show_reading(void *ctx, unsigned long long rows, long long read,
+                         long long size, int end)
+{
+	struct reading *r = ctx;
+	double now = seconds(), mb = 1e6;
+
+	if (!end && now - r->shown < 0.25)
+		return;
+	r->shown = now;
+	if (end) {
+		fprintf(stderr, "\r%s: %s: %llu rows, %.1f MB in %.1f s%20s\n", g2t_prog, r->name,
+		        rows, (double)read / mb, now - r->start, "");
+		return;
+	}
+	fprintf(stderr, "\r%s: %s: %llu rows, %.1f", g2t_prog, r->name, rows, (double)read / mb);
+	if (size > 0 && read > 0 && read <= size)
+		fprintf(stderr, " of %.1f MB (%.0f %%), about %.0f s left", (double)size / mb,
+		        100.0 * (double)read / (double)size,
+		        (now - r->start) * (double)(size - read) / (double)read);
+	else
+		fputs(" MB", stderr);
+	fputs("   ", stderr);
+}
+
+static int split(const char *input, const char *dir, struct g2t_split_opts *o,
                  int progress)
 {
 	struct g2t_dataset *ds = NULL;
 	struct g2t_diag d = { 0, -1, "" };
 	const char *name = g2t_display_name(input);
+	struct reading reading = { name, seconds(), 0.0 };
 	int rc;
 
-	if (progress)
-		g2t_warn("reading %s", name);
+	if (progress) {
+		o->progress = show_reading;
+		o->progress_ctx = &reading;
+	}
 	rc = g2t_dataset_load(&ds, input, o, &d);
+	if (ds && g2t_dataset_labels_continuous(ds)) /* said even if loading failed */
+		g2t_warn("warning: %s: the label column holds %u different numbers, not all "
+		         "whole: is it a feature? name the label column with --label",
+		         name, g2t_dataset_classes(ds));
 	if (rc) {
 		g2t_dataset_free(ds);
 		return g2t_report(rc == G2T_EPARAM ? NULL : name, rc, &d);
@@ -72,15 +120,17 @@ static int options(int argc, char **argv, struct g2t_split_opts *o, const char *
 		case OPT_PROGRESS: *progress = 1; break;
 		case 'd':
 			if (g2t_cli_delimiter(optarg, &o->text.delimiter))
-				return g2t_usage_error("bad delimiter '%s'", optarg);
+				return g2t_usage_error("--delimiter takes one character or 'tab', "
+				                       "not '%s'", optarg);
 			break;
 		case 'f':
 			if (g2t_cli_format(optarg, &o->text.format))
-				return g2t_usage_error("unknown format '%s'", optarg);
+				return g2t_usage_error("--format takes csv, svmlight or auto, not '%s'",
+				                       optarg);
 			break;
 		case 'q':
 			if (g2t_cli_ulong(optarg, 8, 32, &q) || (q != 8 && q != 32))
-				return g2t_usage_error("--quantize takes 8 or 32");
+				return g2t_usage_error("--quantize takes 8 or 32, not '%s'", optarg);
 			break;
 		case 'h': fputs(usage, stdout); return g2t_close_stdout(G2T_EXIT_OK);
 		case 'V': g2t_print_version(); return g2t_close_stdout(G2T_EXIT_OK);
@@ -124,10 +174,8 @@ int main(int argc, char **argv)
 
 	g2t_cli_name(argv, "g2t-split");
 	g2t_params_host_default(&o.params);
-	if ((rc = options(argc, argv, &o, &dir, &progress)) < 0) {
-		o.progress = g2t_cli_progress(progress);
-		rc = g2t_close_stdout(split(argv[optind], dir, &o, o.progress));
-	}
+	if ((rc = options(argc, argv, &o, &dir, &progress)) < 0)
+		rc = g2t_close_stdout(split(argv[optind], dir, &o, g2t_cli_progress(progress)));
 	g2t_weighting_free(&o.weighting);
 	return rc;
 }

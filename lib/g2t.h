@@ -7,6 +7,7 @@
 #ifndef G2T_H
 #define G2T_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "core/g2t_core.h"
@@ -167,6 +168,9 @@ int g2t_text_open(struct g2t_text **t, const char *path,
 /* 1 and a row, 0 at the end, or a negative status. */
 int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d);
 int g2t_text_format(const struct g2t_text *t);
+/* Bytes of the file read so far (compressed ones for gzip) and its size,
+ * 0 when it is not known (a pipe). */
+void g2t_text_position(const struct g2t_text *t, long long *read, long long *size);
 /* CSV: names of the feature columns (in order) and of the label column. */
 uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
 /* CSV: feature column `column` is not read: whatever it holds, its value is 0. */
@@ -202,9 +206,12 @@ struct g2t_split_opts {
 	struct g2t_text_opts text;
 	const char *classes;        /* comma-separated subset, or NULL */
 	int quantize;               /* 8 or 32 */
-	int progress;               /* rows read, on stderr */
 	struct g2t_params params;
 	struct g2t_weighting weighting; /* each task's class weights */
+	/* called now and then while the input is read, and once at its end */
+	void (*progress)(void *ctx, unsigned long long rows, long long read,
+	                 long long size, int end);
+	void *progress_ctx;
 };
 struct g2t_dataset;
 int g2t_dataset_load(struct g2t_dataset **ds, const char *path,
@@ -214,6 +221,9 @@ int g2t_split_stream(struct g2t_dataset *ds, FILE *out);
 /* One self-contained file per task under dir. */
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d);
 uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
+/* Whether the labels look like a measurement, not classes: more than 10,
+ * every one a number, some not whole (a label column forgotten). */
+int g2t_dataset_labels_continuous(const struct g2t_dataset *ds);
 void g2t_dataset_free(struct g2t_dataset *ds);
 
 /* g2t-train */
@@ -291,6 +301,10 @@ struct g2t_model {
 };
 int g2t_model_load(struct g2t_model **m, const char *path, struct g2t_diag *d);
 void g2t_model_free(struct g2t_model *m);
+/* Scales the row x[0..m->features), raw values in the schema's feature
+ * order, in place as the training rows were, and returns the class its
+ * one-vs-one vote picks (named m->schema->klass[k]); -1 when out of memory. */
+long g2t_model_predict(const struct g2t_model *m, float *x);
 
 /* Probabilities (prob.c).  Fits Platt's sigmoid P(+1 | z) = 1 / (1 +
  * exp(A z + B)) to n decision values and their labels y (+1, -1): ab[0] =
@@ -418,6 +432,10 @@ struct g2t_spool;
 /* Creates, locks and recovers the spool directory. */
 int g2t_spool_open(struct g2t_spool **s, const char *dir, struct g2t_diag *d);
 void g2t_spool_close(struct g2t_spool *s);
+/* Records the key whose packets the spool holds, or checks it: another key
+ * is refused (G2T_EREFUSED), as the spool's sequence numbers are its key's. */
+int g2t_spool_claim(struct g2t_spool *s, const uint8_t pk[G2T_PK_SIZE],
+                    struct g2t_diag *d);
 /* Keeps the SCHEMA and WEIGHTS records of an input stream, durably;
  * *added is how many weight sets were new. */
 int g2t_spool_add(struct g2t_spool *s, const uint8_t *p, size_t len, uint32_t *added,
@@ -469,6 +487,17 @@ int g2t_sign_headers(struct curl_slist **hdr, const struct g2t_signer *key,
                      const char *method, const char *path);
 int g2t_send_packet(const struct g2t_send_opts *o, const uint8_t *pkt, size_t len,
                     struct g2t_send_result *r, struct g2t_diag *d);
+/* Whether a send's last attempt says the link worked: an HTTP answer other
+ * than 408 or 5xx.  A refusal (403, 409, 422...) is the packet's fault, not
+ * the link's, and must not lower the link quality. */
+int g2t_send_link_ok(const struct g2t_send_result *r);
+/* Sends the spool's waiting packets oldest first (lib/device.c).  A packet
+ * refused for good is set aside (p-<seq>.refused), refused(ctx, seq, why)
+ * is told, and the rest go on; a temporary failure stops the round with
+ * G2T_ETEMP.  *acked and *nrefused count the packets. */
+int g2t_spool_send(struct g2t_spool *s, const struct g2t_send_opts *o,
+                   void (*refused)(void *ctx, uint64_t seq, const char *why), void *ctx,
+                   unsigned *acked, unsigned *nrefused, struct g2t_diag *d);
 
 /* The coordinator's durable state (SQLite); see lib/store.c. */
 struct g2t_store;
@@ -517,6 +546,18 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 int g2t_store_each_result(struct g2t_store *s,
                           int (*fn)(void *ctx, long task, const uint8_t *p, uint32_t len),
                           void *ctx);
+/* What the state knows of a device. */
+struct g2t_store_device {
+	long long done;         /* results that completed a task */
+	long long expired;      /* leases it let run out */
+	long long disagreed;    /* results outvoted by replicas */
+	long long leased;       /* leases it holds now */
+};
+/* Calls back with every device the state knows, in key order. */
+int g2t_store_each_device(struct g2t_store *s,
+                          int (*fn)(void *ctx, const uint8_t *key,
+                                    const struct g2t_store_device *dev),
+                          void *ctx, long long now);
 /* Takes a stored result back: the task is open again for new leases;
  * device gets the key of its last lease's device (zeros: none). */
 int g2t_store_reopen(struct g2t_store *s, long task, uint8_t device[G2T_PK_SIZE],
@@ -538,6 +579,9 @@ struct g2t_retry {
 	long max;                 /* seconds of retrying in all */
 };
 void g2t_retry_start(struct g2t_retry *t, long max);
+/* Once *flag is set (by a signal handler), waits end at once and retries
+ * give up: the caller is stopping. */
+void g2t_retry_cancel_on(volatile sig_atomic_t *flag);
 /* Whether a libcurl result (a CURLcode) and HTTP status are worth a retry:
  * connection failures, timeouts, cut replies, 408, 429 and 5xx. */
 int g2t_retryable(int curl_code, long http);
@@ -588,6 +632,42 @@ int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
 size_t g2t_lease_message(char *out, size_t cap, const char *method, const char *path,
                          const char *time, const char *nonce);
 
+/* The device loop of g2t-device (lib/device.c; curl_global_init first). */
+enum g2t_device_state {
+	G2T_DEVICE_START, G2T_DEVICE_WORKING, G2T_DEVICE_IDLE, G2T_DEVICE_DONE,
+	G2T_DEVICE_UNREACHABLE, G2T_DEVICE_REFUSED, G2T_DEVICE_STOPPED
+};
+struct g2t_device_opts {
+	const char *url;            /* the coordinator's base URL */
+	const struct g2t_signer *key;
+	const char *spool;          /* the key's spool directory */
+	const char *cache;          /* shard cache directory, NULL for none */
+	const char *cacert;         /* CA bundle for a private CA, or NULL */
+	uint32_t min_batch, max_batch; /* bounds of W_t */
+	int precision;              /* G2T_PREC_* of the packets */
+	unsigned jobs;              /* training threads */
+	int once;                   /* stop when there is no work (cron) */
+	long idle_max;              /* seconds: longest wait between polls */
+	long retry_max;             /* seconds of retrying one request */
+	volatile sig_atomic_t *stop; /* set by a signal: finish the step, stop */
+	void (*say)(void *ctx, const char *line); /* a line per state change */
+	void *ctx;
+};
+struct g2t_device_stats {
+	unsigned long trained;      /* weight sets trained into the spool */
+	unsigned long packets;      /* packets acknowledged */
+	unsigned long refused;      /* packets refused and set aside */
+	int said;                   /* the failure returned was told as a state */
+};
+/*
+ * Runs the device until every task is done, or (once) there is no work, or
+ * *stop is set.  G2T_OK then; G2T_ETEMP when once and results could not be
+ * sent (they stay in the spool); G2T_EREFUSED when once and the server
+ * refuses the device; other statuses for local failures.
+ */
+int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
+                   struct g2t_diag *d);
+
 /* The coordinator's HTTP server (libmicrohttpd); see lib/serve.c. */
 struct g2t_serve_opts {
 	const char *const *tasks;   /* task files or directories of them */
@@ -613,6 +693,14 @@ int g2t_server_start(struct g2t_server **s, const struct g2t_serve_opts *o,
 unsigned g2t_server_port(const struct g2t_server *s);
 /* Stops taking connections, finishes the requests in flight, checkpoints. */
 void g2t_server_stop(struct g2t_server *s);
+/* Reads the --devices keys again: new keys are enrolled, keys no longer
+ * there are not (unless --open); the counts say what changed.  On an error
+ * the devices stay as they were. */
+int g2t_server_reload(struct g2t_server *s, size_t *added, size_t *removed,
+                      size_t *enrolled, struct g2t_diag *d);
+/* Called about once a second: logs completion once, building the model,
+ * and a progress line a minute while work runs. */
+void g2t_server_tick(struct g2t_server *s);
 
 /* Index of the first NaN or infinity in v[0..n), or n when all are finite. */
 size_t g2t_nonfinite(const float *v, size_t n);

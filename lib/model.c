@@ -531,3 +531,21 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	free(confusion);
 	return rc;
 }
+
+long g2t_model_predict(const struct g2t_model *m, float *x)
+{
+	const struct g2t_schema *s = m->schema;
+	uint32_t *votes = malloc(m->classes * sizeof *votes);
+	float *margin = malloc(m->classes * sizeof *margin);
+	long k = -1;
+
+	if (votes && margin) {
+		for (uint32_t f = 0; f < m->features; f++)
+			x[f] = (x[f] - s->offset[f]) * s->scale[f];
+		k = (long)g2t_ovo_predict(m->w, m->present, m->classes, m->features, x, votes,
+		                          margin);
+	}
+	free(votes);
+	free(margin);
+	return k;
+}

@@ -4,6 +4,7 @@
  * Only a response naming the packet's digest counts as an acknowledgement.
  * The retry clock (g2t_retry_*) serves lib/fetch.c too.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,9 @@
 #define RESPONSE_LIMIT 65536
 #define BACKOFF_FIRST 0.5   /* seconds */
 #define BACKOFF_CAP 30.0
+
+/* Set by a signal handler to cut waits short (g2t_retry_cancel_on). */
+static volatile sig_atomic_t *cancel;
 
 struct response {
 	char buf[RESPONSE_LIMIT];
@@ -50,7 +54,7 @@ static void sleep_for(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
 
-	while (nanosleep(&ts, &ts) != 0)
+	while (nanosleep(&ts, &ts) != 0 && !(cancel && *cancel))
 		;
 }
 
@@ -60,6 +64,16 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void g2t_retry_cancel_on(volatile sig_atomic_t *flag)
+{
+	cancel = flag;
+}
+
+int g2t_send_link_ok(const struct g2t_send_result *r)
+{
+	return r->http >= 200 && r->http < 500 && r->http != 408;
 }
 
 void g2t_retry_start(struct g2t_retry *t, long max)
@@ -75,9 +89,11 @@ int g2t_retry_wait(struct g2t_retry *t, long retry_after)
 	double wait = t->backoff * (0.5 + 0.5 * (double)randombytes_uniform(1001) / 1000.0);
 
 	wait = (double)retry_after > wait ? (double)retry_after : wait;
-	if (now_s() + wait - t->start > (double)t->max)
+	if ((cancel && *cancel) || now_s() + wait - t->start > (double)t->max)
 		return -1;
 	sleep_for(wait);
+	if (cancel && *cancel)
+		return -1;
 	t->backoff = t->backoff * 2.0 > BACKOFF_CAP ? BACKOFF_CAP : t->backoff * 2.0;
 	return 0;
 }

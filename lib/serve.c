@@ -9,6 +9,8 @@
  *   POST /v1/results         signed by a device: a signed packet; durable
  *                            before the 2xx
  *   GET  /v1/status          JSON; GET /v1/model; GET /metrics
+ *   GET  /v1/devices         JSON: each device's figures
+ *   GET  /                   the operator's page: progress, devices, refusals
  *
  * A request is judged on its headers before any of its body is read, the
  * cheapest check first (begin(), authenticate()); what a client may make
@@ -55,6 +57,9 @@
 #define BODY_GRACE 30.0        /* seconds a body may take, plus... */
 #define BODY_MIN_RATE 1024.0   /* ...one for each this many bytes of it */
 #define REAP_EVERY 250000000L  /* ns between looks for connections past deadline */
+#define RECENT_REFUSALS 16     /* refusals the operator's page lists */
+#define PROGRESS_EVERY 60      /* seconds between progress lines while work runs */
+#define LOG_REPEAT 10.0        /* seconds a repeated 5xx cause is logged once */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -63,6 +68,12 @@ static const double latency_le[LATENCY_BUCKETS] = {
 static const char *const verdict_name[G2T_RESULT_VERDICTS] = {
 	"accepted", "recorded", "stale", "unknown lease token", "lease held by another device",
 	"token of another task", "lease expired and re-issued", "does not fit its task"
+};
+
+/* The same, as keys of /v1/status and labels of /metrics. */
+static const char *const verdict_key[G2T_RESULT_VERDICTS] = {
+	"accepted", "recorded", "stale", "unknown_lease_token", "lease_of_another_device",
+	"token_of_another_task", "lease_expired", "does_not_fit_task"
 };
 
 struct shard {
@@ -81,10 +92,22 @@ struct bucket {
 	double tokens, at;          /* tokens < 0: not yet used */
 };
 
-/* An enrolled device and its request budget. */
+/* An enrolled device, its request budget, and what it did since the start. */
 struct device {
 	uint8_t key[G2T_PK_SIZE];
 	struct bucket rate;
+	long long last_seen;        /* Unix time of its last signed request, or 0 */
+	unsigned long long leases;  /* tasks leased to it */
+	unsigned long long results; /* weight sets it sent that were taken */
+	unsigned long long refused; /* weight sets and requests refused */
+};
+
+/* A refusal, for the operator's page. */
+struct refusal {
+	long long at;               /* Unix time */
+	uint8_t key[G2T_PK_SIZE];
+	long task;                  /* -1: the request's, not a weight set's */
+	const char *why;            /* a constant string */
 };
 
 /* A client address's budget of signed requests, checked before its
@@ -136,6 +159,14 @@ struct g2t_server {
 	size_t done;                    /* tasks with an accepted result */
 	uint8_t *model;                 /* built once every task is done */
 	size_t model_len;
+	int announced;                  /* completion logged */
+	long long first_at;             /* when the first result of this run came */
+	size_t first_done;              /* tasks done before it */
+	long long progress_at;          /* last progress line */
+	size_t progress_done;           /* tasks done then */
+	unsigned long long progress_leases; /* leases given then */
+	struct refusal recent[RECENT_REFUSALS]; /* a ring, newest at recent_at - 1 */
+	size_t recent_at, recent_n;
 	int state_failing;              /* the committer's last transaction failed */
 	/* what a request may make us hold, from the task set (see size_limits) */
 	size_t body_max, raw_max, sets_max, set_memory;
@@ -426,10 +457,39 @@ static enum MHD_Result json(struct MHD_Connection *c, unsigned status,
 	return reply(c, status, "application/json", text, len, MHD_RESPMEM_MUST_FREE, headers);
 }
 
+/* Logs a 5xx answer and its cause; the same cause again within LOG_REPEAT
+ * seconds is only counted, and the count told before the next line. */
+static void log_5xx(unsigned status, const char *why)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char last[160];
+	static unsigned last_status;
+	static double last_at;
+	static unsigned long held;
+	double now = now_s();
+
+	pthread_mutex_lock(&lock);
+	if (status == last_status && !strncmp(why, last, sizeof last - 1) &&
+	    now - last_at < LOG_REPEAT) {
+		held++;
+	} else {
+		if (held)
+			g2t_warn("HTTP %u: %s: %lu more times", last_status, last, held);
+		g2t_warn("HTTP %u: %s", status, why);
+		snprintf(last, sizeof last, "%s", why);
+		last_status = status;
+		last_at = now;
+		held = 0;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 static enum MHD_Result error(struct MHD_Connection *c, unsigned status, const char *why)
 {
 	static const char *const retry[] = { MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL };
 
+	if (status >= 500)
+		log_5xx(status, why);
 	return json(c, status, status == 429 || status == 503 ? retry : NULL,
 	            "{\"error\":\"%s\"}", why);
 }
@@ -529,6 +589,23 @@ static struct device *enrolled(struct g2t_server *s, const uint8_t *key)
 	return dev ? dev : s->opts.open ? add_device(s, key) : NULL;
 }
 
+/* Keeps a refusal for the operator's page and counts it; under the lock. */
+static void note_refusal(struct g2t_server *s, const uint8_t *key, long task,
+                         const char *why)
+{
+	struct refusal *r = &s->recent[s->recent_at];
+	struct device *dev = find_device(s, key);
+
+	r->at = (long long)time(NULL);
+	memcpy(r->key, key, G2T_PK_SIZE);
+	r->task = task;
+	r->why = why;
+	s->recent_at = (s->recent_at + 1) % RECENT_REFUSALS;
+	s->recent_n += s->recent_n < RECENT_REFUSALS;
+	if (dev)
+		dev->refused++;
+}
+
 /* Spends one request of a budget of `rate` a second; 0 when it is spent. */
 static int spend(struct bucket *b, double rate, double now)
 {
@@ -610,6 +687,7 @@ static unsigned admit(struct g2t_server *s, const struct signed_request *r,
 	*why = "device not enrolled";
 	if (!dev)
 		return 403;
+	dev->last_seen = now;
 	*why = "stale timestamp";
 	if (r->time < now - CLOCK_SKEW || r->time > now + CLOCK_SKEW)
 		return 401;
@@ -668,6 +746,8 @@ static unsigned authenticate(struct g2t_server *s, struct MHD_Connection *c,
 	pthread_mutex_lock(&s->lock);
 	if (!status)
 		status = admit(s, &r, why);
+	if (status == 403) /* the operator may want to enrol it */
+		note_refusal(s, r.key, -1, *why);
 	s->n.denied += status && status != 429;
 	pthread_mutex_unlock(&s->lock);
 	if (!status)
@@ -773,6 +853,7 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	char deadline[32], tasks[LEASE_MAX * 12], shards[LEASE_MAX * 2 * (2 * G2T_HASH_SIZE + 1)];
 	size_t at = 0, sh = 0;
 	struct stream st;
+	struct device *dev;
 	int complete, rc;
 
 	if (!j->kind)
@@ -780,6 +861,8 @@ static enum MHD_Result lease(struct g2t_server *s, struct MHD_Connection *c, con
 	pthread_mutex_lock(&s->lock);
 	s->n.leases += j->rc ? 0 : j->got;
 	s->n.no_work += !j->rc && !j->got;
+	if (!j->rc && (dev = find_device(s, j->key)))
+		dev->leases += j->got;
 	complete = s->done == s->tasks;
 	pthread_mutex_unlock(&s->lock);
 	if (j->rc)
@@ -1006,8 +1089,10 @@ static int open_batch(struct g2t_server *s, struct g2t_packet *pk, struct batch 
 
 /* Lists each weight set's fate; the status is 409 when none was taken. */
 static enum MHD_Result verdicts(struct g2t_server *s, struct MHD_Connection *c,
-                                const char *digest, const struct batch *b)
+                                const char *digest, const uint8_t *key,
+                                const struct batch *b)
 {
+	struct device *dev = find_device(s, key);
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -1025,6 +1110,14 @@ static enum MHD_Result verdicts(struct g2t_server *s, struct MHD_Connection *c,
 		        : v > G2T_RESULT_STALE ? "refused" : verdict_name[v],
 		        v > G2T_RESULT_STALE ? ",\"reason\":\"" : "",
 		        v > G2T_RESULT_STALE ? verdict_name[v] : "", v > G2T_RESULT_STALE ? "\"" : "");
+		if (v == G2T_RESULT_ACCEPTED && !s->first_at) {
+			s->first_at = (long long)time(NULL);
+			s->first_done = s->done;
+		}
+		if (v > G2T_RESULT_STALE)
+			note_refusal(s, key, (long)b->w[i].id.task, verdict_name[v]);
+		else if (dev && v != G2T_RESULT_STALE)
+			dev->results++;
 		s->n.accepted += v == G2T_RESULT_ACCEPTED;
 		s->n.recorded += v == G2T_RESULT_RECORDED;
 		s->done += v == G2T_RESULT_ACCEPTED;
@@ -1183,9 +1276,10 @@ static enum MHD_Result results(struct g2t_server *s, struct MHD_Connection *c,
 		ok = json(c, 200, NULL, "{\"digest\":\"%s\",\"status\":\"duplicate\"}", hex);
 	} else if (j->seen == G2T_SEEN_REPLAY) {
 		s->n.denied++;
+		note_refusal(s, j->key, -1, "sequence number already used");
 		ok = json(c, 409, NULL, "{\"error\":\"sequence number already used\"}");
 	} else {
-		ok = verdicts(s, c, hex, &j->b);
+		ok = verdicts(s, c, hex, j->key, &j->b);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ok;
@@ -1328,7 +1422,7 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	refused[0] = '\0';
 	for (int v = G2T_RESULT_UNKNOWN_LEASE; v < G2T_RESULT_VERDICTS; v++)
 		used += (size_t)snprintf(refused + used, sizeof refused - used, "%s\"%s\":%llu",
-		                         used ? "," : "", verdict_name[v], k.refused[v]);
+		                         used ? "," : "", verdict_key[v], k.refused[v]);
 	return json(c, 200, NULL,
 	            "{\"tasks\":{\"total\":%lld,\"pending\":%lld,\"leased\":%lld,\"done\":%lld},"
 	            "\"devices\":%lld,\"replicas\":%u,\"disagreeing_devices\":%lld,"
@@ -1341,6 +1435,20 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	            n.disagreeing, n.issued, n.reissued, k.no_work, k.accepted, k.recorded,
 	            k.stale, k.duplicates, refused, k.requests, k.denied, k.rate_limited,
 	            k.over_budget, k.too_slow, n.done == n.tasks ? "true" : "false");
+}
+
+/* One metric family: its HELP and TYPE lines, then the samples. */
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family of one sample. */
+static void metric(FILE *f, const char *name, const char *type, const char *help,
+                   unsigned long long value)
+{
+	family(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, value);
 }
 
 static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
@@ -1361,29 +1469,49 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 		free(text);
 		return error(c, 503, "state unavailable");
 	}
-	fprintf(f, "# TYPE g2t_tasks gauge\n");
+	family(f, "g2t_tasks", "gauge", "Tasks by state: pending, leased, done.");
 	fprintf(f, "g2t_tasks{state=\"pending\"} %lld\ng2t_tasks{state=\"leased\"} %lld\n"
 	        "g2t_tasks{state=\"done\"} %lld\n", n.pending, n.leased, n.done);
-	fprintf(f, "# TYPE g2t_leases_issued_total counter\ng2t_leases_issued_total %lld\n",
-	        n.issued);
-	fprintf(f, "# TYPE g2t_leases_reissued_total counter\ng2t_leases_reissued_total %lld\n",
-	        n.reissued);
-	fprintf(f, "# TYPE g2t_results_total counter\n");
+	metric(f, "g2t_task_set_size", "gauge", "Tasks in the task set.",
+	       (unsigned long long)n.tasks);
+	metric(f, "g2t_complete", "gauge", "1 when every task is done, else 0.",
+	       n.done == n.tasks);
+	metric(f, "g2t_devices", "gauge", "Devices that have leased a task.",
+	       (unsigned long long)n.devices);
+	metric(f, "g2t_devices_disagreeing", "gauge",
+	       "Devices with a result outvoted by the other replicas.",
+	       (unsigned long long)n.disagreeing);
+	metric(f, "g2t_replicas", "gauge", "Agreeing results each task needs.",
+	       s->opts.replicas);
+	metric(f, "g2t_leases_issued_total", "counter", "Leases given.",
+	       (unsigned long long)n.issued);
+	metric(f, "g2t_leases_reissued_total", "counter",
+	       "Leases given for a replica that had been leased before.",
+	       (unsigned long long)n.reissued);
+	metric(f, "g2t_leases_no_work_total", "counter",
+	       "Lease requests answered 204, no work now.", k.no_work);
+	family(f, "g2t_results_total", "counter", "Weight sets received, by outcome: "
+	       "accepted, recorded as a replica's vote, ignored_stale, refused by reason.");
 	fprintf(f, "g2t_results_total{outcome=\"accepted\"} %llu\n", k.accepted);
 	fprintf(f, "g2t_results_total{outcome=\"recorded\"} %llu\n", k.recorded);
 	fprintf(f, "g2t_results_total{outcome=\"ignored_stale\"} %llu\n", k.stale);
 	for (int v = G2T_RESULT_UNKNOWN_LEASE; v < G2T_RESULT_VERDICTS; v++)
 		fprintf(f, "g2t_results_total{outcome=\"refused\",reason=\"%s\"} %llu\n",
-		        verdict_name[v], k.refused[v]);
-	fprintf(f, "# TYPE g2t_requests_denied_total counter\ng2t_requests_denied_total %llu\n",
-	        k.denied);
-	fprintf(f, "# TYPE g2t_requests_rate_limited_total counter\n"
-	        "g2t_requests_rate_limited_total %llu\n", k.rate_limited);
-	fprintf(f, "# TYPE g2t_requests_over_budget_total counter\n"
-	        "g2t_requests_over_budget_total %llu\n", k.over_budget);
-	fprintf(f, "# TYPE g2t_connections_dropped_slow_total counter\n"
-	        "g2t_connections_dropped_slow_total %llu\n", k.too_slow);
-	fprintf(f, "# TYPE g2t_request_seconds histogram\n");
+		        verdict_key[v], k.refused[v]);
+	metric(f, "g2t_packets_duplicate_total", "counter",
+	       "Packets answered as duplicates of one already taken.", k.duplicates);
+	metric(f, "g2t_requests_denied_total", "counter",
+	       "Requests refused: 401, 403, or a reused sequence number.", k.denied);
+	metric(f, "g2t_requests_rate_limited_total", "counter",
+	       "Requests refused with 429 by a device's or an address's rate.",
+	       k.rate_limited);
+	metric(f, "g2t_requests_over_budget_total", "counter",
+	       "Requests refused with 503: the bytes held for requests were spent.",
+	       k.over_budget);
+	metric(f, "g2t_connections_dropped_slow_total", "counter",
+	       "Connections closed past their deadline for headers or body.", k.too_slow);
+	family(f, "g2t_request_seconds", "histogram",
+	       "Time from a request's headers to its answer; the count is every request.");
 	for (int i = 0; i < LATENCY_BUCKETS; i++) {
 		cumulative += k.latency[i];
 		fprintf(f, "g2t_request_seconds_bucket{le=\"%g\"} %llu\n", latency_le[i], cumulative);
@@ -1393,6 +1521,241 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	        k.latency_sum, k.requests);
 	fclose(f);
 	return reply(c, 200, "text/plain; version=0.0.4", text, len, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+/* ---- the operator's view ---- */
+
+/* A device as the operator sees it: the state's figures and this run's. */
+struct device_row {
+	struct device mem;              /* this run's; zeros when not enrolled now */
+	struct g2t_store_device st;     /* the state's; zeros when it never leased */
+	int enrolled;
+};
+
+struct device_list {
+	struct device_row *row;
+	size_t n, cap;
+	size_t sorted;                  /* the enrolled ones first, in key order */
+};
+
+static int by_row_key(const void *a, const void *b)
+{
+	return memcmp(((const struct device_row *)a)->mem.key,
+	              ((const struct device_row *)b)->mem.key, G2T_PK_SIZE);
+}
+
+static int add_stored(void *ctx, const uint8_t *key, const struct g2t_store_device *dev)
+{
+	struct device_list *l = ctx;
+	struct device_row probe, *r;
+
+	memcpy(probe.mem.key, key, G2T_PK_SIZE);
+	r = l->sorted ? bsearch(&probe, l->row, l->sorted, sizeof *l->row, by_row_key) : NULL;
+	if (!r) { /* known to the state only: after the sorted part */
+		if (g2t_grow((void **)&l->row, &l->cap, l->n + 1, sizeof *l->row))
+			return G2T_ENOMEM;
+		r = &l->row[l->n++];
+		memset(r, 0, sizeof *r);
+		memcpy(r->mem.key, key, G2T_PK_SIZE);
+	}
+	r->st = *dev;
+	return G2T_OK;
+}
+
+/* Every device enrolled or known to the state, in key order. */
+static int list_devices(struct g2t_server *s, struct device_list *l)
+{
+	int rc = G2T_OK;
+
+	memset(l, 0, sizeof *l);
+	pthread_mutex_lock(&s->lock);
+	if (s->devices && g2t_grow((void **)&l->row, &l->cap, s->devices, sizeof *l->row))
+		rc = G2T_ENOMEM;
+	for (size_t i = 0; !rc && i < s->devices; i++) {
+		memset(&l->row[i], 0, sizeof l->row[i]);
+		l->row[i].mem = s->device[i];
+		l->row[i].enrolled = 1;
+	}
+	l->sorted = l->n = rc ? 0 : s->devices;
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->store_lock);
+	rc = g2t_store_each_device(s->store, add_stored, l, (long long)time(NULL));
+	pthread_mutex_unlock(&s->store_lock);
+	if (l->n)
+		qsort(l->row, l->n, sizeof *l->row, by_row_key);
+	return rc;
+}
+
+static enum MHD_Result devices(struct g2t_server *s, struct MHD_Connection *c)
+{
+	struct device_list l;
+	char *text = NULL, id[17];
+	size_t len = 0;
+	FILE *f;
+
+	if (list_devices(s, &l) || !(f = open_memstream(&text, &len))) {
+		free(l.row);
+		return error(c, 503, "state unavailable");
+	}
+	fputs("{\"devices\":[", f);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct device_row *r = &l.row[i];
+
+		g2t_key_id(id, r->mem.key);
+		fprintf(f, "%s{\"id\":\"%s\",\"enrolled\":%s,\"last_seen\":%lld,\"leases\":%llu,"
+		        "\"results\":%llu,\"refused\":%llu,\"leased_now\":%lld,\"done\":%lld,"
+		        "\"expired\":%lld,\"disagreed\":%lld}", i ? "," : "", id,
+		        r->enrolled ? "true" : "false", r->mem.last_seen, r->mem.leases,
+		        r->mem.results, r->mem.refused, r->st.leased, r->st.done, r->st.expired,
+		        r->st.disagreed);
+	}
+	fputs("]}\n", f);
+	fclose(f);
+	free(l.row);
+	return reply(c, 200, "application/json", text, len, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+/* Tasks a second since the first result of this run, or 0. */
+static double task_rate(const struct g2t_server *s, long long now)
+{
+	if (!s->first_at || now <= s->first_at || s->done <= s->first_done)
+		return 0.0;
+	return (double)(s->done - s->first_done) / (double)(now - s->first_at);
+}
+
+/* "3 min 20 s", "2 h 5 min", "45 s". */
+static void span(char *out, size_t n, double seconds)
+{
+	long t = (long)(seconds + 0.5);
+
+	if (t >= 3600)
+		snprintf(out, n, "%ld h %ld min", t / 3600, t % 3600 / 60);
+	else if (t >= 60)
+		snprintf(out, n, "%ld min %ld s", t / 60, t % 60);
+	else
+		snprintf(out, n, "%ld s", t);
+}
+
+static const char page_style[] =
+	"body{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:60em;"
+	"padding:0 1em;color:#222}"
+	"h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}"
+	".bar{background:#e4e4e4;height:1.2em;border-radius:3px;overflow:hidden}"
+	".bar div{background:#2a7;height:100%}"
+	"table{border-collapse:collapse;width:100%}"
+	"th,td{text-align:right;padding:.2em .6em;border-bottom:1px solid #ddd}"
+	"th:first-child,td:first-child{text-align:left;font-family:monospace}"
+	".ready{color:#2a7;font-weight:bold}.muted{color:#777}";
+
+static void page_devices(FILE *f, const struct device_list *l, long long now)
+{
+	char id[17], ago[32];
+
+	fprintf(f, "<h2>Devices (%zu)</h2>\n<table id=\"devices\"><tr><th>device</th>"
+	        "<th>last seen</th><th>leases</th><th>holds</th><th>results</th>"
+	        "<th>refusals</th><th>leases run out</th><th>disagreements</th></tr>\n", l->n);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct device_row *r = &l->row[i];
+
+		g2t_key_id(id, r->mem.key);
+		if (r->mem.last_seen)
+			span(ago, sizeof ago, (double)(now - r->mem.last_seen));
+		fprintf(f, "<tr><td>%s%s</td><td>%s%s</td><td>%llu</td><td>%lld</td>"
+		        "<td>%lld</td><td>%llu</td><td>%lld</td><td>%lld</td></tr>\n", id,
+		        r->enrolled ? "" : " (not enrolled)", r->mem.last_seen ? ago : "never",
+		        r->mem.last_seen ? " ago" : "", r->mem.leases, r->st.leased, r->st.done,
+		        r->mem.refused, r->st.expired, r->st.disagreed);
+	}
+	fputs("</table>\n", f);
+}
+
+static void page_refusals(FILE *f, struct g2t_server *s, long long now)
+{
+	struct refusal recent[RECENT_REFUSALS];
+	size_t n, at;
+	char id[17], ago[32];
+
+	pthread_mutex_lock(&s->lock);
+	memcpy(recent, s->recent, sizeof recent);
+	n = s->recent_n;
+	at = s->recent_at;
+	pthread_mutex_unlock(&s->lock);
+	fputs("<h2>Recent refusals</h2>\n", f);
+	if (!n) {
+		fputs("<p class=\"muted\" id=\"refusals\">none</p>\n", f);
+		return;
+	}
+	fputs("<table id=\"refusals\"><tr><th>device</th><th>when</th><th>task</th>"
+	      "<th>reason</th></tr>\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct refusal *r = &recent[(at + RECENT_REFUSALS - 1 - i) % RECENT_REFUSALS];
+
+		g2t_key_id(id, r->key);
+		span(ago, sizeof ago, (double)(now - r->at));
+		fprintf(f, "<tr><td>%s</td><td>%s ago</td><td>", id, ago);
+		if (r->task >= 0)
+			fprintf(f, "%ld", r->task);
+		fprintf(f, "</td><td>%s</td></tr>\n", r->why);
+	}
+	fputs("</table>\n", f);
+}
+
+/* GET /: progress, devices and refusals on one page, refreshed every 5 s;
+ * plain HTML and CSS, nothing fetched from elsewhere. */
+static enum MHD_Result page(struct g2t_server *s, struct MHD_Connection *c)
+{
+	long long now = (long long)time(NULL);
+	struct g2t_store_counts n;
+	struct counters k;
+	struct device_list l = { 0 };
+	char *text = NULL, eta[32];
+	size_t len = 0;
+	double rate, pct;
+	FILE *f;
+
+	if (snapshot(s, &n, &k) || list_devices(s, &l) || !(f = open_memstream(&text, &len))) {
+		free(l.row);
+		return error(c, 503, "state unavailable");
+	}
+	pthread_mutex_lock(&s->lock);
+	rate = task_rate(s, now);
+	pthread_mutex_unlock(&s->lock);
+	pct = n.tasks ? 100.0 * (double)n.done / (double)n.tasks : 100.0;
+	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	        "<meta http-equiv=\"refresh\" content=\"5\">"
+	        "<meta name=\"viewport\" content=\"width=device-width\">"
+	        "<title>g2t-serve: %lld of %lld tasks</title><style>%s</style></head><body>\n"
+	        "<h1>g2t-serve</h1>\n<h2>Progress</h2>\n"
+	        "<div class=\"bar\"><div style=\"width:%.1f%%\"></div></div>\n"
+	        "<p id=\"progress\">%lld of %lld tasks done (%.1f %%), %lld leased, "
+	        "%lld pending.", n.done, n.tasks, page_style, pct, n.done, n.tasks, pct,
+	        n.leased, n.pending);
+	if (rate > 0 && n.done < n.tasks) {
+		span(eta, sizeof eta, (double)(n.tasks - n.done) / rate);
+		fprintf(f, " Rate %.1f tasks/min; about %s to go.", rate * 60.0, eta);
+	}
+	fputs("</p>\n", f);
+	if (n.done == n.tasks)
+		fputs("<p id=\"model\" class=\"ready\">Complete: the model is ready, "
+		      "<a href=\"/v1/model\">/v1/model</a>.</p>\n", f);
+	else
+		fputs("<p id=\"model\" class=\"muted\">The model is not ready yet.</p>\n", f);
+	fprintf(f, "<p class=\"muted\">Leases %lld issued, %lld re-issued; results %llu "
+	        "accepted, %llu refused; %lld devices disagreeing.</p>\n", n.issued,
+	        n.reissued, k.accepted, k.refused[G2T_RESULT_UNKNOWN_LEASE] +
+	        k.refused[G2T_RESULT_OTHER_DEVICE] + k.refused[G2T_RESULT_WRONG_TASK] +
+	        k.refused[G2T_RESULT_EXPIRED] + k.refused[G2T_RESULT_BAD], n.disagreeing);
+	page_devices(f, &l, now);
+	page_refusals(f, s, now);
+	fputs("<p class=\"muted\"><a href=\"/v1/status\">status</a> · "
+	      "<a href=\"/v1/devices\">devices</a> · <a href=\"/metrics\">metrics</a></p>\n"
+	      "</body></html>\n", f);
+	fclose(f);
+	free(l.row);
+	return reply(c, 200, "text/html; charset=utf-8", text, len, MHD_RESPMEM_MUST_FREE,
+	             NULL);
 }
 
 /* ---- dispatch ---- */
@@ -1423,6 +1786,10 @@ static enum MHD_Result route(struct g2t_server *s, struct MHD_Connection *c,
 		return get ? model(s, c) : wrong_method(c, "GET");
 	if (!strcmp(url, "/metrics"))
 		return get ? metrics(s, c) : wrong_method(c, "GET");
+	if (!strcmp(url, "/v1/devices"))
+		return get ? devices(s, c) : wrong_method(c, "GET");
+	if (!strcmp(url, "/"))
+		return get ? page(s, c) : wrong_method(c, "GET");
 	return error(c, 404, "no such resource");
 }
 
@@ -1776,6 +2143,91 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 		return g2t_fail(d, G2T_ENOMEM, 0, -1, "cannot start the committer thread");
 	s->committing = 1;
 	return start_http(s, d);
+}
+
+int g2t_server_reload(struct g2t_server *s, size_t *added, size_t *removed,
+                      size_t *enrolled, struct g2t_diag *d)
+{
+	struct g2t_keyring keys = { 0 };
+	int rc = G2T_OK;
+
+	*added = *removed = 0;
+	for (size_t i = 0; i < s->opts.ndevices && !rc; i++)
+		rc = g2t_keyring_add(&keys, s->opts.devices[i], d);
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < keys.n && !rc; i++)
+		if (!find_device(s, keys.pk[i]) && !(rc = add_device(s, keys.pk[i]) ? 0 : G2T_ENOMEM))
+			++*added;
+	/* under --open every key that came is enrolled: none goes */
+	for (size_t i = s->devices; !rc && !s->opts.open && i-- > 0;)
+		if (!g2t_keyring_has(&keys, s->device[i].key)) {
+			memmove(s->device + i, s->device + i + 1,
+			        (s->devices - i - 1) * sizeof *s->device);
+			s->devices--;
+			++*removed;
+		}
+	*enrolled = s->devices;
+	pthread_mutex_unlock(&s->lock);
+	g2t_keyring_clear(&keys);
+	return rc;
+}
+
+/* Builds the model and says so, once every task is done. */
+static void announce(struct g2t_server *s)
+{
+	struct g2t_diag d = { 0, -1, "" };
+	int rc = G2T_OK;
+
+	pthread_mutex_lock(&s->store_lock);
+	if (!s->model)
+		rc = build_model(s, &d);
+	pthread_mutex_unlock(&s->store_lock);
+	if (rc) {
+		pthread_mutex_lock(&s->lock);
+		s->announced = 0; /* a task was opened again, or try again later */
+		pthread_mutex_unlock(&s->lock);
+		if (d.what[0])
+			g2t_warn("complete, but the model cannot be built: %s", d.what);
+		return;
+	}
+	g2t_warn("complete: %zu tasks done, model ready at /v1/model (%zu bytes)", s->tasks,
+	         s->model_len);
+}
+
+void g2t_server_tick(struct g2t_server *s)
+{
+	long long now = (long long)time(NULL);
+	struct g2t_store_counts n;
+	int complete, progress;
+	double rate;
+	char eta[32];
+
+	pthread_mutex_lock(&s->lock);
+	complete = s->done == s->tasks && !s->announced;
+	s->announced |= complete;
+	progress = s->done < s->tasks && now - s->progress_at >= PROGRESS_EVERY &&
+	           (s->done != s->progress_done || s->n.leases != s->progress_leases);
+	if (progress) {
+		s->progress_at = now;
+		s->progress_done = s->done;
+		s->progress_leases = s->n.leases;
+	}
+	rate = task_rate(s, now);
+	pthread_mutex_unlock(&s->lock);
+	if (complete)
+		announce(s);
+	if (!progress)
+		return;
+	pthread_mutex_lock(&s->store_lock);
+	progress = !g2t_store_counts(s->store, &n, now);
+	pthread_mutex_unlock(&s->store_lock);
+	if (!progress)
+		return;
+	if (rate > 0)
+		span(eta, sizeof eta, (double)(n.tasks - n.done) / rate);
+	g2t_warn("progress: %lld of %lld tasks done, %lld leased; %.1f tasks/min%s%s", n.done,
+	         n.tasks, n.leased, rate * 60.0, rate > 0 ? ", about " : "",
+	         rate > 0 ? eta : "");
 }
 
 unsigned g2t_server_port(const struct g2t_server *s)

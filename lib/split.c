@@ -25,7 +25,6 @@ struct g2t_dataset {
 	uint32_t slots;
 	uint32_t **members;       /* rows of each canonical class, shuffled */
 	int quantize;
-	int progress;             /* rows read, on stderr */
 	struct g2t_params params;
 	struct g2t_weighting weighting; /* the opts': not owned */
 	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
@@ -94,6 +93,23 @@ static long class_of(struct g2t_dataset *ds, const char *label, size_t len, int 
 		return -1;
 	ds->slot[h] = ++ds->classes;
 	return ds->classes - 1;
+}
+
+int g2t_dataset_labels_continuous(const struct g2t_dataset *ds)
+{
+	int fractions = 0;
+
+	if (ds->classes <= 10)
+		return 0;
+	for (uint32_t k = 0; k < ds->classes; k++) {
+		char *end;
+		double v = strtod(ds->names[k], &end);
+
+		if (!*ds->names[k] || *end)
+			return 0;
+		fractions |= v != (double)(long long)v;
+	}
+	return fractions;
 }
 
 /* --classes: pre-register the wanted classes; others are dropped. */
@@ -240,15 +256,29 @@ static int check_limits(struct g2t_dataset *ds, const struct g2t_row *r, uint32_
 	return G2T_OK;
 }
 
-static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
-                     struct g2t_diag *d)
+/* Tells o->progress how far the reading is. */
+static void tell(const struct g2t_split_opts *o, struct g2t_text *t,
+                 unsigned long long rows, int end)
 {
+	long long read, size;
+
+	g2t_text_position(t, &read, &size);
+	o->progress(o->progress_ctx, rows, read, size, end);
+}
+
+static int read_rows(struct g2t_dataset *ds, struct g2t_text *t,
+                     const struct g2t_split_opts *o, struct g2t_diag *d)
+{
+	int filtered = o->classes != NULL;
+	unsigned long long rows = 0;
 	struct g2t_row r;
 	int rc;
 
 	while ((rc = g2t_text_next(t, &r, d)) == 1) {
 		long k;
 
+		if (o->progress && ++rows % 4096 == 0)
+			tell(o, t, rows, 0);
 		if (!r.label_len)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "empty label");
 		k = class_of(ds, r.label, r.label_len, !filtered);
@@ -261,11 +291,7 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t, int filtered,
 			return rc;
 		if (ds->rows == UINT32_MAX)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "too many rows");
-		if (ds->progress && ds->rows % 65536 == 0)
-			fprintf(stderr, "\rg2t-split: %u rows read", ds->rows);
 	}
-	if (ds->progress)
-		fprintf(stderr, "\rg2t-split: %u rows read\n", ds->rows);
 	return rc;
 }
 
@@ -634,7 +660,6 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if (!ds)
 		return G2T_ENOMEM;
 	ds->quantize = o->quantize;
-	ds->progress = o->progress;
 	ds->params = o->params;
 	ds->weighting = o->weighting;
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
@@ -645,7 +670,10 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		const char *const *names;
 		ds->features = g2t_text_columns(t, &names);
 	}
-	if ((rc = read_rows(ds, t, o->classes != NULL, d)))
+	rc = read_rows(ds, t, o, d);
+	if (o->progress)
+		tell(o, t, ds->rows, 1);
+	if (rc)
 		goto done;
 	rc = G2T_EDATA;
 	if (ds->rows == 0) {

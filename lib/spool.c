@@ -2,8 +2,10 @@
  * The device spool (Algorithm 1): a directory where weight sets wait until
  * there are W_t of them, and where signed packets wait for an ack.
  *
- *   lock              flock()ed while a g2t-pack works here
+ *   lock              flock()ed while a g2t-pack or g2t-device works here
  *   state             next sequence number and link statistics
+ *   key               the public key whose packets these are: one spool per
+ *                     key, as sequence numbers are the key's
  *   w-<hash>.g2t      one accepted input: SCHEMA and WEIGHTS records
  *   p-<seq>.pkt       a packet: PACKET record, then the names of the
  *                     entries it consumed (a private MANIFEST record)
@@ -345,7 +347,7 @@ int g2t_spool_open(struct g2t_spool **out, const char *dir, struct g2t_diag *d)
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
 		return errno == EWOULDBLOCK
 		       ? g2t_fail(d, G2T_EREFUSED, 0, -1,
-		                  "%s: another g2t-pack is using this spool", dir)
+		                  "%s: in use by another g2t-pack or g2t-device", dir)
 		       : fail_errno(d, path);
 	if ((rc = load_state(s, d)) || (rc = scan(s, d)))
 		return rc;
@@ -369,6 +371,49 @@ void g2t_spool_close(struct g2t_spool *s)
 	free(s->entry);
 	free(s->pending);
 	free(s);
+}
+
+/*
+ * Ties the spool to the key that signs its packets: the server numbers each
+ * key's packets, so a second key's packets here would reuse numbers it has
+ * already seen from the first (409).
+ */
+int g2t_spool_claim(struct g2t_spool *s, const uint8_t pk[G2T_PK_SIZE],
+                    struct g2t_diag *d)
+{
+	char path[4096], text[2 * G2T_PK_SIZE + 32], was[sizeof text];
+	char mine[17], theirs[17];
+	uint8_t other[G2T_PK_SIZE];
+	int n = snprintf(text, sizeof text, "g2t-spool-key 1\n");
+	FILE *f;
+	int rc;
+
+	for (size_t i = 0; i < G2T_PK_SIZE; i++)
+		n += snprintf(text + n, sizeof text - (size_t)n, "%02x", pk[i]);
+	text[n++] = '\n';
+	text[n] = '\0';
+	path_of(s, "key", path, sizeof path);
+	if (!(f = fopen(path, "r"))) {
+		if (errno != ENOENT)
+			return fail_errno(d, path);
+		if ((rc = write_file(s, "key", text, (size_t)n, NULL, 0, d)))
+			return rc;
+		return sync_dir(s, d);
+	}
+	n = fgets(was, sizeof was, f) && !strcmp(was, "g2t-spool-key 1\n") &&
+	    fgets(was, sizeof was, f) && strlen(was) == 2 * G2T_PK_SIZE + 1 &&
+	    !parse_hex(was, other) && !parse_hex(was + 2 * ENTRY_HASH, other + ENTRY_HASH);
+	fclose(f);
+	if (!n)
+		return g2t_fail(d, G2T_EDATA, 0, -1, "%s: not a spool key file", path);
+	if (memcmp(other, pk, G2T_PK_SIZE)) {
+		g2t_key_id(mine, pk);
+		g2t_key_id(theirs, other);
+		return g2t_fail(d, G2T_EREFUSED, 0, -1, "%s: the spool of key %s, not of key "
+		                "%s: one spool per key (give each key its own --spool)",
+		                s->dir, theirs, mine);
+	}
+	return G2T_OK;
 }
 
 uint32_t g2t_spool_held(const struct g2t_spool *s)

@@ -729,6 +729,34 @@ int g2t_store_each_result(struct g2t_store *s,
 	return rc;
 }
 
+int g2t_store_each_device(struct g2t_store *s,
+                          int (*fn)(void *ctx, const uint8_t *key,
+                                    const struct g2t_store_device *dev),
+                          void *ctx, long long now)
+{
+	sqlite3_stmt *q;
+	int rc = G2T_OK;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT key, done, expired, disagreed,"
+	                       " (SELECT count(*) FROM leases l JOIN slots t ON t.id=l.slot"
+	                       "  WHERE l.device=d.key AND t.state=1 AND l.deadline>=?1"
+	                       "  AND l.id=(SELECT max(id) FROM leases WHERE slot=t.id))"
+	                       " FROM devices d ORDER BY key", -1, &q, NULL) != SQLITE_OK)
+		return G2T_EIO;
+	sqlite3_bind_int64(q, 1, now);
+	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+		struct g2t_store_device dev = {
+			sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
+			sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4)
+		};
+
+		if (sqlite3_column_bytes(q, 0) == G2T_PK_SIZE)
+			rc = fn(ctx, sqlite3_column_blob(q, 0), &dev);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
 int g2t_store_reopen(struct g2t_store *s, long task, uint8_t device[G2T_PK_SIZE],
                      struct g2t_diag *d)
 {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -34,6 +35,7 @@ struct g2t_text {
 	float *value;
 	uint32_t *index;
 	size_t valcap;
+	long long size;            /* bytes of the file, 0 when not known */
 };
 
 static const double pow10[] = {
@@ -256,6 +258,27 @@ static int looks_svmlight(const char *rec)
 	return *p == ':';
 }
 
+/* Why a header may lack the column asked for: the common mistakes. */
+static const char *header_hint(const struct g2t_text *t)
+{
+	size_t numbers = 0;
+
+	if (t->nfld == 1 && strchr(t->fld[0], ';'))
+		return " (the header holds ';': for a ;-separated file, --delimiter ';')";
+	if (t->nfld == 1 && strchr(t->fld[0], '\t'))
+		return " (the header holds tabs: for a tab-separated file, --delimiter tab)";
+	for (size_t i = 0; i < t->nfld; i++) {
+		char *end;
+
+		strtod(t->fld[i], &end);
+		numbers += *t->fld[i] && !*end;
+	}
+	if (t->nfld > 1 && numbers + 1 >= t->nfld) /* all numbers but a label, maybe */
+		return " (the first line holds numbers: the file seems to have no header "
+		       "row; add the training file's header line)";
+	return "";
+}
+
 /* Picks the label column of a CSV header. */
 static int find_label(struct g2t_text *t, const struct g2t_text_opts *o,
                       struct g2t_diag *d)
@@ -278,7 +301,8 @@ static int find_label(struct g2t_text *t, const struct g2t_text_opts *o,
 	}
 	if (o->label_optional)
 		return t->label_col = -1, G2T_OK;
-	return g2t_fail(d, G2T_EDATA, t->line, -1, "no column named '%s'", want);
+	return g2t_fail(d, G2T_EDATA, t->line, -1, "no column named '%s'%s", want,
+	                header_hint(t));
 }
 
 static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
@@ -321,10 +345,19 @@ static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
 	return G2T_OK;
 }
 
+void g2t_text_position(const struct g2t_text *t, long long *read, long long *size)
+{
+	long long at = (long long)gzoffset(t->gz);
+
+	*read = at < 0 ? 0 : at;
+	*size = t->size;
+}
+
 int g2t_text_open(struct g2t_text **out, const char *path,
                   const struct g2t_text_opts *o, struct g2t_diag *d)
 {
 	struct g2t_text *t = calloc(1, sizeof *t);
+	struct stat st;
 	int rc, fd;
 
 	*out = NULL;
@@ -338,6 +371,8 @@ int g2t_text_open(struct g2t_text **out, const char *path,
 	fd = !path || !strcmp(path, "-") ? dup(STDIN_FILENO) : -2;
 	t->gz = fd == -2 ? gzopen(path, "rb") : fd >= 0 ? gzdopen(fd, "rb") : NULL;
 	t->buf = malloc(TEXT_BUF);
+	if (fd >= 0 ? !fstat(fd, &st) : path && !stat(path, &st))
+		t->size = S_ISREG(st.st_mode) ? (long long)st.st_size : 0;
 	if (!t->gz || !t->buf)
 		return g2t_fail(d, t->buf ? G2T_EIO : G2T_ENOMEM, 0, -1, "%s",
 		                errno ? strerror(errno) : "cannot open");

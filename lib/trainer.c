@@ -49,6 +49,7 @@ struct index {
 	struct job *job;
 	size_t jobs, job_cap;
 	size_t next;                 /* next job to take */
+	size_t finished;             /* jobs done, for progress */
 	pthread_mutex_t lock;
 	const struct g2t_train_opts *opts;
 };
@@ -699,8 +700,11 @@ static void *worker(void *arg)
 		if (i >= x->jobs)
 			return NULL;
 		x->job[i].rc = train_job(x, &x->job[i]);
-		if (x->opts->progress)
-			fprintf(stderr, "\rg2t-train: %zu/%zu tasks", i + 1, x->jobs);
+		if (x->opts->progress) { /* jobs finish out of order: count them */
+			pthread_mutex_lock(&x->lock);
+			fprintf(stderr, "\rg2t-train: %zu/%zu tasks", ++x->finished, x->jobs);
+			pthread_mutex_unlock(&x->lock);
+		}
 	}
 }
 

@@ -72,10 +72,12 @@ echo "devices 1 and 2 killed mid-task; 7 and 8 on a 40 kB/s link, batching 5 res
 while :; do
 	status=$(curl -s "$url/v1/status")
 	done_=$(echo "$status" | sed -n 's/.*"done":\([0-9]*\).*/\1/p')
-	printf '\r%s of 325 tasks done' "$done_"
+	# a counter rewritten in place on a terminal; a log gets only the total
+	[ -t 1 ] && printf '\r%s of 325 tasks done' "$done_"
 	case $status in *'"complete":true'*) break ;; esac
 	sleep 0.5
 done
+[ -t 1 ] || printf '%s of 325 tasks done' "$done_"
 printf ' in %.1f s\n' "$(awk "BEGIN { print $(date +%s.%N) - $start }")"
 wait "${pids[@]:2}" 2> /dev/null || true
 curl -s "$url/v1/model" -o "$work/devices.model"

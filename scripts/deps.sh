@@ -31,11 +31,16 @@ required_for() {
 		# openssl signs the hand-made requests of tests/serve.bats; sqlite3 reads
 		# and edits the state in tests/serve.bats and tests/stress/fullfs.sh;
 		# liblinear-tools and libsvm-tools check the exact solver's objectives
-		# and accuracy
-		# iproute2: the namespaces, veth pairs and tbf of tests/net/; python3:
-		# tests/vectors/reference.py, g2t(5) and g2t(7) implemented from the pages
+		# and accuracy; tests/operator.bats renders the operator's page with
+		# chromium, checks /metrics with prometheus's promtool and scrapes it
+		# with prometheus, and reads JSON and PNG with python3 (as does
+		# tests/vectors/reference.py, g2t(5) and g2t(7) implemented from the
+		# pages); tests/readme.sh runs README's scale-out block with GNU
+		# parallel and a single-node Slurm (slurm-wlm's daemons and client,
+		# munge); iproute2: the namespaces, veth pairs and tbf of tests/net/
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
-			sqlite3 liblinear-tools libsvm-tools iproute2 python3 ;;
+			sqlite3 liblinear-tools libsvm-tools chromium prometheus python3 \
+			parallel slurmctld slurmd slurm-client munge iproute2 ;;
 	bench)
 		required_for demo
 		echo liblinear-tools libsvm-tools time openssl ;;

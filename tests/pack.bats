@@ -66,12 +66,13 @@ expect_count() {
 	fi
 }
 
-# expect_spool_empty DIR: no entry, no packet, no temporary file.
+# expect_spool_empty DIR: no entry, no packet, no temporary file (the lock,
+# the state and the key the spool belongs to stay).
 expect_spool_empty() {
 	local f
 	for f in "$1"/*; do
 		case ${f##*/} in
-		lock | state | '*') ;;
+		lock | state | key | '*') ;;
 		*)
 			echo "spool $1 still holds ${f##*/}:"
 			ls -A "$1"
@@ -327,7 +328,7 @@ packet_record() {
 	run --separate-stderr g2t-pack -s "$KEY" --spool sp --quality 0.5 "$F/t0.w"
 	exec 9>&-
 	expect_error g2t-pack 3 'sp: '
-	expect_stderr 'another g2t-pack is using this spool'
+	expect_stderr 'in use by another g2t-pack or g2t-device'
 	expect_dir_contents sp lock
 	# once the lock is free the same input is taken
 	run --separate-stderr g2t-pack -s "$KEY" --spool sp --quality 0.5 "$F/t0.w"
@@ -349,7 +350,7 @@ packet_record() {
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null || true
 	expect_error g2t-pack 3 'sp: '
-	expect_stderr 'another g2t-pack'
+	expect_stderr 'in use by another g2t-pack'
 	expect_count 0 sp 'w-*'
 }
 

@@ -124,6 +124,13 @@ count < <(tests/conformance.sh 2>&1)
 echo "# program behaviour (bats)"
 count < <(bats --tap tests/*.bats 2>&1)
 
+echo "# the installed libraries"
+check "make install; examples/predict.c built with pkg-config against libg2t-predict.so and libg2t.so" \
+	tests/library.sh
+
+echo "# README.md: every command block as printed (tests/readme.sh)"
+count < <(tests/readme.sh 2>&1)
+
 echo "# reliability"
 check "kill -9 of the coordinator, 10 times, under 20 devices: nothing acknowledged is lost" \
 	tests/stress/kill9.sh 10 20

@@ -537,7 +537,7 @@ cached_schema() {
 	expect_status 3
 	expect_stderr '409'
 	[ "$(count_files spa 'p-*.refused')" = 1 ]
-	expect_stat 'lease expired and re-issued' 1 done 2
+	expect_stat lease_expired 1 done 2
 	# B's result is taken
 	deliver b0.g2t "$KEY2" spb
 	expect_stat done 3 accepted 3 complete true
@@ -625,7 +625,7 @@ cached_schema() {
 	expect_status 3
 	expect_stderr '409'
 	[ "$(count_files sp 'p-*.refused')" = 1 ]
-	expect_stat 'unknown lease token' 1 done 0
+	expect_stat unknown_lease_token 1 done 0
 	# the reason is in the answer
 	packet_for bad.g2t "$KEY" sp bad.pkt
 	post_packet bad.pkt
@@ -636,7 +636,7 @@ cached_schema() {
 	post_packet other.pkt "$KEY2"
 	expect_code 409
 	expect_body 'lease held by another device'
-	expect_stat 'lease held by another device' 1 done 0 accepted 0
+	expect_stat lease_of_another_device 1 done 0 accepted 0
 	# the holder's own result is taken
 	deliver t1.g2t "$KEY" sp
 	expect_stat done 1 accepted 1
@@ -807,7 +807,7 @@ cached_schema() {
 	serve
 	call GET /v1/nothing
 	expect_code 404
-	call GET /
+	call GET /index.html
 	expect_code 404
 	sign_request "$KEY"
 	call POST /v1/lease "${SIGNED[@]}"
@@ -875,7 +875,7 @@ cached_schema() {
 	run --separate-stderr deliver t0.g2t "$KEY" sp --quality 0.5
 	expect_status 75 # held: one of two
 	deliver t1.g2t "$KEY" sp --quality 0.5
-	expect_stat done 2 accepted 2 'unknown lease token' 0 'token of another task' 0
+	expect_stat done 2 accepted 2 unknown_lease_token 0 token_of_another_task 0
 }
 
 @test "GET /v1/tasks/N with the lease token: the whole task stream, as g2t-fetch would write it" {
@@ -1077,7 +1077,7 @@ raw_request() {
 	"$TOOLS/rawpacket" "$KEY" inf.g2t >inf.pkt
 	post_packet inf.pkt
 	expect_code 409
-	expect_stat accepted 0 done 0 'does not fit its task' 2
+	expect_stat accepted 0 done 0 does_not_fit_task 2
 	g2t-pack -s "$KEY" -q 1 --spool sp3 --send "$SERVER_URL" w.g2t
 	expect_stat accepted 1 done 1
 	work "$KEY2" dev 10 || { cat dev/err; return 1; }

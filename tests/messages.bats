@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# Messages (issue 13): usage errors name the option and what it takes; hints
+# for the common mistakes (arguments swapped, a test file without header or
+# ;-separated, a label column forgotten).
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+	require_programs
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+@test "usage errors name the option, its range or choices, and the value given" {
+	local prog args want
+	while IFS='|' read -r prog args want; do
+		run --separate-stderr "$prog" $args
+		[ "$status" = 2 ] || { echo "$prog $args: exit $status"; return 1; }
+		[[ ${stderr_lines[0]} == "$prog: $want" ]] ||
+			{ echo "$prog $args: '${stderr_lines[0]}', wanted '$prog: $want'"; return 1; }
+		[[ ${stderr_lines[1]} == "Try '$prog --help' for more information." ]]
+	done <<-'EOF'
+	g2t-train|--epochs 0|--epochs takes a number from 1 to 100000, not '0'
+	g2t-train|--loss hnige|--loss takes hinge, logistic or sqhinge, not 'hnige'
+	g2t-train|-j 0|--jobs takes a number from 1 to 1024
+	g2t-split|-d ab x|--delimiter takes one character or 'tab', not 'ab'
+	g2t-split|-f xml x|--format takes csv, svmlight or auto, not 'xml'
+	g2t-split|-q 7 x|--quantize takes 8 or 32, not '7'
+	g2t-predict|-f xml m x|--format takes csv, svmlight or auto, not 'xml'
+	g2t-pack|-s k --min-batch 0|--min-batch takes a number from 1 to 1000000, not '0'
+	g2t-pack|-s k -q 2|--quality takes a number in (0, 1], not '2'
+	g2t-pack|-s k -P 4|--precision takes 32, 16 or 8, not '4'
+	g2t-fetch|-s k -n 17 u|--tasks takes a number from 1 to 16, not '17'
+	g2t-serve|--threads 0|--threads takes a number from 1 to 1000000, not '0'
+	g2t-serve|--lease-timeout x|--lease-timeout takes a number from 1 to 1000000, not 'x'
+	g2t-serve|--replicas 0|--replicas takes a number from 1 to 100, not '0'
+	g2t-device|-s k --max-batch 0 u|--max-batch takes a number from 1 to 1000000, not '0'
+	EOF
+}
+
+@test "g2t-predict DATA MODEL (swapped): the error says the model comes first" {
+	g2t-split "$DATA/iris.train.csv.gz" | g2t-train | g2t-merge -o iris.model
+	run --separate-stderr g2t-predict "$DATA/iris.test.csv.gz" iris.model
+	expect_error g2t-predict 3 '.*iris\.test\.csv\.gz: byte 0: not a G2T stream'
+	expect_stderr 'it looks like a data file: the model comes first \(g2t-predict MODEL \[FILE\]\)'
+	zcat "$DATA/iris.test.csv.gz" >test.csv
+	run --separate-stderr g2t-predict test.csv iris.model
+	expect_stderr 'the model comes first'
+	# a damaged model is not taken for data
+	head -c 100 /dev/urandom | tr -d 'a-zA-Z0-9' >junk.model
+	printf '\001\002' | cat - junk.model >bad.model
+	run --separate-stderr g2t-predict bad.model test.csv
+	expect_status 3
+	! [[ $stderr =~ 'model comes first' ]]
+}
+
+@test "a test file without its header, or ;-separated: the error names the missing label column and the likely cause" {
+	g2t-split "$DATA/iris.train.csv.gz" | g2t-train | g2t-merge -o iris.model
+	zcat "$DATA/iris.test.csv.gz" | tail -n +2 >noheader.csv
+	run --separate-stderr g2t-predict --eval iris.model noheader.csv
+	expect_error g2t-predict 3 'noheader\.csv:1: '
+	expect_stderr "no column named 'label' \(the first line holds numbers: the file seems to have no header row"
+	zcat "$DATA/iris.test.csv.gz" | tr , ';' >semi.csv
+	run --separate-stderr g2t-predict --eval iris.model semi.csv
+	expect_error g2t-predict 3 'semi\.csv:1: '
+	expect_stderr "for a ;-separated file, --delimiter ';'"
+	run --separate-stderr g2t-predict --eval -d ';' iris.model semi.csv
+	expect_status 0
+	expect_accuracy_ge 0.9
+}
+
+@test "a label column that holds many different numbers, not whole (--label forgotten): g2t-split warns" {
+	# iris with its first feature last: the label would be sepal length
+	zcat "$DATA/iris.train.csv.gz" | awk -F, 'BEGIN { OFS = "," } { t = $NF; $NF = $1; $1 = t; print }' >swapped.csv
+	run --separate-stderr g2t-split -o tasks swapped.csv
+	expect_stderr "^g2t-split: warning: swapped\.csv: the label column holds [0-9]+ different numbers, not all whole: is it a feature\? name the label column with --label"
+	run --separate-stderr g2t-split -o tasks2 --label label swapped.csv
+	expect_status 0
+	expect_no_stderr
+	# whole-number classes (digits: 0 to 9; svmlight labels) are not warned about
+	run --separate-stderr g2t-split -o tasks3 "$DATA/digits.train.csv.gz"
+	expect_status 0
+	expect_no_stderr
+}
