@@ -30,6 +30,7 @@ struct g2t_dataset {
 	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
 	 * values, never dense; sp_start[r] is where row r starts */
 	int sparse;
+	int indexed;              /* svmlight: features named by their index */
 	uint32_t *sp_index;
 	float *sp_value;
 	size_t *sp_start, sp_len, sp_cap, sp_rows_cap;
@@ -340,6 +341,8 @@ static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 	if (!(s = ds->schema = g2t_schema_new(ds->features, K)))
 		goto nomem;
 	s->flags = numeric ? G2T_SCHEMA_NUMERIC : 0;
+	s->flags |= ds->sparse ? G2T_SCHEMA_SPARSE : 0;
+	s->flags |= ds->indexed ? G2T_SCHEMA_INDEXED : 0;
 	for (i = 0; i < K; i++) {
 		s->klass[i] = strdup(sorted[i].name);
 		s->rows[i] = 0;
@@ -648,13 +651,12 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		         ds->names[0]);
 		goto done;
 	}
-	if (ds->sp_start) {
+	if (ds->sp_start)
 		ds->sp_start[ds->rows] = ds->sp_len;
-		ds->sparse = 1;
-	} else if ((rc = sparsify(ds))) {
+	else if ((rc = sparsify(ds)))
 		goto done;
-	}
 	ds->sparse = ds->sp_start != NULL;
+	ds->indexed = g2t_text_format(t) != G2T_TEXT_CSV;
 	if ((rc = order_classes(ds, d)) || (rc = name_columns(ds, t)))
 		goto done;
 	if (!(rc = ds->sparse ? scale_sparse(ds, d) : scale(ds, d)))

@@ -648,6 +648,21 @@ static void test_schema(void)
 	back = NULL;
 	CHECK(g2t_schema_decode(&back, s->payload, s->length - 1) == G2T_EFORMAT && !back,
 	      "a short schema is malformed");
+	uint32_t dense = s->length;
+
+	s->offset[1] = 0.0f;
+	s->flags = G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED;
+	CHECK(g2t_schema_encode(s) == G2T_OK && s->length == dense - 4 * 2 - (4 + 1) * 2 &&
+	      g2t_schema_decode(&back, s->payload, s->length) == G2T_OK &&
+	      !strcmp(back->feature[1], "f2") && back->offset[1] == 0.0f &&
+	      back->scale[1] == 0.5f && back->flags == s->flags,
+	      "a sparse, indexed schema lists the scales only");
+	g2t_schema_free(back);
+	back = NULL;
+	g2t_put_u32(s->payload + 8, 8);
+	CHECK(g2t_schema_decode(&back, s->payload, s->length) == G2T_EFORMAT && !back,
+	      "unknown schema flags are refused");
+	s->flags = 0;
 	free(s->klass[2]);
 	s->klass[2] = strdup("a");
 	g2t_schema_encode(s);
