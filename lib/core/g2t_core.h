@@ -82,8 +82,8 @@ enum g2t_algo {
  *                SHARD with G2T_EPARAM
  *   G2T_WITH_SPARSE_ROWS  1: SHARD rows in the sparse encodings
  *                (G2T_ENC_SPARSE) are decoded and trained; 0:
- *                g2t_shard_header_decode() refuses a well-formed sparse
- *                SHARD with G2T_EPARAM
+ *                g2t_shard_header_decode() refuses a sparse SHARD with
+ *                G2T_EPARAM
  */
 #ifndef G2T_LOSSES
 #define G2T_LOSSES 7u

@@ -370,12 +370,12 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 	len -= G2T_SHARD_HEADER_SIZE;
 	if (s->encoding > (G2T_ENC_U8 | G2T_ENC_SPARSE) || s->features == 0)
 		return G2T_EFORMAT;
+	if (!G2T_WITH_SPARSE_ROWS && (s->encoding & G2T_ENC_SPARSE))
+		return G2T_EPARAM;
 	if (s->encoding & G2T_ENC_SPARSE) {
 		/* an absent value is 0, as a byte 0 is: lo is +0 */
 		if (len < s->rows || bits(&s->lo) != 0)
 			return G2T_EFORMAT;
-		if (!G2T_WITH_SPARSE_ROWS)
-			return G2T_EPARAM;
 	} else if ((uint64_t)s->rows * g2t_shard_row_size(s) != len) {
 		return G2T_EFORMAT;
 	}
@@ -384,7 +384,7 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 
 uint32_t g2t_shard_row_size(const struct g2t_shard *s)
 {
-	if (s->encoding & G2T_ENC_SPARSE)
+	if (G2T_WITH_SPARSE_ROWS && (s->encoding & G2T_ENC_SPARSE))
 		return 0;
 	return s->features * (s->encoding == G2T_ENC_U8 ? 1u : 4u);
 }
