@@ -248,6 +248,19 @@ static void test_sparse_rows(void)
 	sh.encoding = 4;
 	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
 	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "an unknown encoding");
+	/* a sparse uint8 row: bytes, each lo + step * byte */
+	sh = (struct g2t_shard){ .rows = 1, .features = 300, .step = 0.5f,
+	                         .encoding = G2T_ENC_U8 | G2T_ENC_SPARSE };
+	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
+	n = G2T_SHARD_HEADER_SIZE;
+	n += (size_t)g2t_srow_encode(p + n, 64, &sh, 2, (const uint32_t[]){ 0, 299 },
+	                             (const uint8_t[]){ 4, 1 });
+	CHECK(n == G2T_SHARD_HEADER_SIZE + 1 + 2 + 3 && p[24] == 2 && p[25] == 1 &&
+	      p[26] == 4 && p[27] == 0xab && p[28] == 0x02 && p[29] == 1 &&
+	      cursor_rows(p, n, index, value, &nnz) == 1 && nnz == 2 && index[1] == 299 &&
+	      value[0] == 2.0f && value[1] == 0.5f, "a sparse uint8 row round trip");
+	p[26] = 0;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a stored byte 0 is malformed");
 	/* a dense uint8 row through the cursor: its non-zero values */
 	sh = (struct g2t_shard){ .rows = 1, .features = 8, .encoding = G2T_ENC_U8, .step = 0.5f };
 	g2t_shard_header_encode(d, G2T_SHARD_HEADER_SIZE, &sh);
