@@ -160,10 +160,10 @@ static int sparsify(struct g2t_dataset *ds)
 	if (nnz >= values - values / 2)
 		return G2T_OK;
 	ds->sp_index = malloc((nnz + 1) * sizeof *ds->sp_index);
-	ds->sp_value = malloc((nnz + 1) * sizeof *ds->sp_value);
 	ds->sp_start = malloc(((size_t)ds->rows + 1) * sizeof *ds->sp_start);
-	if (!ds->sp_index || !ds->sp_value || !ds->sp_start)
+	if (!ds->sp_index || !ds->sp_start)
 		return G2T_ENOMEM;
+	/* the values move down in place (k <= i), then the rest is freed */
 	for (i = 0; i < values; i++) {
 		uint32_t j = (uint32_t)(i % F);
 
@@ -171,13 +171,15 @@ static int sparsify(struct g2t_dataset *ds)
 			ds->sp_start[i / F] = k;
 		if (ds->x[i] != 0.0f) {
 			ds->sp_index[k] = j;
-			ds->sp_value[k++] = ds->x[i];
+			ds->x[k++] = ds->x[i];
 		}
 		if (j == F - 1 && k - ds->sp_start[i / F] > ds->sp_most)
 			ds->sp_most = (uint32_t)(k - ds->sp_start[i / F]);
 	}
-	ds->sp_len = k;
-	free(ds->x);
+	ds->sp_len = ds->sp_start[ds->rows] = k;
+	ds->sp_value = realloc(ds->x, (k + 1) * sizeof *ds->x);
+	if (!ds->sp_value)
+		ds->sp_value = ds->x; /* shrinking failed: keep it all */
 	ds->x = NULL;
 	return G2T_OK;
 }
