@@ -43,11 +43,10 @@ int g2t_fail(struct g2t_diag *d, int status, long line, long long offset,
 #define G2T_SHARD_LIMIT (1u << 30)
 #define G2T_RECORD_LIMIT (64u << 20)
 #define G2T_NAME_LIMIT 4096u
-/* Rows are dense, so features are bounded by the records that hold a value
- * or a name per feature: 2^21 svmlight features (names f1 .. f2097152)
- * make a SCHEMA of 41 MB, leaving room in G2T_RECORD_LIMIT for the class
- * names; dense WEIGHTS and a two-class MODEL take 8 MB.  (Sparse rows,
- * issue 11, would revisit this.) */
+/* Features are bounded by the records that hold a value or a name per
+ * feature: 2^21 CSV columns of short names make a SCHEMA of 41 MB (an
+ * svmlight one, of scales only, 8 MB), leaving room in G2T_RECORD_LIMIT
+ * for the class names; dense WEIGHTS and a two-class MODEL take 8 MB. */
 #define G2T_FEATURE_LIMIT (1u << 21)
 /* Classes in a SCHEMA; a model of K classes must also fit one record. */
 #define G2T_CLASS_LIMIT 65535u
@@ -133,6 +132,8 @@ struct g2t_schema {
 	uint32_t length;
 };
 #define G2T_SCHEMA_NUMERIC 1u /* classes in numeric order */
+#define G2T_SCHEMA_SPARSE 2u  /* every offset 0, not listed: zeros stay 0 */
+#define G2T_SCHEMA_INDEXED 4u /* feature j named f<j+1>, names not listed */
 
 /* Builds an empty schema to be filled and encoded; caller frees. */
 struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes);

@@ -1,6 +1,7 @@
 /* The SCHEMA record: features, scaling, classes and their shards. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,14 +139,21 @@ static uint8_t *put_str(uint8_t *o, const char *p)
 	return o + 4 + n;
 }
 
+/* Bytes a feature takes at least in a SCHEMA of these flags. */
+static uint32_t feature_bytes(uint32_t flags)
+{
+	return 4 + (flags & G2T_SCHEMA_SPARSE ? 0 : 4) + (flags & G2T_SCHEMA_INDEXED ? 0 : 4);
+}
+
 int g2t_schema_encode(struct g2t_schema *s)
 {
-	uint64_t size = 12 + str_size(s->label) + 8ull * s->features +
+	int names = !(s->flags & G2T_SCHEMA_INDEXED), offsets = !(s->flags & G2T_SCHEMA_SPARSE);
+	uint64_t size = 12 + str_size(s->label) + (uint64_t)s->features * (offsets ? 8 : 4) +
 	                (uint64_t)s->classes * (4 + G2T_HASH_SIZE);
 	uint8_t *o;
 	uint32_t i;
 
-	for (i = 0; i < s->features; i++)
+	for (i = 0; i < s->features && names; i++)
 		size += str_size(s->feature[i]);
 	for (i = 0; i < s->classes; i++)
 		size += str_size(s->klass[i]);
@@ -160,11 +168,13 @@ int g2t_schema_encode(struct g2t_schema *s)
 	g2t_put_u32(o + 4, s->classes);
 	g2t_put_u32(o + 8, s->flags);
 	o = put_str(o + 12, s->label);
-	for (i = 0; i < s->features; i++)
+	for (i = 0; i < s->features && names; i++)
 		o = put_str(o, s->feature[i]);
-	for (i = 0; i < s->features; i++, o += 8) {
-		g2t_put_f32(o, s->offset[i]);
-		g2t_put_f32(o + 4, s->scale[i]);
+	for (i = 0; i < s->features; i++, o += 4) {
+		if (offsets)
+			g2t_put_f32(o, s->offset[i]);
+		o += offsets ? 4 : 0;
+		g2t_put_f32(o, s->scale[i]);
 	}
 	for (i = 0; i < s->classes; i++) {
 		o = put_str(o, s->klass[i]);
@@ -249,8 +259,8 @@ static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
 
 	if ((dup = g2t_duplicate_name((const char *const *)s->klass, s->classes)) >= 0)
 		return snprintf(buf, cap, "class '%.40s' appears twice", s->klass[dup]), buf;
-	if (s->flags & ~G2T_SCHEMA_NUMERIC)
-		return snprintf(buf, cap, "flags 0x%x: a bit other than bit 0 is set",
+	if (s->flags & ~(uint32_t)(G2T_SCHEMA_NUMERIC | G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED))
+		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 2 is set",
 		                s->flags), buf;
 	if ((dup = g2t_duplicate_name((const char *const *)s->feature, s->features)) >= 0)
 		return snprintf(buf, cap, "feature '%.40s' appears twice", s->feature[dup]), buf;
@@ -271,7 +281,7 @@ static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
 }
 
 /* Checks the counts at the head of a SCHEMA payload against its length. */
-static int check_head(uint32_t features, uint32_t classes, size_t len,
+static int check_head(uint32_t features, uint32_t classes, uint32_t flags, size_t len,
                       struct g2t_diag *d)
 {
 	if (features == 0)
@@ -284,7 +294,7 @@ static int check_head(uint32_t features, uint32_t classes, size_t len,
 	if (classes > G2T_CLASS_LIMIT)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%u classes exceed the limit %u",
 		                classes, G2T_CLASS_LIMIT);
-	if (len < 12 + 12ull * features + 40ull * classes)
+	if (len < 12 + 4 + (uint64_t)feature_bytes(flags) * features + 40ull * classes)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
 		                "%zu bytes cannot hold %u features and %u classes", len,
 		                features, classes);
@@ -295,7 +305,7 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
                     struct g2t_diag *d)
 {
 	struct cursor c = { p, len, 0, NULL };
-	uint32_t features = take_u32(&c), classes = take_u32(&c), i;
+	uint32_t features = take_u32(&c), classes = take_u32(&c), flags = take_u32(&c), i;
 	struct g2t_schema *s;
 	char why[200];
 	int rc;
@@ -303,17 +313,25 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 	*out = NULL;
 	if (c.bad)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%zu bytes, shorter than its head", len);
-	if ((rc = check_head(features, classes, len, d)))
+	if ((rc = check_head(features, classes, flags, len, d)))
 		return rc;
 	if (!(s = g2t_schema_new(features, classes)))
 		return G2T_ENOMEM;
-	s->flags = take_u32(&c);
+	s->flags = flags;
 	s->label = take_str(&c);
-	for (i = 0; i < features && !c.bad; i++)
-		s->feature[i] = take_str(&c);
 	for (i = 0; i < features && !c.bad; i++) {
-		union { uint32_t u; float f; } o = { take_u32(&c) }, k = { take_u32(&c) };
+		char name[16];
 
+		snprintf(name, sizeof name, "f%u", i + 1);
+		s->feature[i] = flags & G2T_SCHEMA_INDEXED ? strdup(name) : take_str(&c);
+		c.bad = s->feature[i] ? c.bad : 2;
+	}
+	for (i = 0; i < features && !c.bad; i++) {
+		union { uint32_t u; float f; } o = { 0 }, k;
+
+		if (!(flags & G2T_SCHEMA_SPARSE))
+			o.u = take_u32(&c);
+		k.u = take_u32(&c);
 		s->offset[i] = o.f;
 		s->scale[i] = k.f;
 	}

@@ -30,6 +30,7 @@ struct g2t_dataset {
 	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
 	 * values, never dense; sp_start[r] is where row r starts */
 	int sparse;
+	int indexed;              /* svmlight: features named by their index */
 	uint32_t *sp_index;
 	float *sp_value;
 	size_t *sp_start, sp_len, sp_cap, sp_rows_cap;
@@ -176,10 +177,10 @@ static int sparsify(struct g2t_dataset *ds)
 	if (nnz >= values - values / 2)
 		return G2T_OK;
 	ds->sp_index = malloc((nnz + 1) * sizeof *ds->sp_index);
-	ds->sp_value = malloc((nnz + 1) * sizeof *ds->sp_value);
 	ds->sp_start = malloc(((size_t)ds->rows + 1) * sizeof *ds->sp_start);
-	if (!ds->sp_index || !ds->sp_value || !ds->sp_start)
+	if (!ds->sp_index || !ds->sp_start)
 		return G2T_ENOMEM;
+	/* the values move down in place (k <= i), then the rest is freed */
 	for (i = 0; i < values; i++) {
 		uint32_t j = (uint32_t)(i % F);
 
@@ -187,13 +188,15 @@ static int sparsify(struct g2t_dataset *ds)
 			ds->sp_start[i / F] = k;
 		if (ds->x[i] != 0.0f) {
 			ds->sp_index[k] = j;
-			ds->sp_value[k++] = ds->x[i];
+			ds->x[k++] = ds->x[i];
 		}
 		if (j == F - 1 && k - ds->sp_start[i / F] > ds->sp_most)
 			ds->sp_most = (uint32_t)(k - ds->sp_start[i / F]);
 	}
-	ds->sp_len = k;
-	free(ds->x);
+	ds->sp_len = ds->sp_start[ds->rows] = k;
+	ds->sp_value = realloc(ds->x, (k + 1) * sizeof *ds->x);
+	if (!ds->sp_value)
+		ds->sp_value = ds->x; /* shrinking failed: keep it all */
 	ds->x = NULL;
 	return G2T_OK;
 }
@@ -367,6 +370,8 @@ static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 	if (!(s = ds->schema = g2t_schema_new(ds->features, K)))
 		goto nomem;
 	s->flags = numeric ? G2T_SCHEMA_NUMERIC : 0;
+	s->flags |= ds->sparse ? G2T_SCHEMA_SPARSE : 0;
+	s->flags |= ds->indexed ? G2T_SCHEMA_INDEXED : 0;
 	for (i = 0; i < K; i++) {
 		s->klass[i] = strdup(sorted[i].name);
 		s->rows[i] = 0;
@@ -689,13 +694,12 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		         ds->names[0]);
 		goto done;
 	}
-	if (ds->sp_start) {
+	if (ds->sp_start)
 		ds->sp_start[ds->rows] = ds->sp_len;
-		ds->sparse = 1;
-	} else if ((rc = sparsify(ds))) {
+	else if ((rc = sparsify(ds)))
 		goto done;
-	}
 	ds->sparse = ds->sp_start != NULL;
+	ds->indexed = g2t_text_format(t) != G2T_TEXT_CSV;
 	if ((rc = order_classes(ds, d)) || (rc = name_columns(ds, t)))
 		goto done;
 	if (!(rc = ds->sparse ? scale_sparse(ds, d) : scale(ds, d)) && !(rc = hash_shards(ds)))

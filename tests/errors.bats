@@ -837,6 +837,36 @@ nan_weights() {
 	expect_stderr 'MODEL value of task 0 is not finite'
 }
 
+@test "predict: a sparse MODEL entry out of order, past F, or with a zero weight -> exit 3, bad MODEL record" {
+	local off len at p n F=64 what
+	g2t-split --algo asgd --l1 0.003 "$DATA/digits.train.csv.gz" | g2t-train | g2t-merge >l1.model
+	read -r off _ len < <(records l1.model | awk '$2 == 5')
+	# the first sparse entry (present byte 2) holding two weights at least
+	at=$((off + 8 + 44 + 45))
+	for ((p = 0; p < 45; p++)); do
+		if [ "$(od -An -tu1 -j $((off + 8 + 44 + p)) -N1 l1.model | tr -d ' ')" != 2 ]; then
+			at=$((at + 4 * (F + 1)))
+			continue
+		fi
+		n=$(u32_at l1.model $((at + 4)))
+		[ "$n" -ge 2 ] && break
+		at=$((at + 8 + 8 * n))
+	done
+	[ "$p" -lt 45 ]
+	for what in order past zero; do
+		cp l1.model bad.model
+		case $what in
+		order) put_u32 bad.model $((at + 16)) "$(u32_at l1.model $((at + 8)))" ;;
+		past) put_u32 bad.model $((at + 8)) $F ;;
+		zero) put_u32 bad.model $((at + 12)) 0 ;;
+		esac
+		fix_record_crc bad.model "$off"
+		run --separate-stderr g2t-predict bad.model "$DATA/digits.test.csv.gz"
+		expect_error g2t-predict 3 "bad\\.model: byte $off: "
+		expect_stderr 'bad MODEL record'
+	done
+}
+
 @test "split: a feature whose range overflows binary32 -> exit 3, no NaN in the shards" {
 	printf 'a,b,label\n-3e38,1,x\n3e38,2,x\n1,3,y\n2,4,y\n' >wide.csv
 	split_fails wide.csv ': '

@@ -403,12 +403,16 @@ classifiers() {
 			for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
 			print s }' >"$T/$f.svm"
 	done
-	for algo in dcd asgd; do
+	for algo in dcd asgd "pegasos -q 8"; do
+		# shellcheck disable=SC2086
 		g2t-split --algo $algo "$T/train.svm" >"$T/s.g2t"
+		# shellcheck disable=SC2086
 		g2t-split --algo $algo "$DATA/digits.train.csv.gz" >"$T/d.g2t"
 		# svmlight makes a sparse set: its first SHARD is sparse (encoding 2)
+		# in float32; in bytes, half of digits' values non-zero, dense (1)
 		read -r off _ < <(records "$T/s.g2t" | awk '$2 == 2' | head -n 1)
-		[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 "$T/s.g2t" | tr -d ' ')" = 2 ]
+		[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 "$T/s.g2t" | tr -d ' ')" = \
+		  "$([ "${algo#*-q}" = "$algo" ] && echo 2 || echo 1)" ]
 		[ "$(stat -c %s "$T/s.g2t")" -lt "$(stat -c %s "$T/d.g2t")" ]
 		g2t-train -j2 "$T/s.g2t" | g2t-merge >"$T/s.model"
 		g2t-train -j2 "$T/d.g2t" | g2t-merge >"$T/d.model"
@@ -421,6 +425,34 @@ classifiers() {
 		expect_same "$T/s.pred" "$T/d.pred"
 		[ "$(wc -l <"$T/s.pred")" -eq 360 ]
 	done
+}
+
+@test "a CSV mostly 0 is a sparse set: sparse shards, offsets left out, the same classifiers as its svmlight form" {
+	local off
+	awk 'BEGIN { srand(7); printf "c1"; for (j = 2; j <= 20; j++) printf ",c" j; print ",label"
+		for (i = 0; i < 300; i++) { s = 0
+			for (j = 1; j <= 20; j++) { v = rand() < 0.8 ? 0 : int(rand() * 9) + 1
+				s += (j <= 10 ? v : -v); printf "%d,", v }
+			print (s > 0 ? "p" : "n") } }' >"$T/z.csv"
+	awk -F, 'NR > 1 { s = $NF; for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+		print s }' "$T/z.csv" >"$T/z.svm"
+	g2t-split "$T/z.csv" >"$T/c.g2t"
+	g2t-split "$T/z.svm" >"$T/s.g2t"
+	# SCHEMA flags: bit 1 (sparse set) for both, bit 2 (names by index) for svmlight
+	read -r off _ < <(records "$T/c.g2t" | head -n 1)
+	[ "$(od -An -tu4 -j $((off + 8 + 8)) -N4 "$T/c.g2t" | tr -d ' ')" = 2 ]
+	read -r off _ < <(records "$T/s.g2t" | head -n 1)
+	[ "$(od -An -tu4 -j $((off + 8 + 8)) -N4 "$T/s.g2t" | tr -d ' ')" = 6 ]
+	read -r off _ < <(records "$T/c.g2t" | awk '$2 == 2' | head -n 1)
+	[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 "$T/c.g2t" | tr -d ' ')" = 2 ]
+	g2t-train "$T/c.g2t" | g2t-merge >"$T/c.model"
+	g2t-train "$T/s.g2t" | g2t-merge >"$T/s.model"
+	classifiers "$T/c.model" >"$T/c.hex"
+	classifiers "$T/s.model" >"$T/s.hex"
+	expect_same "$T/c.hex" "$T/s.hex"
+	g2t-predict "$T/c.model" "$T/z.csv" >"$T/c.pred"
+	g2t-predict "$T/s.model" "$T/z.svm" >"$T/s.pred"
+	expect_same "$T/c.pred" "$T/s.pred"
 }
 
 @test "sparse model: L1 weights give sparse MODEL entries, a smaller model, the same predictions from CSV and svmlight rows" {

@@ -267,6 +267,23 @@ count_files() {
 	[ -n "$count" ] && [ "$inf" = "$count" ] && [ "$count" -gt 6 ]
 }
 
+@test "sparse shards pass unchanged: digits 0-2 as svmlight, leased, trained and merged by the server == the local model" {
+	zcat "$DATA/digits.train.csv.gz" | awk -F, 'NR > 1 && $NF < 3 { s = $NF
+		for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+		print s }' >d.svm
+	g2t-split -o sparse d.svm
+	g2t-train sparse/*.g2t | g2t-merge >local.model
+	start_server srv --tasks sparse --state state --devices "$F/keys"
+	work "$KEY" dev || { cat dev/err; return 1; }
+	call GET /v1/model
+	expect_code 200
+	expect_same body local.model
+	# what the device got held a sparse shard (encoding 2), as split wrote it
+	local off
+	read -r off _ < <(records dev/t.g2t | awk '$2 == 2' | head -n 1)
+	[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 dev/t.g2t | tr -d ' ')" = 2 ]
+}
+
 # cached_schema DIR: the file of DIR that holds a SCHEMA record.
 cached_schema() {
 	local f

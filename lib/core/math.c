@@ -20,7 +20,11 @@ float g2t_dot(const float *a, const float *b, uint32_t n)
 	(void)m;
 	for (i = 0; i < n; i++)
 		s[i & 7] += a[i] * b[i];
-	return pairwise(s);
+	/* pairwise(), as a loop */
+	for (i = 1; i < 8; i += i)
+		for (float *t = s; t < s + 8; t += 2 * i)
+			*t += t[i];
+	return s[0];
 #else
 	/* eight independent sums: vectorisable, and the order never changes */
 	for (i = 0; i < m; i += 8) {

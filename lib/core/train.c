@@ -73,16 +73,17 @@ static void axpy(float *y, float a, const float *x, size_t n)
 		*y++ += a * *x++;
 }
 
-/* y += a x for a row: its non-zero values only when sparse */
-static void row_axpy(float *y, float a, const float *x, const struct g2t_srow *r, size_t n)
+/* y += a x for a sparse row x: its non-zero values only */
+static void saxpy(float *y, float a, const struct g2t_srow *x)
 {
-	if (!SPARSE(r)) {
-		axpy(y, a, x, n);
-		return;
-	}
-	for (uint32_t k = 0; k < r->n; k++)
-		y[r->index[k]] += a * r->value[k];
+	for (uint32_t k = 0; k < x->n; k++)
+		y[x->index[k]] += a * x->value[k];
 }
+
+/* y += a x for a row, x or r (a macro: the least profile keeps axpy()
+ * calls only) */
+#define ROW_AXPY(y, a, x, r, n) \
+	(SPARSE(r) ? saxpy((y), (a), (r)) : axpy((y), (a), (x), (n)))
 
 static void renormalise(struct sgd *s)
 {
@@ -164,9 +165,9 @@ static void sgd_step(struct sgd *s, const float *x, const struct g2t_srow *r, fl
 	if (slope != 0.0f) {
 		float g = eta * slope * y, c = g / scale;
 
-		row_axpy(s->v, c, x, r, s->features);
+		ROW_AXPY(s->v, c, x, r, s->features);
 		if (s->k)
-			row_axpy(s->acc, -s->frac * c, x, r, s->features);
+			ROW_AXPY(s->acc, -s->frac * c, x, r, s->features);
 		s->bias += g;
 	}
 	if (G2T_WITH_L1 && p->l1 > 0.0f && s->t % L1_PERIOD == L1_PERIOD - 1)
@@ -206,27 +207,22 @@ static int epoch(struct sgd *s)
 	s->loss_sum = 0.0f;
 	for (uint32_t i = 0; i < s->total; i++) {
 		const struct g2t_order_side *f;
-		const float *rows = NULL;
+		float *rows;
 		struct g2t_srow *sr = NULL;
 		uint32_t at;
-		int side, load, rc = 0;
+		int side, load, rc;
 
 		g2t_order_next(&s->o, &side, &at, &load);
 		f = &s->o.side[side];
-		if (SPARSE(s->sread)) {
+		rows = s->buf[side];
+		if (SPARSE(s->sread))
 			sr = s->sbuf[side];
-			if (load)
-				rc = s->sread(s->ctx, side, f->first, f->count, sr);
-		} else {
-			rows = s->buf[side];
-			if (load)
-				rc = s->read(s->ctx, side, f->first, f->count, s->buf[side]);
-		}
-		if (rc)
+		if (load && (rc = SPARSE(sr) ? s->sread(s->ctx, side, f->first, f->count, sr)
+		                             : s->read(s->ctx, side, f->first, f->count, rows)))
 			return rc;
 		if (s->t == 0 && !PEGASOS(s->p))
 			s->eta0 = initial_rate(s, rows, sr, f->count);
-		sgd_step(s, rows ? rows + at * s->features : NULL, sr ? sr + at : NULL,
+		sgd_step(s, rows + at * s->features, SPARSE(sr) ? sr + at : NULL,
 		         side ? -1.0f : 1.0f);
 	}
 	return G2T_OK;
@@ -321,10 +317,12 @@ int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
 	return G2T_EPARAM;
 #else
 	struct sgd s;
-	int rc;
+	int rc = G2T_EPARAM;
 
 	/* the dense blocks would follow the weights: none here */
-	if ((rc = sgd_init(&s, task, features, n, NULL, ctx, work, block)))
+	if (G2T_WITH_SPARSE_ROWS)
+		rc = sgd_init(&s, task, features, n, NULL, ctx, work, block);
+	if (rc)
 		return rc;
 	s.sread = read;
 	s.sbuf[0] = rows;

@@ -171,6 +171,8 @@ static void schema_byte(struct job *j, struct parse *ps, uint8_t b)
 		ps->state = S_FLAGS;
 		break;
 	case S_FLAGS:
+		if (v > 1) /* bit 0, numeric classes, only: sparse sets are not for devices */
+			ps->err = G2T_EPARAM;
 		ps->state = S_LABEL;
 		break;
 	case S_LABEL:

@@ -100,7 +100,9 @@ fi
 fm=$shared/fashion_mnist.train.csv.gz
 if [ -r "$fm" ]; then
 	echo
-	echo "fashion-mnist split, sparse (as svmlight) beside dense (CSV):"
+	echo "fashion-mnist split: as svmlight and as CSV (more than half 0: a sparse set"
+	echo "too); dense shards would take $(zcat "$fm" | awk -F, 'NR > 1 { n++ } END {
+		printf "%d", n * (NF - 1) * 4 }') bytes:"
 	zcat "$fm" | awk -F, 'NR > 1 { s = $NF
 		for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
 		print s }' >"$work/fm.svm"

@@ -269,6 +269,19 @@ static void test_sparse_rows(void)
 	sh.encoding = 4;
 	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
 	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "an unknown encoding");
+	/* a sparse uint8 row: bytes, each lo + step * byte */
+	sh = (struct g2t_shard){ .rows = 1, .features = 300, .step = 0.5f,
+	                         .encoding = G2T_ENC_U8 | G2T_ENC_SPARSE };
+	g2t_shard_header_encode(p, G2T_SHARD_HEADER_SIZE, &sh);
+	n = G2T_SHARD_HEADER_SIZE;
+	n += (size_t)g2t_srow_encode(p + n, 64, &sh, 2, (const uint32_t[]){ 0, 299 },
+	                             (const uint8_t[]){ 4, 1 });
+	CHECK(n == G2T_SHARD_HEADER_SIZE + 1 + 2 + 3 && p[24] == 2 && p[25] == 1 &&
+	      p[26] == 4 && p[27] == 0xab && p[28] == 0x02 && p[29] == 1 &&
+	      cursor_rows(p, n, index, value, &nnz) == 1 && nnz == 2 && index[1] == 299 &&
+	      value[0] == 2.0f && value[1] == 0.5f, "a sparse uint8 row round trip");
+	p[26] = 0;
+	CHECK(cursor_rows(p, n, index, value, &nnz) == G2T_EFORMAT, "a stored byte 0 is malformed");
 	/* a dense uint8 row through the cursor: its non-zero values */
 	sh = (struct g2t_shard){ .rows = 1, .features = 8, .encoding = G2T_ENC_U8, .step = 0.5f };
 	g2t_shard_header_encode(d, G2T_SHARD_HEADER_SIZE, &sh);
@@ -669,6 +682,21 @@ static void test_schema(void)
 	back = NULL;
 	CHECK(g2t_schema_decode(&back, s->payload, s->length - 1) == G2T_EFORMAT && !back,
 	      "a short schema is malformed");
+	uint32_t dense = s->length;
+
+	s->offset[1] = 0.0f;
+	s->flags = G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED;
+	CHECK(g2t_schema_encode(s) == G2T_OK && s->length == dense - 4 * 2 - (4 + 1) * 2 &&
+	      g2t_schema_decode(&back, s->payload, s->length) == G2T_OK &&
+	      !strcmp(back->feature[1], "f2") && back->offset[1] == 0.0f &&
+	      back->scale[1] == 0.5f && back->flags == s->flags,
+	      "a sparse, indexed schema lists the scales only");
+	g2t_schema_free(back);
+	back = NULL;
+	g2t_put_u32(s->payload + 8, 8);
+	CHECK(g2t_schema_decode(&back, s->payload, s->length) == G2T_EFORMAT && !back,
+	      "unknown schema flags are refused");
+	s->flags = 0;
 	free(s->klass[2]);
 	s->klass[2] = strdup("a");
 	g2t_schema_encode(s);
