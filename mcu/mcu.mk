@@ -93,12 +93,34 @@ $(MCU_B)/$(1)/core-train.elf $(MCU_B)/$(1)/core-predict.elf $(MCU_B)/$(1)/empty.
 $(MCU_B)/$(1)/twin: $(MCU_FW:%=mcu/src/%.c) mcu/src/plat_host.c $(CORE_SRC) \
 		$(wildcard mcu/src/*.h) mcu/cfg/$(1).h $(wildcard mcu/cfg/*.h) lib/core/g2t_core.h $(MCU_DATA)
 	@mkdir -p $$(@D)
-	$$(CC) -std=c11 -O2 $$(MCU_WARN) -ffp-contract=off -include mcu/cfg/$(1).h \
-	  -Ilib/core -Imcu/src -I$(MCU_B)/data -o $$@ $$(filter %.c,$$^)
+	$$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $$(MCU_WARN) -ffp-contract=off \
+	  -include mcu/cfg/$(1).h -Ilib/core -Imcu/src -I$(MCU_B)/data -o $$@ $$(filter %.c,$$^)
+endef
+
+# the serial device firmware (device.c): built for the targets with a UART
+define mcu_device
+$(MCU_B)/$(1)/dev.elf: $(MCU_CORE:%=$(MCU_B)/$(1)/core/%.o) \
+		$(MCU_B)/$(1)/fw/device.o $(MCU_B)/$(1)/fw/crc32.o $(2:%=$(MCU_B)/$(1)/fw/%.o) \
+		$(wildcard mcu/ld/*.ld)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_LD_$(1)) -Wl,--gc-sections \
+	  -Wl,-Map=$$(@:.elf=.map) -o $$@ $$(filter %.o,$$^) -lgcc
 endef
 
 $(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
 $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
+MCU_DEVICES = cortex-m3 cortex-m4f
+$(foreach t,$(MCU_DEVICES),$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
+
+# the device firmware built for the host, its UART on stdin and stdout:
+# dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
+# fetches a row at a time (tests/serial.sh)
+MCU_DEV_HOST = mcu/src/device.c mcu/src/crc32.c mcu/src/plat_host.c $(CORE_SRC)
+$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=128 -DDEV_FEATURES=64
+$(MCU_B)/dev-host $(MCU_B)/dev-host-small: $(MCU_DEV_HOST) $(wildcard mcu/src/*.h) \
+		lib/core/g2t_core.h lib/core/g2t_link.h mcu/cfg/least.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $(MCU_WARN) -ffp-contract=off \
+	  $(MCU_DEV_DEFS) -DCFG_NAME='"host"' -Ilib/core -Imcu/src -o $@ $(filter %.c,$^)
 
 # ---- the tasks: g2t-split output and held-out rows, as C arrays -----------
 # letter: letters A and B; letter_small: the same from the first 6000

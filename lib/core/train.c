@@ -33,6 +33,7 @@ struct sgd {
 	void *ctx;
 	float *buf[2];           /* the block of rows in use, per class */
 	struct g2t_srow *sbuf[2]; /* the same, of sparse rows */
+	float *row;              /* g2t_train_each: the one row in memory */
 	struct g2t_order o;      /* last: the fields above stay near the start */
 };
 
@@ -195,6 +196,28 @@ static float initial_rate(const struct sgd *s, const float *x, const struct g2t_
 	return 1.0f / r2;
 }
 
+/* g2t_train_each: a block starts (read with out NULL: a hint), eta0 at the
+ * first step from its rows read one at a time, then row `at` of it. */
+static int each_row(struct sgd *s, int side, uint32_t at, int load, const float **rows)
+{
+	const struct g2t_order_side *f = &s->o.side[side];
+	int rc = load ? s->read(s->ctx, side, f->first, f->count, NULL) : 0;
+
+	if (!rc && s->t == 0 && !PEGASOS(s->p)) {
+		float r2 = 1.0f, n = (float)f->count; /* initial_rate()'s sums, in its order */
+
+		for (uint32_t i = 0; !rc && i < f->count; i++) {
+			rc = s->read(s->ctx, side, f->first + i, 1, s->row);
+			r2 += g2t_dot(s->row, s->row, (uint32_t)s->features) / n;
+		}
+		s->eta0 = 1.0f / r2;
+	}
+	if (!rc)
+		rc = s->read(s->ctx, side, f->first + at, 1, s->row);
+	*rows = s->row;
+	return rc;
+}
+
 static int epoch(struct sgd *s)
 {
 	g2t_order_epoch(&s->o);
@@ -208,6 +231,12 @@ static int epoch(struct sgd *s)
 
 		g2t_order_next(&s->o, &side, &at, &load);
 		f = &s->o.side[side];
+		if (s->row) {
+			if ((rc = each_row(s, side, at, load, &rows)))
+				return rc;
+			sgd_step(s, rows, NULL, side ? -1.0f : 1.0f);
+			continue;
+		}
 		if (SPARSE(s->sread)) {
 			sr = s->sbuf[side];
 			if (load)
@@ -321,5 +350,20 @@ int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
 	s.sread = read;
 	s.sbuf[0] = rows;
 	s.sbuf[1] = rows + block;
+	return sgd_run(&s, out);
+}
+
+int g2t_train_each(const struct g2t_task *task, uint32_t features,
+                   const uint32_t n[2], g2t_row_reader read, void *ctx,
+                   float *work, uint32_t block, struct g2t_weights *out)
+{
+	struct sgd s;
+	int rc;
+
+	/* the blocks of rows are the reader's: a block 1 lays out no more work */
+	if ((rc = sgd_init(&s, task, features, n, read, ctx, work, 1)))
+		return rc;
+	g2t_order_init(&s.o, n, block, task->id.params.seed * 0x9e3779b9u ^ task->id.task);
+	s.row = work + 2u * features;
 	return sgd_run(&s, out);
 }
