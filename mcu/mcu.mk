@@ -175,7 +175,8 @@ $(MCU_B)/avr-run: mcu/sim/avr-run.c
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
 
 # ---- entry points ------------------------------------------------------------
-mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
+mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf) \
+	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
 mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run \
@@ -190,3 +191,7 @@ check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
 	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)
+	@for t in m3 m4f; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
+	  echo "serial device $$t under QEMU: WEIGHTS identical to g2t-train's"; \
+	  grep '^task' $(MCU_B)/serial-$$t.log; done
