@@ -169,8 +169,7 @@ static int expect(struct link *l, uint8_t want, const char *what, struct g2t_dia
 	if (type == G2T_LINK_ERROR && l->rx.len == 4) {
 		int status = (int)g2t_get_u32(l->buf + 2);
 
-		return g2t_fail(d, status < 0 && status >= G2T_ETEMP ? status : G2T_EIO, 0, -1,
-		                "%s: the device refused %s: %s", l->o->device, what,
+		return g2t_fail(d, G2T_EIO, 0, -1, "%s: the device refused %s: %s", l->o->device, what,
 		                g2t_strerror(status));
 	}
 	return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s: a frame of type 0x%02x (%u bytes) "
