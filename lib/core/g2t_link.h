@@ -14,7 +14,7 @@
 #include "g2t_core.h"
 
 #define G2T_LINK_VERSION 1u
-#define G2T_LINK_OVERHEAD 8u /* bytes a frame adds to its payload, up to 254 */
+#define G2T_LINK_OVERHEAD 9u /* bytes a frame adds to its payload, up to 248 */
 
 /* Frame types. */
 enum g2t_link_type {
@@ -46,7 +46,7 @@ void g2t_link_hello_encode(uint8_t out[G2T_LINK_HELLO_SIZE], const struct g2t_li
 void g2t_link_hello_decode(struct g2t_link_hello *h, const uint8_t in[G2T_LINK_HELLO_SIZE]);
 
 /* Sends one frame byte by byte through put (its bytes: at most
- * len + G2T_LINK_OVERHEAD + len / 254). */
+ * len + G2T_LINK_OVERHEAD + (len + 5) / 254). */
 typedef void (*g2t_link_put)(void *ctx, uint8_t byte);
 void g2t_link_send(g2t_link_put put, void *ctx, uint8_t type, uint8_t seq,
                    const uint8_t *payload, uint32_t len, g2t_crc_fn crc);
