@@ -108,8 +108,14 @@ endef
 
 $(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
 $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
-MCU_DEVICES = cortex-m3 cortex-m4f
-$(foreach t,$(MCU_DEVICES),$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
+MCU_DEVICES = cortex-m3 cortex-m4f atmega328p
+$(foreach t,cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
+$(eval $(call mcu_device,atmega328p,$(MCU_PLAT_AVR)))
+# the Uno's 2 KB: 512 bytes for rows (a row at a time for most tasks) and
+# the WEIGHTS record after them, 16 features, TASK records with tokens of
+# up to 56 bytes
+$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=512 -DDEV_FRAME=96 \
+	-DDEV_FEATURES=16 -DDEV_TASK_CAP=160
 
 # the device firmware built for the host, its UART on stdin and stdout:
 # dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
@@ -170,6 +176,10 @@ $(MCU_B)/mcu-tool: mcu/tools/mcu-tool.c $(CORE_SRC) lib/core/g2t_core.h
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $(MCU_WARN) -ffp-contract=off -Ilib/core \
 	  -o $@ $(filter %.c,$^) -lz
 
+$(MCU_B)/avr-serial: mcu/sim/avr-serial.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
+
 $(MCU_B)/avr-run: mcu/sim/avr-run.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
@@ -179,7 +189,8 @@ mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
-mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run \
+mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
+	$(MCU_B)/dev-host $(BUILD)/tools/serial-relay \
 	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(MCU_DATASETS:%=$(MCU_B)/data/%.fixed.train.w) \
 	$(BIN)/g2t-merge $(BIN)/g2t-predict
 
@@ -190,8 +201,8 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
-	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)
-	@for t in m3 m4f; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	@for t in m3 m4f avr; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
-	  echo "serial device $$t under QEMU: WEIGHTS identical to g2t-train's"; \
+	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
 	  grep '^task' $(MCU_B)/serial-$$t.log; done
+	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

@@ -11,6 +11,8 @@
 #   garbage   a "device" sending random bytes: the same
 #   m3, m4f   the firmware on qemu-system-arm (Cortex-M3: mps2-an385,
 #             Cortex-M4F: mps2-an386), its UART on a pty (make check-mcu)
+#   avr       the firmware on an ATmega328P in simavr (mcu/sim/avr-serial),
+#             letters A and B, a row at a time from its 512 bytes for rows
 set -eu
 export LC_ALL=C
 bin=${G2T_BIN:-bin}
@@ -99,6 +101,11 @@ m3 | m4f)
 	pids="$pids $!"
 	for _ in $(seq 100); do grep -q /dev/pts "$tmp/qemu" && break; sleep 0.05; done
 	same "$tmp/t.g2t" "$(grep -o '/dev/pts/[0-9]*' "$tmp/qemu")" ;;
+avr)
+	gzip -dc tests/data/letter.train.csv.gz |
+		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
+	same "$tmp/t.g2t" "$pty" ;;
 *)
 	echo "serial.sh: unknown case $1" >&2; exit 2 ;;
 esac

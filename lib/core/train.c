@@ -196,26 +196,38 @@ static float initial_rate(const struct sgd *s, const float *x, const struct g2t_
 	return 1.0f / r2;
 }
 
-/* g2t_train_each: a block starts (read with out NULL: a hint), eta0 at the
- * first step from its rows read one at a time, then row `at` of it. */
-static int each_row(struct sgd *s, int side, uint32_t at, int load, const float **rows)
+/* epoch() for g2t_train_each: when a block starts, a hint (read with out
+ * NULL), eta0 at the first step from its rows read one at a time, and then
+ * one row a step.  Apart from epoch() so that g2t_train() alone stays small. */
+static int epoch_each(struct sgd *s)
 {
-	const struct g2t_order_side *f = &s->o.side[side];
-	int rc = load ? s->read(s->ctx, side, f->first, f->count, NULL) : 0;
+	g2t_order_epoch(&s->o);
+	s->loss_sum = 0.0f;
+	for (uint32_t i = 0; i < s->total; i++) {
+		const struct g2t_order_side *f;
+		uint32_t at;
+		int side, load, rc = 0;
 
-	if (!rc && s->t == 0 && !PEGASOS(s->p)) {
-		float r2 = 1.0f, n = (float)f->count; /* initial_rate()'s sums, in its order */
+		g2t_order_next(&s->o, &side, &at, &load);
+		f = &s->o.side[side];
+		if (load)
+			rc = s->read(s->ctx, side, f->first, f->count, NULL);
+		if (!rc && s->t == 0 && !PEGASOS(s->p)) {
+			float r2 = 1.0f, n = (float)f->count; /* initial_rate()'s sums, in its order */
 
-		for (uint32_t i = 0; !rc && i < f->count; i++) {
-			rc = s->read(s->ctx, side, f->first + i, 1, s->row);
-			r2 += g2t_dot(s->row, s->row, (uint32_t)s->features) / n;
+			for (uint32_t k = 0; !rc && k < f->count; k++) {
+				rc = s->read(s->ctx, side, f->first + k, 1, s->row);
+				r2 += g2t_dot(s->row, s->row, (uint32_t)s->features) / n;
+			}
+			s->eta0 = 1.0f / r2;
 		}
-		s->eta0 = 1.0f / r2;
+		if (!rc)
+			rc = s->read(s->ctx, side, f->first + at, 1, s->row);
+		if (rc)
+			return rc;
+		sgd_step(s, s->row, NULL, side ? -1.0f : 1.0f);
 	}
-	if (!rc)
-		rc = s->read(s->ctx, side, f->first + at, 1, s->row);
-	*rows = s->row;
-	return rc;
+	return G2T_OK;
 }
 
 static int epoch(struct sgd *s)
@@ -231,12 +243,6 @@ static int epoch(struct sgd *s)
 
 		g2t_order_next(&s->o, &side, &at, &load);
 		f = &s->o.side[side];
-		if (s->row) {
-			if ((rc = each_row(s, side, at, load, &rows)))
-				return rc;
-			sgd_step(s, rows, NULL, side ? -1.0f : 1.0f);
-			continue;
-		}
 		if (SPARSE(s->sread)) {
 			sr = s->sbuf[side];
 			if (load)
@@ -365,5 +371,9 @@ int g2t_train_each(const struct g2t_task *task, uint32_t features,
 		return rc;
 	g2t_order_init(&s.o, n, block, task->id.params.seed * 0x9e3779b9u ^ task->id.task);
 	s.row = work + 2u * features;
-	return sgd_run(&s, out);
+	for (uint32_t e = 0; !rc && e < s.p->epochs; e++)
+		rc = epoch_each(&s);
+	if (!rc)
+		sgd_result(&s, out);
+	return rc;
 }

@@ -22,7 +22,9 @@
 #ifndef DEV_FRAME
 #define DEV_FRAME 1024 /* most payload bytes in a frame received */
 #endif
+#ifndef DEV_TASK_CAP
 #define DEV_TASK_CAP 384 /* a TASK record: 104 bytes and its token */
+#endif
 
 static struct {
 	struct g2t_link_rx rx;
@@ -235,7 +237,7 @@ static int train(uint32_t block)
 	uint32_t n[2] = { dev.side[0].h.rows, dev.side[1].h.rows };
 	uint32_t F = dev.side[0].h.features, len, at = 0;
 	uint8_t *rec = rows_ram.b;
-	long enc;
+	long enc = 0;
 	int rc = g2t_train_each(&dev.task, F, n, read_rows, 0, work, block, &out);
 
 	if (rc == G2T_EIO && rx_buf[0] == G2T_LINK_HI)

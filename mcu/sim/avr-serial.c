@@ -1,0 +1,100 @@
+/*
+ * avr-serial MCU FIRMWARE.elf - run an AVR firmware in simavr (libsimavr)
+ * at 16 MHz with its USART0 on stdin and stdout, as a serial line; with
+ * tests/tools/serial-relay it is a device on a pty for g2t-serial.  Ends
+ * at the end of stdin, printing the cycles run on stderr; exits 98 if the
+ * firmware crashes.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <simavr/avr_uart.h>
+#include <simavr/sim_avr.h>
+#include <simavr/sim_elf.h>
+#include <simavr/sim_io.h>
+#include <simavr/sim_irq.h>
+
+static int out_fd, xon = 1;
+
+static void on_out(struct avr_irq_t *irq, uint32_t v, void *p)
+{
+	uint8_t b = (uint8_t)v;
+
+	(void)irq, (void)p;
+	if (write(out_fd, &b, 1) != 1)
+		exit(1);
+}
+
+static void on_xon(struct avr_irq_t *irq, uint32_t v, void *p)
+{
+	(void)irq, (void)v, (void)p;
+	xon = 1;
+}
+
+static void on_xoff(struct avr_irq_t *irq, uint32_t v, void *p)
+{
+	(void)irq, (void)v, (void)p;
+	xon = 0;
+}
+
+int main(int argc, char **argv)
+{
+	elf_firmware_t fw;
+	avr_t *avr;
+	avr_irq_t *in;
+	uint8_t buf[256];
+	size_t at = 0, got = 0;
+	uint32_t flags = 0;
+	int state = cpu_Running;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: avr-serial MCU FIRMWARE.elf\n");
+		return 2;
+	}
+	/* libsimavr prints on stdout: the line is a copy of it */
+	if ((out_fd = dup(1)) < 0 || dup2(2, 1) < 0) {
+		perror("avr-serial");
+		return 2;
+	}
+	memset(&fw, 0, sizeof fw);
+	if (elf_read_firmware(argv[2], &fw) || !(avr = avr_make_mcu_by_name(argv[1]))) {
+		fprintf(stderr, "avr-serial: %s, %s: cannot load\n", argv[1], argv[2]);
+		return 2;
+	}
+	avr_init(avr);
+	avr->log = 0;
+	avr->frequency = 16000000;
+	avr_load_firmware(avr, &fw);
+	avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &flags);
+	flags &= ~(uint32_t)AVR_UART_FLAG_STDIO;
+	avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &flags);
+	avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT),
+	                        on_out, NULL);
+	avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON),
+	                        on_xon, NULL);
+	avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF),
+	                        on_xoff, NULL);
+	in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+	while (state != cpu_Done && state != cpu_Crashed) {
+		struct pollfd p = { 0, POLLIN, 0 };
+
+		for (int i = 0; i < 2000 && state != cpu_Done && state != cpu_Crashed; i++)
+			state = avr_run(avr);
+		/* a byte at a time while the USART's input FIFO has room */
+		while (xon && at < got)
+			avr_raise_irq(in, buf[at++]);
+		if (at < got || poll(&p, 1, 0) != 1)
+			continue;
+		ssize_t n = read(0, buf, sizeof buf);
+
+		if (n <= 0)
+			break;
+		got = (size_t)n;
+		at = 0;
+	}
+	fprintf(stderr, "avr-serial: %llu cycles\n", (unsigned long long)avr->cycle);
+	return state == cpu_Crashed ? 98 : 0;
+}
