@@ -246,6 +246,99 @@ static const struct shard_ref *find_shard(const struct job *j, const struct g2t_
 	return NULL;
 }
 
+/*
+ * The rows in the order g2t_train_each() reads them, as the device does:
+ * each epoch the order's rows, the first step preceded (but for Pegasos)
+ * by its block's rows in turn, which set the first learning rate.
+ */
+struct sequence {
+	struct g2t_order o;
+	uint32_t total, i, epochs, e;
+	int started, first, pegasos;
+	uint32_t eta_side, eta_first, eta_count, eta_k; /* the block read for eta0 */
+	int have_row;                                 /* the step's row, after it */
+	uint32_t row_side, row;
+	uint32_t pos;                                 /* rows given */
+};
+
+static void sequence_init(struct sequence *q, const struct g2t_task *t, const uint32_t n[2],
+                          uint32_t block)
+{
+	memset(q, 0, sizeof *q);
+	g2t_order_init(&q->o, n, block, t->id.params.seed * 0x9e3779b9u ^ t->id.task);
+	q->total = n[0] + n[1];
+	q->epochs = t->id.params.epochs;
+	q->first = 1;
+	q->pegasos = t->id.params.algo == G2T_ALGO_PEGASOS;
+}
+
+/* 1 and the next row, or 0 after the last. */
+static int sequence_next(struct sequence *q, int *side, uint32_t *row)
+{
+	const struct g2t_order_side *f;
+	uint32_t at;
+	int load;
+
+	if (q->eta_k < q->eta_count) {
+		*side = (int)q->eta_side;
+		*row = q->eta_first + q->eta_k++;
+	} else if (q->have_row) {
+		q->have_row = 0;
+		*side = (int)q->row_side;
+		*row = q->row;
+	} else {
+		if (!q->started || q->i == q->total) {
+			if (q->started && ++q->e == q->epochs)
+				return 0;
+			q->started = 1;
+			q->i = 0;
+			g2t_order_epoch(&q->o);
+		}
+		g2t_order_next(&q->o, side, &at, &load);
+		q->i++;
+		f = &q->o.side[*side];
+		q->row_side = (uint32_t)*side;
+		q->row = f->first + at;
+		q->have_row = 1;
+		if (q->first && !q->pegasos) {
+			q->eta_side = (uint32_t)*side;
+			q->eta_first = f->first;
+			q->eta_count = f->count;
+		}
+		q->first = 0;
+		return sequence_next(q, side, row);
+	}
+	q->pos++;
+	return 1;
+}
+
+/* Sends the next rows in reading order: u32 position, u16 count. */
+static int send_next(struct link *l, const struct shard_ref *side[2], struct sequence *q,
+                     uint8_t *buf, uint64_t *row_bytes, struct g2t_diag *d)
+{
+	const uint8_t *p = l->buf + 2;
+	uint32_t count, size = g2t_shard_row_size(&side[0]->h), k = 0, row;
+	int s;
+
+	if (l->rx.len != 6 || size != g2t_shard_row_size(&side[1]->h))
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s: a malformed NEXT", l->o->device);
+	count = (uint32_t)p[4] | (uint32_t)p[5] << 8;
+	if (g2t_get_u32(p) != q->pos || !count || (uint64_t)count * size > l->hello.frame)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s: NEXT of %u rows from row %u of the "
+		                "order, out of step (the host is at %u) or over a frame",
+		                l->o->device, count, g2t_get_u32(p), q->pos);
+	while (k < count && sequence_next(q, &s, &row)) {
+		memcpy(buf + (size_t)k * size,
+		       side[s]->p + G2T_SHARD_HEADER_SIZE + (size_t)row * size, size);
+		k++;
+	}
+	if (!k)
+		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%s: NEXT after the last row of training",
+		                l->o->device);
+	*row_bytes += (uint64_t)k * size;
+	return send_frame(l, G2T_LINK_ROWS, buf, k * size, d);
+}
+
 /* Sends rows a device asked for: u8 side, u32 first, u16 count. */
 static int send_rows(struct link *l, const struct shard_ref *side[2], uint64_t *row_bytes,
                      struct g2t_diag *d)
@@ -276,8 +369,9 @@ static int train_one(struct link *l, struct job *j, const struct g2t_task *t,
 	const struct shard_ref *side[2] = { find_shard(j, s, t->id.class_a),
 	                                    find_shard(j, s, t->id.class_b) };
 	uint8_t stream[G2T_HEADER_SIZE * 2 + 512], sides[2 * G2T_SHARD_HEADER_SIZE + 4];
-	uint8_t *rec = NULL, *w = NULL;
-	uint32_t n[2], len, at = 0, F = s->features, frame = l->hello.frame;
+	uint8_t *rec = NULL, *w = NULL, *next = NULL;
+	uint32_t n[2], len, at = 0, F = s->features, frame = l->hello.frame, block;
+	struct sequence seq;
 	unsigned long long sent0 = l->sent, received0 = l->received, resent0 = l->resent;
 	uint64_t row_bytes = 0;
 	size_t rec_len = 0, rec_cap = 0;
@@ -317,15 +411,20 @@ static int train_one(struct link *l, struct job *j, const struct g2t_task *t,
 	n[1] = side[1]->h.rows;
 	memcpy(sides, side[0]->p, G2T_SHARD_HEADER_SIZE);
 	memcpy(sides + G2T_SHARD_HEADER_SIZE, side[1]->p, G2T_SHARD_HEADER_SIZE);
-	g2t_put_u32(sides + 2 * G2T_SHARD_HEADER_SIZE, g2t_train_block(t->id.params.algo, F, n));
-	if ((rc = send_frame(l, G2T_LINK_SIDES, sides, sizeof sides, d)))
-		return rc;
+	block = g2t_train_block(t->id.params.algo, F, n);
+	g2t_put_u32(sides + 2 * G2T_SHARD_HEADER_SIZE, block);
+	sequence_init(&seq, t, n, block);
+	if (!(next = malloc(frame)))
+		return G2T_ENOMEM;
+	rc = send_frame(l, G2T_LINK_SIDES, sides, sizeof sides, d);
 	/* rows as the device asks, until its WEIGHTS record */
-	for (;;) {
+	while (!rc) {
 		if ((rc = answer(l, &type, d)))
 			break;
 		if (type == G2T_LINK_GET) {
 			rc = send_rows(l, side, &row_bytes, d);
+		} else if (type == G2T_LINK_NEXT) {
+			rc = send_next(l, side, &seq, next, &row_bytes, d);
 		} else if (type == G2T_LINK_WEIGHTS || type == G2T_LINK_END) {
 			if ((rc = g2t_grow((void **)&rec, &rec_cap, rec_len + l->rx.len, 1)))
 				break;
@@ -344,9 +443,8 @@ static int train_one(struct link *l, struct job *j, const struct g2t_task *t,
 			                       "frame of type 0x%02x while training", t->id.task,
 			                       l->o->device, type);
 		}
-		if (rc)
-			break;
 	}
+	free(next);
 	/* the record: framed, its CRC right, a WEIGHTS of this task */
 	if (!rc && (rec_len < G2T_HEADER_SIZE + G2T_CRC_SIZE ||
 	            g2t_get_u32(rec) != G2T_REC_WEIGHTS ||

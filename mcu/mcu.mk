@@ -111,17 +111,17 @@ $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))
 MCU_DEVICES = cortex-m3 cortex-m4f atmega328p
 $(foreach t,cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
 $(eval $(call mcu_device,atmega328p,$(MCU_PLAT_AVR)))
-# the Uno's 2 KB: 512 bytes for rows (a row at a time for most tasks) and
-# the WEIGHTS record after them, 16 features, TASK records with tokens of
-# up to 56 bytes
-$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=512 -DDEV_FRAME=96 \
+# the Uno's 2 KB: 320 bytes for rows (15 of 16 bytes a frame, in reading
+# order, for most tasks) and the WEIGHTS record after them, 16 features,
+# TASK records with tokens of up to 56 bytes
+$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=320 -DDEV_FRAME=240 \
 	-DDEV_FEATURES=16 -DDEV_TASK_CAP=160
 
 # the device firmware built for the host, its UART on stdin and stdout:
 # dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
-# fetches a row at a time (tests/serial.sh)
+# asks for them in reading order (tests/serial.sh)
 MCU_DEV_HOST = mcu/src/device.c mcu/src/crc32.c mcu/src/plat_host.c $(CORE_SRC)
-$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=128 -DDEV_FEATURES=64
+$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=256 -DDEV_FEATURES=64
 $(MCU_B)/dev-host $(MCU_B)/dev-host-small: $(MCU_DEV_HOST) $(wildcard mcu/src/*.h) \
 		lib/core/g2t_core.h lib/core/g2t_link.h mcu/cfg/least.h
 	@mkdir -p $(@D)

@@ -3,7 +3,7 @@
 # (tests/tools/serial-relay), no emulator: the WEIGHTS stream must be
 # g2t-train's, byte for byte, for the same tasks.  Cases:
 #   digits    digits 4 and 9, 8-bit rows, asgd; the device keeps the rows
-#   small     the same on a 1 KB device that fetches a row at a time
+#   small     the same on a 1 KB device that asks for rows in reading order
 #   all45     all 45 digit pairs, float32 rows, pegasos, in one session
 #   damage    digits 4 and 9 with a byte flipped (at several places) and a
 #             byte dropped on the line: frames sent again, same result
@@ -12,7 +12,7 @@
 #   m3, m4f   the firmware on qemu-system-arm (Cortex-M3: mps2-an385,
 #             Cortex-M4F: mps2-an386), its UART on a pty (make check-mcu)
 #   avr       the firmware on an ATmega328P in simavr (mcu/sim/avr-serial),
-#             letters A and B, a row at a time from its 512 bytes for rows
+#             letters A and B, in reading order through its 320 bytes for rows
 set -eu
 export LC_ALL=C
 bin=${G2T_BIN:-bin}
@@ -58,7 +58,7 @@ small)
 	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
 	relay "" "$b/mcu/dev-host-small"
 	same "$tmp/t.g2t" "$pty"
-	grep -q 'frames of 128 bytes' "$tmp/stats" ;;
+	grep -q 'frames of 256 bytes' "$tmp/stats" ;;
 all45)
 	split "$tmp/t.g2t" "" --algo pegasos
 	relay "" "$b/mcu/dev-host"

@@ -23,6 +23,7 @@ enum g2t_link_type {
 	G2T_LINK_TASK = 'T',    /* host: a piece of the task's G2T stream */
 	G2T_LINK_SIDES = 'S',   /* host: the two SHARD headers and the block */
 	G2T_LINK_GET = 'G',     /* device: u8 side, u32 first, u16 count */
+	G2T_LINK_NEXT = 'Q',    /* device: u32 position, u16 count in reading order */
 	G2T_LINK_ROWS = 'R',    /* host: those rows' bytes */
 	G2T_LINK_WEIGHTS = 'W', /* device: a piece of the WEIGHTS record */
 	G2T_LINK_END = 'E',     /* device: its last piece */

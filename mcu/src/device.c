@@ -3,10 +3,12 @@
  * the UART, protocol in g2t-mcu(7), SERIAL PROTOCOL; g2t-serial(1) is the
  * host's side.  Freestanding: static buffers, no malloc, no stdio.
  *
- * The task's rows stay on the host.  When a block of rows starts
- * (g2t_train_each's hint) and fits in DEV_ROWS_RAM / 2 bytes, the device
- * fetches it whole and keeps it; otherwise it fetches each row as training
- * reaches it, so that a device of any size trains a task of any size.
+ * The task's rows stay on the host.  When the blocks of rows of the row
+ * order fit in DEV_ROWS_RAM / 2 bytes a side, the device fetches each
+ * block whole when it starts (g2t_train_each's hint) and keeps it (GET);
+ * otherwise it asks for the rows in the order training reads them, as
+ * many as a frame holds at a time (NEXT), which the host knows as well, so
+ * that a device of any size trains a task of any size.
  */
 #include "g2t_core.h"
 #include "g2t_link.h"
@@ -42,6 +44,9 @@ static struct {
 	} side[2];
 	uint8_t get[7];
 	uint8_t status[4];
+	int stream;              /* NEXT: rows in reading order */
+	uint32_t pos;            /* rows read so far (NEXT) */
+	uint32_t have, at;       /* rows in rows_ram, the next to read */
 } dev;
 
 static uint8_t rx_buf[DEV_FRAME + 6];
@@ -172,12 +177,39 @@ static int fetch(int side, uint32_t first, uint32_t count, uint8_t *dst)
 	return G2T_OK;
 }
 
+/* The next row in reading order, from rows_ram, asking for more when it
+ * is empty: NEXT is u32 position, u16 count. */
+static int read_next(struct side *s, float *out)
+{
+	if (dev.at == dev.have) {
+		uint32_t k = (DEV_ROWS_RAM < DEV_FRAME ? DEV_ROWS_RAM : DEV_FRAME) / s->size, i;
+
+		g2t_put_u32(dev.get, dev.pos);
+		dev.get[4] = (uint8_t)k;
+		dev.get[5] = (uint8_t)(k >> 8);
+		send(G2T_LINK_NEXT, dev.get, 6);
+		/* k rows, fewer at the end */
+		if (receive() != G2T_LINK_ROWS || !dev.rx.len || dev.rx.len % s->size ||
+		    dev.rx.len > k * s->size)
+			return G2T_EIO;
+		for (i = 0; i < dev.rx.len; i++)
+			rows_ram.b[i] = rx_buf[2 + i];
+		dev.have = dev.rx.len / s->size;
+		dev.at = 0;
+	}
+	g2t_shard_row_decode(&s->h, rows_ram.b + dev.at++ * s->size, out);
+	dev.pos++;
+	return G2T_OK;
+}
+
 static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
 {
 	struct side *s = &dev.side[side];
 	int rc = G2T_OK;
 
 	(void)ctx;
+	if (dev.stream)
+		return out ? read_next(s, out) : G2T_OK;
 	if (!out) { /* a block starts: keep it when it fits */
 		if ((size_t)count * s->size <= DEV_ROWS_RAM / 2 &&
 		    (s->first != first || s->count != count)) {
@@ -227,6 +259,16 @@ static int sides(const uint8_t *p, uint32_t len)
 	if (dev.side[0].h.features > DEV_FEATURES || dev.side[0].size > DEV_ROWS_RAM / 2 ||
 	    dev.side[0].size > DEV_FRAME || dev.side[1].size > DEV_FRAME)
 		return G2T_ENOMEM;
+	/* blocks that do not fit: rows in reading order, when both sides'
+	 * rows have one size */
+	dev.stream = 0;
+	for (k = 0; k < 2; k++) {
+		uint32_t block = g2t_get_u32(p + 2 * G2T_SHARD_HEADER_SIZE), n = dev.side[k].h.rows;
+
+		if ((uint64_t)(block < n ? block : n) * dev.side[k].size > DEV_ROWS_RAM / 2)
+			dev.stream = dev.side[0].size == dev.side[1].size;
+	}
+	dev.pos = dev.have = dev.at = 0;
 	return G2T_OK;
 }
 
