@@ -147,7 +147,7 @@ static int answer(struct link *l, uint8_t *type, struct g2t_diag *d)
 					return rc;
 			} else if (l->buf[0] == G2T_LINK_RESET) {
 				return g2t_fail(d, G2T_EIO, 0, -1, "%s: the device has restarted "
-				                "(it answered %s out of a session)", l->o->device,
+				                "(it answered our %s with RESET)", l->o->device,
 				                frame_name(l->type));
 			} else if (l->buf[1] == (uint8_t)(l->seq + 1)) {
 				*type = l->buf[0];

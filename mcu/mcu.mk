@@ -205,4 +205,7 @@ check-mcu: deps-mcu
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
 	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
 	  grep '^task' $(MCU_B)/serial-$$t.log; done
+	@echo "serial device firmware (flash: text + data; static RAM: data + bss):"
+	@arm-none-eabi-size $(MCU_B)/cortex-m3/dev.elf $(MCU_B)/cortex-m4f/dev.elf
+	@avr-size $(MCU_B)/atmega328p/dev.elf
 	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

@@ -9,6 +9,7 @@
 #             byte dropped on the line: frames sent again, same result
 #   stall     a device that never answers: g2t-serial fails, saying so
 #   garbage   a "device" sending random bytes: the same
+#   reset     a device that restarts in the middle of a task: the same
 #   m3, m4f   the firmware on qemu-system-arm (Cortex-M3: mps2-an385,
 #             Cortex-M4F: mps2-an386), its UART on a pty (make check-mcu)
 #   avr       the firmware on an ATmega328P in simavr (mcu/sim/avr-serial),
@@ -92,6 +93,15 @@ garbage)
 	fi
 	cat "$tmp/err"
 	grep -q 'damaged frames in a row' "$tmp/err"
+	[ ! -s "$tmp/out" ] ;;
+reset)
+	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
+	relay "" sh -c "dd bs=1 count=3000 status=none | '$b/mcu/dev-host'; exec '$b/mcu/dev-host'"
+	if "$bin/g2t-serial" -t 1000 "$pty" < "$tmp/t.g2t" > "$tmp/out" 2> "$tmp/err"; then
+		echo "g2t-serial succeeded with a device that restarted"; exit 1
+	fi
+	cat "$tmp/err"
+	grep -q 'the device has restarted' "$tmp/err"
 	[ ! -s "$tmp/out" ] ;;
 m3 | m4f)
 	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
