@@ -2,8 +2,10 @@
  * avr-serial MCU FIRMWARE.elf - run an AVR firmware in simavr (libsimavr)
  * at 16 MHz with its USART0 on stdin and stdout, as a serial line; with
  * tests/tools/serial-relay it is a device on a pty for g2t-serial.  Ends
- * at the end of stdin, printing the cycles run on stderr; exits 98 if the
- * firmware crashes.
+ * at the end of stdin, printing the cycles run and the stack's peak on
+ * stderr; exits 98 if the firmware crashes.  The peak: the firmware paints
+ * the free RAM below its stack with 0xa5 (plat_stack_paint), and the
+ * lowest byte changed above the first 32 painted in a row is its reach.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -95,6 +97,16 @@ int main(int argc, char **argv)
 		got = (size_t)n;
 		at = 0;
 	}
-	fprintf(stderr, "avr-serial: %llu cycles\n", (unsigned long long)avr->cycle);
+	uint32_t a = 0x100, run = 0, low = avr->ramend + 1;
+
+	for (; a <= avr->ramend && run < 32; a++)
+		run = avr->data[a] == 0xa5 ? run + 1 : 0;
+	for (; a <= avr->ramend; a++)
+		if (avr->data[a] != 0xa5) {
+			low = a;
+			break;
+		}
+	fprintf(stderr, "avr-serial: %llu cycles, stack peak %u bytes\n",
+	        (unsigned long long)avr->cycle, avr->ramend + 1 - low);
 	return state == cpu_Crashed ? 98 : 0;
 }

@@ -316,6 +316,7 @@ int main(void)
 	uint8_t type;
 
 	plat_init();
+	plat_stack_paint(); /* the runner measures the stack's peak (avr-serial) */
 	g2t_link_rx_init(&dev.rx, rx_buf, sizeof rx_buf);
 	type = receive();
 	for (;;) {
