@@ -2,8 +2,9 @@
  * avr-serial MCU FIRMWARE.elf - run an AVR firmware in simavr (libsimavr)
  * at 16 MHz with its USART0 on stdin and stdout, as a serial line; with
  * tests/tools/serial-relay it is a device on a pty for g2t-serial.  Ends
- * at the end of stdin, printing the cycles run and the stack's peak on
- * stderr; exits 98 if the firmware crashes.  The peak: the firmware paints
+ * at the end of stdin, printing the cycles run, those spent waiting for a
+ * byte (GPIOR1 is 1 then: plat_avr.c), the bytes in and the stack's peak
+ * on stderr; exits 98 if the firmware crashes.  The peak: the firmware paints
  * the free RAM below its stack with 0xa5 (plat_stack_paint), and the
  * lowest byte changed above the first 32 painted in a row is its reach.
  */
@@ -20,6 +21,16 @@
 #include <simavr/sim_irq.h>
 
 static int out_fd, xon = 1;
+static avr_cycle_count_t wait_from, waited;
+
+static void on_wait(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
+{
+	(void)addr, (void)p;
+	if (v)
+		wait_from = avr->cycle;
+	else
+		waited += avr->cycle - wait_from;
+}
 
 static void on_out(struct avr_irq_t *irq, uint32_t v, void *p)
 {
@@ -49,6 +60,7 @@ int main(int argc, char **argv)
 	avr_irq_t *in;
 	uint8_t buf[256];
 	size_t at = 0, got = 0;
+	unsigned long long bytes_in = 0;
 	uint32_t flags = 0;
 	int state = cpu_Running;
 
@@ -80,6 +92,7 @@ int main(int argc, char **argv)
 	avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF),
 	                        on_xoff, NULL);
 	in = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+	avr_register_io_write(avr, 0x4a, on_wait, NULL); /* GPIOR1 */
 	while (state != cpu_Done && state != cpu_Crashed) {
 		struct pollfd p = { 0, POLLIN, 0 };
 
@@ -96,6 +109,7 @@ int main(int argc, char **argv)
 			break;
 		got = (size_t)n;
 		at = 0;
+		bytes_in += got;
 	}
 	uint32_t a = 0x100, run = 0, low = avr->ramend + 1;
 
@@ -106,7 +120,8 @@ int main(int argc, char **argv)
 			low = a;
 			break;
 		}
-	fprintf(stderr, "avr-serial: %llu cycles, stack peak %u bytes\n",
-	        (unsigned long long)avr->cycle, avr->ramend + 1 - low);
+	fprintf(stderr, "avr-serial: %llu cycles, %llu of them waiting for a byte; %llu bytes "
+	        "in; stack peak %u bytes\n", (unsigned long long)avr->cycle,
+	        (unsigned long long)waited, bytes_in, avr->ramend + 1 - low);
 	return state == cpu_Crashed ? 98 : 0;
 }

@@ -81,11 +81,14 @@ static void uart_on(void)
 	}
 }
 
+/* GPIOR1 is 1 while it waits: mcu/sim/avr-serial counts those cycles apart. */
 int plat_uart_getc(void)
 {
 	uart_on();
+	GPIOR1 = 1;
 	while (!(UCSR0A & (1 << RXC0)))
 		;
+	GPIOR1 = 0;
 	return UDR0;
 }
 
