@@ -614,7 +614,7 @@ int g2t_serial_run(const struct g2t_serial_opts *o, FILE *f, FILE *out, struct g
 		else
 			g2t_link_hello_decode(&l->hello, l->buf + 2);
 		if (!rc && (l->hello.version != G2T_LINK_VERSION || l->hello.frame < 64 ||
-		            l->hello.frame > 65536))
+		            l->hello.frame > 65535))
 			rc = g2t_fail(d, G2T_EVERSION, 0, -1, "%s: protocol version %u, frames "
 			              "of %u bytes: not ours", o->device, l->hello.version,
 			              l->hello.frame);
