@@ -19,11 +19,12 @@ LDLIBS = -lmicrohttpd -lsqlite3 -lcurl -lsodium -lz -lm -pthread
 BUILD ?= build
 BIN ?= bin
 
-PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack g2t-fetch g2t-device g2t-serve
+PROGRAMS = g2t-split g2t-train g2t-merge g2t-predict g2t-pack g2t-fetch g2t-device g2t-serve \
+	g2t-serial
 CORE_SRC = lib/core/record.c lib/core/math.c lib/core/predict.c lib/core/order.c lib/core/train.c \
-	lib/core/fixed.c lib/core/dcd.c
+	lib/core/fixed.c lib/core/dcd.c lib/core/link.c
 LIB_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/split.c lib/packet.c lib/keys.c lib/spool.c lib/send.c lib/fetch.c lib/device.c lib/store.c lib/serve.c \
-	lib/trainer.c lib/merge.c lib/model.c lib/prob.c lib/cli.c
+	lib/trainer.c lib/merge.c lib/model.c lib/prob.c lib/cli.c lib/serial.c
 UNIT_SRC = $(wildcard tests/unit/*.c)
 MANPAGES = $(wildcard man/*.[13578])
 
@@ -58,7 +59,7 @@ $(LIBG2T): $(CORE_OBJ) $(LIB_OBJ)
 # (everything) and libg2t-predict.so (models, rows, records, prediction: no
 # microhttpd, SQLite or curl); only g2t_* symbols, versioned (lib/g2t.map).
 SOVERSION = 1
-PREDICT_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/model.c
+PREDICT_SRC = lib/util.c lib/stream.c lib/schema.c lib/text.c lib/model.c lib/prob.c
 PIC_OBJ = $(CORE_SRC:%.c=$(BUILD)/pic/%.o) $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 PREDICT_PIC = $(CORE_SRC:%.c=$(BUILD)/pic/%.o) $(PREDICT_SRC:%.c=$(BUILD)/pic/%.o)
 LIBSO = $(BUILD)/libg2t.so.$(SOVERSION)

@@ -258,6 +258,9 @@ void g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was);
 void g2t_params_host_default(struct g2t_params *p);
 /* Trains every task in the inputs and writes schemas and weights to out.
  * On input errors *bad names the input at fault. */
+/* Rows a side g2t-train keeps in memory, the block of the row order
+ * (g2t_order) its weights depend on: a device must train with it too. */
+uint32_t g2t_train_block(uint32_t algo, uint32_t features, const uint32_t n[2]);
 int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts *o,
                     FILE *out, const char **bad, struct g2t_diag *d);
 

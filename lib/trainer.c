@@ -639,6 +639,15 @@ static int choose_cost(const struct index *x, struct job *j)
 	return rc;
 }
 
+uint32_t g2t_train_block(uint32_t algo, uint32_t features, const uint32_t n[2])
+{
+	uint32_t row = algo == G2T_ALGO_FIXED ? features : features * 4u;
+
+	if (algo == G2T_ALGO_DCD)
+		return n[0] > n[1] ? n[0] : n[1];
+	return ROW_BUFFER_BYTES / row ? ROW_BUFFER_BYTES / row : 1;
+}
+
 static int train_job(struct index *x, struct job *j)
 {
 	uint32_t F = j->schema->features;

@@ -93,12 +93,40 @@ $(MCU_B)/$(1)/core-train.elf $(MCU_B)/$(1)/core-predict.elf $(MCU_B)/$(1)/empty.
 $(MCU_B)/$(1)/twin: $(MCU_FW:%=mcu/src/%.c) mcu/src/plat_host.c $(CORE_SRC) \
 		$(wildcard mcu/src/*.h) mcu/cfg/$(1).h $(wildcard mcu/cfg/*.h) lib/core/g2t_core.h $(MCU_DATA)
 	@mkdir -p $$(@D)
-	$$(CC) -std=c11 -O2 $$(MCU_WARN) -ffp-contract=off -include mcu/cfg/$(1).h \
-	  -Ilib/core -Imcu/src -I$(MCU_B)/data -o $$@ $$(filter %.c,$$^)
+	$$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $$(MCU_WARN) -ffp-contract=off \
+	  -include mcu/cfg/$(1).h -Ilib/core -Imcu/src -I$(MCU_B)/data -o $$@ $$(filter %.c,$$^)
+endef
+
+# the serial device firmware (device.c): built for the targets with a UART
+define mcu_device
+$(MCU_B)/$(1)/dev.elf: $(MCU_CORE:%=$(MCU_B)/$(1)/core/%.o) \
+		$(MCU_B)/$(1)/fw/device.o $(MCU_B)/$(1)/fw/crc32.o $(2:%=$(MCU_B)/$(1)/fw/%.o) \
+		$(wildcard mcu/ld/*.ld)
+	$$(MCU_CC_$(1)) $$(MCU_ARCH_$(1)) $$(MCU_LD_$(1)) -Wl,--gc-sections \
+	  -Wl,-Map=$$(@:.elf=.map) -o $$@ $$(filter %.o,$$^) -lgcc
 endef
 
 $(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
 $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
+MCU_DEVICES = cortex-m3 cortex-m4f atmega328p
+$(foreach t,cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
+$(eval $(call mcu_device,atmega328p,$(MCU_PLAT_AVR)))
+# the Uno's 2 KB: 320 bytes for rows (15 of 16 bytes a frame, in reading
+# order, for most tasks) and the WEIGHTS record after them, 16 features,
+# TASK records with tokens of up to 56 bytes
+$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=320 -DDEV_FRAME=240 \
+	-DDEV_FEATURES=16 -DDEV_TASK_CAP=160
+
+# the device firmware built for the host, its UART on stdin and stdout:
+# dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
+# asks for them in reading order (tests/serial.sh)
+MCU_DEV_HOST = mcu/src/device.c mcu/src/crc32.c mcu/src/plat_host.c $(CORE_SRC)
+$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=256 -DDEV_FEATURES=64
+$(MCU_B)/dev-host $(MCU_B)/dev-host-small: $(MCU_DEV_HOST) $(wildcard mcu/src/*.h) \
+		lib/core/g2t_core.h lib/core/g2t_link.h mcu/cfg/least.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $(MCU_WARN) -ffp-contract=off \
+	  $(MCU_DEV_DEFS) -DCFG_NAME='"host"' -Ilib/core -Imcu/src -o $@ $(filter %.c,$^)
 
 # ---- the tasks: g2t-split output and held-out rows, as C arrays -----------
 # letter: letters A and B; letter_small: the same from the first 6000
@@ -148,15 +176,21 @@ $(MCU_B)/mcu-tool: mcu/tools/mcu-tool.c $(CORE_SRC) lib/core/g2t_core.h
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 $(MCU_WARN) -ffp-contract=off -Ilib/core \
 	  -o $@ $(filter %.c,$^) -lz
 
+$(MCU_B)/avr-serial: mcu/sim/avr-serial.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
+
 $(MCU_B)/avr-run: mcu/sim/avr-run.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
 
 # ---- entry points ------------------------------------------------------------
-mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
+mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf) \
+	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
-mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run \
+mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
+	$(MCU_B)/dev-host $(BUILD)/tools/serial-relay \
 	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(MCU_DATASETS:%=$(MCU_B)/data/%.fixed.train.w) \
 	$(BIN)/g2t-merge $(BIN)/g2t-predict
 
@@ -167,4 +201,11 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
+	@for t in m3 m4f avr; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
+	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
+	  grep '^task' $(MCU_B)/serial-$$t.log; done
+	@echo "serial device firmware (flash: text + data; static RAM: data + bss):"
+	@arm-none-eabi-size $(MCU_B)/cortex-m3/dev.elf $(MCU_B)/cortex-m4f/dev.elf
+	@avr-size $(MCU_B)/atmega328p/dev.elf
 	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

@@ -59,6 +59,17 @@ check "core builds with -ffreestanding -nostdlib and calls nothing outside" make
 echo "# microcontrollers"
 check "make check-mcu: bit-exact on emulated Cortex-M and AVR" make -s check-mcu
 
+echo "# a device over a serial line (g2t-serial, the device firmware built for the host)"
+make -s "$(dirname "$units")/mcu/dev-host" "$(dirname "$units")/mcu/dev-host-small" \
+	"$(dirname "$units")/tools/serial-relay" > /dev/null
+check "digits 4/9 on the device: WEIGHTS identical to g2t-train's" tests/serial.sh digits
+check "the same on a 1 KB device asking for rows in reading order" tests/serial.sh small
+check "45 digit pairs, float32 rows, pegasos, one session: identical" tests/serial.sh all45
+check "flipped and dropped bytes on the line: frames sent again, identical" tests/serial.sh damage
+check "a silent device: g2t-serial fails after its tries, saying so" tests/serial.sh stall
+check "a device sending garbage: g2t-serial fails, saying so" tests/serial.sh garbage
+check "a device restarting in a task: g2t-serial fails, saying so" tests/serial.sh reset
+
 echo "# manual pages"
 for page in man/*.[1578]; do
 	check "mandoc -Tlint $page" mandoc -Tlint -W warning "$page"

@@ -403,6 +403,17 @@ int g2t_train(const struct g2t_task *task, uint32_t features,
               float *work, uint32_t block, struct g2t_weights *out);
 
 /*
+ * g2t_train() a row at a time, for a device whose RAM holds fewer rows than
+ * a block: the same weights, bit for bit, as g2t_train() with the same
+ * block, from 3 * features floats of work.  When a block starts, `read` is
+ * called with out NULL, a hint that rows first..first+count-1 of the side
+ * come next (0, or a negative status); every other call reads one row.
+ */
+int g2t_train_each(const struct g2t_task *task, uint32_t features,
+                   const uint32_t n[2], g2t_row_reader read, void *ctx,
+                   float *work, uint32_t block, struct g2t_weights *out);
+
+/*
  * g2t_train() over sparse rows, in O(non-zeros) a row (L1 aside: its
  * truncation costs O(features) every 16 rows): the same weights, bit for
  * bit, as g2t_train() over the same rows stored dense with the same block.

@@ -33,6 +33,7 @@ struct sgd {
 	void *ctx;
 	float *buf[2];           /* the block of rows in use, per class */
 	struct g2t_srow *sbuf[2]; /* the same, of sparse rows */
+	float *row;              /* g2t_train_each: the one row in memory */
 	struct g2t_order o;      /* last: the fields above stay near the start */
 };
 
@@ -201,6 +202,40 @@ static float initial_rate(const struct sgd *s, const float *x, const struct g2t_
 	return 1.0f / r2;
 }
 
+/* epoch() for g2t_train_each: when a block starts, a hint (read with out
+ * NULL), eta0 at the first step from its rows read one at a time, and then
+ * one row a step.  Apart from epoch() so that g2t_train() alone stays small. */
+static int epoch_each(struct sgd *s)
+{
+	g2t_order_epoch(&s->o);
+	s->loss_sum = 0.0f;
+	for (uint32_t i = 0; i < s->total; i++) {
+		const struct g2t_order_side *f;
+		uint32_t at;
+		int side, load, rc = 0;
+
+		g2t_order_next(&s->o, &side, &at, &load);
+		f = &s->o.side[side];
+		if (load)
+			rc = s->read(s->ctx, side, f->first, f->count, NULL);
+		if (!rc && s->t == 0 && !PEGASOS(s->p)) {
+			float r2 = 1.0f, n = (float)f->count; /* initial_rate()'s sums, in its order */
+
+			for (uint32_t k = 0; !rc && k < f->count; k++) {
+				rc = s->read(s->ctx, side, f->first + k, 1, s->row);
+				r2 += g2t_dot(s->row, s->row, (uint32_t)s->features) / n;
+			}
+			s->eta0 = 1.0f / r2;
+		}
+		if (!rc)
+			rc = s->read(s->ctx, side, f->first + at, 1, s->row);
+		if (rc)
+			return rc;
+		sgd_step(s, s->row, NULL, side ? -1.0f : 1.0f);
+	}
+	return G2T_OK;
+}
+
 static int epoch(struct sgd *s)
 {
 	g2t_order_epoch(&s->o);
@@ -329,4 +364,23 @@ int g2t_train_sparse(const struct g2t_task *task, uint32_t features,
 	s.sbuf[1] = rows + block;
 	return sgd_run(&s, out);
 #endif
+}
+
+int g2t_train_each(const struct g2t_task *task, uint32_t features,
+                   const uint32_t n[2], g2t_row_reader read, void *ctx,
+                   float *work, uint32_t block, struct g2t_weights *out)
+{
+	struct sgd s;
+	int rc;
+
+	/* the blocks of rows are the reader's: a block 1 lays out no more work */
+	if ((rc = sgd_init(&s, task, features, n, read, ctx, work, 1)))
+		return rc;
+	g2t_order_init(&s.o, n, block, task->id.params.seed * 0x9e3779b9u ^ task->id.task);
+	s.row = work + 2u * features;
+	for (uint32_t e = 0; !rc && e < s.p->epochs; e++)
+		rc = epoch_each(&s);
+	if (!rc)
+		sgd_result(&s, out);
+	return rc;
 }

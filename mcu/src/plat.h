@@ -24,6 +24,11 @@ typedef const G2T_FLASH char *fstr;
 void plat_init(void);
 void plat_putc(char c);
 void plat_exit(int code) __attribute__((noreturn));
+/* The serial line of the device firmware (device.c): a byte in, waiting
+ * for it; a byte out.  The host twin reads stdin and writes stdout, and
+ * exits when stdin ends. */
+int plat_uart_getc(void);
+void plat_uart_putc(uint8_t c);
 
 /* A free-running count for measurements (plat_clock_unit() names it:
  * "cycles" on simavr; on QEMU, timer ticks that -icount shift=0 turns into

@@ -88,6 +88,33 @@ void plat_init(void)
 
 uint32_t plat_clock(void) { return 0xffffffffu - REG(T0 + 0x4); }
 uint32_t plat_clock_scale2(void) { return 80; }
+
+/* CMSDK UART0, QEMU's first serial port (-serial pty): DATA, STATE (bit 0
+ * TX full, bit 1 RX full), CTRL (bit 0 TX, bit 1 RX enable), BAUDDIV. */
+#define U0 0x40004000u
+static void uart_on(void)
+{
+	if (!(REG(U0 + 0x8) & 3)) {
+		REG(U0 + 0x10) = 217; /* 25 MHz / 115200 */
+		REG(U0 + 0x8) = 3;
+	}
+}
+
+int plat_uart_getc(void)
+{
+	uart_on();
+	while (!(REG(U0 + 0x4) & 2))
+		;
+	return (int)(REG(U0 + 0x0) & 0xff);
+}
+
+void plat_uart_putc(uint8_t c)
+{
+	uart_on();
+	while (REG(U0 + 0x4) & 1)
+		;
+	REG(U0 + 0x0) = c;
+}
 #endif
 
 fstr plat_clock_unit(void) { return "instructions"; }
