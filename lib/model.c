@@ -535,17 +535,29 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 long g2t_model_predict(const struct g2t_model *m, float *x)
 {
 	const struct g2t_schema *s = m->schema;
-	uint32_t *votes = malloc(m->classes * sizeof *votes);
-	float *margin = malloc(m->classes * sizeof *margin);
+	uint32_t K = m->classes, n = 0;
+	uint32_t *votes = malloc(K * sizeof *votes), *index = malloc(m->features * sizeof *index);
+	float *margin = malloc(K * sizeof *margin), *value = malloc(m->features * sizeof *value);
+	float *part = malloc((size_t)m->pairs * 8 * sizeof *part);
+	float *dec = malloc((size_t)m->pairs * sizeof *dec);
 	long k = -1;
 
-	if (votes && margin) {
-		for (uint32_t f = 0; f < m->features; f++)
+	if (votes && index && margin && value && part && dec) {
+		for (uint32_t f = 0; f < m->features; f++) {
 			x[f] = (x[f] - s->offset[f]) * s->scale[f];
-		k = (long)g2t_ovo_predict(m->w, m->present, m->classes, m->features, x, votes,
-		                          margin);
+			if (x[f] != 0.0f) {
+				index[n] = f;
+				value[n++] = x[f];
+			}
+		}
+		decide(m, index, value, n, part, dec);
+		k = (long)vote(m, dec, 0, votes, margin);
 	}
 	free(votes);
+	free(index);
 	free(margin);
+	free(value);
+	free(part);
+	free(dec);
 	return k;
 }
