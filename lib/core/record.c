@@ -413,8 +413,13 @@ int g2t_shard_header_decode(struct g2t_shard *s, const uint8_t *p, size_t len)
 		/* an absent value is 0, as a byte 0 is: lo is +0 */
 		if (len < s->rows || bits(&s->lo) != 0)
 			return G2T_EFORMAT;
-	} else if ((uint64_t)s->rows * g2t_shard_row_size(s) != len) {
-		return G2T_EFORMAT;
+	} else {
+		/* rows whole rows, without a 64-bit product (less code on 8-bit
+		 * chips): a dense row is a byte at least */
+		uint32_t row = g2t_shard_row_size(s);
+
+		if (len % row != 0 || len / row != s->rows)
+			return G2T_EFORMAT;
 	}
 	return G2T_WITH_F32_ROWS || (s->encoding & G2T_ENC_U8) ? G2T_OK : G2T_EPARAM;
 }
