@@ -73,7 +73,7 @@ refused_result() {
 	[[ $(cat body) =~ \<p\ id=\"progress\"\>0\ of\ 3\ tasks\ done ]]
 	grep -q 'The model is not ready yet' body
 	refused_result
-	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>/dev/null
+	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>device.err || { cat device.err; false; }
 	get /
 	grep -q '<p id="progress">3 of 3 tasks done (100.0 %)' body
 	grep -q '<a href="/v1/model">/v1/model</a>' body
@@ -125,7 +125,7 @@ metric_of() {
 	command -v python3 >/dev/null || skip "python3 is needed"
 	serve
 	refused_result
-	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>/dev/null
+	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>device.err || { cat device.err; false; }
 	get /metrics
 	cp body metrics
 	# every family named by a sample has its HELP and TYPE
@@ -198,7 +198,7 @@ metric_of() {
 	expect_stderr 'HTTP 503'
 	wait "${HELPER_PIDS[0]}"
 	HELPER_PIDS=()
-	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>/dev/null
+	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>device.err || { cat device.err; false; }
 	sleep 1.5 # a tick of the server's clock
 	stop_server
 	grep -q '^g2t-serve: listening on 127\.0\.0\.1:' srv/log
@@ -254,7 +254,7 @@ free_port() {
 	command -v chromium >/dev/null || skip "chromium is not installed (scripts/deps.sh check)"
 	command -v python3 >/dev/null || skip "python3 is needed"
 	serve
-	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>/dev/null
+	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>device.err || { cat device.err; false; }
 	local chrome=(chromium --headless --no-sandbox --disable-gpu --hide-scrollbars
 		--no-first-run --host-resolver-rules='MAP * ~NOTFOUND , EXCLUDE 127.0.0.1')
 	HOME=$PWD "${chrome[@]}" --dump-dom "$SERVER_URL/" >dom.html 2>chromium.log
@@ -302,7 +302,7 @@ free_port() {
 	command -v prometheus >/dev/null || skip "prometheus is not installed (scripts/deps.sh check)"
 	command -v python3 >/dev/null || skip "python3 is needed"
 	serve
-	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>/dev/null
+	g2t-device -s "$F/dev1.key" -S sp1 "$SERVER_URL" 2>device.err || { cat device.err; false; }
 	local port i answer
 	port=$(free_port)
 	mkdir prom
