@@ -359,7 +359,6 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	m->entry_len = calloc(m->pairs, sizeof *m->entry_len);
 	m->present = calloc(m->pairs, 1);
 	m->sigmoid = calloc(2 * (size_t)m->pairs, sizeof *m->sigmoid);
-	m->sigmoid = calloc(2 * (size_t)m->pairs, sizeof *m->sigmoid);
 	w = malloc(((size_t)s->features + 1) * sizeof *w);
 	if (!m->entry || !m->entry_len || !m->present || !m->sigmoid || !w)
 		rc = G2T_ENOMEM;

@@ -17,6 +17,9 @@ if [[ $G2T_BIN != /* ]]; then
 fi
 export G2T_BIN
 export PATH="$G2T_BIN:$PATH"
+# shards and schemas cached by g2t-fetch, g2t-device and g2t-serial: the
+# run's own, never the user's ~/.g2t-cache (another version's may be there)
+export G2T_CACHE=${G2T_CACHE:-$BATS_RUN_TMPDIR/g2t-cache}
 DATA=$G2T_ROOT/tests/data
 
 # Fail early and clearly when the programs are not built.
