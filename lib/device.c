@@ -293,7 +293,7 @@ static int step(struct device *v)
 			rc = pack(v);
 		return rc ? rc : 1;
 	}
-	if (r.local)
+	if (r.local && rc != G2T_ETEMP) /* ETEMP: a stale cached schema, gone: ask again */
 		return rc;
 	if (stopping(v))
 		return 0;
