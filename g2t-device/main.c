@@ -26,11 +26,13 @@ static const char usage[] =
 	"      --cacert FILE        CA certificates for a private server\n"
 	"      --retry-max SECONDS  give up retrying a request after this long,\n"
 	"                           0 to 86400 (60)\n"
+	"      --stats FILE         at the end, write what was done and the time\n"
+	"                           spent on the network and training to FILE\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n";
 
 enum { OPT_ONCE = OPT_FIRST_FREE, OPT_MIN_BATCH, OPT_MAX_BATCH, OPT_IDLE_MAX, OPT_CACHE,
-       OPT_NO_CACHE, OPT_CACERT, OPT_RETRY_MAX };
+       OPT_NO_CACHE, OPT_CACERT, OPT_RETRY_MAX, OPT_STATS };
 
 static const struct option options[] = {
 	{ "key", required_argument, NULL, 's' },
@@ -45,6 +47,7 @@ static const struct option options[] = {
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
 	{ "retry-max", required_argument, NULL, OPT_RETRY_MAX },
+	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -88,7 +91,7 @@ static const char *from_env(const char *var, const char *dir, char *buf, size_t 
 	return buf;
 }
 
-static int run(struct g2t_device_opts *o, const char *keyfile)
+static int run(struct g2t_device_opts *o, const char *keyfile, const char *stats)
 {
 	struct g2t_diag d = { 0, -1, "" };
 	struct g2t_device_stats st;
@@ -100,6 +103,13 @@ static int run(struct g2t_device_opts *o, const char *keyfile)
 	o->key = key;
 	rc = g2t_device_run(o, &st, &d);
 	g2t_signer_free(key);
+	if (stats) {
+		struct g2t_diag sd = { 0, -1, "" };
+		int src = g2t_device_stats_write(stats, &st, &sd);
+
+		if (src && !rc)
+			return g2t_report(NULL, src, &sd);
+	}
 	if (rc && st.said) /* told as a change of state, or quiet as no change */
 		return g2t_exit_code(rc);
 	return rc ? g2t_report(NULL, rc, &d) : G2T_EXIT_OK;
@@ -111,7 +121,7 @@ int main(int argc, char **argv)
 	struct g2t_device_opts o = { .min_batch = 1, .max_batch = 64, .jobs = 1,
 	                             .idle_max = 300, .retry_max = 60, .stop = &stop,
 	                             .say = say };
-	const char *key = NULL;
+	const char *key = NULL, *stats = NULL;
 	unsigned long v;
 	int c, rc;
 
@@ -127,6 +137,7 @@ int main(int argc, char **argv)
 		case OPT_CACHE: o.cache = optarg; break;
 		case OPT_NO_CACHE: o.cache = NULL; break;
 		case OPT_CACERT: o.cacert = optarg; break;
+		case OPT_STATS: stats = optarg; break;
 		case 'j':
 			if (g2t_cli_ulong(optarg, 1, 1024, &v))
 				return g2t_usage_error("--jobs takes a number from 1 to 1024, "
@@ -168,7 +179,7 @@ int main(int argc, char **argv)
 		return g2t_usage_error("one server URL is needed");
 	o.url = argv[optind];
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = run(&o, key);
+	rc = run(&o, key, stats);
 	curl_global_cleanup();
 	return g2t_close_stdout(rc);
 }

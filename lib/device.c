@@ -36,6 +36,14 @@ static const char *const state_name[] = {
 	"start", "working", "idle", "done", "unreachable", "refused", "stopped"
 };
 
+static double seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int stopping(const struct device *v)
 {
 	return v->o->stop && *v->o->stop;
@@ -164,8 +172,10 @@ static int send_waiting(struct device *v)
 	                            .connect_timeout = 10, .timeout = 60,
 	                            .retry_max = v->o->retry_max, .key = v->o->key };
 	unsigned acked = 0, refused = 0;
+	double t0 = seconds_now();
 	int rc = g2t_spool_send(v->sp, &so, note_refusal, v, &acked, &refused, v->d);
 
+	v->st->net_seconds += seconds_now() - t0;
 	v->st->packets += acked;
 	return rc;
 }
@@ -192,12 +202,14 @@ static int train_lease(struct device *v)
 	size_t len = 0;
 	uint32_t added = 0;
 	FILE *mem = open_memstream(&buf, &len);
+	double t0 = seconds_now();
 	int rc;
 
 	if (!mem)
 		return G2T_ENOMEM;
 	g2t_params_host_default(&t.params);
 	rc = g2t_train_files(paths, 1, &t, mem, &bad, v->d);
+	v->st->train_seconds += seconds_now() - t0;
 	if (fclose(mem) != 0 && !rc)
 		rc = G2T_ENOMEM;
 	if (!rc) {
@@ -233,11 +245,14 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 	                             .count = n };
 	struct g2t_out out;
 	int rc = g2t_out_open(&out, v->lease, v->d);
+	double t0 = seconds_now();
 
 	memset(r, 0, sizeof *r);
 	if (rc)
 		return g2t_fail(v->d, rc, 0, -1, "%s: %s", v->lease, v->d->what);
 	rc = g2t_fetch_task(&fo, v->o->key, out.f, r, v->d);
+	v->st->net_seconds += seconds_now() - t0;
+	v->st->leases += !rc;
 	if (!rc && (rc = g2t_out_commit(&out, v->d)))
 		r->local = 1;
 	g2t_out_abort(&out);
@@ -344,5 +359,21 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 			      v.sp ? g2t_spool_held(v.sp) : 0, o->spool);
 	}
 	g2t_spool_close(v.sp);
+	return rc;
+}
+
+int g2t_device_stats_write(const char *path, const struct g2t_device_stats *st,
+                           struct g2t_diag *d)
+{
+	struct g2t_out out;
+	int rc = g2t_out_open(&out, path, d);
+
+	if (rc)
+		return rc;
+	fprintf(out.f, "trained %lu\npackets %lu\nrefused %lu\nleases %lu\n"
+	        "net_ms %.0f\ntrain_ms %.0f\n", st->trained, st->packets, st->refused,
+	        st->leases, st->net_seconds * 1e3, st->train_seconds * 1e3);
+	rc = g2t_out_commit(&out, d);
+	g2t_out_abort(&out);
 	return rc;
 }

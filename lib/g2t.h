@@ -661,6 +661,9 @@ struct g2t_device_stats {
 	unsigned long trained;      /* weight sets trained into the spool */
 	unsigned long packets;      /* packets acknowledged */
 	unsigned long refused;      /* packets refused and set aside */
+	unsigned long leases;       /* lease requests answered with tasks */
+	double net_seconds;         /* waiting on leases and on sends */
+	double train_seconds;       /* training leased tasks */
 	int said;                   /* the failure returned was told as a state */
 };
 /*
@@ -671,6 +674,10 @@ struct g2t_device_stats {
  */
 int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
                    struct g2t_diag *d);
+/* Writes st to path (atomically) as "key value" lines: trained, packets,
+ * refused, leases, net_ms, train_ms. */
+int g2t_device_stats_write(const char *path, const struct g2t_device_stats *st,
+                           struct g2t_diag *d);
 
 /* The coordinator's HTTP server (libmicrohttpd); see lib/serve.c. */
 struct g2t_serve_opts {

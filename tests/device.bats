@@ -72,12 +72,12 @@ expect_model() {
 	expect_same model "$F/letter.model"
 }
 
-@test "letter: three g2t-device commands finish the 325 tasks; the model is byte-identical to split | train | merge" {
+@test "letter: three g2t-device commands finish the 325 tasks; the model is byte-identical to split | train | merge; --stats counts them" {
 	start_server srv --tasks "$F/letter" --state state --devices "$F/keys"
 	local i start rc=0 seconds
 	start=$EPOCHREALTIME
 	for i in 1 2 3; do
-		device_bg "$i"
+		device_bg "$i" --stats "stats$i"
 	done
 	for i in 0 1 2; do
 		wait "${DEVICE_PIDS[$i]}" || rc=$?
@@ -95,6 +95,14 @@ expect_model() {
 		[ "$(tail -n 1 "err$i")" = "g2t-device: all tasks are done" ]
 		[ "$(wc -l <"err$i")" -le 4 ]
 		[ ! -e "sp$i/lease.g2t" ] && [ "$(count_held "sp$i")" = 0 ]
+	done
+	# every task trained once, by one of the three; each device leased, sent
+	# and spent time both on the network and training
+	[ "$(cat stats1 stats2 stats3 | awk '$1 == "trained" { n += $2 } END { print n }')" = 325 ]
+	for i in 1 2 3; do
+		awk '$1 == "leases" && $2 >= 1 { l = 1 } $1 == "packets" && $2 >= 1 { p = 1 }
+		     $1 == "net_ms" && $2 > 0 { n = 1 } $1 == "refused" && $2 == 0 { r = 1 }
+		     END { exit !(l && p && n && r && NR == 6) }' "stats$i"
 	done
 }
 

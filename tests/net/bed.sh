@@ -60,15 +60,23 @@ bed_proxy() {
 		--outage "${BED_OUTAGE[$p]}" --seed "$i" --port-file "$dir/proxy.port" \
 		--stats "$dir/proxy.stats" > /dev/null &
 	echo $! > "$dir/proxy.pid"
-	while [ ! -s "$dir/proxy.port" ]; do sleep 0.05; done
+	while [ ! -s "$dir/proxy.port" ]; do
+		kill -0 "$(cat "$dir/proxy.pid")" 2> /dev/null ||
+			{ echo "bed.sh: the relay of device $i did not start" >&2; return 1; }
+		sleep 0.05
+	done
 	cat "$dir/proxy.port"
 }
 
 # bed_down: every process in the bed's namespaces, then the namespaces.
 bed_down() {
-	local ns
+	local ns jobs=()
 	for ns in $(ip netns list | awk -v p="$BED" 'index($1, p) == 1 { print $1 }'); do
-		ip netns pids "$ns" 2> /dev/null | xargs -r kill -9 2> /dev/null || true
-		ip netns del "$ns" 2> /dev/null || true
+		{
+			ip netns pids "$ns" 2> /dev/null | xargs -r kill -9 2> /dev/null || true
+			ip netns del "$ns" 2> /dev/null || true
+		} &
+		jobs+=($!)
 	done
+	wait "${jobs[@]}" 2> /dev/null || true
 }

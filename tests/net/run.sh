@@ -2,10 +2,12 @@
 # run.sh TASKS POLICY FLEET OUT -- one run of the network test bed: the
 # coordinator serves the task files TASKS (a directory from g2t-split) to a
 # fleet of devices, each in its own namespace behind its own link, until the
-# model is complete; then writes OUT/summary and OUT/model.
+# model is complete; then writes OUT/summary, OUT/devices (one line a device) and
+# OUT/model.
 #
 # POLICY: every (W_t = 1), fixed8 (W_t = 8) or adaptive (Algorithm 1: W_t =
-# 1/q from the measured link, leasing as many tasks as W_t still wants).
+# 1/q from the measured link, 1 to 16, leasing as many tasks as W_t still
+# wants).  Each device is one g2t-device, as users run it.
 # FLEET: PROFILE:COUNT,... with profiles of bed.sh (good, mid, poor).
 # Environment: G2T_BIN (bin), TOOLS (build/tools), NET_TIMEOUT (seconds
 # before the run is abandoned, 900), NET_LEASE (lease timeout, 60).
@@ -13,8 +15,8 @@
 # OUT/summary has one "key value" line per figure: seconds (to the complete
 # model), leases_reissued, results_stale, results_duplicate, and per
 # profile P: P_devices, P_bytes_up, P_bytes_down, P_requests, P_failures
-# (device commands that failed and were retried by the loop), P_net_ms and
-# P_train_ms (milliseconds devices spent in fetch/pack and in train).
+# (times a device found the server unreachable), P_net_ms and P_train_ms
+# (milliseconds devices spent waiting on the network and training).
 # Needs root; exits 77 when namespaces cannot be made.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,14 +31,13 @@ bed_can || { echo "run.sh: cannot make network namespaces (not root?)" >&2; exit
 case $policy in
 every) batch="--min-batch 1 --max-batch 1" ;;
 fixed8) batch="--min-batch 8 --max-batch 8" ;;
-adaptive) batch= ;;
+adaptive) batch="--min-batch 1 --max-batch 16" ;;
 *) echo "run.sh: unknown policy '$policy' (every, fixed8, adaptive)" >&2; exit 2 ;;
 esac
 
 mkdir -p "$out"
 work=$(mktemp -d)
 cleanup() {
-	touch "$work/finished"
 	bed_down
 	rm -rf "$work"
 }
@@ -44,65 +45,37 @@ trap cleanup EXIT
 
 now() { date +%s%3N; }   # milliseconds
 
-# device DIR PORT: the device loop of the README, in the device's namespace,
-# timing its network and its training.
+# device DIR PORT: g2t-device in the device's namespace, until every task is
+# done; its --stats give the time it spent on the network and training, its
+# stderr the times it found the server unreachable.
 device() {
-	local dir=$1 url=http://127.0.0.1:$2 n=1 rc t0 t1 held
-	local net=0 train=0 fails=0
-	case $policy in fixed8) n=8 ;; esac
-	while [ ! -e "$work/finished" ]; do
-		t0=$(now)
-		rc=0
-		"$bin/g2t-fetch" -s "$dir/key" -n "$n" --cache "$dir/cache" --retry-max 30 "$url" \
-			> "$dir/task.g2t" 2> "$dir/fetch.err" || rc=$?
-		t1=$(now)
-		net=$((net + t1 - t0))
-		if [ "$rc" = 75 ]; then  # no work now: send what is held, wait
-			t0=$(now)
-			"$bin/g2t-pack" -s "$dir/key" --spool "$dir/spool" --flush --send "$url" \
-				< /dev/null 2> /dev/null || [ $? = 75 ] || fails=$((fails + 1))
-			net=$((net + $(now) - t0))
-			sleep 1
-			continue
-		elif [ "$rc" != 0 ]; then
-			fails=$((fails + 1))
-			sleep 1
-			continue
-		fi
-		t0=$(now)
-		"$bin/g2t-train" "$dir/task.g2t" > "$dir/w.g2t"
-		t1=$(now)
-		train=$((train + t1 - t0))
-		rc=0
-		"$bin/g2t-pack" -s "$dir/key" --spool "$dir/spool" $batch --send "$url" \
-			< "$dir/w.g2t" 2> "$dir/pack.err" || rc=$?
-		[ "$rc" = 0 ] || [ "$rc" = 75 ] || fails=$((fails + 1))  # 75: held
-		net=$((net + $(now) - t1))
-		if [ "$policy" = adaptive ]; then
-			# "held: H of T weight sets": lease what W_t still wants
-			held=$(sed -n 's/.*held: \([0-9]*\) of \([0-9]*\) .*/\2 - \1/p' "$dir/pack.err")
-			n=$(( ${held:-1} ))
-			[ "$n" -ge 1 ] || n=1
-			[ "$n" -le 16 ] || n=16
-		fi
-	done
-	echo "$net $train $fails" > "$dir/times"
+	local dir=$1
+	exec "$bin/g2t-device" -s "$dir/key" -S "$dir/spool" --cache "$dir/cache" $batch \
+		--idle-max 2 --retry-max 30 --stats "$dir/stats" "http://127.0.0.1:$2" \
+		2> "$dir/device.err"
 }
 
 bed_up
 "$bin/g2t-split" --help > /dev/null
 mkdir "$work/keys"
-i=0
+i=0 made=()
 for spec in ${fleet//,/ }; do
 	for _ in $(seq "${spec#*:}"); do
 		i=$((i + 1))
 		mkdir -p "$work/d$i"
 		echo "${spec%:*}" > "$work/d$i/profile"
-		"$bin/g2t-pack" --keygen -p "$work/keys/d$i.pub" -s "$work/d$i/key"
-		bed_device "$i" "${spec%:*}"
+		{
+			"$bin/g2t-pack" --keygen -p "$work/keys/d$i.pub" -s "$work/d$i/key"
+			bed_device "$i" "${spec%:*}"
+		} &
+		made+=($!)
 	done
 done
 devices=$i
+wait "${made[@]}" || true  # every device's key and namespace, made at once
+[ "$(ls "$work/keys" | wc -l)" = "$devices" ] &&
+	[ "$(ip netns list | grep -c "^${BED}d")" = "$devices" ] ||
+	{ echo "run.sh: could not make the fleet's keys and namespaces" >&2; exit 1; }
 
 ip netns exec "${BED}c" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" \
 	--devices "$work/keys" --listen "$BED_HUB:0" --port-file "$work/port" \
@@ -112,13 +85,20 @@ while [ ! -s "$work/port" ]; do sleep 0.05; done
 port=$(cat "$work/port")
 status() { ip netns exec "${BED}c" curl -s "http://$BED_HUB:$port/v1/$1"; }
 
+relays=()
+for i in $(seq "$devices"); do
+	bed_proxy "$i" "$(cat "$work/d$i/profile")" "$port" "$work/d$i" > /dev/null &
+	relays+=($!)
+done
+wait "${relays[@]}" || true
+for i in $(seq "$devices"); do
+	[ -s "$work/d$i/proxy.port" ] || { echo "run.sh: no relay for device $i" >&2; exit 1; }
+done
 start=$(now)
 pids=()
 for i in $(seq "$devices"); do
-	p=$(cat "$work/d$i/profile")
-	local_port=$(bed_proxy "$i" "$p" "$port" "$work/d$i")
-	ip netns exec "${BED}d$i" bash -c "$(declare -f device now); bin=$bin work=$work \
-		policy=$policy batch='$batch' device $work/d$i $local_port" &
+	ip netns exec "${BED}d$i" bash -c "$(declare -f device); bin=$bin batch='$batch' \
+		device $work/d$i $(cat "$work/d$i/proxy.port")" &
 	pids+=($!)
 done
 until status status | grep -q '"complete": *true'; do
@@ -130,9 +110,11 @@ until status status | grep -q '"complete": *true'; do
 	sleep 0.2
 done
 ms=$(($(now) - start))
-touch "$work/finished"
-wait "${pids[@]}" || true
+# Devices not done yet stop now; their relays too, so that no device waits
+# out a transfer under way before it writes its --stats.
+kill -TERM "${pids[@]}" 2> /dev/null || true
 for i in $(seq "$devices"); do kill "$(cat "$work/d$i/proxy.pid")"; done
+wait "${pids[@]}" || true
 for i in $(seq "$devices"); do
 	while [ ! -s "$work/d$i/proxy.stats" ]; do sleep 0.05; done
 done
@@ -148,29 +130,32 @@ metric() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "
 	echo "leases_reissued $(metric g2t_leases_reissued_total)"
 	echo "results_stale $(metric 'g2t_results_total{outcome="stale"}')"
 	echo "results_duplicate $(metric 'g2t_results_total{outcome="duplicate"}')"
-	for p in good mid poor; do
-		n=0 up=0 down=0 req=0 fails=0 net=0 train=0
-		for i in $(seq "$devices"); do
-			[ "$(cat "$work/d$i/profile")" = "$p" ] || continue
-			n=$((n + 1))
-			s=$work/d$i/proxy.stats
-			up=$((up + $(awk '$1 == "bytes_up" { print $2 }' "$s")))
-			down=$((down + $(awk '$1 == "bytes_down" { print $2 }' "$s")))
-			req=$((req + $(awk '$1 == "requests" { print $2 }' "$s")))
-			read -r dn dt df < "$work/d$i/times"
-			fails=$((fails + df))
-			net=$((net + dn))
-			train=$((train + dt))
-		done
-		[ "$n" -gt 0 ] || continue
-		echo "${p}_devices $n"
-		echo "${p}_bytes_up $up"
-		echo "${p}_bytes_down $down"
-		echo "${p}_requests $req"
-		echo "${p}_failures $fails"
-		echo "${p}_net_ms $net"
-		echo "${p}_train_ms $train"
-	done
+	# per profile: the relays' counts, the devices' --stats, their stderr
+	shopt -s nullglob
+	awk 'function dev(f) { sub(/\/[^\/]*$/, "", f); return f }
+	     FNR == 1 { d = dev(FILENAME) }
+	     FILENAME ~ /\/profile$/ { p[d] = $1; n[$1]++; next }
+	     FILENAME ~ /proxy.stats$/ { v[d, $1] += $2; next }
+	     FILENAME ~ /\/stats$/ { v[d, $1] += $2; next }
+	     /unreachable/ { v[d, "failures"]++ }
+	     END {
+		split("good mid poor", order)
+		split("bytes_up bytes_down requests failures net_ms train_ms", keys)
+		for (i = 1; i <= 3; i++) {
+			q = order[i]
+			if (!n[q]) continue
+			print q "_devices " n[q]
+			for (k = 1; k <= 6; k++) {
+				t = 0
+				for (d in p) if (p[d] == q) t += v[d, keys[k]]
+				print q "_" keys[k] " " t
+			}
+		}
+	     }' "$work"/d*/profile "$work"/d*/proxy.stats "$work"/d*/stats "$work"/d*/device.err
 	echo "model_sha256 $(sha256sum < "$out/model" | cut -d' ' -f1)"
 } > "$out/summary"
+for i in $(seq "$devices"); do   # one line a device, for a closer look
+	echo "d$i $(cat "$work/d$i/profile") $(cat "$work/d$i/proxy.stats" "$work/d$i/stats" \
+		2> /dev/null | awk '{ printf "%s=%s ", $1, $2 }')"
+done > "$out/devices"
 cat "$out/summary"
