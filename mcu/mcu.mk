@@ -184,12 +184,42 @@ $(MCU_B)/avr-run: mcu/sim/avr-run.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
 
+# ---- the Arduino library (mcu/arduino/G2T) ---------------------------------
+# make arduino: the library, ready to install, in $(ARDUINO_LIB): the
+# folder mcu/arduino/G2T with copies of the core, the protocol and the
+# device made at every build (lib.sh), and its example sketch built for
+# the Uno by Debian's arduino-builder into $(MCU_B)/arduino/G2TDevice.hex.
+# Debian 12's arduino-core-avr uses DECIMAL_DIG in C++ (WString.cpp), which
+# avr-gcc 5.4's float.h defines for C only: 9 digits, float32's.
+ARDUINO_LIB = $(MCU_B)/arduino/libraries/G2T
+ARDUINO_COPY = $(CORE_SRC) lib/core/g2t_core.h lib/core/g2t_link.h mcu/src/device.c \
+	mcu/src/crc32.c mcu/src/crc32.h mcu/src/plat.h mcu/cfg/least.h
+ARDUINO_BUILDER = arduino-builder -hardware /usr/share/arduino-builder \
+	-hardware /usr/share/arduino/hardware -tools /usr/share/arduino-builder \
+	-prefs=compiler.cpp.extra_flags=-DDECIMAL_DIG=9 -warnings all
+
+$(ARDUINO_LIB)/library.properties: mcu/arduino/lib.sh $(ARDUINO_COPY) \
+		$(shell find mcu/arduino/G2T -type f 2>/dev/null)
+	mcu/arduino/lib.sh $(ARDUINO_LIB) $(ARDUINO_COPY)
+
+$(MCU_B)/arduino/G2TDevice.hex: $(ARDUINO_LIB)/library.properties
+	@mkdir -p $(MCU_B)/arduino/uno
+	$(ARDUINO_BUILDER) -fqbn arduino:avr:uno -libraries $(MCU_B)/arduino/libraries \
+	  -build-path $(CURDIR)/$(MCU_B)/arduino/uno \
+	  -compile $(ARDUINO_LIB)/examples/G2TDevice/G2TDevice.ino > $(MCU_B)/arduino/uno.log 2>&1 || \
+	  { cat $(MCU_B)/arduino/uno.log; exit 1; }
+	! grep -E -n '(G2T/src/|lib/core/|mcu/src/).*warning' $(MCU_B)/arduino/uno.log
+	cp $(MCU_B)/arduino/uno/G2TDevice.ino.hex $@
+
+.PHONY: arduino
+arduino: $(MCU_B)/arduino/G2TDevice.hex
+
 # ---- entry points ------------------------------------------------------------
 mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
-mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
+mcu-host: $(MCU_B)/arduino/G2TDevice.hex $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
 	$(MCU_B)/dev-host $(BUILD)/tools/serial-relay \
 	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(MCU_DATASETS:%=$(MCU_B)/data/%.fixed.train.w) \
 	$(BIN)/g2t-merge $(BIN)/g2t-predict
@@ -201,11 +231,12 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
-	@for t in m3 m4f avr; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	@for t in m3 m4f avr arduino; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
 	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
 	  grep '^task' $(MCU_B)/serial-$$t.log; done
 	@echo "serial device firmware (flash: text + data; static RAM: data + bss):"
 	@arm-none-eabi-size $(MCU_B)/cortex-m3/dev.elf $(MCU_B)/cortex-m4f/dev.elf
 	@avr-size $(MCU_B)/atmega328p/dev.elf
+	@mcu/arduino/sizes.sh $(MCU_B)
 	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

@@ -14,6 +14,8 @@
 #             Cortex-M4F: mps2-an386), its UART on a pty (make check-mcu)
 #   avr       the firmware on an ATmega328P in simavr (mcu/sim/avr-serial),
 #             letters A and B, in reading order through its 320 bytes for rows
+#   arduino   the same with the Arduino library's example sketch for the Uno
+#             (build/mcu/arduino/G2TDevice.hex, arduino-builder), in simavr
 set -eu
 export LC_ALL=C
 bin=${G2T_BIN:-bin}
@@ -115,6 +117,11 @@ avr)
 	gzip -dc tests/data/letter.train.csv.gz |
 		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
 	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
+	same "$tmp/t.g2t" "$pty" ;;
+arduino)
+	gzip -dc tests/data/letter.train.csv.gz |
+		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/arduino/G2TDevice.hex"
 	same "$tmp/t.g2t" "$pty" ;;
 *)
 	echo "serial.sh: unknown case $1" >&2; exit 2 ;;

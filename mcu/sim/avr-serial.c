@@ -1,5 +1,6 @@
 /*
- * avr-serial MCU FIRMWARE.elf - run an AVR firmware in simavr (libsimavr)
+ * avr-serial MCU FIRMWARE - run an AVR firmware, .elf or .hex (the
+ * Arduino build's), in simavr (libsimavr)
  * at 16 MHz with its USART0 on stdin and stdout, as a serial line; with
  * tests/tools/serial-relay it is a device on a pty for g2t-serial.  Ends
  * at the end of stdin, printing the cycles run, those spent waiting for a
@@ -17,6 +18,7 @@
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
+#include <simavr/sim_hex.h>
 #include <simavr/sim_io.h>
 #include <simavr/sim_irq.h>
 
@@ -65,7 +67,7 @@ int main(int argc, char **argv)
 	int state = cpu_Running;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: avr-serial MCU FIRMWARE.elf\n");
+		fprintf(stderr, "usage: avr-serial MCU FIRMWARE.elf|FIRMWARE.hex\n");
 		return 2;
 	}
 	/* libsimavr prints on stdout: the line is a copy of it */
@@ -74,7 +76,25 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(&fw, 0, sizeof fw);
-	if (elf_read_firmware(argv[2], &fw) || !(avr = avr_make_mcu_by_name(argv[1]))) {
+	size_t n = strlen(argv[2]);
+	int bad;
+
+	if (n > 4 && !strcmp(argv[2] + n - 4, ".hex")) {
+		ihex_chunk_p chunk = NULL;
+		int chunks = read_ihex_chunks(argv[2], &chunk);
+
+		bad = chunks < 1;
+		for (int i = 0; i < chunks; i++)
+			if (chunk[i].baseaddr < 0x100000) { /* flash; EEPROM is above */
+				fw.flash = chunk[i].data;
+				fw.flashsize = chunk[i].size;
+				fw.flashbase = chunk[i].baseaddr;
+			}
+		bad = bad || !fw.flash;
+	} else {
+		bad = elf_read_firmware(argv[2], &fw) != 0;
+	}
+	if (bad || !(avr = avr_make_mcu_by_name(argv[1]))) {
 		fprintf(stderr, "avr-serial: %s, %s: cannot load\n", argv[1], argv[2]);
 		return 2;
 	}

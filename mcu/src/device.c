@@ -311,12 +311,11 @@ static int train(uint32_t block)
 	}
 }
 
-int main(void)
+/* Serves the host forever; the Arduino library's G2T.run() (mcu/arduino). */
+void g2t_device_run(void)
 {
 	uint8_t type;
 
-	plat_init();
-	plat_stack_paint(); /* the runner measures the stack's peak (avr-serial) */
 	g2t_link_rx_init(&dev.rx, rx_buf, sizeof rx_buf);
 	type = receive();
 	for (;;) {
@@ -343,3 +342,13 @@ int main(void)
 		type = receive();
 	}
 }
+
+#ifndef G2T_ARDUINO
+int main(void)
+{
+	plat_init();
+	plat_stack_paint(); /* the runner measures the stack's peak (avr-serial) */
+	g2t_device_run();
+	return 0;
+}
+#endif

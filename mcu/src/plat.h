@@ -29,6 +29,8 @@ void plat_exit(int code) __attribute__((noreturn));
  * exits when stdin ends. */
 int plat_uart_getc(void);
 void plat_uart_putc(uint8_t c);
+/* device.c: serves the host on that line forever */
+void g2t_device_run(void);
 
 /* A free-running count for measurements (plat_clock_unit() names it:
  * "cycles" on simavr; on QEMU, timer ticks that -icount shift=0 turns into
