@@ -108,14 +108,17 @@ endef
 
 $(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
 $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
-MCU_DEVICES = cortex-m3 cortex-m4f atmega328p
+MCU_DEVICES = cortex-m3 cortex-m4f atmega328p atmega2560
 $(foreach t,cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
-$(eval $(call mcu_device,atmega328p,$(MCU_PLAT_AVR)))
+$(foreach t,atmega328p atmega2560,$(eval $(call mcu_device,$(t),$(MCU_PLAT_AVR))))
 # the Uno's 2 KB: 320 bytes for rows (15 of 16 bytes a frame, in reading
 # order, for most tasks) and the WEIGHTS record after them, 16 features,
 # TASK records with tokens of up to 56 bytes
 $(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=320 -DDEV_FRAME=240 \
 	-DDEV_FEATURES=16 -DDEV_TASK_CAP=160
+# the Mega's 8 KB: 4 KB for rows, 64 features (the digits)
+$(MCU_B)/atmega2560/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=4096 -DDEV_FRAME=512 \
+	-DDEV_FEATURES=64 -DDEV_TASK_CAP=256
 
 # the device firmware built for the host, its UART on stdin and stdout:
 # dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
@@ -219,7 +222,8 @@ mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
-mcu-host: $(MCU_B)/arduino/G2TDevice.hex $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
+mcu-host: $(MCU_B)/arduino/G2TDevice.hex $(BIN)/g2t-serve $(BIN)/g2t-device $(BIN)/g2t-fetch \
+	$(BIN)/g2t-pack $(BIN)/g2t-serial $(BIN)/g2t-split $(BIN)/g2t-train $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
 	$(MCU_B)/dev-host $(BUILD)/tools/serial-relay \
 	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(MCU_DATASETS:%=$(MCU_B)/data/%.fixed.train.w) \
 	$(BIN)/g2t-merge $(BIN)/g2t-predict
@@ -231,7 +235,7 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
-	@for t in m3 m4f avr arduino; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	@for t in m3 m4f avr mega arduino; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
 	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
 	  grep '^task' $(MCU_B)/serial-$$t.log; done
@@ -239,4 +243,9 @@ check-mcu: deps-mcu
 	@arm-none-eabi-size $(MCU_B)/cortex-m3/dev.elf $(MCU_B)/cortex-m4f/dev.elf
 	@avr-size $(MCU_B)/atmega328p/dev.elf
 	@mcu/arduino/sizes.sh $(MCU_B)
+	@echo
+	@BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial-run.sh > $(MCU_B)/serial-run.log 2>&1 || \
+	  { cat $(MCU_B)/serial-run.log; echo "check-mcu: the run with microcontrollers failed"; exit 1; }
+	@cat $(MCU_B)/serial-run.log
+	@echo
 	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

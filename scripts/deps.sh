@@ -53,7 +53,7 @@ required_for() {
 	mcu)
 		echo gcc-arm-none-eabi qemu-system-arm \
 			gcc-avr avr-libc binutils-avr simavr libsimavr-dev \
-			arduino-builder arduino-core-avr ;;
+			arduino-builder arduino-core-avr sqlite3 curl ;;
 	*)
 		echo "$prog: unknown target '$1'" >&2
 		usage ;;

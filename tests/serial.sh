@@ -14,7 +14,8 @@
 #             Cortex-M4F: mps2-an386), its UART on a pty (make check-mcu)
 #   avr       the firmware on an ATmega328P in simavr (mcu/sim/avr-serial),
 #             letters A and B, in reading order through its 320 bytes for rows
-#   arduino   the same with the Arduino library's example sketch for the Uno
+#   mega      digits 4 and 9 on an ATmega2560 in simavr (4 KB for rows)
+#   arduino   letters A and B with the Arduino library's example sketch for the Uno
 #             (build/mcu/arduino/G2TDevice.hex, arduino-builder), in simavr
 set -eu
 export LC_ALL=C
@@ -117,6 +118,10 @@ avr)
 	gzip -dc tests/data/letter.train.csv.gz |
 		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
 	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
+	same "$tmp/t.g2t" "$pty" ;;
+mega)
+	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
+	relay "" "$b/mcu/avr-serial" atmega2560 "$b/mcu/atmega2560/dev.elf"
 	same "$tmp/t.g2t" "$pty" ;;
 arduino)
 	gzip -dc tests/data/letter.train.csv.gz |
