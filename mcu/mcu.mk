@@ -108,23 +108,27 @@ endef
 
 $(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
 $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
-MCU_DEVICES = cortex-m3 cortex-m4f atmega328p atmega2560
-$(foreach t,cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
-$(foreach t,atmega328p atmega2560,$(eval $(call mcu_device,$(t),$(MCU_PLAT_AVR))))
+MCU_DEVICES = cortex-m0 cortex-m3 cortex-m4f atmega328p atmega2560
+$(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
+$(foreach t,atmega328p atmega2560,$(eval $(call mcu_device,$(t),$(MCU_PLAT_AVR) plat_avr_irq)))
 # the Uno's 2 KB: 320 bytes for rows (15 of 16 bytes a frame, in reading
 # order, for most tasks) and the WEIGHTS record after them, 16 features,
 # TASK records with tokens of up to 56 bytes
-$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=320 -DDEV_FRAME=240 \
-	-DDEV_FEATURES=16 -DDEV_TASK_CAP=160
+# (the receive interrupt decodes frames while it trains: DEV_RX_IRQ)
+$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = \
+	-DDEV_ROWS_RAM=320 -DDEV_FRAME=240 -DDEV_FEATURES=16 -DDEV_TASK_CAP=160 -DDEV_RX_IRQ
+# the micro:bit's 16 KB: 4 KB for rows, 128 features
+$(MCU_B)/cortex-m0/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=4096 -DDEV_FRAME=1024 \
+	-DDEV_FEATURES=128
 # the Mega's 8 KB: 4 KB for rows, 64 features (the digits)
-$(MCU_B)/atmega2560/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=4096 -DDEV_FRAME=512 \
-	-DDEV_FEATURES=64 -DDEV_TASK_CAP=256
+$(MCU_B)/atmega2560/fw/device.o: MCU_EXTRA = \
+	-DDEV_ROWS_RAM=4096 -DDEV_FRAME=512 -DDEV_FEATURES=64 -DDEV_TASK_CAP=256 -DDEV_RX_IRQ
 
 # the device firmware built for the host, its UART on stdin and stdout:
 # dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
 # asks for them in reading order (tests/serial.sh)
 MCU_DEV_HOST = mcu/src/device.c mcu/src/crc32.c mcu/src/plat_host.c $(CORE_SRC)
-$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=256 -DDEV_FEATURES=64
+$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=256 -DDEV_FEATURES=64 -DDEV_AHEAD
 $(MCU_B)/dev-host $(MCU_B)/dev-host-small: $(MCU_DEV_HOST) $(wildcard mcu/src/*.h) \
 		lib/core/g2t_core.h lib/core/g2t_link.h mcu/cfg/least.h
 	@mkdir -p $(@D)
@@ -235,10 +239,10 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
-	@for t in m3 m4f avr mega arduino; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	@for t in m0 m3 m4f avr avr-damage mega arduino; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
 	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
-	  grep '^task' $(MCU_B)/serial-$$t.log; done
+	  grep -E '^(task|avr-serial)' $(MCU_B)/serial-$$t.log; done
 	@echo "serial device firmware (flash: text + data; static RAM: data + bss):"
 	@arm-none-eabi-size $(MCU_B)/cortex-m3/dev.elf $(MCU_B)/cortex-m4f/dev.elf
 	@avr-size $(MCU_B)/atmega328p/dev.elf
