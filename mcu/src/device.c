@@ -408,8 +408,10 @@ void g2t_device_run(void)
 		} else if (type == G2T_LINK_SIDES) {
 			if ((rc = sides(p, len)))
 				send_status(G2T_LINK_ERROR, rc);
-			else if (train(g2t_get_u32(p + 2 * G2T_SHARD_HEADER_SIZE)))
-				continue; /* a HI came while training: start again */
+			else if (train(g2t_get_u32(p + 2 * G2T_SHARD_HEADER_SIZE))) {
+				type = G2T_LINK_HI; /* a HI came while training: start again */
+				continue;
+			}
 		} else {
 			send_status(G2T_LINK_ERROR, G2T_EFORMAT);
 		}
