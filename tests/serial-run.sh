@@ -30,6 +30,7 @@ export PATH=$PWD/$bin:$PATH
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/g2t-serial-run.XXXXXX")
 pids=
 trap 'for p in $pids; do kill "$p" 2>/dev/null || :; done; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
 fail() { echo "serial-run: FAIL: $*" >&2; exit 1; }
 
 # the tasks, and the one-machine pipeline's model and score

@@ -26,7 +26,8 @@ bin=${G2T_BIN:-bin}
 b=${BUILD:-build}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/g2t-serial.XXXXXX")
 pids=
-trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'for p in $pids; do kill "$p" 2>/dev/null || :; done; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
 
 split() { # split OUT CLASSES G2T-SPLIT-OPTION...
 	local out=$1 classes=$2
