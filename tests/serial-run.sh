@@ -168,7 +168,7 @@ for d in m3 avr; do
 	awk -v d="$d" '{ s += $1 } END { printf "%-4s %.1f s in g2t-serial (wall clock), %.0f tasks an hour\n",
 		d, s, NR * 3600 / s }' "$tmp/$d/seconds"
 done
-awk -v n="$n" -v s="$host_s" 'BEGIN { printf "host g2t-train, one thread, the same %d tasks: %.2f s, %.0f tasks an hour\n",
+awk -v n="$n" -v s="$host_s" 'BEGIN { printf "host g2t-train (one thread) | g2t-merge, the same %d tasks: %.2f s, %.0f tasks an hour\n",
 	n, s, n * 3600 / s }'
 avr_tasks=$(grep -c '^task' "$tmp/avr/stats")
 sed -n 's/^avr-serial: \([0-9]*\) cycles, \([0-9]*\) of them waiting.*/\1 \2/p' "$tmp/avr/sim" |
