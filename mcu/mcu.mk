@@ -218,15 +218,24 @@ $(MCU_B)/arduino/G2TDevice.hex: $(ARDUINO_LIB)/library.properties
 	! grep -E -n '(G2T/src/|lib/core/|mcu/src/).*warning' $(MCU_B)/arduino/uno.log
 	cp $(MCU_B)/arduino/uno/G2TDevice.ino.hex $@
 
+# and for the Mega (ATmega2560: 64 features, 2 KB for rows)
+$(MCU_B)/arduino/G2TDevice-mega.hex: $(ARDUINO_LIB)/library.properties
+	@mkdir -p $(MCU_B)/arduino/mega
+	$(ARDUINO_BUILDER) -fqbn arduino:avr:mega:cpu=atmega2560 -libraries $(MCU_B)/arduino/libraries \
+	  -build-path $(CURDIR)/$(MCU_B)/arduino/mega \
+	  -compile $(ARDUINO_LIB)/examples/G2TDevice/G2TDevice.ino > $(MCU_B)/arduino/mega.log 2>&1 || \
+	  { cat $(MCU_B)/arduino/mega.log; exit 1; }
+	cp $(MCU_B)/arduino/mega/G2TDevice.ino.hex $@
+
 .PHONY: arduino
-arduino: $(MCU_B)/arduino/G2TDevice.hex
+arduino: $(MCU_B)/arduino/G2TDevice.hex $(MCU_B)/arduino/G2TDevice-mega.hex
 
 # ---- entry points ------------------------------------------------------------
 mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
-mcu-host: $(MCU_B)/arduino/G2TDevice.hex $(BIN)/g2t-serve $(BIN)/g2t-device $(BIN)/g2t-fetch \
+mcu-host: $(MCU_B)/arduino/G2TDevice.hex $(MCU_B)/arduino/G2TDevice-mega.hex $(BIN)/g2t-serve $(BIN)/g2t-device $(BIN)/g2t-fetch \
 	$(BIN)/g2t-pack $(BIN)/g2t-serial $(BIN)/g2t-split $(BIN)/g2t-train $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
 	$(MCU_B)/dev-host $(BUILD)/tools/serial-relay \
 	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(MCU_DATASETS:%=$(MCU_B)/data/%.fixed.train.w) \
@@ -239,7 +248,7 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
-	@for t in m0 m3 m4f avr avr-damage mega arduino; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	@for t in m0 m3 m4f avr avr-damage mega arduino arduino-mega; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
 	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
 	  grep -E '^(task|avr-serial)' $(MCU_B)/serial-$$t.log; done

@@ -20,6 +20,7 @@
 #   mega      digits 4 and 9 on an ATmega2560 in simavr (4 KB for rows)
 #   arduino   letters A and B with the Arduino library's example sketch for the Uno
 #             (build/mcu/arduino/G2TDevice.hex, arduino-builder), in simavr
+#   arduino-mega  digits 4 and 9 with the same sketch built for the Mega
 set -eu
 export LC_ALL=C
 bin=${G2T_BIN:-bin}
@@ -146,6 +147,10 @@ arduino)
 	gzip -dc tests/data/letter.train.csv.gz |
 		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
 	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/arduino/G2TDevice.hex"
+	same "$tmp/t.g2t" "$pty" ;;
+arduino-mega)
+	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
+	relay "" "$b/mcu/avr-serial" atmega2560 "$b/mcu/arduino/G2TDevice-mega.hex"
 	same "$tmp/t.g2t" "$pty" ;;
 *)
 	echo "serial.sh: unknown case $1" >&2; exit 2 ;;
