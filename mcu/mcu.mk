@@ -108,20 +108,27 @@ endef
 
 $(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_target,$(t),$(MCU_PLAT_ARM))))
 $(foreach t,atmega328p atmega2560,$(eval $(call mcu_target,$(t),$(MCU_PLAT_AVR))))
-MCU_DEVICES = cortex-m3 cortex-m4f atmega328p
-$(foreach t,cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
-$(eval $(call mcu_device,atmega328p,$(MCU_PLAT_AVR)))
+MCU_DEVICES = cortex-m0 cortex-m3 cortex-m4f atmega328p atmega2560
+$(foreach t,cortex-m0 cortex-m3 cortex-m4f,$(eval $(call mcu_device,$(t),$(MCU_PLAT_ARM))))
+$(foreach t,atmega328p atmega2560,$(eval $(call mcu_device,$(t),$(MCU_PLAT_AVR) plat_avr_irq)))
 # the Uno's 2 KB: 320 bytes for rows (15 of 16 bytes a frame, in reading
 # order, for most tasks) and the WEIGHTS record after them, 16 features,
 # TASK records with tokens of up to 56 bytes
-$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=320 -DDEV_FRAME=240 \
-	-DDEV_FEATURES=16 -DDEV_TASK_CAP=160
+# (the receive interrupt decodes frames while it trains: DEV_RX_IRQ)
+$(MCU_B)/atmega328p/fw/device.o: MCU_EXTRA = \
+	-DDEV_ROWS_RAM=320 -DDEV_FRAME=240 -DDEV_FEATURES=16 -DDEV_TASK_CAP=160 -DDEV_RX_IRQ
+# the micro:bit's 16 KB: 4 KB for rows, 128 features
+$(MCU_B)/cortex-m0/fw/device.o: MCU_EXTRA = -DDEV_ROWS_RAM=4096 -DDEV_FRAME=1024 \
+	-DDEV_FEATURES=128
+# the Mega's 8 KB: 4 KB for rows, 64 features (the digits)
+$(MCU_B)/atmega2560/fw/device.o: MCU_EXTRA = \
+	-DDEV_ROWS_RAM=4096 -DDEV_FRAME=512 -DDEV_FEATURES=64 -DDEV_TASK_CAP=256 -DDEV_RX_IRQ
 
 # the device firmware built for the host, its UART on stdin and stdout:
 # dev-host keeps whole blocks of rows, dev-host-small (1 KB for rows)
 # asks for them in reading order (tests/serial.sh)
 MCU_DEV_HOST = mcu/src/device.c mcu/src/crc32.c mcu/src/plat_host.c $(CORE_SRC)
-$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=256 -DDEV_FEATURES=64
+$(MCU_B)/dev-host-small: MCU_DEV_DEFS = -DDEV_ROWS_RAM=1024 -DDEV_FRAME=256 -DDEV_FEATURES=64 -DDEV_AHEAD
 $(MCU_B)/dev-host $(MCU_B)/dev-host-small: $(MCU_DEV_HOST) $(wildcard mcu/src/*.h) \
 		lib/core/g2t_core.h lib/core/g2t_link.h mcu/cfg/least.h
 	@mkdir -p $(@D)
@@ -184,12 +191,52 @@ $(MCU_B)/avr-run: mcu/sim/avr-run.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra -o $@ $< -lsimavr
 
+# ---- the Arduino library (mcu/arduino/G2T) ---------------------------------
+# make arduino: the library, ready to install, in $(ARDUINO_LIB): the
+# folder mcu/arduino/G2T with copies of the core, the protocol and the
+# device made at every build (lib.sh), and its example sketch built for
+# the Uno by Debian's arduino-builder into $(MCU_B)/arduino/G2TDevice.hex.
+# Debian 12's arduino-core-avr uses DECIMAL_DIG in C++ (WString.cpp), which
+# avr-gcc 5.4's float.h defines for C only: 9 digits, float32's.
+ARDUINO_LIB = $(MCU_B)/arduino/libraries/G2T
+ARDUINO_COPY = $(CORE_SRC) lib/core/g2t_core.h lib/core/g2t_link.h mcu/src/device.c \
+	mcu/src/crc32.c mcu/src/crc32.h mcu/src/plat.h mcu/cfg/least.h
+ARDUINO_BUILDER = arduino-builder -hardware /usr/share/arduino-builder \
+	-hardware /usr/share/arduino/hardware -tools /usr/share/arduino-builder \
+	-prefs=compiler.cpp.extra_flags=-DDECIMAL_DIG=9 -warnings all
+
+$(ARDUINO_LIB)/library.properties: mcu/arduino/lib.sh $(ARDUINO_COPY) \
+		$(shell find mcu/arduino/G2T -type f 2>/dev/null)
+	mcu/arduino/lib.sh $(ARDUINO_LIB) $(ARDUINO_COPY)
+
+$(MCU_B)/arduino/G2TDevice.hex: $(ARDUINO_LIB)/library.properties
+	@mkdir -p $(MCU_B)/arduino/uno
+	$(ARDUINO_BUILDER) -fqbn arduino:avr:uno -libraries $(MCU_B)/arduino/libraries \
+	  -build-path $(CURDIR)/$(MCU_B)/arduino/uno \
+	  -compile $(ARDUINO_LIB)/examples/G2TDevice/G2TDevice.ino > $(MCU_B)/arduino/uno.log 2>&1 || \
+	  { cat $(MCU_B)/arduino/uno.log; exit 1; }
+	! grep -E -n '(G2T/src/|lib/core/|mcu/src/).*warning' $(MCU_B)/arduino/uno.log
+	cp $(MCU_B)/arduino/uno/G2TDevice.ino.hex $@
+
+# and for the Mega (ATmega2560: 64 features, 2 KB for rows)
+$(MCU_B)/arduino/G2TDevice-mega.hex: $(ARDUINO_LIB)/library.properties
+	@mkdir -p $(MCU_B)/arduino/mega
+	$(ARDUINO_BUILDER) -fqbn arduino:avr:mega:cpu=atmega2560 -libraries $(MCU_B)/arduino/libraries \
+	  -build-path $(CURDIR)/$(MCU_B)/arduino/mega \
+	  -compile $(ARDUINO_LIB)/examples/G2TDevice/G2TDevice.ino > $(MCU_B)/arduino/mega.log 2>&1 || \
+	  { cat $(MCU_B)/arduino/mega.log; exit 1; }
+	cp $(MCU_B)/arduino/mega/G2TDevice.ino.hex $@
+
+.PHONY: arduino
+arduino: $(MCU_B)/arduino/G2TDevice.hex $(MCU_B)/arduino/G2TDevice-mega.hex
+
 # ---- entry points ------------------------------------------------------------
 mcu-build: $(MCU_TARGETS:%=$(MCU_B)/%/fw.elf) $(MCU_DEVICES:%=$(MCU_B)/%/dev.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-train.elf) \
 	$(MCU_TARGETS:%=$(MCU_B)/%/core-predict.elf) $(MCU_TARGETS:%=$(MCU_B)/%/empty.elf)
 
-mcu-host: $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
+mcu-host: $(MCU_B)/arduino/G2TDevice.hex $(MCU_B)/arduino/G2TDevice-mega.hex $(BIN)/g2t-serve $(BIN)/g2t-device $(BIN)/g2t-fetch \
+	$(BIN)/g2t-pack $(BIN)/g2t-serial $(BIN)/g2t-split $(BIN)/g2t-train $(MCU_TARGETS:%=$(MCU_B)/%/twin) $(MCU_B)/avr-run $(MCU_B)/avr-serial \
 	$(MCU_B)/dev-host $(BUILD)/tools/serial-relay \
 	$(MCU_DATASETS:%=$(MCU_B)/data/%.train.w) $(MCU_DATASETS:%=$(MCU_B)/data/%.fixed.train.w) \
 	$(BIN)/g2t-merge $(BIN)/g2t-predict
@@ -201,11 +248,17 @@ mcu: deps-mcu
 check-mcu: deps-mcu
 	@$(MAKE) --no-print-directory mcu-build mcu-host
 	@mcu/size.sh $(MCU_B) $(MCU_TARGETS) > $(MCU_B)/sizes.txt
-	@for t in m3 m4f avr; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
+	@for t in m0 m3 m4f avr avr-damage mega arduino arduino-mega; do BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial.sh $$t > $(MCU_B)/serial-$$t.log 2>&1 || \
 	  { cat $(MCU_B)/serial-$$t.log; echo "check-mcu: the serial device on $$t failed"; exit 1; }; \
 	  echo "serial device $$t (QEMU, simavr): WEIGHTS identical to g2t-train's"; \
-	  grep '^task' $(MCU_B)/serial-$$t.log; done
+	  grep -E '^(task|avr-serial)' $(MCU_B)/serial-$$t.log; done
 	@echo "serial device firmware (flash: text + data; static RAM: data + bss):"
 	@arm-none-eabi-size $(MCU_B)/cortex-m3/dev.elf $(MCU_B)/cortex-m4f/dev.elf
 	@avr-size $(MCU_B)/atmega328p/dev.elf
+	@mcu/arduino/sizes.sh $(MCU_B)
+	@echo
+	@BUILD=$(BUILD) G2T_BIN=$(BIN) tests/serial-run.sh > $(MCU_B)/serial-run.log 2>&1 || \
+	  { cat $(MCU_B)/serial-run.log; echo "check-mcu: the run with microcontrollers failed"; exit 1; }
+	@cat $(MCU_B)/serial-run.log
+	@echo
 	@mcu/check.sh $(MCU_B) $(MCU_TARGETS)

@@ -52,7 +52,8 @@ required_for() {
 		echo clang libclang-rt-14-dev ;;
 	mcu)
 		echo gcc-arm-none-eabi qemu-system-arm \
-			gcc-avr avr-libc binutils-avr simavr libsimavr-dev ;;
+			gcc-avr avr-libc binutils-avr simavr libsimavr-dev \
+			arduino-builder arduino-core-avr sqlite3 curl ;;
 	*)
 		echo "$prog: unknown target '$1'" >&2
 		usage ;;

@@ -10,17 +10,25 @@
 #   stall     a device that never answers: g2t-serial fails, saying so
 #   garbage   a "device" sending random bytes: the same
 #   reset     a device that restarts in the middle of a task: the same
-#   m3, m4f   the firmware on qemu-system-arm (Cortex-M3: mps2-an385,
-#             Cortex-M4F: mps2-an386), its UART on a pty (make check-mcu)
+#   m0, m3, m4f  the firmware on qemu-system-arm (Cortex-M0: microbit,
+#             Cortex-M3: mps2-an385, Cortex-M4F: mps2-an386), its UART on a
+#             pty (make check-mcu)
 #   avr       the firmware on an ATmega328P in simavr (mcu/sim/avr-serial),
 #             letters A and B, in reading order through its 320 bytes for rows
+#   avr-damage  the same with a byte flipped, then one dropped: frames sent
+#             again, same result
+#   mega      digits 4 and 9 on an ATmega2560 in simavr (4 KB for rows)
+#   arduino   letters A and B with the Arduino library's example sketch for the Uno
+#             (build/mcu/arduino/G2TDevice.hex, arduino-builder), in simavr
+#   arduino-mega  digits 4 and 9 with the same sketch built for the Mega
 set -eu
 export LC_ALL=C
 bin=${G2T_BIN:-bin}
 b=${BUILD:-build}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/g2t-serial.XXXXXX")
 pids=
-trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'for p in $pids; do kill "$p" 2>/dev/null || :; done; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
 
 split() { # split OUT CLASSES G2T-SPLIT-OPTION...
 	local out=$1 classes=$2
@@ -44,7 +52,7 @@ relay() {
 # same TASKS DEVICE-PTY: trains on the device, compares with g2t-train
 same() {
 	"$bin/g2t-train" -o "$tmp/want.g2t" "$1"
-	"$bin/g2t-serial" --stats -t 1000 -o "$tmp/got.g2t" "$2" < "$1" 2> "$tmp/stats"
+	"$bin/g2t-serial" --stats -t 1000 -o "$tmp/got.g2t" "$2" < "$1" 2> "$tmp/stats" || { cat "$tmp/stats"; exit 1; }
 	cat "$tmp/stats"
 	cmp "$tmp/want.g2t" "$tmp/got.g2t"
 	echo "WEIGHTS identical to g2t-train's"
@@ -103,9 +111,13 @@ reset)
 	cat "$tmp/err"
 	grep -q 'the device has restarted' "$tmp/err"
 	[ ! -s "$tmp/out" ] ;;
-m3 | m4f)
+m0 | m3 | m4f)
 	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
-	if [ "$1" = m3 ]; then set -- mps2-an385 cortex-m3; else set -- mps2-an386 cortex-m4f; fi
+	case $1 in
+	m0) set -- microbit cortex-m0 ;;
+	m3) set -- mps2-an385 cortex-m3 ;;
+	*) set -- mps2-an386 cortex-m4f ;;
+	esac
 	qemu-system-arm -M "$1" -nographic -monitor none -serial pty \
 		-kernel "$b/mcu/$2/dev.elf" > "$tmp/qemu" 2>&1 &
 	pids="$pids $!"
@@ -115,6 +127,30 @@ avr)
 	gzip -dc tests/data/letter.train.csv.gz |
 		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
 	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
+	same "$tmp/t.g2t" "$pty" ;;
+avr-damage)
+	# the same with a byte flipped and a byte dropped in the rows, which
+	# the receive interrupt decodes while the firmware trains
+	gzip -dc tests/data/letter.train.csv.gz |
+		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	for how in "--flip 19000" "--drop 50000"; do
+		echo "line damage: $how"
+		relay "$how" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
+		same "$tmp/t.g2t" "$pty"
+		! grep -q 'sent again 0$' "$tmp/stats"
+	done ;;
+mega)
+	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
+	relay "" "$b/mcu/avr-serial" atmega2560 "$b/mcu/atmega2560/dev.elf"
+	same "$tmp/t.g2t" "$pty" ;;
+arduino)
+	gzip -dc tests/data/letter.train.csv.gz |
+		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/arduino/G2TDevice.hex"
+	same "$tmp/t.g2t" "$pty" ;;
+arduino-mega)
+	split "$tmp/t.g2t" 4,9 -q 8 --algo asgd
+	relay "" "$b/mcu/avr-serial" atmega2560 "$b/mcu/arduino/G2TDevice-mega.hex"
 	same "$tmp/t.g2t" "$pty" ;;
 *)
 	echo "serial.sh: unknown case $1" >&2; exit 2 ;;

@@ -1,7 +1,11 @@
 /*
- * avr-serial MCU FIRMWARE.elf - run an AVR firmware in simavr (libsimavr)
+ * avr-serial MCU FIRMWARE - run an AVR firmware, .elf or .hex (the
+ * Arduino build's), in simavr (libsimavr)
  * at 16 MHz with its USART0 on stdin and stdout, as a serial line; with
- * tests/tools/serial-relay it is a device on a pty for g2t-serial.  Ends
+ * tests/tools/serial-relay it is a device on a pty for g2t-serial.  From
+ * the end of the firmware's frame to the end of the host's answer, the
+ * simulation runs only while the host's bytes are there: emulated time is
+ * that of a host that answers at once.  Ends
  * at the end of stdin, printing the cycles run, those spent waiting for a
  * byte (GPIOR1 is 1 then: plat_avr.c), the bytes in and the stack's peak
  * on stderr; exits 98 if the firmware crashes.  The peak: the firmware paints
@@ -17,10 +21,11 @@
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
+#include <simavr/sim_hex.h>
 #include <simavr/sim_io.h>
 #include <simavr/sim_irq.h>
 
-static int out_fd, xon = 1;
+static int out_fd, xon = 1, asked; /* asked: a frame sent since the host last sent */
 static avr_cycle_count_t wait_from, waited;
 
 static void on_wait(avr_t *avr, avr_io_addr_t addr, uint8_t v, void *p)
@@ -36,7 +41,12 @@ static void on_out(struct avr_irq_t *irq, uint32_t v, void *p)
 {
 	uint8_t b = (uint8_t)v;
 
+	static uint8_t last;
+
 	(void)irq, (void)p;
+	if (!b && last)
+		asked = 1; /* the end of a frame */
+	last = b;
 	if (write(out_fd, &b, 1) != 1)
 		exit(1);
 }
@@ -62,10 +72,10 @@ int main(int argc, char **argv)
 	size_t at = 0, got = 0;
 	unsigned long long bytes_in = 0;
 	uint32_t flags = 0;
-	int state = cpu_Running;
+	int state = cpu_Running, last_in = 0;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: avr-serial MCU FIRMWARE.elf\n");
+		fprintf(stderr, "usage: avr-serial MCU FIRMWARE.elf|FIRMWARE.hex\n");
 		return 2;
 	}
 	/* libsimavr prints on stdout: the line is a copy of it */
@@ -74,7 +84,25 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(&fw, 0, sizeof fw);
-	if (elf_read_firmware(argv[2], &fw) || !(avr = avr_make_mcu_by_name(argv[1]))) {
+	size_t n = strlen(argv[2]);
+	int bad;
+
+	if (n > 4 && !strcmp(argv[2] + n - 4, ".hex")) {
+		ihex_chunk_p chunk = NULL;
+		int chunks = read_ihex_chunks(argv[2], &chunk);
+
+		bad = chunks < 1;
+		for (int i = 0; i < chunks; i++)
+			if (chunk[i].baseaddr < 0x100000) { /* flash; EEPROM is above */
+				fw.flash = chunk[i].data;
+				fw.flashsize = chunk[i].size;
+				fw.flashbase = chunk[i].baseaddr;
+			}
+		bad = bad || !fw.flash;
+	} else {
+		bad = elf_read_firmware(argv[2], &fw) != 0;
+	}
+	if (bad || !(avr = avr_make_mcu_by_name(argv[1]))) {
 		fprintf(stderr, "avr-serial: %s, %s: cannot load\n", argv[1], argv[2]);
 		return 2;
 	}
@@ -100,8 +128,12 @@ int main(int argc, char **argv)
 			state = avr_run(avr);
 		/* a byte at a time while the USART's input FIFO has room */
 		while (xon && at < got)
-			avr_raise_irq(in, buf[at++]);
-		if (at < got || poll(&p, 1, 0) != 1)
+			avr_raise_irq(in, last_in = buf[at++]);
+		/* the host's answer to the firmware's last frame not come, or
+		 * not all of it (its 0): no cycles run until more does, as if
+		 * the host answered at once (the line's time is the UART's,
+		 * 115200 baud) */
+		if (at < got || poll(&p, 1, asked || last_in ? 1000 : 0) != 1)
 			continue;
 		ssize_t n = read(0, buf, sizeof buf);
 
@@ -109,6 +141,7 @@ int main(int argc, char **argv)
 			break;
 		got = (size_t)n;
 		at = 0;
+		asked = 0;
 		bytes_in += got;
 	}
 	uint32_t a = 0x100, run = 0, low = avr->ramend + 1;

@@ -9,6 +9,11 @@
  * otherwise it asks for the rows in the order training reads them, as
  * many as a frame holds at a time (NEXT), which the host knows as well, so
  * that a device of any size trains a task of any size.
+ *
+ * DEV_RX_IRQ (the AVR builds): the UART's receive interrupt decodes the
+ * host's frames while the device trains, and a device that asks for rows
+ * in reading order asks for the next ones as soon as it has the last, so
+ * that the line and the training overlap.
  */
 #include "g2t_core.h"
 #include "g2t_link.h"
@@ -47,6 +52,7 @@ static struct {
 	int stream;              /* NEXT: rows in reading order */
 	uint32_t pos;            /* rows read so far (NEXT) */
 	uint32_t have, at;       /* rows in rows_ram, the next to read */
+	int ahead;               /* a NEXT sent before its rows were needed */
 } dev;
 
 static uint8_t rx_buf[DEV_FRAME + 6];
@@ -56,6 +62,47 @@ static union {
 	uint8_t b[DEV_ROWS_RAM];
 } rows_ram;
 static float work[3 * DEV_FEATURES], weights[DEV_FEATURES];
+
+#ifdef DEV_RX_IRQ
+/* 0 while the interrupt decodes; then 1 for a frame in rx_buf, -1 for a
+ * damaged one, and bytes are dropped until release() (the host sends
+ * nothing more before our answer but a repeat, which we can do without). */
+static volatile int8_t rx_state;
+
+void plat_uart_rx(uint8_t byte)
+{
+	int rc;
+
+	if (!rx_state && (rc = g2t_link_rx_push(&dev.rx, byte, mcu_crc32)))
+		rx_state = rc > 0 ? 1 : -1;
+}
+
+static int frame(void)
+{
+	int rc;
+
+	plat_uart_waiting(1);
+	while (!(rc = rx_state))
+		;
+	plat_uart_waiting(0);
+	__asm__ volatile("" ::: "memory");
+	return rc;
+}
+
+/* rx_buf may take the next frame: before anything is sent */
+static void release(void)
+{
+	__asm__ volatile("" ::: "memory");
+	rx_state = 0;
+}
+#else
+static int frame(void)
+{
+	return g2t_link_rx_push(&dev.rx, (uint8_t)plat_uart_getc(), mcu_crc32);
+}
+
+static void release(void) {}
+#endif
 
 static void put(void *ctx, uint8_t byte)
 {
@@ -69,6 +116,7 @@ static void send(uint8_t type, const uint8_t *p, uint32_t len)
 	dev.last = p;
 	dev.last_len = len;
 	dev.seq_out = (uint8_t)(dev.seq_in + 1);
+	release();
 	g2t_link_send(put, 0, type, dev.seq_out, p, len, mcu_crc32);
 }
 
@@ -87,12 +135,13 @@ static void send_status(uint8_t type, int status)
 static uint8_t receive(void)
 {
 	for (;;) {
-		int rc = g2t_link_rx_push(&dev.rx, (uint8_t)plat_uart_getc(), mcu_crc32);
+		int rc = frame();
 		uint8_t type = rx_buf[0], seq = rx_buf[1];
 
 		if (rc == 0)
 			continue;
 		if (rc < 0) {
+			release();
 			g2t_link_send(put, 0, G2T_LINK_NAK, 0, 0, 0, mcu_crc32);
 		} else if (type == G2T_LINK_HI) {
 			dev.seq_in = seq;
@@ -101,12 +150,14 @@ static uint8_t receive(void)
 			dev.seq_in = seq; /* restarted in the middle: tell the host */
 			send_status(G2T_LINK_RESET, G2T_EIO);
 		} else if (type == G2T_LINK_NAK || seq == dev.seq_in) {
+			release();
 			g2t_link_send(put, 0, dev.last_type, dev.seq_out, dev.last, dev.last_len,
 			              mcu_crc32);
 		} else if (seq == (uint8_t)(dev.seq_out + 1)) {
 			dev.seq_in = seq;
 			return type;
 		}
+		release(); /* a frame out of turn: not answered */
 	}
 }
 
@@ -125,6 +176,7 @@ static void hello(void)
 	g2t_link_hello_encode(p, &h);
 	dev.session = 1;
 	dev.have_task = 0;
+	dev.ahead = 0;
 	g2t_decoder_init(&dev.dec, task_buf, sizeof task_buf, mcu_crc32);
 	send(G2T_LINK_HELLO, p, sizeof p);
 }
@@ -177,25 +229,41 @@ static int fetch(int side, uint32_t first, uint32_t count, uint8_t *dst)
 	return G2T_OK;
 }
 
+/* NEXT: u32 position, u16 count, as many rows as a frame holds. */
+static void send_next(uint32_t pos, uint32_t size)
+{
+	uint32_t k = (DEV_ROWS_RAM < DEV_FRAME ? DEV_ROWS_RAM : DEV_FRAME) / size;
+
+	g2t_put_u32(dev.get, pos);
+	dev.get[4] = (uint8_t)k;
+	dev.get[5] = (uint8_t)(k >> 8);
+	send(G2T_LINK_NEXT, dev.get, 6);
+}
+
 /* The next row in reading order, from rows_ram, asking for more when it
- * is empty: NEXT is u32 position, u16 count. */
+ * is empty. */
 static int read_next(struct side *s, float *out)
 {
 	if (dev.at == dev.have) {
-		uint32_t k = (DEV_ROWS_RAM < DEV_FRAME ? DEV_ROWS_RAM : DEV_FRAME) / s->size, i;
+		uint32_t i, most = (DEV_ROWS_RAM < DEV_FRAME ? DEV_ROWS_RAM : DEV_FRAME) / s->size;
 
-		g2t_put_u32(dev.get, dev.pos);
-		dev.get[4] = (uint8_t)k;
-		dev.get[5] = (uint8_t)(k >> 8);
-		send(G2T_LINK_NEXT, dev.get, 6);
+		if (!dev.ahead)
+			send_next(dev.pos, s->size);
+		dev.ahead = 0;
 		/* k rows, fewer at the end */
 		if (receive() != G2T_LINK_ROWS || !dev.rx.len || dev.rx.len % s->size ||
-		    dev.rx.len > k * s->size)
+		    dev.rx.len > most * s->size)
 			return G2T_EIO;
 		for (i = 0; i < dev.rx.len; i++)
 			rows_ram.b[i] = rx_buf[2 + i];
 		dev.have = dev.rx.len / s->size;
 		dev.at = 0;
+#if defined DEV_RX_IRQ || defined DEV_AHEAD
+		/* the next rows come while these are trained on (after the
+		 * last, rows not needed or an empty ROWS) */
+		send_next(dev.pos + dev.have, s->size);
+		dev.ahead = 1;
+#endif
 	}
 	g2t_shard_row_decode(&s->h, rows_ram.b + dev.at++ * s->size, out);
 	dev.pos++;
@@ -269,6 +337,7 @@ static int sides(const uint8_t *p, uint32_t len)
 			dev.stream = dev.side[0].size == dev.side[1].size;
 	}
 	dev.pos = dev.have = dev.at = 0;
+	dev.ahead = 0;
 	return G2T_OK;
 }
 
@@ -282,6 +351,11 @@ static int train(uint32_t block)
 	long enc = 0;
 	int rc = g2t_train_each(&dev.task, F, n, read_rows, 0, work, block, &out);
 
+	if (rc == G2T_OK && dev.ahead) { /* the answer to the NEXT after the last rows */
+		dev.ahead = 0;
+		if (receive() != G2T_LINK_ROWS)
+			rc = G2T_EIO;
+	}
 	if (rc == G2T_EIO && rx_buf[0] == G2T_LINK_HI)
 		return 1;
 	if (rc == G2T_OK) {
@@ -311,12 +385,11 @@ static int train(uint32_t block)
 	}
 }
 
-int main(void)
+/* Serves the host forever; the Arduino library's G2T.run() (mcu/arduino). */
+void g2t_device_run(void)
 {
 	uint8_t type;
 
-	plat_init();
-	plat_stack_paint(); /* the runner measures the stack's peak (avr-serial) */
 	g2t_link_rx_init(&dev.rx, rx_buf, sizeof rx_buf);
 	type = receive();
 	for (;;) {
@@ -335,11 +408,23 @@ int main(void)
 		} else if (type == G2T_LINK_SIDES) {
 			if ((rc = sides(p, len)))
 				send_status(G2T_LINK_ERROR, rc);
-			else if (train(g2t_get_u32(p + 2 * G2T_SHARD_HEADER_SIZE)))
-				continue; /* a HI came while training: start again */
+			else if (train(g2t_get_u32(p + 2 * G2T_SHARD_HEADER_SIZE))) {
+				type = G2T_LINK_HI; /* a HI came while training: start again */
+				continue;
+			}
 		} else {
 			send_status(G2T_LINK_ERROR, G2T_EFORMAT);
 		}
 		type = receive();
 	}
 }
+
+#ifndef G2T_ARDUINO
+int main(void)
+{
+	plat_init();
+	plat_stack_paint(); /* the runner measures the stack's peak (avr-serial) */
+	g2t_device_run();
+	return 0;
+}
+#endif

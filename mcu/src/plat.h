@@ -29,6 +29,13 @@ void plat_exit(int code) __attribute__((noreturn));
  * exits when stdin ends. */
 int plat_uart_getc(void);
 void plat_uart_putc(uint8_t c);
+/* DEV_RX_IRQ (plat_avr.c): the receive interrupt hands each byte to
+ * plat_uart_rx() (device.c); plat_uart_waiting(1) and (0) mark a wait for
+ * a frame, for the simulator's count of waiting cycles. */
+void plat_uart_rx(uint8_t byte);
+void plat_uart_waiting(int on);
+/* device.c: serves the host on that line forever */
+void g2t_device_run(void);
 
 /* A free-running count for measurements (plat_clock_unit() names it:
  * "cycles" on simavr; on QEMU, timer ticks that -icount shift=0 turns into

@@ -76,6 +76,43 @@ uint32_t plat_clock(void)
 }
 
 uint32_t plat_clock_scale2(void) { return 125; }
+
+/* nRF51 UART0, QEMU's first serial port: an event register says a byte
+ * came (RXDRDY) or went (TXDRDY); a byte written to TXD while the last is
+ * still going would be lost, so each waits for its TXDRDY. */
+#define U0 0x40002000u
+#define U0_RXDRDY (U0 + 0x108)
+#define U0_TXDRDY (U0 + 0x11c)
+static int uart_started;
+
+static void uart_on(void)
+{
+	if (!uart_started) {
+		REG(U0 + 0x524) = 0x01d7e000u; /* BAUDRATE: 115200 */
+		REG(U0 + 0x500) = 4;           /* ENABLE */
+		REG(U0 + 0x000) = 1;           /* TASKS_STARTRX */
+		REG(U0 + 0x008) = 1;           /* TASKS_STARTTX */
+		uart_started = 1;
+	}
+}
+
+int plat_uart_getc(void)
+{
+	uart_on();
+	while (!REG(U0_RXDRDY))
+		;
+	REG(U0_RXDRDY) = 0; /* before RXD: reading it raises the event again for the next byte */
+	return (int)(REG(U0 + 0x518) & 0xff);
+}
+
+void plat_uart_putc(uint8_t c)
+{
+	uart_on();
+	REG(U0_TXDRDY) = 0;
+	REG(U0 + 0x51c) = c;
+	while (!REG(U0_TXDRDY))
+		;
+}
 #else
 #define T0 0x40000000u
 void plat_init(void)

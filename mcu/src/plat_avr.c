@@ -74,8 +74,9 @@ uint32_t plat_static_ram(void)
 static void uart_on(void)
 {
 	if (!(UCSR0B & (1 << RXEN0))) {
-		UBRR0 = 16;
+		/* U2X first: simavr sets its line's speed when UBRR is written */
 		UCSR0A = 1 << U2X0;
+		UBRR0 = 16;
 		UCSR0C = 3 << UCSZ00;
 		UCSR0B = (1 << RXEN0) | (1 << TXEN0);
 	}
