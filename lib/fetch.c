@@ -735,7 +735,7 @@ static int header_number(const char *s, long long *out)
 /*
  * The schema the server left out of its answer, as the device said it had
  * it cached (X-G2T-Have): the file must hold one SCHEMA record whose
- * BLAKE2b-256 is the task's schema identity.  A file that does not is
+ * BLAKE2b-256 is the task's schema identity, or its task form (g2t(5)).  A file that does not is
  * removed, and the lease given up: asked again, the server sends the schema.
  */
 static int cached_schema(struct fetch *f, const uint8_t *id, struct g2t_diag *d)
@@ -754,9 +754,14 @@ static int cached_schema(struct fetch *f, const uint8_t *id, struct g2t_diag *d)
 	ok = !read_file(fd, LEASE_BODY_LIMIT, &f->schema_buf, &len) &&
 	     !records(f->schema_buf, len, "cached schema", &f->schema_rec, 1, &n, &ignored) &&
 	     n == 1 && f->schema_rec.type == G2T_REC_SCHEMA;
-	if (ok) {
+	if (ok) { /* the schema id: the payload's hash, or a task form's own */
+		struct g2t_schema *s = NULL;
+
 		g2t_hash(hash, f->schema_rec.payload, f->schema_rec.length);
-		ok = !memcmp(hash, id, G2T_HASH_SIZE);
+		ok = !memcmp(hash, id, G2T_HASH_SIZE) ||
+		     (!g2t_schema_decode(&s, f->schema_rec.payload, f->schema_rec.length) &&
+		      s->flags & G2T_SCHEMA_TASK && !memcmp(s->id, id, G2T_HASH_SIZE));
+		g2t_schema_free(s);
 	}
 	if (ok)
 		futimens(fd, NULL); /* most recently used: first in X-G2T-Have */

@@ -134,10 +134,15 @@ struct g2t_schema {
 #define G2T_SCHEMA_NUMERIC 1u /* classes in numeric order */
 #define G2T_SCHEMA_SPARSE 2u  /* every offset 0, not listed: zeros stay 0 */
 #define G2T_SCHEMA_INDEXED 4u /* feature j named f<j+1>, names not listed */
+/* The task form a lease answer carries for a sparse set: no feature names,
+ * offsets or scales (all 0 when read), the schema id written out */
+#define G2T_SCHEMA_TASK 8u
 
 /* Builds an empty schema to be filled and encoded; caller frees. */
 struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes);
 int g2t_schema_encode(struct g2t_schema *s);
+/* The task form of an encoded schema: a new payload in *out, *len bytes. */
+int g2t_schema_task_form(const struct g2t_schema *s, uint8_t **out, uint32_t *len);
 int g2t_schema_decode(struct g2t_schema **out, const uint8_t *p, size_t len);
 /* The same, and on bad input d->what says what is wrong. */
 int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,

@@ -353,6 +353,10 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 	if (!s)
 		return g2t_fail(d, G2T_ESCHEMA, 0, m->weights[0].offset,
 		                "no SCHEMA record for these weights");
+	if (s->flags & G2T_SCHEMA_TASK)
+		return g2t_fail(d, G2T_ESCHEMA, 0, m->weights[0].offset,
+		                "the SCHEMA of these weights is the task form of a lease "
+		                "answer, without the features' scaling: give g2t-split's too");
 	m->model_schema = s;
 	m->pairs = s->classes * (s->classes - 1) / 2;
 	m->entry = calloc(m->pairs, sizeof *m->entry);

@@ -112,6 +112,10 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	    K != m->schema->classes || F != m->schema->features)
 		return g2t_fail(d, G2T_ESCHEMA, 0, r->offset,
 		                "MODEL record does not match the SCHEMA before it");
+	if (m->schema->flags & G2T_SCHEMA_TASK)
+		return g2t_fail(d, G2T_ESCHEMA, 0, r->offset,
+		                "the SCHEMA before the MODEL is a task form, without the "
+		                "features' scaling");
 	if (P != K * (K - 1) / 2 || r->length - 44 < P)
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
 	m->classes = K;

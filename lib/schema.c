@@ -142,6 +142,8 @@ static uint8_t *put_str(uint8_t *o, const char *p)
 /* Bytes a feature takes at least in a SCHEMA of these flags. */
 static uint32_t feature_bytes(uint32_t flags)
 {
+	if (flags & G2T_SCHEMA_TASK)
+		return 0;
 	return 4 + (flags & G2T_SCHEMA_SPARSE ? 0 : 4) + (flags & G2T_SCHEMA_INDEXED ? 0 : 4);
 }
 
@@ -183,6 +185,32 @@ int g2t_schema_encode(struct g2t_schema *s)
 		o += 4 + G2T_HASH_SIZE;
 	}
 	g2t_hash(s->id, s->payload, s->length);
+	return G2T_OK;
+}
+
+int g2t_schema_task_form(const struct g2t_schema *s, uint8_t **out, uint32_t *len)
+{
+	uint64_t size = 12 + str_size(s->label) + G2T_HASH_SIZE +
+	                (uint64_t)s->classes * (4 + G2T_HASH_SIZE);
+	uint8_t *o;
+
+	for (uint32_t i = 0; i < s->classes; i++)
+		size += str_size(s->klass[i]);
+	if (!(*out = o = malloc(size)))
+		return G2T_ENOMEM;
+	*len = (uint32_t)size;
+	g2t_put_u32(o, s->features);
+	g2t_put_u32(o + 4, s->classes);
+	g2t_put_u32(o + 8, s->flags | G2T_SCHEMA_TASK);
+	o = put_str(o + 12, s->label);
+	memcpy(o, s->id, G2T_HASH_SIZE);
+	o += G2T_HASH_SIZE;
+	for (uint32_t i = 0; i < s->classes; i++) {
+		o = put_str(o, s->klass[i]);
+		g2t_put_u32(o, s->rows[i]);
+		memcpy(o + 4, s->shard_hash[i], G2T_HASH_SIZE);
+		o += 4 + G2T_HASH_SIZE;
+	}
 	return G2T_OK;
 }
 
@@ -259,8 +287,9 @@ static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
 
 	if ((dup = g2t_duplicate_name((const char *const *)s->klass, s->classes)) >= 0)
 		return snprintf(buf, cap, "class '%.40s' appears twice", s->klass[dup]), buf;
-	if (s->flags & ~(uint32_t)(G2T_SCHEMA_NUMERIC | G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED))
-		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 2 is set",
+	if (s->flags & ~(uint32_t)(G2T_SCHEMA_NUMERIC | G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED |
+	                           G2T_SCHEMA_TASK))
+		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 3 is set",
 		                s->flags), buf;
 	if ((dup = g2t_duplicate_name((const char *const *)s->feature, s->features)) >= 0)
 		return snprintf(buf, cap, "feature '%.40s' appears twice", s->feature[dup]), buf;
@@ -294,7 +323,8 @@ static int check_head(uint32_t features, uint32_t classes, uint32_t flags, size_
 	if (classes > G2T_CLASS_LIMIT)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "%u classes exceed the limit %u",
 		                classes, G2T_CLASS_LIMIT);
-	if (len < 12 + 4 + (uint64_t)feature_bytes(flags) * features + 40ull * classes)
+	if (len < 12 + 4 + (uint64_t)feature_bytes(flags) * features + 40ull * classes +
+	          (flags & G2T_SCHEMA_TASK ? G2T_HASH_SIZE : 0))
 		return g2t_fail(d, G2T_EFORMAT, 0, -1,
 		                "%zu bytes cannot hold %u features and %u classes", len,
 		                features, classes);
@@ -319,14 +349,25 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 		return G2T_ENOMEM;
 	s->flags = flags;
 	s->label = take_str(&c);
+	if (flags & G2T_SCHEMA_TASK && !c.bad) { /* the schema id; no feature arrays */
+		if (c.left < G2T_HASH_SIZE) {
+			c.bad = 1;
+			c.why = "it ends early";
+		} else {
+			memcpy(s->id, c.p, G2T_HASH_SIZE);
+			c.p += G2T_HASH_SIZE;
+			c.left -= G2T_HASH_SIZE;
+		}
+	}
 	for (i = 0; i < features && !c.bad; i++) {
 		char name[16];
 
 		snprintf(name, sizeof name, "f%u", i + 1);
-		s->feature[i] = flags & G2T_SCHEMA_INDEXED ? strdup(name) : take_str(&c);
+		s->feature[i] = flags & (G2T_SCHEMA_INDEXED | G2T_SCHEMA_TASK) ? strdup(name)
+		                : take_str(&c);
 		c.bad = s->feature[i] ? c.bad : 2;
 	}
-	for (i = 0; i < features && !c.bad; i++) {
+	for (i = 0; i < features && !c.bad && !(flags & G2T_SCHEMA_TASK); i++) {
 		union { uint32_t u; float f; } o = { 0 }, k;
 
 		if (!(flags & G2T_SCHEMA_SPARSE))
@@ -367,7 +408,8 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 	}
 	memcpy(s->payload, p, len);
 	s->length = (uint32_t)len;
-	g2t_hash(s->id, p, len);
+	if (!(flags & G2T_SCHEMA_TASK))
+		g2t_hash(s->id, p, len);
 	*out = s;
 	return G2T_OK;
 }
@@ -388,8 +430,16 @@ int g2t_schemas_add(struct g2t_schemas *set, const struct g2t_rec *r,
 	if (rc)
 		return rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, r->offset,
 		                                        "bad SCHEMA record: %s", d->what);
-	if (g2t_schemas_find(set, s->id)) {
-		g2t_schema_free(s);
+	for (size_t i = 0; i < set->n; i++) {
+		if (memcmp(set->at[i]->id, s->id, G2T_HASH_SIZE))
+			continue;
+		/* the whole schema takes the place of its task form */
+		if (set->at[i]->flags & G2T_SCHEMA_TASK && !(s->flags & G2T_SCHEMA_TASK)) {
+			g2t_schema_free(set->at[i]);
+			set->at[i] = s;
+		} else {
+			g2t_schema_free(s);
+		}
 		return G2T_OK;
 	}
 	if (!(at = realloc(set->at, (set->n + 1) * sizeof *at))) {

@@ -401,6 +401,7 @@ static long class_of(const struct g2t_server *s, const uint8_t *h)
 static int frame_schema(struct g2t_server *s)
 {
 	uint32_t len = s->schema->length;
+	uint8_t *payload = NULL;
 
 	if (!(s->by_hash = calloc(s->schema->classes, sizeof *s->by_hash)))
 		return G2T_ENOMEM;
@@ -410,12 +411,22 @@ static int frame_schema(struct g2t_server *s)
 	}
 	qsort(s->by_hash, s->schema->classes, sizeof *s->by_hash, by_hash);
 
+	/* a sparse set's lease answers carry the task form: a device needs no
+	 * per-feature arrays, which for a text-sized feature space outweigh a
+	 * task's shards */
+	if (s->schema->flags & G2T_SCHEMA_SPARSE) {
+		if (g2t_schema_task_form(s->schema, &payload, &len))
+			return G2T_ENOMEM;
+	}
 	s->schema_record_len = G2T_HEADER_SIZE + len + G2T_CRC_SIZE;
-	if (!(s->schema_record = malloc(s->schema_record_len)))
+	if (!(s->schema_record = malloc(s->schema_record_len))) {
+		free(payload);
 		return G2T_ENOMEM;
+	}
 	g2t_record_frame(s->schema_record, s->schema_record + G2T_HEADER_SIZE + len,
-	                 G2T_REC_SCHEMA, s->schema->payload, len, g2t_crc32);
-	memcpy(s->schema_record + G2T_HEADER_SIZE, s->schema->payload, len);
+	                 G2T_REC_SCHEMA, payload ? payload : s->schema->payload, len, g2t_crc32);
+	memcpy(s->schema_record + G2T_HEADER_SIZE, payload ? payload : s->schema->payload, len);
+	free(payload);
 	return G2T_OK;
 }
 

@@ -135,29 +135,94 @@ static int want_classes(struct g2t_dataset *ds, const char *list, struct g2t_dia
 	return G2T_OK;
 }
 
+/*
+ * The n CSV rows kept as their non-zeros (sp_*) become dense rows in x, in
+ * the values' own memory grown: from the last value down, each lands at or
+ * after where it was (row r starts at most at r F, an index at least at
+ * its entry's place in the row), never on one still to move.
+ */
+static int densify(struct g2t_dataset *ds, uint32_t n)
+{
+	size_t F = ds->features, r = n, k = ds->sp_len, cap = ds->sp_cap;
+	float *x;
+
+	if (g2t_grow((void **)&ds->sp_value, &cap, n * F, sizeof *ds->sp_value))
+		return G2T_ENOMEM;
+	x = ds->sp_value;
+	while (r--) {
+		size_t at = F, start = ds->sp_start[r];
+
+		while (k > start) {
+			k--;
+			while (at > ds->sp_index[k] + 1)
+				x[r * F + --at] = 0.0f;
+			x[r * F + --at] = x[k];
+		}
+		while (at)
+			x[r * F + --at] = 0.0f;
+	}
+	ds->x = x;
+	ds->xcap = cap;
+	free(ds->sp_index), free(ds->sp_start);
+	ds->sp_index = NULL, ds->sp_value = NULL, ds->sp_start = NULL;
+	ds->sp_len = ds->sp_cap = ds->sp_rows_cap = 0;
+	ds->sp_most = 0;
+	return G2T_OK;
+}
+
+/* Appends a row's non-zeros, n of index[] and value[] (CSV: index NULL, n
+ * values, every feature's). */
+static int add_sparse(struct g2t_dataset *ds, const uint32_t *index, const float *value,
+                      uint32_t n)
+{
+	uint32_t i, nz = 0;
+
+	if (g2t_grow((void **)&ds->sp_index, &ds->sp_cap, ds->sp_len + n + 1,
+	         sizeof *ds->sp_index) ||
+	    g2t_grow((void **)&ds->sp_start, &ds->sp_rows_cap, ds->rows + 2,
+	         sizeof *ds->sp_start))
+		return G2T_ENOMEM;
+	if (!(ds->sp_value = realloc(ds->sp_value, ds->sp_cap * sizeof *ds->sp_value)))
+		return G2T_ENOMEM;
+	ds->sp_start[ds->rows] = ds->sp_len;
+	for (i = 0; i < n; i++) {
+		if (!index && value[i] == 0.0f && !signbit(value[i]))
+			continue; /* -0 kept: a dense set keeps its bits */
+		ds->sp_index[ds->sp_len + nz] = index ? index[i] : i;
+		ds->sp_value[ds->sp_len + nz++] = value[i];
+	}
+	ds->sp_len += nz;
+	ds->sp_most = nz > ds->sp_most ? nz : ds->sp_most;
+	return G2T_OK;
+}
+
+/*
+ * CSV rows are kept as their non-zeros while those take at most 1.25 times
+ * the memory of dense rows (8 bytes a non-zero against 4 a value), so that
+ * a mostly zero CSV costs O(non-zeros) even when its first rows are
+ * denser; past that, as dense rows.  svmlight rows are always kept sparse.
+ */
 static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t klass)
 {
+	int rc;
+
 	if (g2t_grow((void **)&ds->y, &ds->ycap, ds->rows + 1, sizeof *ds->y))
 		return G2T_ENOMEM;
 	ds->y[ds->rows] = klass;
-	if (!r->index) {
+	if (!r->index && !ds->x) {
+		if ((rc = add_sparse(ds, NULL, r->value, r->n)))
+			return rc;
+		if (8 * ds->sp_len > 5 * ((size_t)ds->rows + 1) * r->n &&
+		    (rc = densify(ds, ds->rows + 1)))
+			return rc;
+	} else if (!r->index) {
 		if (g2t_grow((void **)&ds->x, &ds->xcap, (size_t)(ds->rows + 1) * r->n,
 		         sizeof *ds->x))
 			return G2T_ENOMEM;
 		memcpy(ds->x + (size_t)ds->rows * r->n, r->value, r->n * sizeof *ds->x);
 	} else {
-		if (g2t_grow((void **)&ds->sp_index, &ds->sp_cap, ds->sp_len + r->n + 1,
-		         sizeof *ds->sp_index) ||
-		    g2t_grow((void **)&ds->sp_start, &ds->sp_rows_cap, ds->rows + 2,
-		         sizeof *ds->sp_start))
-			return G2T_ENOMEM;
-		if (!(ds->sp_value = realloc(ds->sp_value, ds->sp_cap * sizeof *ds->sp_value)))
-			return G2T_ENOMEM;
-		memcpy(ds->sp_index + ds->sp_len, r->index, r->n * sizeof *r->index);
-		memcpy(ds->sp_value + ds->sp_len, r->value, r->n * sizeof *r->value);
-		ds->sp_start[ds->rows] = ds->sp_len;
-		ds->sp_len += r->n;
-		ds->sp_most = r->n > ds->sp_most ? r->n : ds->sp_most;
+		if ((rc = add_sparse(ds, r->index, r->value, r->n)))
+			return rc;
 		for (uint32_t i = 0; i < r->n; i++)
 			if (r->index[i] >= ds->features)
 				ds->features = r->index[i] + 1;
@@ -166,12 +231,35 @@ static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t kla
 	return G2T_OK;
 }
 
-/* CSV rows with more than half of their values 0 become a sparse set. */
+/* CSV rows with more than half of their values 0 become a sparse set:
+ * those kept sparse stay so, the others, dense until now, move. */
 static int sparsify(struct g2t_dataset *ds)
 {
 	size_t values = (size_t)ds->rows * ds->features, nnz = 0, k = 0, i;
 	uint32_t F = ds->features;
 
+	if (!ds->x) {
+		if (ds->sp_len >= values - values / 2)
+			return densify(ds, ds->rows);
+		/* a sparse set's -0s are zeros too */
+		ds->sp_start[ds->rows] = ds->sp_len;
+		ds->sp_most = 0;
+		for (size_t r = 0, start = 0; r < ds->rows; r++) {
+			size_t end = ds->sp_start[r + 1];
+
+			ds->sp_start[r] = k;
+			for (i = start; i < end; i++)
+				if (ds->sp_value[i] != 0.0f) {
+					ds->sp_index[k] = ds->sp_index[i];
+					ds->sp_value[k++] = ds->sp_value[i];
+				}
+			if (k - ds->sp_start[r] > ds->sp_most)
+				ds->sp_most = (uint32_t)(k - ds->sp_start[r]);
+			start = end;
+		}
+		ds->sp_len = ds->sp_start[ds->rows] = k;
+		return G2T_OK;
+	}
 	for (i = 0; i < values; i++)
 		nnz += ds->x[i] != 0.0f;
 	if (nnz >= values - values / 2)
@@ -694,7 +782,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		         ds->names[0]);
 		goto done;
 	}
-	if (ds->sp_start)
+	if (g2t_text_format(t) != G2T_TEXT_CSV)
 		ds->sp_start[ds->rows] = ds->sp_len;
 	else if ((rc = sparsify(ds)))
 		goto done;

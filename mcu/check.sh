@@ -15,6 +15,8 @@
 #   6. on the ATmega328P the core of a training device takes at most
 #      $flash_bound bytes of flash (the 8 KB target, met) and, for the
 #      16-feature task, 1 KB of SRAM;
+#   7. the Cortex-M3 and M4F train digits2s, 4 against 9 as svmlight, from
+#      sparse SHARDs (its block-all job among those of 3.);
 # and print the measurements.  Exit status 1 if any check fails.
 set -u
 b=$1
@@ -108,6 +110,15 @@ for f in "$b"/jobs/*-all.*; do
 	else
 		bad "job ${job%.*} on ${f##*.}: WEIGHTS differ from g2t-train's"
 	fi
+done
+# 7. the sparse set trains from sparse SHARDs on the Cortex-M3/M4F
+for t in "${targets[@]}"; do
+	case $t in
+	cortex-m3 | cortex-m4f)
+		[ "$(grep -c '^sparse-shards 2$' "$b/$t/run.cmp")" = 3 ] ||
+			bad "$t: the digits2s jobs did not train from 2 sparse SHARDs each"
+		;;
+	esac
 done
 echo "check-mcu: jobs run on several targets agree; block-all jobs, float32 and fixed" \
 	"point, equal g2t-train"

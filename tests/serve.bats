@@ -267,7 +267,7 @@ count_files() {
 	[ -n "$count" ] && [ "$inf" = "$count" ] && [ "$count" -gt 6 ]
 }
 
-@test "sparse shards pass unchanged: digits 0-2 as svmlight, leased, trained and merged by the server == the local model" {
+@test "sparse shards pass unchanged: digits 0-2 as svmlight, leased (the SCHEMA's task form), trained and merged by the server == the local model" {
 	zcat "$DATA/digits.train.csv.gz" | awk -F, 'NR > 1 && $NF < 3 { s = $NF
 		for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
 		print s }' >d.svm
@@ -282,6 +282,15 @@ count_files() {
 	local off
 	read -r off _ < <(records dev/t.g2t | awk '$2 == 2' | head -n 1)
 	[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 dev/t.g2t | tr -d ' ')" = 2 ]
+	# its SCHEMA is the task form (flags 1 + 2 + 4 + 8): the lease answer,
+	# header, SCHEMA and TASK records, takes fewer bytes than the shards
+	[ "$(od -An -tu4 -j $((8 + 8 + 8)) -N4 dev/t.g2t | tr -d ' ')" = 15 ]
+	records dev/t.g2t | awk '$2 == 2 { shards += 12 + $3 } $2 != 2 { lease += 12 + $3 }
+		END { print lease + 8, shards; exit !(lease + 8 <= shards) }'
+	# which carries no scaling: a model is made with g2t-split's SCHEMA only
+	run g2t-merge <(g2t-train dev/t.g2t)
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"task form of a lease answer"* ]]
 }
 
 # cached_schema DIR: the file of DIR that holds a SCHEMA record.

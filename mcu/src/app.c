@@ -25,6 +25,14 @@
 
 #include "datasets.h"
 
+/* Sparse SHARDs (g2t(5)), decoded into RAM as they arrive: the profiles
+ * that train them, on targets whose flash is in the data address space */
+#if G2T_WITH_SPARSE_ROWS && !defined(__AVR__)
+#define APP_SPARSE 1
+#else
+#define APP_SPARSE 0
+#endif
+
 /* MODE_DCD trains each float32 task with the exact solver instead (hinge
  * loss, C = 1): its weights must be the same bits on every target too */
 enum { MODE_FLOAT, MODE_FIXED, MODE_DCD };
@@ -105,7 +113,7 @@ struct job {
 	uint32_t block;                  /* BLOCK_ALL or rows per side */
 	const G2T_FLASH uint8_t *stream; /* where the rows stay */
 	/* schema */
-	uint32_t F, K, P;
+	uint32_t F, K, P, flags;
 	float *offset, *scale;
 	uint32_t *rows;
 	struct shard_at *shard;
@@ -115,11 +123,13 @@ struct job {
 	void *work;        /* training memory, reused by every task */
 	size_t work_size, train_size;
 	uint8_t *row;      /* one encoded row */
+	struct g2t_srow *srows; /* a sparse set: the trainer's rows, */
+	struct g2t_srow **srow; /* each class's rows, decoded */
 	uint32_t blk;      /* block used */
 	int sides[2];      /* classes of the task being trained */
 	/* measurements */
 	uint32_t t_train, t_all;
-	uint32_t rowsteps, tasks;
+	uint32_t rowsteps, tasks, sparse; /* sparse: SHARDs of sparse rows */
 	uint32_t stack_train;
 };
 
@@ -171,8 +181,11 @@ static void schema_byte(struct job *j, struct parse *ps, uint8_t b)
 		ps->state = S_FLAGS;
 		break;
 	case S_FLAGS:
-		if (v > 1) /* bit 0, numeric classes, only: sparse sets are not for devices */
+		/* bit 0, numeric classes; bits 1 (a sparse set: scales only) and
+		 * 2 (no feature names) where sparse rows are trained */
+		if (v > (APP_SPARSE ? 7u : 1u))
 			ps->err = G2T_EPARAM;
+		j->flags = v;
 		ps->state = S_LABEL;
 		break;
 	case S_LABEL:
@@ -184,19 +197,21 @@ static void schema_byte(struct job *j, struct parse *ps, uint8_t b)
 		}
 		ps->skip = v;
 		if (ps->state == S_LABEL)
-			ps->state = S_FNAME;
+			ps->state = !(j->flags & 4) ? S_FNAME : j->flags & 2 ? S_SCALE : S_OFFSET;
 		else if (ps->state == S_CNAME)
 			ps->state = S_ROWS;
 		else if (++ps->i == j->F)
-			ps->i = 0, ps->state = S_OFFSET;
+			ps->i = 0, ps->state = j->flags & 2 ? S_SCALE : S_OFFSET;
 		break;
 	case S_OFFSET:
 		j->offset[ps->i] = g2t_get_f32(ps->acc);
 		ps->state = S_SCALE;
 		break;
 	case S_SCALE:
+		if (j->flags & 2)
+			j->offset[ps->i] = 0.0f;
 		j->scale[ps->i] = g2t_get_f32(ps->acc);
-		ps->state = S_OFFSET;
+		ps->state = j->flags & 2 ? S_SCALE : S_OFFSET;
 		if (++ps->i == j->F)
 			ps->i = 0, ps->state = S_CNAME;
 		break;
@@ -236,6 +251,45 @@ static int read_float(void *ctx, int side, uint32_t first, uint32_t count, float
 	return G2T_OK;
 }
 
+#if APP_SPARSE
+static int read_sparse(void *ctx, int side, uint32_t first, uint32_t count,
+                       struct g2t_srow *out)
+{
+	struct job *j = ctx;
+	const struct g2t_srow *r = j->srow[j->sides[side]] + first;
+
+	while (count--)
+		*out++ = *r++;
+	return G2T_OK;
+}
+
+/* A sparse SHARD's rows, checked and decoded into the arena. */
+static int shard_decode(struct job *j, uint32_t k, uint32_t len)
+{
+	const struct shard_at *sa = &j->shard[k];
+	struct g2t_rows c;
+	uint32_t *index = (uint32_t *)j->work, n, r, e;
+	float *value = (float *)j->work + j->F;
+	struct g2t_srow *srow = j->srow[k] = take(sa->h.rows * sizeof *srow);
+	int rc;
+
+	if (!srow)
+		return G2T_ENOMEM;
+	g2t_rows_init(&c, &sa->h, j->stream + sa->rows_at, len);
+	for (r = 0; (rc = g2t_rows_next(&c, index, value, &n)) == 1; r++) {
+		uint32_t *i = take(n * sizeof *i);
+		float *v = take(n * sizeof *v);
+
+		if ((n && (!i || !v)) || r >= sa->h.rows)
+			return n && (!i || !v) ? G2T_ENOMEM : G2T_EFORMAT;
+		for (e = 0; e < n; e++)
+			i[e] = index[e], v[e] = value[e];
+		srow[r] = (struct g2t_srow){ n, i, v };
+	}
+	return rc < 0 ? rc : r == sa->h.rows ? G2T_OK : G2T_EFORMAT;
+}
+#endif
+
 static const uint8_t *read_fixed(void *ctx, int side, uint32_t first, uint32_t count,
                                  uint8_t *buf)
 {
@@ -273,7 +327,10 @@ static int job_alloc(struct job *j)
 	if (j->mode == MODE_DCD) { /* every row of the task, both sides at most blk */
 		uint32_t n[2] = { j->blk, j->blk };
 
-		need = g2t_dcd_work_floats(j->F, n, G2T_LOSS_HINGE) * sizeof(float);
+		need = (j->flags & 2 ? g2t_dcd_sparse_work_floats(j->F, n, G2T_LOSS_HINGE) :
+		        g2t_dcd_work_floats(j->F, n, G2T_LOSS_HINGE)) * sizeof(float);
+	} else if (j->flags & 2 && j->mode == MODE_FLOAT) {
+		need = 2u * j->F * sizeof(float); /* g2t_train_sparse()'s */
 	} else {
 		need = j->mode == MODE_FLOAT ? g2t_train_work_floats(j->F, j->blk) * sizeof(float)
 		                             : g2t_fixed_work_bytes(j->F, j->blk);
@@ -284,9 +341,14 @@ static int job_alloc(struct job *j)
 		need = ENC_MAX(j->F);
 	if (need < (size_t)j->F * 4 + (size_t)j->K * 8)
 		need = (size_t)j->F * 4 + (size_t)j->K * 8;
+	if (j->flags & 2 && need < (size_t)j->F * 8) /* shard_decode()'s row */
+		need = (size_t)j->F * 8;
 	j->work = take(need);
 	j->work_size = need;
 	if (!j->w || !j->present || !j->row || !j->work)
+		return G2T_ENOMEM;
+	if (j->flags & 2 && (!(j->srows = take(2u * j->blk * sizeof *j->srows)) ||
+	                     !(j->srow = take(j->K * sizeof *j->srow))))
 		return G2T_ENOMEM;
 	for (k = 0; k < j->P; k++)
 		j->present[k] = 0;
@@ -323,6 +385,20 @@ static int train_task(struct job *j, const uint8_t *payload, uint32_t len)
 	t0 = plat_clock();
 	if ((task.id.params.algo == G2T_ALGO_FIXED) != (j->mode == MODE_FIXED)) {
 		rc = G2T_EPARAM; /* the work area is sized for the job's mode */
+#if APP_SPARSE
+	} else if (j->flags & 2 && j->mode == MODE_FLOAT) {
+		rc = g2t_train_sparse(&task, j->F, n, read_sparse, j, j->work, j->srows, j->blk,
+		                      &out);
+	} else if (j->flags & 2 && j->mode == MODE_DCD) {
+		task.id.params.algo = G2T_ALGO_DCD;
+		task.id.params.cost = 1.0f;
+		task.id.params.epochs = 1000;
+		rc = !G2T_HAS_ALGO(G2T_ALGO_DCD) || j->block != BLOCK_ALL ? G2T_EPARAM :
+		     g2t_dcd_train_sparse(&task, j->F, n, read_sparse, j, j->work, j->srows,
+		                          &out, NULL);
+	} else if (j->flags & 2) {
+		rc = G2T_EPARAM; /* no fixed point over sparse rows */
+#endif
 	} else if (j->mode == MODE_FLOAT) {
 		rc = g2t_train(&task, j->F, n, read_float, j, j->work, j->blk, &out);
 	} else if (j->mode == MODE_DCD) {
@@ -394,11 +470,18 @@ static int record_done(struct job *j, struct parse *ps, const struct g2t_decoder
 			return rc;
 		if (h.klass >= j->K || h.rows != j->rows[h.klass] || h.features != j->F)
 			return G2T_ESCHEMA;
-		if (h.encoding & G2T_ENC_SPARSE)
-			return G2T_EPARAM; /* rows read in place: dense only */
+		if (h.encoding & G2T_ENC_SPARSE && !(j->flags & 2))
+			return G2T_EPARAM; /* trained as a sparse set only */
 		j->shard[h.klass].h = h;
 		j->shard[h.klass].rows_at = (uint32_t)d->offset + G2T_HEADER_SIZE +
 		                            G2T_SHARD_HEADER_SIZE;
+#if APP_SPARSE
+		/* a sparse set's shards, dense ones too, as their non-zeros */
+		if (j->flags & 2) {
+			j->sparse += (h.encoding & G2T_ENC_SPARSE) != 0;
+			return shard_decode(j, h.klass, d->length - G2T_SHARD_HEADER_SIZE);
+		}
+#endif
 		return G2T_OK;
 	}
 	if (d->type == G2T_REC_TASK)
@@ -496,6 +579,11 @@ static __attribute__((noinline)) void run_job(fstr name, const G2T_FLASH uint8_t
 		rc = G2T_ETRUNC;
 	t1 = plat_clock();
 	if (rc == G2T_OK) {
+		if (j.sparse) {
+			put_s(FSTR("sparse-shards "));
+			put_u(j.sparse);
+			plat_putc('\n');
+		}
 		predict(&j, tx, ty, tests);
 	} else {
 		put_s(FSTR("error "));

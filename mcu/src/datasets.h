@@ -12,3 +12,6 @@
 #if USE_DIGITS45
 #include "digits45.h"
 #endif
+#if USE_DIGITS2S
+#include "digits2s.h"
+#endif

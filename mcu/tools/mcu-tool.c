@@ -44,24 +44,27 @@ struct schema {
 
 static int schema_parse(struct schema *s, const uint8_t *p, size_t len)
 {
-	size_t at = 12;
-	uint32_t i, n;
+	size_t at = 12, each;
+	uint32_t i, n, flags;
 
 	if (len < 12)
 		return -1;
 	s->features = g2t_get_u32(p);
 	s->classes = g2t_get_u32(p + 4);
+	flags = g2t_get_u32(p + 8);
+	each = flags & 2 ? 4 : 8; /* bit 1, a sparse set: scales only */
 	if (!(s->name = calloc(s->classes, sizeof *s->name)) ||
 	    !(s->name_len = calloc(s->classes, sizeof *s->name_len)))
 		die("out of memory", "schema");
-	for (i = 0; i < 1 + s->features; i++) { /* label, feature names */
+	/* the label, then the feature names unless bit 2 leaves them out */
+	for (i = 0; i < 1 + (flags & 4 ? 0 : s->features); i++) {
 		if (len - at < 4 || len - at - 4 < (n = g2t_get_u32(p + at)))
 			return -1;
 		at += 4 + n;
 	}
-	if ((len - at) / 8 < s->features)
+	if ((len - at) / each < s->features)
 		return -1;
-	at += (size_t)s->features * 8; /* offsets and scales */
+	at += (size_t)s->features * each; /* offsets and scales */
 	for (i = 0; i < s->classes; i++) {
 		if (len - at < 4 || len - at - 4 < (n = g2t_get_u32(p + at)))
 			return -1;

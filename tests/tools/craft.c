@@ -138,7 +138,7 @@ static void schema_flags(struct stream *s, uint32_t set)
 	schema_put(s, sc);
 }
 
-static void v_schema_flag_bit(struct stream *s) { schema_flags(s, 8); }
+static void v_schema_flag_bit(struct stream *s) { schema_flags(s, 16); }
 static void v_schema_numeric_flag(struct stream *s) { schema_flags(s, G2T_SCHEMA_NUMERIC); }
 
 static void v_schema_numbers_unflagged(struct stream *s)
@@ -374,7 +374,7 @@ static const struct vector {
 	{ "type-reserved", "records of types 7 and 0xff, which readers skip",
 	  v_type_reserved, 0, 0 },
 	{ "type-0x100", "a record of type 0x100", v_type_0x100, 0, 0 },
-	{ "schema-flag-bit", "SCHEMA flags bit 3 set", v_schema_flag_bit, 0, 0 },
+	{ "schema-flag-bit", "SCHEMA flags bit 4 set", v_schema_flag_bit, 0, 0 },
 	{ "schema-numeric-flag", "SCHEMA flags bit 0 set, names not numbers",
 	  v_schema_numeric_flag, 0, 0 },
 	{ "schema-numbers-unflagged", "SCHEMA class names numbers, flags bit 0 clear",

@@ -3,6 +3,7 @@
  * computations the page states: numbers in text, the canonical class order.
  * tests/conformance.sh checks the same through the programs.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -84,7 +85,7 @@ static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t ca
 	return rc;
 }
 
-static void flag_bit(struct g2t_schema *s) { s->flags = 8; }
+static void flag_bit(struct g2t_schema *s) { s->flags = 16; }
 static void flag_numeric(struct g2t_schema *s) { s->flags = G2T_SCHEMA_NUMERIC; }
 static void numbers(struct g2t_schema *s)
 {
@@ -104,6 +105,49 @@ static void swapped(struct g2t_schema *s)
 static void twice(struct g2t_schema *s) { strcpy(s->feature[1], "x"); }
 static void no_rows(struct g2t_schema *s) { s->rows[1] = 0; }
 
+/* The task form of a sparse SCHEMA: the schema id kept, no scaling, and
+ * every byte needed. */
+static void test_task_form(void)
+{
+	struct g2t_schema *s = g2t_schema_new(16, 2), *back = NULL;
+	struct g2t_diag d = { 0, -1, "" };
+	uint8_t *p = NULL;
+	uint32_t len = 0, i;
+	int ok = 1;
+
+	s->flags = G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED;
+	s->label = strdup("label");
+	for (i = 0; i < 16; i++) {
+		char name[8];
+
+		snprintf(name, sizeof name, "f%u", i + 1);
+		s->feature[i] = strdup(name);
+		s->scale[i] = 0.5f;
+	}
+	s->klass[0] = strdup("a");
+	s->klass[1] = strdup("b");
+	s->rows[0] = s->rows[1] = 2;
+	g2t_schema_encode(s);
+	ok = !g2t_schema_task_form(s, &p, &len);
+	CHECK(ok && len == 12 + 9 + 32 + 2 * 41 && s->length == len - 32 + 16 * 4,
+	      "SCHEMA task form: 12 + label + id + classes, not 4 bytes a feature");
+	CHECK(ok && !g2t_schema_read(&back, p, len, &d) && back->flags == (s->flags | 8u) &&
+	      !memcmp(back->id, s->id, G2T_HASH_SIZE) && back->scale[15] == 0.0f &&
+	      back->rows[1] == 2 && !memcmp(back->shard_hash[1], s->shard_hash[1], 32),
+	      "SCHEMA task form: read back, the schema id its own, no scaling");
+	g2t_schema_free(back);
+	back = NULL;
+	for (i = 0; ok && i < len; i++)
+		if (g2t_schema_read(&back, p, i, &d) != G2T_EFORMAT) {
+			g2t_schema_free(back);
+			back = NULL;
+			ok = 0;
+		}
+	CHECK(ok, "SCHEMA task form: every shorter payload refused");
+	free(p);
+	g2t_schema_free(s);
+}
+
 static void test_schema(void)
 {
 	char why[240];
@@ -112,7 +156,7 @@ static void test_schema(void)
 	CHECK(schema_with(numbers_flagged, why, sizeof why) == G2T_OK,
 	      "SCHEMA: numbers, flagged, are read");
 	CHECK(schema_with(flag_bit, why, sizeof why) == G2T_EFORMAT &&
-	      strstr(why, "a bit other than bits 0 to 2"), "SCHEMA: flags bit 3 refused");
+	      strstr(why, "a bit other than bits 0 to 3"), "SCHEMA: flags bit 4 refused");
 	CHECK(schema_with(flag_numeric, why, sizeof why) == G2T_EFORMAT &&
 	      strstr(why, "flags bit 0 is set"), "SCHEMA: numeric flag on names refused");
 	CHECK(schema_with(numbers, why, sizeof why) == G2T_EFORMAT &&
@@ -123,6 +167,7 @@ static void test_schema(void)
 	      strstr(why, "feature 'x' appears twice"), "SCHEMA: a feature name twice refused");
 	CHECK(schema_with(no_rows, why, sizeof why) == G2T_EFORMAT &&
 	      strstr(why, "class 'b' has no rows"), "SCHEMA: a class of 0 rows refused");
+	test_task_form();
 }
 
 static void test_framing(void)

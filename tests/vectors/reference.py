@@ -521,7 +521,21 @@ def check_split_predict(root, bindir, tmp):
     """g2t-split's bytes and g2t-predict's labels, made from g2t(5) alone."""
     failed = 0
     data = os.path.join(root, '..', 'data')
+    # Dense sets g2t-split first keeps as non-zeros: zeros then values
+    # (kept sparse, then dense from the row where the non-zeros outgrow
+    # dense rows), and 55 % values (sparse to the end, dense after); -0s
+    # keep their bits.
+    rng = random.Random(11)
+    for name, density in (('late', lambda i: 0.15 if i < 60 else 0.8), ('band', lambda i: 0.55)):
+        with open('%s/%s.csv' % (tmp, name), 'w') as out:
+            out.write('a,b,c,d,e,f,g,h,y\n')
+            for i in range(240):
+                x = [rng.choice(('3', '-1.5', '7', '0.25')) if rng.random() < density(i)
+                     else rng.choice(('0', '0', '-0')) for _ in range(8)]
+                out.write(','.join(x) + ',%s\n' % 'pqr'[rng.randrange(3)])
     for train, test in ((root + '/tiny.csv', root + '/tiny.csv'),
+                        (tmp + '/late.csv', tmp + '/late.csv'),
+                        (tmp + '/band.csv', tmp + '/band.csv'),
                         (data + '/iris.train.csv.gz', data + '/iris.test.csv.gz'),
                         (data + '/wine.train.csv.gz', data + '/wine.test.csv.gz')):
         split('', train, bindir, tmp + '/s.g2t')
