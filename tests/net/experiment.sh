@@ -106,6 +106,15 @@ per() {
 			END { if (y > 0) print x / y }' "$f"
 	done | median
 }
+# trained SET POLICY PROFILE: median over runs of the tasks a PROFILE device
+# trained (the runs' devices files), on average
+trained() {
+	local f
+	for f in "$out"/runs/"$1-$2"-*/devices; do
+		awk -v p="$3" '$2 == p { n++; for (i = 3; i <= NF; i++) if ($i ~ /^trained=/) t += substr($i, 9) }
+			END { if (n) print t / n }' "$f"
+	done | median
+}
 
 # ---------------------------------------------------------- 2. class count
 classes="3 5 10 15 20 25"
@@ -189,12 +198,16 @@ findings() {
 	be=$(per "$1" every poor bytes_up poor_devices)
 	ba=$(per "$1" adaptive poor bytes_up poor_devices)
 	awk -v set="$1" -v e="$e" -v f="$f" -v a="$a" -v re="$re" -v ra="$ra" -v be="$be" \
+		-v te="$(trained "$1" every poor)" -v tf="$(trained "$1" fixed8 poor)" \
+		-v ta="$(trained "$1" adaptive poor)" \
 		-v ba="$ba" -v stale="$(stat "$1" adaptive results_stale | cut -d' ' -f3)" 'BEGIN {
 		printf "- %s: the adaptive W_t reached the model in %.1f s, W_t = 1 in %.1f s and W_t = 8 in %.1f s", set, a, e, f
 		best = e < f ? e : f
 		printf ": adaptive took %.0f %% of the time of W_t = 1 and %.0f %% of that of W_t = 8", 100 * a / e, 100 * a / f
 		if (a <= best) printf ", the fastest of the three.\n"
 		else printf "; where it is slower, its W_t (1 on a link as good as the good profile) sends a packet a result where a fixed batch of 8 does not.\n"
+		printf "- A poor-link device trained %.1f tasks under W_t = 1, %.1f under W_t = 8 and %.1f under the adaptive W_t", te, tf, ta
+		printf " (a lease of 8 tasks is all their rows at once, which takes a 64 kbit/s link tens of seconds: the model waits for those leases).\n"
 		printf "- A device on the poor link made %.0f requests under the adaptive W_t against %.0f under W_t = 1 (%.0f %% fewer) and sent %.1f KB against %.1f KB.\n", ra, re, (re > 0 ? 100 * (1 - ra / re) : 0), ba / 1024, be / 1024
 		printf "- Staleness: at most %d results were ignored as stale in any adaptive run, and every run gave the one-machine model byte for byte.\n", stale
 	}'
@@ -213,7 +226,7 @@ findings() {
 		echo
 		echo "## $set ($(cat "$out/tasks-$set") tasks; one machine: $(cut -d' ' -f1 "$out/one-$set") s, accuracy $(cut -d' ' -f2 "$out/one-$set"))"
 		echo
-		echo "| policy | seconds to model | leases re-issued | stale results | failed commands |"
+		echo "| policy | seconds to model | leases re-issued | stale results | times unreachable (good mid poor) |"
 		echo "|---|---|---|---|---|"
 		for policy in $policies; do
 			echo "| $policy | $(cell "$set" "$policy" seconds) | $(cell "$set" "$policy" leases_reissued) | $(cell "$set" "$policy" results_stale) | $(for p in good mid poor; do printf '%s ' "$(stat "$set" "$policy" "${p}_failures" | cut -d' ' -f1)"; done) |"
@@ -221,11 +234,12 @@ findings() {
 		echo
 		echo "Per device, by link profile (medians over runs of the per-device mean):"
 		echo
-		echo "| policy | profile | KB up | KB down | requests | network s / training s |"
-		echo "|---|---|---|---|---|---|"
+		echo "| policy | profile | tasks trained | KB up | KB down | requests | network s / training s |"
+		echo "|---|---|---|---|---|---|---|"
 		for policy in $policies; do
 			for p in good mid poor; do
-				echo "| $policy | $p | $(per "$set" "$policy" "$p" bytes_up "${p}_devices" | awk '{ printf "%.1f", $1 / 1024 }') |" \
+				echo "| $policy | $p | $(trained "$set" "$policy" "$p" | awk '{ printf "%.1f", $1 }') |" \
+					"$(per "$set" "$policy" "$p" bytes_up "${p}_devices" | awk '{ printf "%.1f", $1 / 1024 }') |" \
 					"$(per "$set" "$policy" "$p" bytes_down "${p}_devices" | awk '{ printf "%.1f", $1 / 1024 }') |" \
 					"$(per "$set" "$policy" "$p" requests "${p}_devices" | awk '{ printf "%.1f", $1 }') |" \
 					"$(per "$set" "$policy" "$p" net_ms "${p}_train_ms" | awk '$1 == "n/a" { print; next } { printf "%.1f", $1 }') |"
