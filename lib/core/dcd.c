@@ -399,8 +399,8 @@ static void certify(struct dcd *s, struct g2t_cert *c)
  * G2T_DCD_NEWTON_VALUES values that they have not solved in G2T_DCD_NEWTON
  * passes (LIBLINEAR's -s 1 switches the same way after 300 passes, for
  * every task).  It stops at the relative gap G2T_DCD_GAP or at LIBLINEAR's
- * tolerance for that switch, |g| <= 0.01 min(n0, n1) / n |g(0)|, the
- * certificate saying then how close it is.  The per-row values become
+ * tolerance for that switch, |g| <= 0.01 min(n0, n1) / n |g(0)| (or |g|
+ * at the switch, when smaller), the certificate saying how close it is.  The per-row values become
  * each row's margin y (w.x + b) (alpha), its step's y (s.x + s_b) (qd),
  * and the rows with a margin below 1 (index[0 .. active)), those the loss
  * and its derivatives sum over.  The duals alpha_i = 2 C_i (1 - margin)
@@ -612,7 +612,7 @@ static void newton(struct dcd *s, struct g2t_cert *c)
 {
 	struct g2t_cert was;
 	struct newton n;
-	float gap, tol;
+	float gap, tol, g0, gs;
 	int met;
 
 	/* the duals reached so far: w rebuilt from them, their objective a
@@ -626,8 +626,9 @@ static void newton(struct dcd *s, struct g2t_cert *c)
 	n.hd = n.d + n.size;
 	n.z = n.hd + n.size;
 	n.m = n.z + n.size;
-	/* LIBLINEAR's tolerance: |g| <= eps min(n0, n1) / n |g(0)|, g(0) =
-	 * -sum 2 C_i y_i x_i */
+	/* LIBLINEAR's tolerance, |g| <= eps min(n0, n1) / n |g(0)|, g(0) =
+	 * -sum 2 C_i y_i x_i, or the same relative to |g| at the switch
+	 * when that is less: at least a step past the passes */
 	zero(n.g, n.size);
 	for (uint32_t i = 0; i < s->total; i++) {
 		float y;
@@ -637,9 +638,12 @@ static void newton(struct dcd *s, struct g2t_cert *c)
 	}
 	tol = NT_EPS * (float)(s->n0 < s->total - s->n0 ? s->n0 : s->total - s->n0) /
 	      (float)s->total;
-	tol = tol * tol * g2t_dot(n.g, n.g, n.size);
+	tol = tol * tol;
+	g0 = g2t_dot(n.g, n.g, n.size);
 	nt_margins(s, &n);
 	nt_grad(s, &n);
+	gs = g2t_dot(n.g, n.g, n.size);
+	tol = tol * (gs < g0 ? gs : g0);
 	for (;;) {
 		n.dual = n.dual > was.dual ? n.dual : was.dual;
 		gap = (n.f - n.dual) / (n.f > 0.0f ? n.f : 1.0f);
