@@ -496,7 +496,7 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 #define G2T_DCD_EPS 0.1f         /* first tolerance on the projected gradient */
 #define G2T_DCD_EPS_MIN 1e-4f    /* the finest: float32 gradients hold no more */
 #ifndef G2T_DCD_NEWTON /* (tests/unit/test_newton.c sets both lower) */
-#define G2T_DCD_NEWTON 20u       /* squared hinge: passes before Newton's method */
+#define G2T_DCD_NEWTON 10u       /* squared hinge: passes before Newton's method */
 #define G2T_DCD_NEWTON_VALUES 4194304u /* ... on tasks of rows (features + 1) this large */
 #endif
 #define G2T_DCD_GAP 1e-3f        /* relative duality gap that ends the solve */
