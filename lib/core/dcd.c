@@ -33,6 +33,7 @@ struct dcd {
 	const struct g2t_srow *srows; /* or every row, sparse: a's then b's */
 	float *qd;               /* per row: x.x + 1 (+ D_ii) */
 	float *alpha;            /* per row: alpha; logistic: alpha, C - alpha */
+	float *nv;               /* squared hinge: the Newton solver's vectors */
 	uint32_t *index;         /* the rows, the active ones first */
 	float c[2];              /* C_i of class a's rows, of class b's */
 	float diag[2];           /* D_ii: 1 / (2 C_i) for squared hinge, else 0 */
@@ -82,42 +83,63 @@ static void axpy(float *restrict y, float a, const float *restrict x, size_t n)
 		y[i] += a * x[i];
 }
 
+/* The primal Newton solver's vectors, squared hinge only: NEWTON_VECS of
+ * features + 1 floats. */
+#define NEWTON_VECS 7u
+static size_t newton_floats(uint32_t features, uint32_t loss)
+{
+	return G2T_HAS_LOSS(G2T_LOSS_SQHINGE) && loss == G2T_LOSS_SQHINGE
+	       ? NEWTON_VECS * ((size_t)features + 1u) : 0u;
+}
+
 size_t g2t_dcd_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss)
 {
 	size_t rows = (size_t)n[0] + n[1];
 
 	return ((size_t)features + 1u) + rows * (size_t)features +
-	       rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u);
+	       rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u) + newton_floats(features, loss);
 }
 
 size_t g2t_dcd_sparse_work_floats(uint32_t features, const uint32_t n[2], uint32_t loss)
 {
 	size_t rows = (size_t)n[0] + n[1];
 
-	return ((size_t)features + 1u) + rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u);
+	return ((size_t)features + 1u) + rows * (loss == G2T_LOSS_LOGISTIC ? 4u : 3u) +
+	       newton_floats(features, loss);
 }
 
-/* w.x + b for row i, at x when dense */
-static inline float decision(const struct dcd *s, uint32_t i, const float *x)
+/* v.x + v[features] for row i, at x when dense */
+static inline float dotv(const struct dcd *s, const float *v, uint32_t i, const float *x)
 {
-	float d = SPARSE(s) ? g2t_sdot(s->w, &s->srows[i])
-	                    : g2t_dot(s->w, x, (uint32_t)s->features);
+	float d = SPARSE(s) ? g2t_sdot(v, &s->srows[i]) : g2t_dot(v, x, (uint32_t)s->features);
 
-	return d + s->w[s->features];
+	return d + v[s->features];
 }
 
-/* Moves the weights by d x (the bias by d), x row i. */
-static inline void move(struct dcd *s, float d, uint32_t i, const float *x)
+/* v += d (x, 1), x row i */
+static inline void addv(const struct dcd *s, float *v, float d, uint32_t i, const float *x)
 {
 	if (SPARSE(s)) {
 		const struct g2t_srow *r = &s->srows[i];
 
 		for (uint32_t k = 0; k < r->n; k++)
-			s->w[r->index[k]] += d * r->value[k];
+			v[r->index[k]] += d * r->value[k];
 	} else {
-		axpy(s->w, d, x, s->features);
+		axpy(v, d, x, s->features);
 	}
-	s->w[s->features] += d;
+	v[s->features] += d;
+}
+
+/* w.x + b for row i, at x when dense */
+static inline float decision(const struct dcd *s, uint32_t i, const float *x)
+{
+	return dotv(s, s->w, i, x);
+}
+
+/* Moves the weights by d x (the bias by d), x row i. */
+static inline void move(struct dcd *s, float d, uint32_t i, const float *x)
+{
+	addv(s, s->w, d, i, x);
 }
 
 /* One hinge or squared hinge coordinate step (LIBLINEAR's
@@ -369,6 +391,289 @@ static void certify(struct dcd *s, struct g2t_cert *c)
 	c->gap = (c->primal - c->dual) / (c->primal > 0.0f ? c->primal : 1.0f);
 }
 
+/*
+ * Squared hinge only: the primal problem, solved by Newton's method as
+ * LIBLINEAR's -s 2 (its newton.cpp: truncated Newton steps by conjugate
+ * gradients preconditioned by the Hessian's diagonal, a backtracking line
+ * search), from the w the coordinate steps reached, on a task of at least
+ * G2T_DCD_NEWTON_VALUES values that they have not solved in G2T_DCD_NEWTON
+ * passes (LIBLINEAR's -s 1 switches the same way after 300 passes, for
+ * every task).  It stops at the relative gap G2T_DCD_GAP or at LIBLINEAR's
+ * tolerance for that switch, |g| <= 0.01 min(n0, n1) / n |g(0)| (or |g|
+ * at the switch, when smaller), the certificate saying how close it is.  The per-row values become
+ * each row's margin y (w.x + b) (alpha), its step's y (s.x + s_b) (qd),
+ * and the rows with a margin below 1 (index[0 .. active)), those the loss
+ * and its derivatives sum over.  The duals alpha_i = 2 C_i (1 - margin)
+ * of those rows give a dual objective after every step at no extra cost
+ * (the gradient is w less their sum of alpha_i y_i x_i); the certificate
+ * takes the larger of it and that of the coordinate steps' duals.
+ */
+#define NT_CG_EPS 0.5f     /* LIBLINEAR's eps_cg: how far CG solves a step */
+#define NT_EPS 0.01f       /* LIBLINEAR's tolerance on the gradient, -s 1 to -s 2 */
+#define NT_PCG_MIX 0.01f   /* the preconditioner: 0.99 + 0.01 diag(H) */
+#define NT_ARMIJO 0.01f    /* sufficient decrease of the line search */
+#define NT_HALVINGS 20     /* the line search's most halvings */
+
+struct newton {
+	float *g, *step, *r, *d, *hd, *z, *m; /* NEWTON_VECS vectors of size */
+	uint32_t size;                        /* features + 1 */
+	float f, dual, wtw;                   /* objective, dual, w.w */
+};
+
+#define SQHINGE(s) (G2T_HAS_LOSS(G2T_LOSS_SQHINGE) && (s)->p->loss == G2T_LOSS_SQHINGE)
+
+/* sum C_i max(0, 1 - m_i - a t_i)^2 over the rows, m the margins, t the
+ * step's (NULL: 0) */
+static float nt_loss(const struct dcd *s, const float *t, float a)
+{
+	struct ksum k = {0.0f, 0.0f};
+
+	for (uint32_t i = 0; i < s->total; i++) {
+		float e = 1.0f - (t ? s->alpha[i] + a * t[i] : s->alpha[i]);
+
+		if (e > 0.0f)
+			kadd(&k, s->c[side_of(s, i)] * e * e);
+	}
+	return k.sum;
+}
+
+/* The margins of w in alpha (a pass over the rows), the objective. */
+static void nt_margins(struct dcd *s, struct newton *n)
+{
+	for (uint32_t i = 0; i < s->total; i++) {
+		float y;
+		const float *x = row(s, i, &y);
+
+		s->alpha[i] = y * decision(s, i, x);
+	}
+	n->wtw = g2t_dot(s->w, s->w, n->size);
+	n->f = nt_loss(s, NULL, 0.0f) + 0.5f * n->wtw;
+}
+
+/* The rows with margins below 1, the gradient w - u, u = sum alpha_i y_i
+ * x_i over them, and the dual objective at the best multiple t alpha of
+ * their alpha: t A - t^2 B, A = sum alpha_i,
+ * B = sum alpha_i^2 / (4 C_i) + u.u / 2, at its maximum A^2 / (4 B). */
+static void nt_grad(struct dcd *s, struct newton *n)
+{
+	struct ksum k = {0.0f, 0.0f}, b = {0.0f, 0.0f};
+	float *g = n->g, bb;
+
+	zero(g, n->size);
+	s->active = 0;
+	for (uint32_t i = 0; i < s->total; i++) {
+		float y, a;
+		const float *x;
+
+		if (s->alpha[i] >= 1.0f)
+			continue;
+		x = row(s, i, &y);
+		a = 2.0f * s->c[side_of(s, i)] * (1.0f - s->alpha[i]);
+		s->index[s->active++] = i;
+		kadd(&k, a);
+		kadd(&b, 0.5f * a * a * s->diag[side_of(s, i)]);
+		addv(s, g, a * y, i, x);
+	}
+	bb = b.sum + 0.5f * g2t_dot(g, g, n->size);
+	n->dual = bb > 0.0f ? k.sum * k.sum / (4.0f * bb) : 0.0f;
+	for (uint32_t j = 0; j < n->size; j++)
+		g[j] = s->w[j] - g[j];
+}
+
+/* hd = H d = d + sum 2 C_i (x_i.d) x_i over the rows below margin 1 */
+static void nt_hv(struct dcd *s, struct newton *n)
+{
+	zero(n->hd, n->size);
+	for (uint32_t k = 0; k < s->active; k++) {
+		uint32_t i = s->index[k];
+		float y;
+		const float *x = row(s, i, &y);
+
+		addv(s, n->hd, 2.0f * s->c[side_of(s, i)] * dotv(s, n->d, i, x), i, x);
+	}
+	for (uint32_t j = 0; j < n->size; j++)
+		n->hd[j] = n->d[j] + n->hd[j];
+}
+
+/* m = 1 - NT_PCG_MIX + NT_PCG_MIX diag(H) */
+static void nt_precondition(struct dcd *s, struct newton *n)
+{
+	float *m = n->m;
+
+	for (uint32_t j = 0; j < n->size; j++)
+		m[j] = 1.0f;
+	for (uint32_t k = 0; k < s->active; k++) {
+		uint32_t i = s->index[k];
+		float y, c2 = 2.0f * s->c[side_of(s, i)];
+		const float *x = row(s, i, &y);
+
+		if (SPARSE(s)) {
+			const struct g2t_srow *q = &s->srows[i];
+
+			for (uint32_t t = 0; t < q->n; t++)
+				m[q->index[t]] += c2 * q->value[t] * q->value[t];
+		} else {
+			for (size_t j = 0; j < s->features; j++)
+				m[j] += c2 * x[j] * x[j];
+		}
+		m[s->features] += c2;
+	}
+	for (uint32_t j = 0; j < n->size; j++)
+		m[j] = (1.0f - NT_PCG_MIX) + NT_PCG_MIX * m[j];
+}
+
+static float dot_(const float *a, const float *b, uint32_t n)
+{
+	return g2t_dot(a, b, n);
+}
+
+/* The Newton step by preconditioned conjugate gradients, ended when the
+ * quadratic model's last decrease is small against its total (LIBLINEAR's
+ * rule). */
+static void nt_cg(struct dcd *s, struct newton *n)
+{
+	uint32_t size = n->size, it, most = size > 5u ? size : 5u, j;
+	float ztr, tol, q = 0.0f;
+
+	for (j = 0; j < size; j++) {
+		n->step[j] = 0.0f;
+		n->r[j] = -n->g[j];
+		n->z[j] = n->r[j] / n->m[j];
+		n->d[j] = n->z[j];
+	}
+	ztr = dot_(n->z, n->r, size);
+	/* min(eps_cg, |g|_{M^-1}^(1/2)) */
+	tol = ztr >= NT_CG_EPS * NT_CG_EPS * NT_CG_EPS * NT_CG_EPS ? NT_CG_EPS
+	      : ztr > 0.0f ? g2t_expf(0.25f * g2t_logf(ztr)) : 0.0f;
+	for (it = 1; it <= most; it++) {
+		float dhd, a, nq, zr, beta;
+
+		nt_hv(s, n);
+		dhd = dot_(n->d, n->hd, size);
+		if (!(dhd > 1e-16f))
+			break;
+		a = ztr / dhd;
+		for (j = 0; j < size; j++) {
+			n->step[j] += a * n->d[j];
+			n->r[j] -= a * n->hd[j];
+		}
+		nq = -0.5f * (dot_(n->step, n->r, size) - dot_(n->step, n->g, size));
+		if (!(nq <= 0.0f && nq - q <= 0.0f) || (float)it * (nq - q) >= tol * nq)
+			break;
+		q = nq;
+		for (j = 0; j < size; j++)
+			n->z[j] = n->r[j] / n->m[j];
+		zr = dot_(n->z, n->r, size);
+		beta = zr / ztr;
+		for (j = 0; j < size; j++)
+			n->d[j] = beta * n->d[j] + n->z[j];
+		ztr = zr;
+	}
+}
+
+/* Backtracking from the full step; whether the objective went down
+ * enough (else w stays). */
+static int nt_line(struct dcd *s, struct newton *n)
+{
+	float *t = s->qd, sts, wts, gts, a = 1.0f;
+	int k;
+
+	for (uint32_t i = 0; i < s->total; i++) {
+		float y;
+		const float *x = row(s, i, &y);
+
+		t[i] = y * dotv(s, n->step, i, x);
+	}
+	sts = dot_(n->step, n->step, n->size);
+	wts = dot_(s->w, n->step, n->size);
+	gts = dot_(n->g, n->step, n->size);
+	for (k = 0; k < NT_HALVINGS; k++, a *= 0.5f) {
+		float f = nt_loss(s, t, a) + 0.5f * (a * a * sts + n->wtw) + a * wts;
+
+		if (f - n->f <= NT_ARMIJO * a * gts) {
+			n->f = f;
+			break;
+		}
+	}
+	if (k == NT_HALVINGS)
+		return 0;
+	for (uint32_t i = 0; i < s->total; i++)
+		s->alpha[i] = s->alpha[i] + a * t[i];
+	for (uint32_t j = 0; j < n->size; j++)
+		s->w[j] = s->w[j] + a * n->step[j];
+	n->wtw = g2t_dot(s->w, s->w, n->size);
+	return 1;
+}
+
+/* Newton steps from s->w until the relative gap is G2T_DCD_GAP or less,
+ * the line search fails, or c->passes reaches the cap; a step counts as a
+ * pass.  The certificate is then that of w, from margins computed anew. */
+static void newton(struct dcd *s, struct g2t_cert *c)
+{
+	struct g2t_cert was;
+	struct newton n;
+	float gap, tol, g0, gs;
+	int met;
+
+	/* the duals reached so far: w rebuilt from them, their objective a
+	 * lower bound on the optimum too */
+	certify(s, &was);
+	n.size = (uint32_t)s->features + 1u;
+	n.g = s->nv;
+	n.step = n.g + n.size;
+	n.r = n.step + n.size;
+	n.d = n.r + n.size;
+	n.hd = n.d + n.size;
+	n.z = n.hd + n.size;
+	n.m = n.z + n.size;
+	/* LIBLINEAR's tolerance, |g| <= eps min(n0, n1) / n |g(0)|, g(0) =
+	 * -sum 2 C_i y_i x_i, or the same relative to |g| at the switch
+	 * when that is less: at least a step past the passes */
+	zero(n.g, n.size);
+	for (uint32_t i = 0; i < s->total; i++) {
+		float y;
+		const float *x = row(s, i, &y);
+
+		addv(s, n.g, -2.0f * s->c[side_of(s, i)] * y, i, x);
+	}
+	tol = NT_EPS * (float)(s->n0 < s->total - s->n0 ? s->n0 : s->total - s->n0) /
+	      (float)s->total;
+	tol = tol * tol;
+	g0 = g2t_dot(n.g, n.g, n.size);
+	nt_margins(s, &n);
+	nt_grad(s, &n);
+	gs = g2t_dot(n.g, n.g, n.size);
+	tol = tol * (gs < g0 ? gs : g0);
+	for (;;) {
+		n.dual = n.dual > was.dual ? n.dual : was.dual;
+		gap = (n.f - n.dual) / (n.f > 0.0f ? n.f : 1.0f);
+		met = gap <= G2T_DCD_GAP || g2t_dot(n.g, n.g, n.size) <= tol;
+		if (met || c->passes >= s->p->epochs)
+			break;
+		nt_precondition(s, &n);
+		nt_cg(s, &n);
+		if (!nt_line(s, &n))
+			break;
+		c->passes++;
+
+		nt_grad(s, &n);
+	}
+	nt_margins(s, &n);
+	nt_grad(s, &n);
+	c->primal = n.f;
+	c->dual = n.dual > was.dual ? n.dual : was.dual;
+	c->gap = (c->primal - c->dual) / (c->primal > 0.0f ? c->primal : 1.0f);
+	c->converged = met;
+	s->loss.sum = s->loss.carry = 0.0f;
+	for (uint32_t i = 0; i < s->total; i++) {
+		float e = 1.0f - s->alpha[i];
+
+		if (e > 0.0f)
+			kadd(&s->loss, G2T_WITH_CLASS_WEIGHTS ? e * e * s->p->weight[side_of(s, i)]
+			                                      : e * e);
+	}
+}
+
 static void result(const struct dcd *s, struct g2t_weights *out, uint32_t passes)
 {
 	g2t_weights_of_task(out, s->task, (uint32_t)s->features, s->total);
@@ -401,6 +706,7 @@ static int dcd_place(struct dcd *s, const struct g2t_task *task, uint32_t featur
 	s->qd = work + features + 1 + dense;
 	s->index = (uint32_t *)(void *)(s->qd + s->total);
 	s->alpha = (float *)(void *)(s->index + s->total);
+	s->nv = s->alpha + s->total * (LOGISTIC(s) ? 2u : 1u);
 	return G2T_OK;
 }
 
@@ -460,6 +766,11 @@ static void dcd_solve(struct dcd *s, struct g2t_weights *out, struct g2t_cert *c
 	c.passes = 0;
 	c.converged = 0;
 	while (!c.converged && c.passes < s->p->epochs) {
+		if (SQHINGE(s) && c.passes >= G2T_DCD_NEWTON &&
+		    (uint64_t)s->total * (s->features + 1u) >= G2T_DCD_NEWTON_VALUES) {
+			newton(s, &c);
+			break;
+		}
 		met = step_pass(s, eps);
 		c.passes++;
 		if (!met && c.passes < s->p->epochs)

@@ -479,9 +479,14 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
  * relative duality gap is at most G2T_DCD_GAP, or eps is already
  * G2T_DCD_EPS_MIN; else eps shrinks tenfold, from G2T_DCD_EPS.  It also
  * ends after `epochs` passes (not counting those of the certificate), the
- * certificate then telling how far it is from the optimum.
+ * certificate then telling how far it is from the optimum.  Squared hinge
+ * on a task of rows (features + 1) >= G2T_DCD_NEWTON_VALUES not solved in
+ * G2T_DCD_NEWTON passes goes on by Newton's method on the primal, as
+ * LIBLINEAR's -s 1 goes on by -s 2 (dcd.c), each Newton step counting as
+ * a pass, until the gap or LIBLINEAR's tolerance on the gradient is met.
  * work has g2t_dcd_work_floats() floats: the weights and bias, the rows,
- * and three 4-byte values a row (four for logistic loss).  Bit-identical on every
+ * three 4-byte values a row (four for logistic loss), and for squared
+ * hinge seven vectors of features + 1.  Bit-identical on every
  * IEEE-754 binary32 target built with -ffp-contract=off.  cert may be NULL.
  */
 #define G2T_DCD_COST 1.0f        /* default C, LIBSVM's and LIBLINEAR's */
@@ -490,6 +495,10 @@ int g2t_fixed_train(const struct g2t_task *task, uint32_t features, float step,
 #define G2T_SGD_EPOCHS 20u       /* SGD's default epochs */
 #define G2T_DCD_EPS 0.1f         /* first tolerance on the projected gradient */
 #define G2T_DCD_EPS_MIN 1e-4f    /* the finest: float32 gradients hold no more */
+#ifndef G2T_DCD_NEWTON /* (tests/unit/test_newton.c sets both lower) */
+#define G2T_DCD_NEWTON 10u       /* squared hinge: passes before Newton's method */
+#define G2T_DCD_NEWTON_VALUES 4194304u /* ... on tasks of rows (features + 1) this large */
+#endif
 #define G2T_DCD_GAP 1e-3f        /* relative duality gap that ends the solve */
 #define G2T_DCD_INNER_EPS 1e-5f  /* logistic: the Newton steps' finest
                                     tolerance, a few float ulps of the

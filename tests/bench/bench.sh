@@ -251,13 +251,16 @@ bench_g2t() {
 
 # ---------------------------------------------------------------- data sets
 
-# target_check ACC SECS MIN-ACC MAX-SECS: "ok", or what was missed.
+# target_check ACC SECS MIN-ACC MAX-SECS [PEER-SECS]: "ok", or what was
+# missed; PEER-SECS (liblinear's, when the target says faster) must be
+# more than SECS.
 target_check() {
 	[ -n "$1" ] || { echo "-"; return; }
 	calc '"%s", (a + 0 >= ma ? "" : "acc<" ma "% ") \
 		(mt == "" || s <= mt + 0 ? "" : "time>" mt "s ") \
-		(a + 0 >= ma && (mt == "" || s <= mt + 0) ? "ok" : "MISSED")' \
-		-v a="${1%\%}" -v s="${2:-0}" -v ma="$3" -v mt="$4"
+		(p == "" || s < p + 0 ? "" : "not<liblinear ") \
+		(a + 0 >= ma && (mt == "" || s <= mt + 0) && (p == "" || s < p + 0) ? "ok" : "MISSED")' \
+		-v a="${1%\%}" -v s="${2:-0}" -v ma="$3" -v mt="$4" -v p="${5:-}"
 }
 
 # bench_asgd NAME TRAIN.csv TEST.csv.gz: the pipeline with --algo asgd
@@ -275,10 +278,11 @@ bench_asgd() {
 	asgd_cell=$(cell "$acc" "$secs_pipe" "$kb_pipe")
 }
 
-# bench_dataset NAME TRAIN.csv.gz TEST.csv.gz MIN-ACC MAX-SECS [SVM-ROWS]:
-# one row of the side-by-side table.  SVM-ROWS subsamples LIBSVM's train.
+# bench_dataset NAME TRAIN.csv.gz TEST.csv.gz MIN-ACC MAX-SECS [SVM-ROWS
+# [FASTER]]: one row of the side-by-side table.  SVM-ROWS subsamples
+# LIBSVM's train; FASTER (any word) makes beating liblinear's time a target.
 bench_dataset() {
-	local name=$1 train_gz=$2 test_gz=$3 min_acc=$4 max_secs=$5 svm_rows=${6:-}
+	local name=$1 train_gz=$2 test_gz=$3 min_acc=$4 max_secs=$5 svm_rows=${6:-} faster=${7:-}
 	local d=$work/$1 train=$work/$1.train.csv test=$work/$1.test.csv tag=$1
 	local svm_cell svm_secs ll_cell ll_secs svm_file rows asgd_cell
 	if [ ! -r "$train_gz" ] || [ ! -r "$test_gz" ]; then
@@ -313,7 +317,8 @@ bench_dataset() {
 	summary+=("$(printf '%-14s | %-23s | %-23s | %-23s | %-23s | %10s | %13s | %s' \
 		"$tag" "$g2t_cell" "$asgd_cell" "$svm_cell" "$ll_cell" \
 		"$(ratio "$svm_secs" "$g2t_secs")" "$(ratio "$ll_secs" "$g2t_secs")" \
-		"$(target_check "$g2t_acc" "$g2t_secs" "$min_acc" "$max_secs")")")
+		"$(target_check "$g2t_acc" "$g2t_secs" "$min_acc" "$max_secs" \
+			"${faster:+$ll_secs}")")")
 	rm -f "$d".*.svm
 }
 
@@ -419,7 +424,7 @@ for s in scales duplicates constant separable; do
 	bench_shape "$s" 1
 done
 split_bytes=
-bench_dataset fashion-mnist "$shared/fashion_mnist.train.csv.gz" "$shared/fashion_mnist.test.csv.gz" 84 8 "$svm_subsample"
+bench_dataset fashion-mnist "$shared/fashion_mnist.train.csv.gz" "$shared/fashion_mnist.test.csv.gz" 84 8 "$svm_subsample" faster
 fashion=$work/fashion-mnist.train.csv
 if [ ! -s "$fashion" ]; then
 	extras+=("g2t-split size: fashion-mnist not available, skipped")
