@@ -83,7 +83,7 @@ ip netns exec "${BED}c" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" 
 server=$!
 while [ ! -s "$work/port" ]; do sleep 0.05; done
 port=$(cat "$work/port")
-status() { ip netns exec "${BED}c" curl -s "http://$BED_HUB:$port/v1/$1"; }
+status() { ip netns exec "${BED}c" curl -s --max-time 30 "http://$BED_HUB:$port/v1/$1"; }
 
 relays=()
 for i in $(seq "$devices"); do
@@ -103,8 +103,14 @@ for i in $(seq "$devices"); do
 done
 until status status | grep -q '"complete": *true'; do
 	if [ $(($(now) - start)) -gt $((timeout * 1000)) ]; then
-		echo "run.sh: no complete model after $timeout s" >&2
-		status status >&2
+		echo "run.sh: no complete model after $timeout s; the server's log and" \
+			"the devices' stderr are in $out/failed" >&2
+		status status >&2 || echo "run.sh: the server does not answer" >&2
+		mkdir -p "$out/failed"
+		cp "$work/serve.log" "$out/failed/"
+		for i in $(seq "$devices"); do
+			cp "$work/d$i/device.err" "$out/failed/d$i.err"
+		done
 		exit 1
 	fi
 	sleep 0.2
