@@ -205,10 +205,12 @@ findings() {
 		best = e < f ? e : f
 		printf ": adaptive took %.0f %% of the time of W_t = 1 and %.0f %% of that of W_t = 8", 100 * a / e, 100 * a / f
 		if (a <= best) printf ", the fastest of the three.\n"
-		else printf "; where it is slower, its W_t (1 on a link as good as the good profile) sends a packet a result where a fixed batch of 8 does not.\n"
+		else printf "; it is slower because W_t = 1/q is largest on the poorest links, and a device leases as many tasks as its W_t wants: a big download over a slow link, which the model then waits for.\n"
 		printf "- A poor-link device trained %.1f tasks under W_t = 1, %.1f under W_t = 8 and %.1f under the adaptive W_t", te, tf, ta
 		printf " (a lease of 8 tasks is all their rows at once, which takes a 64 kbit/s link tens of seconds: the model waits for those leases).\n"
-		printf "- A device on the poor link made %.0f requests under the adaptive W_t against %.0f under W_t = 1 (%.0f %% fewer) and sent %.1f KB against %.1f KB.\n", ra, re, (re > 0 ? 100 * (1 - ra / re) : 0), ba / 1024, be / 1024
+		d = re > 0 ? 100 * (1 - ra / re) : 0
+		printf "- A device on the poor link made %.0f requests under the adaptive W_t against %.0f under W_t = 1 (%.0f %% %s) and sent %.1f KB against %.1f KB.\n", ra, re, d < 0 ? -d : d, d < 0 ? "more" : "fewer", ba / 1024, be / 1024
+		printf "- The time to the model is that of the slowest device'"'"'s last result: the devices of the poor link, whose leases come back after their outages, set it wherever they hold a task at the end.\n"
 		printf "- Staleness: at most %d results were ignored as stale in any adaptive run, and every run gave the one-machine model byte for byte.\n", stale
 	}'
 }
