@@ -145,6 +145,7 @@ if command -v gnuplot > /dev/null; then
 	set style data histogram
 	set style histogram errorbars gap 2 lw 1
 	set style fill solid 0.6 border -1
+	set yrange [0:*]
 	set ylabel "seconds to the complete model"
 	set output "$out/time-to-model.png"
 	set title "Time to the model by policy (median, bars: range)"
@@ -162,6 +163,7 @@ if command -v gnuplot > /dev/null; then
 		set terminal pngcairo size 900,500
 		set style data histogram
 		set style fill solid 0.6 border -1
+		set yrange [0:*]
 		set xtics rotate by -30
 		set output "$out/bytes-$set.png"
 		set title "$set: bytes sent a device (median)"
