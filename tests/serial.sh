@@ -37,6 +37,11 @@ split() { # split OUT CLASSES G2T-SPLIT-OPTION...
 		"$bin/g2t-split" --epochs 5 ${classes:+--classes "$classes"} "$@" > "$out"
 }
 
+letter_ab() { # letter_ab OUT: letters A and B, 8-bit rows, 5 passes of asgd
+	gzip -dc tests/data/letter.train.csv.gz |
+		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$1"
+}
+
 # relay "RELAY-OPTIONS" DEVICE [ARG...]: starts the device behind a pty,
 # sets $pty
 relay() {
@@ -124,15 +129,13 @@ m0 | m3 | m4f)
 	for _ in $(seq 100); do grep -q /dev/pts "$tmp/qemu" && break; sleep 0.05; done
 	same "$tmp/t.g2t" "$(grep -o '/dev/pts/[0-9]*' "$tmp/qemu")" ;;
 avr)
-	gzip -dc tests/data/letter.train.csv.gz |
-		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	letter_ab "$tmp/t.g2t"
 	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
 	same "$tmp/t.g2t" "$pty" ;;
 avr-damage)
 	# the same with a byte flipped and a byte dropped in the rows, which
 	# the receive interrupt decodes while the firmware trains
-	gzip -dc tests/data/letter.train.csv.gz |
-		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	letter_ab "$tmp/t.g2t"
 	for how in "--flip 19000" "--drop 50000"; do
 		echo "line damage: $how"
 		relay "$how" "$b/mcu/avr-serial" atmega328p "$b/mcu/atmega328p/dev.elf"
@@ -144,8 +147,7 @@ mega)
 	relay "" "$b/mcu/avr-serial" atmega2560 "$b/mcu/atmega2560/dev.elf"
 	same "$tmp/t.g2t" "$pty" ;;
 arduino)
-	gzip -dc tests/data/letter.train.csv.gz |
-		"$bin/g2t-split" --epochs 5 --classes A,B -q 8 --algo asgd > "$tmp/t.g2t"
+	letter_ab "$tmp/t.g2t"
 	relay "" "$b/mcu/avr-serial" atmega328p "$b/mcu/arduino/G2TDevice.hex"
 	same "$tmp/t.g2t" "$pty" ;;
 arduino-mega)
