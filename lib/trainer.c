@@ -230,11 +230,9 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	if (p->algo == G2T_ALGO_FIXED && (p->probability || o->cv))
 		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo fixed fits no "
 		                "probability sigmoid and takes no --cv", j->task.id.task);
-	if ((p->algo == G2T_ALGO_FIXED || p->probability || o->cv) && sparse_job(j))
-		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: %s takes dense rows only, "
-		                "and a shard is sparse", j->task.id.task,
-		                p->algo == G2T_ALGO_FIXED ? "fixed-point training"
-		                : p->probability ? "--probability" : "--cv");
+	if (p->algo == G2T_ALGO_FIXED && sparse_job(j))
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: fixed-point training "
+		                "takes dense rows only, and a shard is sparse", j->task.id.task);
 	if (p->algo == G2T_ALGO_FIXED && !fixed_rows(j))
 		return g2t_fail(d, G2T_EDATA, 0, j->offset, "task %u: fixed-point training "
 		                "needs 8-bit shards of one scale (g2t-split -q 8)",
@@ -375,19 +373,23 @@ static int load_sides(struct index *x, struct job *j)
 	return rc;
 }
 
+/* Row i of a loaded sparse shard. */
+static struct g2t_srow shard_row(const struct shard_ref *s, uint32_t i)
+{
+	size_t at = s->start[i];
+
+	return (struct g2t_srow){ (uint32_t)(s->start[i + 1] - at), s->index + at,
+	                          s->value + at };
+}
+
 static int read_srows(void *ctx, int side, uint32_t first, uint32_t count,
                       struct g2t_srow *out)
 {
 	const struct reader *r = ctx;
 	const struct shard_ref *s = r->j->side[side];
 
-	for (uint32_t i = 0; i < count; i++) {
-		size_t at = s->start[first + i];
-
-		out[i].n = (uint32_t)(s->start[first + i + 1] - at);
-		out[i].index = s->index + at;
-		out[i].value = s->value + at;
-	}
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = shard_row(s, first + i);
 	return G2T_OK;
 }
 
@@ -505,9 +507,11 @@ static size_t raw_bytes(const struct job *j, uint32_t block)
 
 #define PROB_FOLDS 5 /* LIBSVM's -b 1 */
 
-/* A fold's training rows, picked from every row of both sides in memory. */
+/* A fold's training rows, picked from every row of both sides in memory:
+ * dense rows, or a sparse task's rows as its shards hold them. */
 struct picked {
 	const float *rows[2];        /* all rows of class a, of class b */
+	const struct shard_ref *side[2]; /* sparse: the shards instead */
 	uint32_t *pick[2];           /* the training rows of each side */
 	uint32_t features;
 };
@@ -519,6 +523,16 @@ static int read_picked(void *ctx, int side, uint32_t first, uint32_t count, floa
 
 	for (uint32_t i = 0; i < count; i++)
 		memcpy(out + i * F, m->rows[side] + m->pick[side][first + i] * F, F * sizeof *out);
+	return G2T_OK;
+}
+
+static int read_spicked(void *ctx, int side, uint32_t first, uint32_t count,
+                        struct g2t_srow *out)
+{
+	const struct picked *m = ctx;
+
+	for (uint32_t i = 0; i < count; i++)
+		out[i] = shard_row(m->side[side], m->pick[side][first + i]);
 	return G2T_OK;
 }
 
@@ -538,6 +552,7 @@ struct held {
 	struct picked m;
 	uint32_t n[2], l, folds;
 	float *rows, *w, *work;
+	struct g2t_srow *srows;      /* a sparse task's: the fold's rows */
 	uint32_t *perm;
 	uint8_t *fold;               /* each row's fold */
 	double *dec;                 /* each row's decision value, held out */
@@ -546,6 +561,7 @@ struct held {
 static void held_free(struct held *h)
 {
 	free(h->rows);
+	free(h->srows);
 	free(h->w);
 	free(h->work);
 	free(h->perm);
@@ -556,14 +572,16 @@ static void held_free(struct held *h)
 
 /* Reads the task's rows and puts row perm[k] (class a's rows, then class
  * b's) in fold k * folds / l, perm a Fisher-Yates shuffle by splitmix32
- * from seed * 0x9e3779b9 ^ task ^ 0x5bd1e995. */
-static int held_init(struct held *h, const struct index *x, struct job *j, uint32_t folds)
+ * from seed * 0x9e3779b9 ^ task ^ 0x5bd1e995.  A sparse task's rows stay
+ * as its shards hold them. */
+static int held_init(struct held *h, struct index *x, struct job *j, uint32_t folds)
 {
 	const struct g2t_params *p = &j->task.id.params;
 	uint32_t F = j->schema->features, most, rng = p->seed * 0x9e3779b9u ^ j->task.id.task ^
 	                                              0x5bd1e995u;
+	int dcd = p->algo == G2T_ALGO_DCD, sparse = sparse_job(j);
 	struct reader r = { x, j, NULL };
-	size_t raw;
+	size_t raw, work;
 	int rc;
 
 	memset(h, 0, sizeof *h);
@@ -573,27 +591,38 @@ static int held_init(struct held *h, const struct index *x, struct job *j, uint3
 	h->folds = folds;
 	h->m.features = F;
 	most = h->n[0] > h->n[1] ? h->n[0] : h->n[1];
-	raw = raw_bytes(j, most);
-	h->rows = malloc((size_t)h->l * F * sizeof *h->rows);
+	raw = sparse ? 0 : raw_bytes(j, most);
+	if (sparse) {
+		work = dcd ? g2t_dcd_sparse_work_floats(F, h->n, p->loss) : 2u * (size_t)F;
+		h->srows = malloc((dcd ? h->l : 2u * (size_t)most) * sizeof *h->srows);
+	} else {
+		work = dcd ? g2t_dcd_work_floats(F, h->n, p->loss) : g2t_train_work_floats(F, most);
+		h->rows = malloc((size_t)h->l * F * sizeof *h->rows);
+	}
 	h->w = malloc(F * sizeof *h->w);
-	h->work = malloc((p->algo == G2T_ALGO_DCD ? g2t_dcd_work_floats(F, h->n, p->loss)
-	                                         : g2t_train_work_floats(F, most)) * sizeof *h->work);
+	h->work = malloc(work * sizeof *h->work);
 	h->perm = malloc((size_t)h->l * sizeof *h->perm);
 	h->fold = malloc(h->l);
 	h->dec = malloc((size_t)h->l * sizeof *h->dec);
 	h->m.pick[0] = malloc((size_t)h->l * sizeof *h->m.pick[0]);
 	r.raw = raw ? malloc(raw) : NULL;
-	if (!h->rows || !h->w || !h->work || !h->perm || !h->fold || !h->dec || !h->m.pick[0] ||
-	    (raw && !r.raw)) {
+	if (!(h->rows || h->srows) || !h->w || !h->work || !h->perm || !h->fold || !h->dec ||
+	    !h->m.pick[0] || (raw && !r.raw)) {
 		free(r.raw);
 		return G2T_ENOMEM;
 	}
 	h->m.pick[1] = h->m.pick[0] + h->n[0];
-	h->m.rows[0] = h->rows;
-	h->m.rows[1] = h->rows + (size_t)h->n[0] * F;
-	rc = read_rows(&r, 0, 0, h->n[0], h->rows);
-	if (!rc)
-		rc = read_rows(&r, 1, 0, h->n[1], h->rows + (size_t)h->n[0] * F);
+	if (sparse) {
+		rc = load_sides(x, j);
+		h->m.side[0] = j->side[0];
+		h->m.side[1] = j->side[1];
+	} else {
+		h->m.rows[0] = h->rows;
+		h->m.rows[1] = h->rows + (size_t)h->n[0] * F;
+		rc = read_rows(&r, 0, 0, h->n[0], h->rows);
+		if (!rc)
+			rc = read_rows(&r, 1, 0, h->n[1], h->rows + (size_t)h->n[0] * F);
+	}
 	free(r.raw);
 	for (uint32_t i = 0; i < h->l; i++)
 		h->perm[i] = i;
@@ -608,6 +637,33 @@ static int held_init(struct held *h, const struct index *x, struct job *j, uint3
 	return rc;
 }
 
+/* The fold's training rows, trained by the task's algorithm: the same bits
+ * from sparse rows as from the same rows stored dense. */
+static int train_picked(struct held *h, const struct g2t_task *t, const uint32_t k[2],
+                        struct g2t_weights *out)
+{
+	uint32_t F = h->m.features, block = k[0] > k[1] ? k[0] : k[1];
+
+	if (t->id.params.algo == G2T_ALGO_DCD)
+		return h->srows ? g2t_dcd_train_sparse(t, F, k, read_spicked, &h->m, h->work,
+		                                       h->srows, out, NULL)
+		                : g2t_dcd_train(t, F, k, read_picked, &h->m, h->work, out, NULL);
+	return h->srows ? g2t_train_sparse(t, F, k, read_spicked, &h->m, h->work, h->srows,
+	                                   block, out)
+	                : g2t_train(t, F, k, read_picked, &h->m, h->work, block, out);
+}
+
+/* w . x of row i of a side. */
+static float held_dot(const struct held *h, int side, uint32_t i)
+{
+	struct g2t_srow x;
+
+	if (!h->srows)
+		return g2t_dot(h->w, h->m.rows[side] + (size_t)i * h->m.features, h->m.features);
+	x = shard_row(h->m.side[side], i);
+	return g2t_sdot(h->w, &x);
+}
+
 /* Trains the task, with cost C and probability 0, on every row not in fold
  * f and puts the decision values of the rows in it into h->dec; a fold
  * whose other rows lack a class gives +-1 (LIBSVM). */
@@ -615,7 +671,7 @@ static int train_fold(struct held *h, const struct job *j, uint8_t f, float cost
 {
 	struct g2t_task t = j->task;
 	struct g2t_weights out = { .w = h->w };
-	uint32_t k[2] = { 0, 0 }, F = h->m.features;
+	uint32_t k[2] = { 0, 0 };
 	int rc = G2T_OK;
 
 	t.id.params.probability = 0;
@@ -625,18 +681,14 @@ static int train_fold(struct held *h, const struct job *j, uint8_t f, float cost
 			if (h->fold[side ? h->n[0] + i : i] != f)
 				h->m.pick[side][k[side]++] = i;
 	if (k[0] && k[1])
-		rc = t.id.params.algo == G2T_ALGO_DCD
-		     ? g2t_dcd_train(&t, F, k, read_picked, &h->m, h->work, &out, NULL)
-		     : g2t_train(&t, F, k, read_picked, &h->m, h->work, k[0] > k[1] ? k[0] : k[1],
-		                 &out);
+		rc = train_picked(h, &t, k, &out);
 	for (int side = 0; side < 2 && !rc; side++)
 		for (uint32_t i = 0; i < h->n[side]; i++) {
 			uint32_t r = side ? h->n[0] + i : i;
-			const float *x = h->m.rows[side] + (size_t)i * F;
 
 			if (h->fold[r] == f)
 				h->dec[r] = !k[1] ? 1 : !k[0] ? -1
-				            : (double)g2t_dot(h->w, x, F) + out.bias;
+				            : (double)held_dot(h, side, i) + out.bias;
 		}
 	return rc;
 }
@@ -653,7 +705,7 @@ static int held_out(struct held *h, const struct job *j, float cost)
 
 /* Platt's sigmoid of a task, from the decision values of each row when its
  * fold (of PROB_FOLDS) is held out. */
-static int fit_sigmoid(const struct index *x, struct job *j, float ab[2])
+static int fit_sigmoid(struct index *x, struct job *j, float ab[2])
 {
 	struct held h;
 	double fit[2];
@@ -676,7 +728,7 @@ static int fit_sigmoid(const struct index *x, struct job *j, float ab[2])
 
 /* --cv K --grid: the C of the grid whose K-fold held-out accuracy is the
  * highest (the first in grid order of equals) becomes the task's cost. */
-static int choose_cost(const struct index *x, struct job *j)
+static int choose_cost(struct index *x, struct job *j)
 {
 	const struct g2t_train_opts *o = x->opts;
 	struct held h;
@@ -748,6 +800,12 @@ static int train_job(struct index *x, struct job *j)
 		if (rc == G2T_OK) {
 			j->out_len = g2t_weights_encode(j->out, cap, &out);
 			rc = j->out_len < 0 ? (int)j->out_len : G2T_OK;
+		}
+		/* held until the end: a sparse set's weights are far below cap */
+		if (rc == G2T_OK && (size_t)j->out_len < cap) {
+			uint8_t *fit = realloc(j->out, (size_t)j->out_len);
+
+			j->out = fit ? fit : j->out;
 		}
 	}
 done:

@@ -427,6 +427,33 @@ classifiers() {
 	done
 }
 
+@test "sparse rows take --probability and --cv: the same sigmoids, chosen C, model and probabilities as the CSV path" {
+	local f algo
+	for f in train test; do
+		zcat "$DATA/digits.$f.csv.gz" | awk -F, 'NR > 1 && $NF < 4 { s = $NF
+			for (i = 1; i < NF; i++) if ($i != 0) s = s " " i ":" $i
+			print s }' >"$T/$f.svm"
+	done
+	zcat "$DATA/digits.test.csv.gz" | awk -F, 'NR == 1 || $NF < 4' >"$T/test.csv"
+	for algo in dcd asgd; do
+		g2t-split --algo $algo --probability -c 0,1,2,3 "$T/train.svm" >"$T/s.g2t"
+		g2t-split --algo $algo --probability -c 0,1,2,3 "$DATA/digits.train.csv.gz" >"$T/d.g2t"
+		read -r off _ < <(records "$T/s.g2t" | awk '$2 == 2' | head -n 1)
+		[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 "$T/s.g2t" | tr -d ' ')" = 2 ]
+		g2t-train -j2 --cv 3 --grid 0.01,1 "$T/s.g2t" | g2t-merge >"$T/s.model"
+		g2t-train -j2 --cv 3 --grid 0.01,1 "$T/d.g2t" | g2t-merge >"$T/d.model"
+		classifiers "$T/s.model" >"$T/s.hex"
+		classifiers "$T/d.model" >"$T/d.hex"
+		expect_same "$T/s.hex" "$T/d.hex"
+		g2t-predict --probability "$T/s.model" "$T/test.svm" >"$T/s.pred"
+		g2t-predict --probability "$T/d.model" "$T/test.csv" >"$T/d.pred"
+		expect_same "$T/s.pred" "$T/d.pred"
+		# probabilities of four classes on every row, not all from one class
+		[ "$(awk 'NF != 5' "$T/s.pred" | wc -l)" -eq 0 ]
+		[ "$(tail -n +2 "$T/s.pred" | cut -f1 | sort -u | wc -l)" -eq 4 ]
+	done
+}
+
 @test "a CSV mostly 0 is a sparse set: sparse shards, offsets left out, the same classifiers as its svmlight form" {
 	local off
 	awk 'BEGIN { srand(7); printf "c1"; for (j = 2; j <= 20; j++) printf ",c" j; print ",label"

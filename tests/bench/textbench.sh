@@ -9,7 +9,8 @@
 # so; G2T_TEXT_SVM=0 skips svm-train (minutes).  LIBLINEAR also runs with
 # -B 1 on the rows scaled as g2t-split scales them (max |x| a feature),
 # the problem g2t's exact solver solves for each pair: what remains between
-# them is one-vs-one voting (g2t, svm-train) against one-vs-rest.  Exits
+# them is one-vs-one voting (g2t, svm-train) against one-vs-rest.  g2t
+# --probability (Platt sigmoids, pairwise coupling) is timed whole.  Exits
 # non-zero only when a g2t program fails.
 set -eu
 export LC_ALL=C
@@ -75,6 +76,14 @@ PY
 		row "g2t-predict" "$(awk 'NR == 1 { printf "%.2f%%", 100 * $2 }' "$work/p")" \
 		    "${secs}s" "${mb}MB" -
 	row "g2t split+train+merge" - "${total}s" - -
+	# per-pair Platt sigmoids (5 held-out folds) coupled as LIBSVM's -b 1
+	if g2t "$work/pp.model" bash -c '"$1/g2t-split" --probability "$2" |
+			"$1/g2t-train" -j"$3" | "$1/g2t-merge"' _ "$bin" "$train" "$jobs"; then
+		s=$secs
+		g2t "$work/pp" "$bin/g2t-predict" -e --probability "$work/pp.model" "$test" &&
+			row "g2t --probability, all" "$(awk 'NR == 1 { printf "%.2f%%", 100 * $2 }' \
+			    "$work/pp")" "${s}s" - "$(bytes "$work/pp.model")"
+	fi
 fi
 # liblinear(TRAIN, TEST, NAME, OPTIONS...): one row
 liblinear() {
