@@ -252,6 +252,10 @@ static int looks_svmlight(const char *rec)
 	if (!p)
 		return 0;
 	p += strspn(p, " \t");
+	if (!strncmp(p, "qid:", 4)) { /* a ranking set's query id, skipped by rows too */
+		p += strcspn(p, " \t");
+		p += strspn(p, " \t");
+	}
 	if (*p < '0' || *p > '9')
 		return 0;
 	p += strspn(p, "0123456789");

@@ -454,6 +454,20 @@ classifiers() {
 	done
 }
 
+@test "svmlight with qid: tokens and # comments: detected as svmlight, both ignored: the model of the plain file" {
+	zcat "$DATA/iris.train.csv.gz" | awk -F, 'NR > 1 { s = $NF
+		for (i = 1; i < NF; i++) s = s " " i ":" $i
+		print s }' >"$T/plain.svm"
+	awk '{ $1 = $1 " qid:" NR % 7; print $0 " # row " NR }' "$T/plain.svm" >"$T/qid.svm"
+	grep -q '^[^ ]* qid:[0-9]* 1:.* # row' "$T/qid.svm"
+	g2t-split "$T/plain.svm" | g2t-train | g2t-merge >"$T/plain.model"
+	g2t-split "$T/qid.svm" | g2t-train | g2t-merge >"$T/qid.model"
+	expect_same "$T/plain.model" "$T/qid.model"
+	g2t-predict "$T/qid.model" "$T/qid.svm" >"$T/qid.pred"
+	g2t-predict "$T/plain.model" "$T/plain.svm" >"$T/plain.pred"
+	expect_same "$T/plain.pred" "$T/qid.pred"
+}
+
 @test "a CSV mostly 0 is a sparse set: sparse shards, offsets left out, the same classifiers as its svmlight form" {
 	local off
 	awk 'BEGIN { srand(7); printf "c1"; for (j = 2; j <= 20; j++) printf ",c" j; print ",label"
