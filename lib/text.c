@@ -334,7 +334,8 @@ static int read_header(struct g2t_text *t, const struct g2t_text_opts *o,
 	t->columns = (uint32_t)t->nfld;
 	t->names = calloc(t->nfld, sizeof *t->names);
 	if (!t->names || t->nfld < (t->label_col >= 0 ? 2u : 1u))
-		return t->names ? g2t_fail(d, G2T_EDATA, t->line, -1, "no feature columns")
+		return t->names ? g2t_fail(d, G2T_EDATA, t->line, -1, "no feature columns%s",
+		                           header_hint(t))
 		                : G2T_ENOMEM;
 	for (i = 0; i < t->nfld; i++) {
 		char *copy = strdup(t->fld[i]);

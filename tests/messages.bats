@@ -67,6 +67,10 @@ setup() {
 	run --separate-stderr g2t-predict --eval -d ';' iris.model semi.csv
 	expect_status 0
 	expect_accuracy_ge 0.9
+	# the same mistake on the training file
+	run --separate-stderr g2t-split semi.csv
+	expect_error g2t-split 3 'semi\.csv:1: no feature columns'
+	expect_stderr "for a ;-separated file, --delimiter ';'"
 }
 
 @test "a label column that holds many different numbers, not whole (--label forgotten): g2t-split warns" {
