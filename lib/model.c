@@ -368,8 +368,10 @@ static uint32_t nonzeros(const struct g2t_model *m, const struct mapping *map,
 	return n;
 }
 
+/* The accuracy counts the rows of classes the model does not know (unknown
+ * of the rows) as wrong, as svm-predict does; the log-loss leaves them out. */
 static void print_eval(const struct g2t_model *m, const uint64_t *confusion,
-                       uint64_t rows, double logloss, FILE *out)
+                       uint64_t rows, uint64_t unknown, double logloss, FILE *out)
 {
 	uint32_t K = m->classes, a, b;
 	uint64_t right = 0;
@@ -378,8 +380,11 @@ static void print_eval(const struct g2t_model *m, const uint64_t *confusion,
 		right += confusion[(size_t)a * K + a];
 	fprintf(out, "accuracy %.4f (%llu/%llu)\n", rows ? (double)right / (double)rows : 0.0,
 	        (unsigned long long)right, (unsigned long long)rows);
+	if (unknown)
+		fprintf(out, "unknown %llu\n", (unsigned long long)unknown);
 	if (logloss >= 0)
-		fprintf(out, "log-loss %.4f\n", rows ? logloss / (double)rows : 0.0);
+		fprintf(out, "log-loss %.4f\n",
+		        rows > unknown ? logloss / (double)(rows - unknown) : 0.0);
 	fputs("confusion matrix (rows: true class, columns: predicted)\n", out);
 	for (b = 0; b < K; b++)
 		fprintf(out, "\t%s", m->schema->klass[b]);
@@ -463,7 +468,7 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	float *dec = malloc((size_t)m->pairs * sizeof *dec);
 	uint32_t *index = NULL;
 	size_t icap = 0, vcap = 0;
-	uint64_t *confusion = calloc((size_t)K * K, sizeof *confusion), rows = 0;
+	uint64_t *confusion = calloc((size_t)K * K, sizeof *confusion), rows = 0, unknown = 0;
 	/* probabilities, then probabilities()'s work */
 	double *prob = malloc(((size_t)K + (size_t)K * (2 * K + 1)) * sizeof *prob);
 	double logloss = o->probability ? 0 : -1;
@@ -489,15 +494,13 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 		int sparse;
 
 		/* the label matters only when evaluating */
-		if (o->eval && (!r.label || !r.label_len ||
-		                (truth = g2t_schema_class(m->schema, r.label,
-		                                          r.label_len)) < 0)) {
+		if (o->eval && (!r.label || !r.label_len)) {
 			rc = g2t_fail(d, G2T_EDATA, r.line, -1, !r.label ? "no label column"
-			              : !r.label_len ? "empty label"
-			              : "class '%.*s' is not one the model knows",
-			              (int)r.label_len, r.label);
+			              : "empty label");
 			break;
 		}
+		if (o->eval && (truth = g2t_schema_class(m->schema, r.label, r.label_len)) < 0)
+			unknown++;
 		/* a row kept sparse, or made dense over x */
 		sparse = r.index && m->zero_offset;
 		if ((!sparse && !x && !(x = malloc(m->features * sizeof *x))) ||
@@ -511,17 +514,17 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 		guess = vote(m, dec, o->dag, votes, margin);
 		if (o->probability) /* LIBSVM's -b 1: the most probable class */
 			guess = probabilities(m, dec, prob, prob + K);
-		if (o->eval && o->probability)
+		if (o->eval && o->probability && truth >= 0)
 			logloss -= log(prob[truth] > 1e-15 ? prob[truth] : 1e-15);
 		if (o->eval)
-			confusion[(size_t)truth * K + guess]++;
+			confusion[(size_t)truth * K + guess] += truth >= 0;
 		else if (print_row(m, o, guess, dec, prob, out))
 			rc = G2T_EIO;
 		rows++;
 		rc = rc == 1 ? G2T_OK : rc;
 	}
 	if (!rc && o->eval)
-		print_eval(m, confusion, rows, logloss, out);
+		print_eval(m, confusion, rows, unknown, logloss, out);
 	g2t_text_free(t);
 	free(map.to);
 	free(votes);

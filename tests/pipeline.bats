@@ -147,6 +147,24 @@ check_labels() {
 	expect_output "^accuracy [01]\.[0-9]{4} \\($right/$(data_rows "$DATA/wine.test.csv.gz")\\)"
 }
 
+@test "predict --eval: rows of a class the model does not know count as wrong, as svm-predict counts them" {
+	local m right
+	m=$(model wine)
+	# the first 5 test rows relabelled with a class wine's model never saw
+	zcat "$DATA/wine.test.csv.gz" |
+		awk -F, 'BEGIN { OFS = "," } NR > 1 && NR <= 6 { $NF = "unseen" } { print }' >"$T/u.csv"
+	g2t-predict "$m" "$T/u.csv" >"$T/pred"
+	csv_labels "$T/u.csv" >"$T/true"
+	right=$(paste -d' ' "$T/pred" "$T/true" | awk '$1 == $2' | wc -l)
+	run --separate-stderr g2t-predict --eval "$m" "$T/u.csv"
+	expect_status 0
+	expect_output "^accuracy [01]\.[0-9]{4} \\($right/$(data_rows "$T/u.csv")\\)"
+	expect_output "unknown 5"
+	# the confusion matrix counts the rows of known classes only
+	[ "$(echo "$output" | awk 'f { for (i = 2; i <= NF; i++) n += $i } /^\t/ { f = 1 } END { print n }')" \
+		-eq $(($(data_rows "$T/u.csv") - 5)) ]
+}
+
 @test "predict: columns are matched by header name, in any order; label optional" {
 	local m
 	m=$(model iris)
