@@ -40,8 +40,8 @@ for t in "$@"; do
 	"$bin/g2t-train" -t "$t" --algo dcd --loss hinge --stats "$work/tasks" > "$work/w.dcd" \
 		2> "$work/stats"
 	obj=$(python3 "$here/../objective.py" "$work/tasks" "$work/w.5" "$work/w.20" "$work/w.100" |
-		awk '{ printf "%s%.1f", (NR > 1 ? " / " : ""), $8 }')
-	exact=$(awk 'NR == 2 { printf "primal %.1f, dual %.1f", $6, $7; pair = $2 "/" $3 }
+		awk '{ printf "%s%.6g", (NR > 1 ? " / " : ""), $8 }')
+	exact=$(awk 'NR == 2 { printf "primal %.6g, dual %.6g", $6, $7; pair = $2 "/" $3 }
 		END { printf " (pair %s)", pair }' "$work/stats")
 	accs=$(for e in 5 20 100; do pair_accuracy "$work/w.$e"; echo; done | paste -sd/ | sed 's|/| / |g')
 	printf '%s task %s asgd, 5/20/100 epochs: primal %s; test %s %%; exact hinge: %s, test %s %%\n' \
