@@ -30,7 +30,7 @@ accuracy() {
 }
 
 "$bin/g2t-split" --algo asgd "$@" "$train" > "$work/tasks"
-accs= objs=
+accs='' objs=''
 for e in 5 20 100; do
 	"$bin/g2t-train" -j2 --epochs "$e" "$work/tasks" > "$work/w.$e"
 	cat "$work/tasks" "$work/w.$e" | "$bin/g2t-merge" > "$work/model"
