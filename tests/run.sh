@@ -123,7 +123,7 @@ for ds in iris wine digits; do
 		tests/probability.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
 done
 
-echo "# averaged SGD: more epochs (5, 20, 100) never lose more than 0.3 points"
+echo "# averaged SGD at 5, 20, 100 epochs: never 0.3 points lost, the objective never up, within 1 point of the exact solver"
 for ds in iris wine digits letter; do
 	check "$ds: asgd at 5, 20 and 100 epochs" \
 		tests/epochs.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
