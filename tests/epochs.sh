@@ -61,7 +61,7 @@ awk -v name="$(basename "$train")" -v accs="$accs" -v objs="$objs" -v exact="$ex
 	for (i = 1; i <= 3; i++) for (j = i + 1; j <= 3; j++) if (a[j] < a[i] - 0.3) stable = 0
 	if (a[3] < exact - 1) near = 0
 	falls = o[2] <= o[1] && o[3] <= o[2]
-	printf "%s asgd, 5/20/100 epochs: %s%% %s%% %s%%, exact %s%%; objective %s / %s / %s (exact: %s..%s): ",
+	printf "%s asgd, 5/20/100 epochs: %s%% %s%% %s%%, exact %s%%; objective without bias^2 %s / %s / %s (the exact solver'"'"'s, bias^2 in it: %s..%s): ",
 		name, a[1], a[2], a[3], exact, o[1], o[2], o[3], b[1], b[2]
 	if (stable && near && falls) { print "ok"; exit 0 }
 	if (!stable) m = "; more epochs lost more than 0.3 points" \
