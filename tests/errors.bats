@@ -456,24 +456,6 @@ make_bad_streams() {
 
 # --- g2t-predict ----------------------------------------------------------
 
-@test "predict --eval: a row whose class is unknown to the model -> exit 3 naming the line" {
-	{
-		zcat "$DATA/iris.test.csv.gz" | head -n 5
-		echo '5.0,3.0,1.5,0.2,7'
-		zcat "$DATA/iris.test.csv.gz" | sed -n '6,10p'
-	} >unknown.csv
-	run --separate-stderr g2t-predict --eval "$F/iris.model" unknown.csv
-	expect_error g2t-predict 3 'unknown\.csv:6: '
-	expect_stderr "'7'"
-	run --separate-stderr g2t-predict --eval -o out "$F/iris.model" unknown.csv
-	expect_status 3
-	[ ! -e out ]
-	# Without --eval the label is not used.
-	run --separate-stderr g2t-predict "$F/iris.model" unknown.csv
-	expect_status 0
-	[ "${#lines[@]}" -eq 10 ]
-}
-
 @test "predict: CSV missing a feature column -> exit 3 naming the column" {
 	zcat "$DATA/iris.test.csv.gz" | cut -d, -f1,2,3,5 >missing.csv
 	run --separate-stderr g2t-predict "$F/iris.model" missing.csv
