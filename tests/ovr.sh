@@ -28,14 +28,14 @@ b = open(sys.argv[1], 'rb').read()
 off = 8
 while off < len(b):
     t, n = struct.unpack_from('<II', b, off)
-    if t == 4:
+    if t == 5:
         k, f, p = struct.unpack_from('<III', b, off + 8 + 32)
         print(k, p)
     off += 12 + n
 PY
 )
 read -r K P <<<"$kp"
-if [ "$K" != "$P" ]; then
+if [ -z "$K" ] || [ "$K" != "$P" ]; then
 	echo "$(basename "$train"): the one-vs-rest model has P = $P classifiers, not K = $K"
 	exit 1
 fi
