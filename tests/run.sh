@@ -100,7 +100,7 @@ for loss in sqhinge logistic; do
 done
 check "digits, one-vs-rest, sqhinge: every task's objective and gap" \
 	tests/objective.sh --ovr tests/data/digits.train.csv.gz sqhinge
-check "6 generated blobs, one-vs-rest, hinge, class weights (-w): every task's objective and gap" \
+check "generated imbalanced, one-vs-rest, hinge, class weights (-w): every task's objective and gap" \
 	tests/objective.sh --ovr "$blobs" hinge 1 k01=0.2 k06=8
 rm -f "$blobs"
 
