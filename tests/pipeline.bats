@@ -621,7 +621,7 @@ shard_encodings() {
 	[ "$(awk -F'\t' 'NR > 1 { print $3 }' "$T/stats" | sort -u)" = rest ]
 }
 
-@test "--ovr over shards of mixed encodings (sparse and dense on one side): bit for bit the dense set's, every algorithm" {
+@test "--ovr over shards of mixed encodings (sparse and dense on one side): bit for bit the dense set's, every algorithm, --cv" {
 	local algo
 	mixed_set "$T"
 	g2t-split --ovr "$T/mix.svm" >"$T/s.g2t"
@@ -639,6 +639,16 @@ shard_encodings() {
 		[ "$(head -n 1 "$T/s.values")" = "$(printf 'class\ta\tb\td')" ]
 		[ "$(wc -l <"$T/s.values")" -eq 121 ]
 	done
+	# --cv: held-out folds over a side of several shards, the same C chosen
+	g2t-split --ovr "$T/mix.svm" | g2t-train -j2 --cv 3 --grid 0.1,1,10 --stats \
+		2>"$T/s.stats" | g2t-merge >"$T/s.model"
+	g2t-split --ovr "$T/mix.csv" | g2t-train --cv 3 --grid 0.1,1,10 --stats \
+		2>"$T/d.stats" | g2t-merge >"$T/d.model"
+	expect_same "$T/s.stats" "$T/d.stats"
+	[ "$(cut -f9 "$T/s.stats" | sort -u | wc -l)" -ge 3 ] # "cost" and two Cs
+	g2t-predict --values "$T/s.model" "$T/mix.svm" >"$T/s.values"
+	g2t-predict --values "$T/d.model" "$T/mix.csv" >"$T/d.values"
+	expect_same "$T/s.values" "$T/d.values"
 	# fixed point over 8-bit dense shards of one step (dcd: 0.83 here)
 	g2t-split --ovr --algo fixed "$T/mix.csv" | g2t-train -j2 | g2t-merge >"$T/f.model"
 	run --separate-stderr g2t-predict --eval "$T/f.model" "$T/mix.csv"
