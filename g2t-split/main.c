@@ -5,15 +5,19 @@
 
 #include "cli.h"
 
+enum { OPT_OVR = OPT_FIRST_FREE };
+
 static const char usage[] =
 	"usage: g2t-split [options] [FILE]\n"
-	"Turn a CSV or svmlight file into K(K-1)/2 one-vs-one training tasks.\n\n"
+	"Turn a CSV or svmlight file into K(K-1)/2 one-vs-one training tasks\n"
+	"(or K one-vs-rest ones).\n\n"
 	"  -l, --label NAME|N       label column (default: the last)\n"
 	"  -d, --delimiter C        CSV field separator, or 'tab' (,)\n"
 	"  -f, --format F           csv, svmlight or auto (auto)\n"
 	"  -c, --classes A,B,...    keep only these classes\n"
 	"  -q, --quantize 8|32      bits per stored value (32; 8 with --algo fixed)\n"
 	"  -o, --output DIR         one self-contained file per task in DIR\n"
+	"      --ovr                K one-vs-rest tasks instead (with 3 classes or more)\n"
 	"      --progress           report progress on stderr\n"
 	G2T_CLI_PARAM_HELP
 	"  -h, --help               show this help\n"
@@ -27,6 +31,7 @@ static const struct option longopts[] = {
 	{ "quantize", required_argument, NULL, 'q' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "ovr", no_argument, NULL, OPT_OVR },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	G2T_CLI_PARAM_OPTIONS,
@@ -97,7 +102,7 @@ static int split(const char *input, const char *dir, struct g2t_split_opts *o,
 	}
 	if (progress) {
 		uint32_t K = g2t_dataset_classes(ds);
-		g2t_warn("%u classes: writing %u tasks", K, K * (K - 1) / 2);
+		g2t_warn("%u classes: writing %u tasks", K, g2t_dataset_tasks(ds));
 	}
 	rc = dir ? g2t_split_dir(ds, dir, &d) : g2t_split_stream(ds, stdout);
 	g2t_dataset_free(ds);
@@ -118,6 +123,7 @@ static int options(int argc, char **argv, struct g2t_split_opts *o, const char *
 		case 'c': o->classes = optarg; break;
 		case 'o': *dir = optarg; break;
 		case OPT_PROGRESS: *progress = 1; break;
+		case OPT_OVR: o->ovr = 1; break;
 		case 'd':
 			if (g2t_cli_delimiter(optarg, &o->text.delimiter))
 				return g2t_usage_error("--delimiter takes one character or 'tab', "
@@ -157,6 +163,9 @@ static int options(int argc, char **argv, struct g2t_split_opts *o, const char *
 			                       " and no --probability");
 		q = 8;
 	}
+	if (o->ovr && o->params.probability)
+		return g2t_usage_error("--ovr fits no probability sigmoid: pairwise coupling "
+		                       "is for one-vs-one pairs");
 	if (g2t_params_check(&o->params))
 		return g2t_usage_error("--algo %s takes no --l1%s",
 		                       o->params.algo == G2T_ALGO_FIXED ? "fixed" : "dcd",

@@ -782,10 +782,13 @@ static int take_task(struct fetch *f, size_t k, struct g2t_diag *d)
 	g2t_task_hash(hash, &t->id);
 	if (memcmp(hash, t->hash, G2T_HASH_SIZE) ||
 	    memcmp(t->id.schema_id, f->schema->id, G2T_HASH_SIZE) ||
-	    t->id.class_b >= f->schema->classes ||
-	    g2t_pair_index(f->schema->classes, t->id.class_a, t->id.class_b) != t->id.task)
+	    !g2t_task_fits(f->schema, t->id.task, t->id.class_a, t->id.class_b))
 		return g2t_fail(d, G2T_ESCHEMA, 0, -1,
 		                "lease answer: task %u does not fit its schema", t->id.task);
+	if (f->schema->flags & G2T_SCHEMA_OVR) /* g2t-serve leases none */
+		return g2t_fail(d, G2T_ESCHEMA, 0, -1, "lease answer: task %u is one-vs-rest, "
+		                "which needs every class's rows; train it with g2t-train",
+		                t->id.task);
 	if (!t->token_len)
 		return g2t_fail(d, G2T_EFORMAT, 0, -1, "lease answer: task %u has no lease token",
 		                t->id.task);

@@ -137,6 +137,17 @@ struct g2t_schema {
 /* The task form a lease answer carries for a sparse set: no feature names,
  * offsets or scales (all 0 when read), the schema id written out */
 #define G2T_SCHEMA_TASK 8u
+/* One-vs-rest: K tasks, task k class k against every other (class_b = K),
+ * and a MODEL of K classifiers; never with 2 classes */
+#define G2T_SCHEMA_OVR 16u
+/* Tasks of a schema: K(K-1)/2 pairs, or K one-vs-rest. */
+uint32_t g2t_schema_tasks(const struct g2t_schema *s);
+/* Whether task `task` of classes a (+1) and b (-1) is one of the schema's. */
+int g2t_task_fits(const struct g2t_schema *s, uint32_t task, uint32_t a, uint32_t b);
+/* The classes of a task of the schema (b = K: every other class). */
+void g2t_task_classes(const struct g2t_schema *s, uint32_t task, uint32_t *a, uint32_t *b);
+/* The name of class k, "rest" for K. */
+const char *g2t_class_name(const struct g2t_schema *s, uint32_t k);
 
 /* Builds an empty schema to be filled and encoded; caller frees. */
 struct g2t_schema *g2t_schema_new(uint32_t features, uint32_t classes);
@@ -199,7 +210,7 @@ struct g2t_weighting {
  * or a class already given, G2T_ENOMEM.  The name points into spec. */
 int g2t_weighting_add(struct g2t_weighting *w, const char *spec);
 /* The weight of class k of schema s: as given, else n / (K n_c) when
- * balanced, else 1.  G2T_EPARAM (d says why) when a given class is not in
+ * balanced, else 1; k[1] = K (one-vs-rest's other classes) weighs 1.  G2T_EPARAM (d says why) when a given class is not in
  * the schema or a balanced weight is not below 1e6. */
 int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
                       const uint32_t k[2], float out[2], struct g2t_diag *d);
@@ -214,6 +225,7 @@ struct g2t_split_opts {
 	int quantize;               /* 8 or 32 */
 	struct g2t_params params;
 	struct g2t_weighting weighting; /* each task's class weights */
+	int ovr;                    /* one-vs-rest tasks (with 3 classes or more) */
 	/* called now and then while the input is read, and once at its end */
 	void (*progress)(void *ctx, unsigned long long rows, long long read,
 	                 long long size, int end);
@@ -227,6 +239,7 @@ int g2t_split_stream(struct g2t_dataset *ds, FILE *out);
 /* One self-contained file per task under dir. */
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d);
 uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
+uint32_t g2t_dataset_tasks(const struct g2t_dataset *ds);
 /* Whether the labels look like a measurement, not classes: more than 10,
  * every one a number, some not whole (a label column forgotten). */
 int g2t_dataset_labels_continuous(const struct g2t_dataset *ds);

@@ -251,8 +251,7 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 	if (memcmp(hash, wt->task_hash, G2T_HASH_SIZE))
 		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
 		                "weights for task %u: task hash does not match", wt->id.task);
-	if (wt->features != F || wt->id.class_b >= s->classes ||
-	    g2t_pair_index(s->classes, wt->id.class_a, wt->id.class_b) != wt->id.task)
+	if (wt->features != F || !g2t_task_fits(s, wt->id.task, wt->id.class_a, wt->id.class_b))
 		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
 		                "weights for task %u do not fit the schema", wt->id.task);
 	wt->w[F] = wt->bias;
@@ -320,7 +319,7 @@ static int place(struct g2t_merge *m, const struct piece *p, float *w,
 		free(e);
 		return rc ? g2t_fail(d, G2T_ECONFLICT, 0, p->offset, "two different weights "
 		                     "for '%s' vs '%s'", s->klass[wt.id.class_a],
-		                     s->klass[wt.id.class_b]) : G2T_OK;
+		                     g2t_class_name(s, wt.id.class_b)) : G2T_OK;
 	}
 	m->entry[pair] = e;
 	m->entry_len[pair] = len;
@@ -358,7 +357,7 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 		                "the SCHEMA of these weights is the task form of a lease "
 		                "answer, without the features' scaling: give g2t-split's too");
 	m->model_schema = s;
-	m->pairs = s->classes * (s->classes - 1) / 2;
+	m->pairs = g2t_schema_tasks(s);
 	m->entry = calloc(m->pairs, sizeof *m->entry);
 	m->entry_len = calloc(m->pairs, sizeof *m->entry_len);
 	m->present = calloc(m->pairs, 1);
@@ -395,9 +394,9 @@ long g2t_merge_missing(const struct g2t_merge *m, char *buf, size_t cap)
 
 		if (m->present[p])
 			continue;
-		g2t_pair_classes(s->classes, p, &a, &b);
+		g2t_task_classes(s, p, &a, &b);
 		n = snprintf(buf + used, cap - used, "%s%s/%s (task %u)", missing ? ", " : "",
-		             s->klass[a], s->klass[b], p);
+		             s->klass[a], g2t_class_name(s, b), p);
 		missing++;
 		if (n < 0 || (size_t)n >= cap - used) {
 			if (cap >= 4)

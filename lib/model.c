@@ -116,7 +116,7 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 		return g2t_fail(d, G2T_ESCHEMA, 0, r->offset,
 		                "the SCHEMA before the MODEL is a task form, without the "
 		                "features' scaling");
-	if (P != K * (K - 1) / 2 || r->length - 44 < P)
+	if (P != g2t_schema_tasks(m->schema) || r->length - 44 < P)
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
 	m->classes = K;
 	m->features = F;
@@ -305,12 +305,19 @@ static void decide(const struct g2t_model *m, const uint32_t *index, const float
 	}
 }
 
-/* g2t_ovo_predict() and g2t_ddag_predict() over decision values. */
+/* g2t_ovo_predict() and g2t_ddag_predict() over decision values; for a
+ * one-vs-rest model the class of the largest (the lowest of equals). */
 static uint32_t vote(const struct g2t_model *m, const float *dec, int dag, uint32_t *votes,
                      float *margin)
 {
 	uint32_t K = m->classes, a, b, p = 0, best = 0;
 
+	if (m->schema->flags & G2T_SCHEMA_OVR) {
+		for (a = 0; a < K; a++)
+			if (m->present[a] && (!m->present[best] || dec[a] > dec[best]))
+				best = a;
+		return best;
+	}
 	if (dag) {
 		for (a = 0, b = K - 1; a < b;) {
 			p = g2t_pair_index(K, a, b);
@@ -430,7 +437,9 @@ static int print_columns(const struct g2t_model *m, const struct g2t_predict_opt
 	uint32_t a, b;
 
 	fputs("class", out);
-	for (a = 0; o->values && a < m->classes; a++)
+	for (a = 0; o->values && (s->flags & G2T_SCHEMA_OVR) && a < m->classes; a++)
+		fprintf(out, "\t%s", s->klass[a]);
+	for (a = 0; o->values && !(s->flags & G2T_SCHEMA_OVR) && a < m->classes; a++)
 		for (b = a + 1; b < m->classes; b++)
 			fprintf(out, "\t%s/%s", s->klass[a], s->klass[b]);
 	for (a = 0; o->probability && a < m->classes; a++)
@@ -474,6 +483,10 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 	double logloss = o->probability ? 0 : -1;
 	int rc = votes && margin && part && dec && confusion && prob ? G2T_OK : G2T_ENOMEM;
 
+	if (!rc && (o->probability || o->dag) && (m->schema->flags & G2T_SCHEMA_OVR))
+		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "%s: the model is one-vs-rest (g2t-split "
+		              "--ovr), which has %s", o->dag ? "--dag" : "--probability",
+		              o->dag ? "no pairs to walk" : "no pairwise sigmoids to couple");
 	if (!rc && o->probability && !m->sigmoid)
 		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "--probability: the model has no sigmoids "
 		              "(split with --probability)");

@@ -110,7 +110,8 @@ int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
 			                "data has not", (int)w->w[i].len, w->w[i].name);
 	for (uint32_t c = 0; c < s->classes; c++)
 		n += s->rows[c];
-	for (int side = 0; side < 2; side++) {
+	out[1] = 1.0f; /* one-vs-rest: the other classes weigh 1, as LIBLINEAR's */
+	for (int side = 0; side < 2 && k[side] < s->classes; side++) {
 		const char *name = s->klass[k[side]];
 		double b = (double)n / ((double)s->classes * s->rows[k[side]]);
 
@@ -123,6 +124,33 @@ int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
 			                "weigh %g, and a weight must be below 1e6", name, b);
 	}
 	return G2T_OK;
+}
+
+uint32_t g2t_schema_tasks(const struct g2t_schema *s)
+{
+	return s->flags & G2T_SCHEMA_OVR ? s->classes : s->classes * (s->classes - 1) / 2;
+}
+
+int g2t_task_fits(const struct g2t_schema *s, uint32_t task, uint32_t a, uint32_t b)
+{
+	if (s->flags & G2T_SCHEMA_OVR)
+		return a < s->classes && b == s->classes && task == a;
+	return a < b && b < s->classes && g2t_pair_index(s->classes, a, b) == task;
+}
+
+void g2t_task_classes(const struct g2t_schema *s, uint32_t task, uint32_t *a, uint32_t *b)
+{
+	if (s->flags & G2T_SCHEMA_OVR) {
+		*a = task;
+		*b = s->classes;
+	} else {
+		g2t_pair_classes(s->classes, task, a, b);
+	}
+}
+
+const char *g2t_class_name(const struct g2t_schema *s, uint32_t k)
+{
+	return k < s->classes ? s->klass[k] : "rest";
 }
 
 static size_t str_size(const char *p)
@@ -288,9 +316,11 @@ static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
 	if ((dup = g2t_duplicate_name((const char *const *)s->klass, s->classes)) >= 0)
 		return snprintf(buf, cap, "class '%.40s' appears twice", s->klass[dup]), buf;
 	if (s->flags & ~(uint32_t)(G2T_SCHEMA_NUMERIC | G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED |
-	                           G2T_SCHEMA_TASK))
-		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 3 is set",
+	                           G2T_SCHEMA_TASK | G2T_SCHEMA_OVR))
+		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 4 is set",
 		                s->flags), buf;
+	if ((s->flags & G2T_SCHEMA_OVR) && s->classes < 3)
+		return "flags bit 4 (one-vs-rest) is set, but two classes make one pair";
 	if ((dup = g2t_duplicate_name((const char *const *)s->feature, s->features)) >= 0)
 		return snprintf(buf, cap, "feature '%.40s' appears twice", s->feature[dup]), buf;
 	for (i = 0; i < s->classes && numeric; i++)

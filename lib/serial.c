@@ -378,6 +378,9 @@ static int train_one(struct link *l, struct job *j, const struct g2t_task *t,
 	long enc;
 	int rc;
 
+	if (s->flags & G2T_SCHEMA_OVR)
+		return g2t_fail(d, G2T_ESCHEMA, 0, offset, "task %u: one-vs-rest tasks need "
+		                "every class's rows; train them with g2t-train", t->id.task);
 	if (!side[0] || !side[1])
 		return g2t_fail(d, G2T_ESCHEMA, 0, offset, "task %u: the SHARD of class %u is "
 		                "missing", t->id.task, side[0] ? t->id.class_b : t->id.class_a);

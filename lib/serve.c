@@ -258,6 +258,11 @@ static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t
 			g2t_schema_free(sc);
 			return G2T_OK;
 		}
+		if (sc->flags & G2T_SCHEMA_OVR) {
+			g2t_schema_free(sc);
+			return g2t_fail(d, G2T_ESCHEMA, 0, r->offset, "one-vs-rest tasks need "
+			                "every class's rows; train them with g2t-train");
+		}
 		s->schema = sc;
 		s->shard = calloc(sc->classes, sizeof *s->shard);
 		s->task = calloc((size_t)sc->classes * (sc->classes - 1) / 2, sizeof *s->task);

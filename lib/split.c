@@ -25,6 +25,7 @@ struct g2t_dataset {
 	uint32_t slots;
 	uint32_t **members;       /* rows of each canonical class, shuffled */
 	int quantize;
+	int ovr;
 	struct g2t_params params;
 	struct g2t_weighting weighting; /* the opts': not owned */
 	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
@@ -460,6 +461,7 @@ static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 	s->flags = numeric ? G2T_SCHEMA_NUMERIC : 0;
 	s->flags |= ds->sparse ? G2T_SCHEMA_SPARSE : 0;
 	s->flags |= ds->indexed ? G2T_SCHEMA_INDEXED : 0;
+	s->flags |= ds->ovr && K > 2 ? G2T_SCHEMA_OVR : 0;
 	for (i = 0; i < K; i++) {
 		s->klass[i] = strdup(sorted[i].name);
 		s->rows[i] = 0;
@@ -753,6 +755,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if (!ds)
 		return G2T_ENOMEM;
 	ds->quantize = o->quantize;
+	ds->ovr = o->ovr;
 	ds->params = o->params;
 	ds->weighting = o->weighting;
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
@@ -802,6 +805,17 @@ uint32_t g2t_dataset_classes(const struct g2t_dataset *ds)
 	return ds->classes;
 }
 
+uint32_t g2t_dataset_tasks(const struct g2t_dataset *ds)
+{
+	return g2t_schema_tasks(ds->schema);
+}
+
+/* Whether the tasks are one-vs-rest: task a, class a against the rest. */
+static int ovr(const struct g2t_dataset *ds)
+{
+	return (ds->schema->flags & G2T_SCHEMA_OVR) != 0;
+}
+
 static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE *f)
 {
 	struct g2t_task t = { .token_len = 0 };
@@ -809,7 +823,7 @@ static int write_task(const struct g2t_dataset *ds, uint32_t a, uint32_t b, FILE
 	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4];
 
 	memcpy(t.id.schema_id, ds->schema->id, G2T_HASH_SIZE);
-	t.id.task = g2t_pair_index(ds->classes, a, b);
+	t.id.task = b == ds->classes ? a : g2t_pair_index(ds->classes, a, b);
 	t.id.class_a = a;
 	t.id.class_b = b;
 	t.id.params = ds->params;
@@ -830,7 +844,8 @@ int g2t_split_stream(struct g2t_dataset *ds, FILE *out)
 	for (uint32_t k = 0; k < ds->classes && !rc; k++)
 		rc = write_shard(ds, k, out);
 	for (uint32_t a = 0; a < ds->classes && !rc; a++)
-		for (uint32_t b = a + 1; b < ds->classes && !rc; b++)
+		for (uint32_t b = ovr(ds) ? ds->classes : a + 1; b < ds->classes + ovr(ds) && !rc;
+		     b++)
 			rc = write_task(ds, a, b, out);
 	return rc;
 }
@@ -845,21 +860,21 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 	int width = 1;
 
 	/* one width for the directory, so that ls lists tasks in order */
-	for (uint32_t n = ds->classes * (ds->classes - 1) / 2 - 1; n >= 10; n /= 10)
+	for (uint32_t n = g2t_dataset_tasks(ds) - 1; n >= 10; n /= 10)
 		width++;
 	width = width < 5 ? 5 : width;
 	snprintf(path, sizeof path, "%s/task-%0*u.g2t", dir, width,
-	         g2t_pair_index(ds->classes, a, b));
+	         b == ds->classes ? a : g2t_pair_index(ds->classes, a, b));
 	if ((rc = g2t_out_open(&o, path, d)))
 		return g2t_fail(d, rc, 0, -1, "%s: %s", path, d->what);
 	rc = g2t_write_header(o.f);
 	if (!rc)
 		rc = g2t_write_record(o.f, G2T_REC_SCHEMA, ds->schema->payload,
 		                      ds->schema->length);
-	if (!rc)
-		rc = write_shard(ds, a, o.f);
-	if (!rc)
-		rc = write_shard(ds, b, o.f);
+	/* one-vs-rest: every class's shard, in class order */
+	for (uint32_t k = 0; k < ds->classes && !rc; k++)
+		if (ovr(ds) || k == a || k == b)
+			rc = write_shard(ds, k, o.f);
 	if (!rc)
 		rc = write_task(ds, a, b, o.f);
 	if (!rc)
@@ -877,7 +892,8 @@ int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
 		rc = g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
 	for (uint32_t a = 0; a < ds->classes && !rc; a++)
-		for (uint32_t b = a + 1; b < ds->classes && !rc; b++)
+		for (uint32_t b = ovr(ds) ? ds->classes : a + 1; b < ds->classes + ovr(ds) && !rc;
+		     b++)
 			rc = write_task_file(ds, dir, a, b, d);
 	return rc;
 }

@@ -218,7 +218,7 @@ int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
 	return prepare_all(s, d);
 }
 
-void g2t_store_close(struct g2t_store *s)
+static void finalize_all(struct g2t_store *s)
 {
 	sqlite3_stmt **all[] = {
 		&s->pick_a, &s->pick_b, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
@@ -227,10 +227,15 @@ void g2t_store_close(struct g2t_store *s)
 		&s->device, &s->enrol, &s->credit
 	};
 
-	if (!s)
-		return;
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		sqlite3_finalize(*all[i]);
+}
+
+void g2t_store_close(struct g2t_store *s)
+{
+	if (!s) /* before taking its members' addresses: that of NULL's is undefined */
+		return;
+	finalize_all(s);
 	if (s->db) {
 		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		sqlite3_close(s->db);

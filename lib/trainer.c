@@ -25,13 +25,21 @@ struct shard_ref {
 	size_t *start;
 };
 
+/* The rows of one side of a task: a class's shard, or (one-vs-rest's
+ * side 1) every other class's, their rows one after another in class order. */
+struct side {
+	const struct shard_ref **shard;
+	uint32_t *first;             /* shards + 1: the side's row of each's first */
+	uint32_t shards, rows;
+};
+
 struct job {
 	struct g2t_task task;
 	uint8_t token[G2T_TOKEN_MAX];
 	int input;                   /* where the task was read */
 	long long offset;
 	const struct g2t_schema *schema;
-	const struct shard_ref *side[2];
+	struct side side[2];
 	uint8_t *out;                /* encoded WEIGHTS payload */
 	long out_len;
 	struct g2t_cert cert;        /* G2T_ALGO_DCD: the optimality certificate */
@@ -139,19 +147,64 @@ static int scan(struct index *x, int input, struct g2t_diag *d)
 	return rc;
 }
 
-/* Whether a task trains over sparse rows: either shard is sparse. */
+/* Whether a task trains over sparse rows: a shard of it is sparse. */
 static int sparse_job(const struct job *j)
 {
-	return ((j->side[0]->head.encoding | j->side[1]->head.encoding) & G2T_ENC_SPARSE) != 0;
+	for (int side = 0; side < 2; side++)
+		for (uint32_t i = 0; i < j->side[side].shards; i++)
+			if (j->side[side].shard[i]->head.encoding & G2T_ENC_SPARSE)
+				return 1;
+	return 0;
 }
 
 /* Whether g2t_fixed_train() can take the task's rows: bytes, from 0, one step. */
 static int fixed_rows(const struct job *j)
 {
-	const struct g2t_shard *a = &j->side[0]->head, *b = &j->side[1]->head;
+	float step = j->side[0].shard[0]->head.step;
 
-	return a->encoding == G2T_ENC_U8 && b->encoding == G2T_ENC_U8 &&
-	       a->lo == 0.0f && b->lo == 0.0f && a->step == b->step && a->step > 0.0f;
+	for (int side = 0; side < 2; side++)
+		for (uint32_t i = 0; i < j->side[side].shards; i++) {
+			const struct g2t_shard *h = &j->side[side].shard[i]->head;
+
+			if (h->encoding != G2T_ENC_U8 || h->lo != 0.0f || h->step != step ||
+			    !(step > 0.0f))
+				return 0;
+		}
+	return 1;
+}
+
+/* The shard of a side that holds its row `row`. */
+static uint32_t part_of(const struct side *s, uint32_t row)
+{
+	uint32_t lo = 0, hi = s->shards - 1;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+
+		if (s->first[mid] <= row)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Rows first.. of a side: the first piece of them within one shard, its
+ * shard and its first row there; returns the rows of the piece. */
+static uint32_t piece(const struct side *s, uint32_t first, uint32_t count,
+                      const struct shard_ref **shard, uint32_t *at)
+{
+	uint32_t p = part_of(s, first), left = s->first[p + 1] - first;
+
+	*shard = s->shard[p];
+	*at = first - s->first[p];
+	return count < left ? count : left;
+}
+
+static void free_side(struct side *s)
+{
+	free(s->shard);
+	free(s->first);
 }
 
 void g2t_params_settle(struct g2t_params *p, unsigned set, uint32_t was)
@@ -196,11 +249,14 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	if (!s)
 		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
 		                "task %u: its SCHEMA record is missing", j->task.id.task);
-	if (ab[1] >= s->classes ||
-	    g2t_pair_index(s->classes, ab[0], ab[1]) != j->task.id.task)
+	if (!g2t_task_fits(s, j->task.id.task, ab[0], ab[1]))
 		return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
 		                "task %u: pair %u/%u does not fit the schema",
 		                j->task.id.task, ab[0], ab[1]);
+	if (ab[1] == s->classes && p->probability)
+		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: one-vs-rest tasks fit "
+		                "no probability sigmoid (pairwise coupling is for pairs)",
+		                j->task.id.task);
 	if ((o->override & G2T_OVERRIDE_WEIGHTS) &&
 	    g2t_class_weights(&o->weighting, s, ab, p->weight, d))
 		return G2T_EPARAM;
@@ -208,18 +264,33 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 		g2t_task_hash(j->task.hash, &j->task.id);
 	j->schema = s;
 	for (int side = 0; side < 2; side++) {
-		const struct shard_ref *r = find_shard(x, s->shard_hash[ab[side]]);
+		struct side *sd = &j->side[side];
+		uint32_t most = side && ab[1] == s->classes ? s->classes - 1 : 1;
 
-		if (!r)
-			return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
-			                "task %u: no shard for class '%s'", j->task.id.task,
-			                s->klass[ab[side]]);
-		if (r->head.klass != ab[side] || r->head.features != s->features ||
-		    r->head.rows != s->rows[ab[side]])
-			return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
-			                "task %u: shard of class '%s' does not fit the schema",
-			                j->task.id.task, s->klass[ab[side]]);
-		j->side[side] = r;
+		sd->shard = malloc(most * sizeof *sd->shard);
+		sd->first = malloc((most + 1) * sizeof *sd->first);
+		if (!sd->shard || !sd->first)
+			return G2T_ENOMEM;
+		sd->first[0] = 0;
+		for (uint32_t k = most == 1 ? ab[side] : 0; k < s->classes && sd->shards < most;
+		     k++) {
+			const struct shard_ref *r = find_shard(x, s->shard_hash[k]);
+
+			if (k == ab[0] && side)
+				continue;
+			if (!r)
+				return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
+				                "task %u: no shard for class '%s'", j->task.id.task,
+				                s->klass[k]);
+			if (r->head.klass != k || r->head.features != s->features ||
+			    r->head.rows != s->rows[k])
+				return g2t_fail(d, G2T_ESCHEMA, 0, j->offset,
+				                "task %u: shard of class '%s' does not fit the schema",
+				                j->task.id.task, s->klass[k]);
+			sd->shard[sd->shards++] = r;
+			sd->rows += r->head.rows;
+			sd->first[sd->shards] = sd->rows;
+		}
 	}
 	if (g2t_params_check(p))
 		return g2t_fail(d, G2T_EPARAM, 0, j->offset, "task %u: --algo %s trains "
@@ -263,22 +334,20 @@ static int pread_all(int fd, void *buf, size_t want, long long at)
 	return G2T_OK;
 }
 
-/* pread()s `count` rows of a side into buf. */
-static int read_raw(const struct reader *r, int side, uint32_t first, uint32_t count,
-                    void *buf)
+/* pread()s `count` rows of a shard into buf. */
+static int read_raw(const struct reader *r, const struct shard_ref *s, uint32_t first,
+                    uint32_t count, void *buf)
 {
-	const struct shard_ref *s = r->j->side[side];
 	uint32_t size = g2t_shard_row_size(&s->head);
 
 	return pread_all(g2t_in_fd(r->x->in[s->input]), buf, (size_t)count * size,
 	                 s->offset + (long long)first * size);
 }
 
-/* Refuses a NaN or an infinity among rows first.. of a side, naming its byte. */
-static int check_rows(const struct reader *r, int side, uint32_t first, uint32_t count,
-                      const float *v)
+/* Refuses a NaN or an infinity among rows first.. of a shard, naming its byte. */
+static int check_rows(const struct reader *r, const struct shard_ref *s, uint32_t first,
+                      uint32_t count, const float *v)
 {
-	const struct shard_ref *s = r->j->side[side];
 	size_t n = (size_t)count * s->head.features, i = g2t_nonfinite(v, n);
 	struct job *j = r->j;
 
@@ -292,24 +361,42 @@ static int check_rows(const struct reader *r, int side, uint32_t first, uint32_t
 	                j->schema->klass[s->head.klass]);
 }
 
-static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+static int read_shard_rows(const struct reader *r, const struct shard_ref *s,
+                           uint32_t first, uint32_t count, float *out)
 {
-	const struct reader *r = ctx;
-	const struct g2t_shard *h = &r->j->side[side]->head;
+	const struct g2t_shard *h = &s->head;
 	int rc;
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* float32 rows are already in memory order: read them in place */
 	if (h->encoding == G2T_ENC_F32)
-		return (rc = read_raw(r, side, first, count, out)) ? rc
-		       : check_rows(r, side, first, count, out);
+		return (rc = read_raw(r, s, first, count, out)) ? rc
+		       : check_rows(r, s, first, count, out);
 #endif
-	if ((rc = read_raw(r, side, first, count, r->raw)))
+	if ((rc = read_raw(r, s, first, count, r->raw)))
 		return rc;
 	for (uint32_t i = 0; i < count; i++)
 		g2t_shard_row_decode(h, r->raw + (size_t)i * g2t_shard_row_size(h),
 		                     out + (size_t)i * h->features);
-	return h->encoding == G2T_ENC_F32 ? check_rows(r, side, first, count, out) : G2T_OK;
+	return h->encoding == G2T_ENC_F32 ? check_rows(r, s, first, count, out) : G2T_OK;
+}
+
+static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float *out)
+{
+	const struct reader *r = ctx;
+	const struct side *sd = &r->j->side[side];
+	int rc = G2T_OK;
+
+	while (count && !rc) {
+		const struct shard_ref *s;
+		uint32_t at, k = piece(sd, first, count, &s, &at);
+
+		rc = read_shard_rows(r, s, at, k, out);
+		out += (size_t)k * s->head.features;
+		first += k;
+		count -= k;
+	}
+	return rc;
 }
 
 /* Reads a shard's rows into memory as their non-zero values, checking
@@ -364,11 +451,13 @@ static int load_sides(struct index *x, struct job *j)
 	int rc = G2T_OK;
 
 	pthread_mutex_lock(&x->lock);
-	for (int side = 0; side < 2 && !rc; side++) {
-		struct shard_ref *s = (struct shard_ref *)j->side[side];
+	for (int side = 0; side < 2 && !rc; side++)
+		for (uint32_t i = 0; i < j->side[side].shards && !rc; i++) {
+			struct shard_ref *s = (struct shard_ref *)j->side[side].shard[i];
 
-		rc = s->loaded == 1 ? G2T_OK : s->loaded < 0 ? s->loaded : load_rows(x, s, j);
-	}
+			rc = s->loaded == 1 ? G2T_OK : s->loaded < 0 ? s->loaded
+			     : load_rows(x, s, j);
+		}
 	pthread_mutex_unlock(&x->lock);
 	return rc;
 }
@@ -382,14 +471,35 @@ static struct g2t_srow shard_row(const struct shard_ref *s, uint32_t i)
 	                          s->value + at };
 }
 
+/* Row i of a side whose shards are loaded. */
+static struct g2t_srow side_row(const struct side *s, uint32_t i)
+{
+	uint32_t p = s->shards == 1 ? 0 : part_of(s, i);
+
+	return shard_row(s->shard[p], i - s->first[p]);
+}
+
+/* Loaded sparse rows of a side, piece by piece. */
+static void side_rows(const struct side *sd, uint32_t first, uint32_t count,
+                      struct g2t_srow *out)
+{
+	while (count) {
+		const struct shard_ref *s;
+		uint32_t at, k = piece(sd, first, count, &s, &at);
+
+		for (uint32_t i = 0; i < k; i++)
+			*out++ = shard_row(s, at + i);
+		first += k;
+		count -= k;
+	}
+}
+
 static int read_srows(void *ctx, int side, uint32_t first, uint32_t count,
                       struct g2t_srow *out)
 {
 	const struct reader *r = ctx;
-	const struct shard_ref *s = r->j->side[side];
 
-	for (uint32_t i = 0; i < count; i++)
-		out[i] = shard_row(s, first + i);
+	side_rows(&r->j->side[side], first, count, out);
 	return G2T_OK;
 }
 
@@ -397,13 +507,20 @@ static int read_srows(void *ctx, int side, uint32_t first, uint32_t count,
 static int read_scattered(void *ctx, int side, uint32_t first, uint32_t count, float *buf)
 {
 	const struct reader *r = ctx;
-	const struct shard_ref *s = r->j->side[side];
+	const struct side *sd = &r->j->side[side];
 	size_t F = r->j->schema->features;
 
 	memset(buf, 0, (size_t)count * F * sizeof *buf);
-	for (uint32_t i = 0; i < count; i++)
-		for (size_t k = s->start[first + i]; k < s->start[first + i + 1]; k++)
-			buf[i * F + s->index[k]] = s->value[k];
+	while (count) {
+		const struct shard_ref *s;
+		uint32_t at, n = piece(sd, first, count, &s, &at);
+
+		for (uint32_t i = 0; i < n; i++, buf += F)
+			for (size_t k = s->start[at + i]; k < s->start[at + i + 1]; k++)
+				buf[s->index[k]] = s->value[k];
+		first += n;
+		count -= n;
+	}
 	return G2T_OK;
 }
 
@@ -415,17 +532,19 @@ static int train_scattered(struct index *x, struct job *j, float *w, struct g2t_
                            int *done)
 {
 	uint32_t F = j->schema->features;
-	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
+	uint32_t n[2] = { j->side[0].rows, j->side[1].rows };
 	struct reader r = { x, j, NULL };
+	size_t need, nnz = 0;
 	float *work;
-	size_t need;
 	int rc;
 
 	*done = 0;
 	if ((rc = load_sides(x, j)))
 		return rc;
-	if (4u * (j->side[0]->start[n[0]] + j->side[1]->start[n[1]]) <
-	    ((size_t)n[0] + n[1]) * F)
+	for (int side = 0; side < 2; side++)
+		for (uint32_t i = 0; i < j->side[side].shards; i++)
+			nnz += j->side[side].shard[i]->start[j->side[side].shard[i]->head.rows];
+	if (4u * nnz < ((size_t)n[0] + n[1]) * F)
 		return G2T_OK;
 	need = g2t_dcd_work_floats(F, n, j->task.id.params.loss);
 	if (need > j->scratch->floats) {
@@ -447,7 +566,7 @@ static int train_sparse(struct index *x, struct job *j, uint32_t block, float *w
                         struct g2t_weights *out)
 {
 	uint32_t F = j->schema->features;
-	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
+	uint32_t n[2] = { j->side[0].rows, j->side[1].rows };
 	int dcd = j->task.id.params.algo == G2T_ALGO_DCD, done, rc;
 
 	if (dcd && ((rc = train_scattered(x, j, w, out, &done)) || done))
@@ -473,7 +592,21 @@ static int train_sparse(struct index *x, struct job *j, uint32_t block, float *w
 static const uint8_t *read_bytes(void *ctx, int side, uint32_t first, uint32_t count,
                                  uint8_t *buf)
 {
-	return read_raw(ctx, side, first, count, buf) ? NULL : buf;
+	const struct reader *r = ctx;
+	const struct side *sd = &r->j->side[side];
+	uint8_t *o = buf;
+
+	while (count) {
+		const struct shard_ref *s;
+		uint32_t at, k = piece(sd, first, count, &s, &at);
+
+		if (read_raw(r, s, at, k, o))
+			return NULL;
+		o += (size_t)k * g2t_shard_row_size(&s->head);
+		first += k;
+		count -= k;
+	}
+	return buf;
 }
 
 /* Floats of training memory for a float task: the exact solver holds every
@@ -492,16 +625,17 @@ static size_t raw_bytes(const struct job *j, uint32_t block)
 {
 	uint32_t most = 0;
 
-	for (int side = 0; side < 2; side++) {
-		const struct g2t_shard *h = &j->side[side]->head;
+	for (int side = 0; side < 2; side++)
+		for (uint32_t i = 0; i < j->side[side].shards; i++) {
+			const struct g2t_shard *h = &j->side[side].shard[i]->head;
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		if (h->encoding == G2T_ENC_F32)
-			continue;
+			if (h->encoding == G2T_ENC_F32)
+				continue;
 #endif
-		if (g2t_shard_row_size(h) > most)
-			most = g2t_shard_row_size(h);
-	}
+			if (g2t_shard_row_size(h) > most)
+				most = g2t_shard_row_size(h);
+		}
 	return (size_t)block * most;
 }
 
@@ -511,7 +645,7 @@ static size_t raw_bytes(const struct job *j, uint32_t block)
  * dense rows, or a sparse task's rows as its shards hold them. */
 struct picked {
 	const float *rows[2];        /* all rows of class a, of class b */
-	const struct shard_ref *side[2]; /* sparse: the shards instead */
+	const struct side *side[2];  /* sparse: the shards instead */
 	uint32_t *pick[2];           /* the training rows of each side */
 	uint32_t features;
 };
@@ -532,7 +666,7 @@ static int read_spicked(void *ctx, int side, uint32_t first, uint32_t count,
 	const struct picked *m = ctx;
 
 	for (uint32_t i = 0; i < count; i++)
-		out[i] = shard_row(m->side[side], m->pick[side][first + i]);
+		out[i] = side_row(m->side[side], m->pick[side][first + i]);
 	return G2T_OK;
 }
 
@@ -585,8 +719,8 @@ static int held_init(struct held *h, struct index *x, struct job *j, uint32_t fo
 	int rc;
 
 	memset(h, 0, sizeof *h);
-	h->n[0] = j->side[0]->head.rows;
-	h->n[1] = j->side[1]->head.rows;
+	h->n[0] = j->side[0].rows;
+	h->n[1] = j->side[1].rows;
 	h->l = h->n[0] + h->n[1];
 	h->folds = folds;
 	h->m.features = F;
@@ -614,8 +748,8 @@ static int held_init(struct held *h, struct index *x, struct job *j, uint32_t fo
 	h->m.pick[1] = h->m.pick[0] + h->n[0];
 	if (sparse) {
 		rc = load_sides(x, j);
-		h->m.side[0] = j->side[0];
-		h->m.side[1] = j->side[1];
+		h->m.side[0] = &j->side[0];
+		h->m.side[1] = &j->side[1];
 	} else {
 		h->m.rows[0] = h->rows;
 		h->m.rows[1] = h->rows + (size_t)h->n[0] * F;
@@ -660,7 +794,7 @@ static float held_dot(const struct held *h, int side, uint32_t i)
 
 	if (!h->srows)
 		return g2t_dot(h->w, h->m.rows[side] + (size_t)i * h->m.features, h->m.features);
-	x = shard_row(h->m.side[side], i);
+	x = side_row(h->m.side[side], i);
 	return g2t_sdot(h->w, &x);
 }
 
@@ -709,7 +843,7 @@ static int fit_sigmoid(struct index *x, struct job *j, float ab[2])
 {
 	struct held h;
 	double fit[2];
-	int8_t *y = malloc(j->side[0]->head.rows + (size_t)j->side[1]->head.rows);
+	int8_t *y = malloc(j->side[0].rows + (size_t)j->side[1].rows);
 	int rc = y ? held_init(&h, x, j, PROB_FOLDS) : G2T_ENOMEM;
 
 	if (!rc)
@@ -766,7 +900,7 @@ static int train_job(struct index *x, struct job *j)
 	uint32_t F = j->schema->features;
 	int fixed = j->task.id.params.algo == G2T_ALGO_FIXED;
 	int dcd = j->task.id.params.algo == G2T_ALGO_DCD;
-	uint32_t n[2] = { j->side[0]->head.rows, j->side[1]->head.rows };
+	uint32_t n[2] = { j->side[0].rows, j->side[1].rows };
 	/* rows a side in memory: as many as fit in ROW_BUFFER_BYTES, or all */
 	uint32_t row = fixed ? F : F * 4u;
 	uint32_t block = dcd ? (n[0] > n[1] ? n[0] : n[1])
@@ -786,7 +920,8 @@ static int train_job(struct index *x, struct job *j)
 	rc = G2T_ENOMEM;
 	if ((work || sparse) && w && (!raw || r.raw) && (j->out = malloc(cap))) {
 		rc = sparse ? train_sparse(x, j, block, w, &out)
-		     : fixed ? g2t_fixed_train(&j->task, F, j->side[0]->head.step, n, read_bytes,
+		     : fixed ? g2t_fixed_train(&j->task, F, j->side[0].shard[0]->head.step, n,
+		                               read_bytes,
 		                             &r, work, block, &out)
 		     : dcd ? g2t_dcd_train(&j->task, F, n, read_rows, &r, work, &out, &j->cert)
 		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
@@ -899,8 +1034,8 @@ static int write_stats(const struct index *x, FILE *f)
 			if (j->schema != x->schemas.at[s])
 				continue;
 			fprintf(f, "%u\t%s\t%s\t%u", t->task, j->schema->klass[t->class_a],
-			        j->schema->klass[t->class_b],
-			        j->side[0]->head.rows + j->side[1]->head.rows);
+			        g2t_class_name(j->schema, t->class_b),
+			        j->side[0].rows + j->side[1].rows);
 			if (t->params.algo == G2T_ALGO_DCD)
 				fprintf(f, "\t%u%s\t%.9g\t%.9g\t%.3g", j->cert.passes,
 				        j->cert.converged ? "" : "+", (double)j->cert.primal,
@@ -922,8 +1057,11 @@ static void free_index(struct index *x)
 	for (int i = 0; i < x->inputs; i++)
 		g2t_in_free(x->in[i]);
 	g2t_schemas_clear(&x->schemas);
-	for (size_t i = 0; i < x->jobs; i++)
+	for (size_t i = 0; i < x->jobs; i++) {
 		free(x->job[i].out);
+		free_side(&x->job[i].side[0]);
+		free_side(&x->job[i].side[1]);
+	}
 	free(x->in);
 	free(x->shard);
 	free(x->job);

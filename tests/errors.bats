@@ -918,3 +918,45 @@ nan_weights() {
 	[ "$status" = 2 ]
 	[[ ${lines[0]} == "g2t-split: unrecognized option '--bogus'" ]]
 }
+
+# --- one-vs-rest (split --ovr) -----------------------------------------------
+
+@test "usage: split --ovr --probability -> exit 2 (pairwise coupling is for pairs)" {
+	usage_fails g2t-split --ovr --probability "$DATA/iris.train.csv.gz"
+	expect_stderr 'one-vs-one pairs'
+}
+
+@test "train --probability on one-vs-rest tasks -> exit 2 naming the task, nothing written" {
+	g2t-split --ovr "$DATA/iris.train.csv.gz" >ovr.g2t
+	run --separate-stderr g2t-train --probability -o w ovr.g2t
+	expect_error g2t-train 2 'ovr\.g2t: byte [0-9]+: task 0: '
+	expect_stderr 'one-vs-rest tasks fit no probability sigmoid'
+	[ ! -e w ]
+}
+
+@test "predict --dag and --probability on a one-vs-rest model -> exit 2 saying why" {
+	g2t-split --ovr "$DATA/iris.train.csv.gz" | g2t-train | g2t-merge >ovr.model
+	run --separate-stderr g2t-predict --dag ovr.model "$DATA/iris.test.csv.gz"
+	expect_status 2
+	expect_no_stdout
+	expect_stderr '^g2t-predict: .*--dag: the model is one-vs-rest \(g2t-split --ovr\)'
+	run --separate-stderr g2t-predict --probability ovr.model "$DATA/iris.test.csv.gz"
+	expect_status 2
+	expect_stderr 'no pairwise sigmoids'
+}
+
+@test "serve: a one-vs-rest task set is refused at start -> exit 3, train it with g2t-train" {
+	g2t-split --ovr -o tasks "$DATA/iris.train.csv.gz"
+	run --separate-stderr g2t-serve --listen 127.0.0.1:0 --tasks tasks --state state --open
+	expect_error g2t-serve 3 'tasks/task-00000\.g2t: byte 8: '
+	expect_stderr "one-vs-rest tasks need every class's rows; train them with g2t-train"
+}
+
+@test "train: a SCHEMA with flags bit 4 (one-vs-rest) and two classes -> exit 3" {
+	g2t-split -c 0,1 "$DATA/digits.train.csv.gz" >two.g2t
+	put_u32 two.g2t 24 17
+	fix_record_crc two.g2t 8
+	run --separate-stderr g2t-train two.g2t
+	expect_error g2t-train 3 'two\.g2t: byte 8: '
+	expect_stderr 'flags bit 4 \(one-vs-rest\) is set, but two classes make one pair'
+}

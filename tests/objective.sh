@@ -1,5 +1,5 @@
 #!/bin/bash
-# objective.sh CSV LOSS [C [CLASS=W ...]] -- the exact solver's certificate
+# objective.sh [--ovr] CSV LOSS [C [CLASS=W ...]] -- the exact solver's certificate
 # against LIBLINEAR: every task of CSV (header, label last) trained by
 # g2t-split --algo dcd --loss LOSS --cost C [-w CLASS=W ...] |
 # g2t-train --stats, and by liblinear-train on the same rows (scaled to
@@ -10,9 +10,13 @@
 # LIBLINEAR stops at its iteration cap short of that tolerance (its primal
 # and the dual objective it prints more than 0.1 % apart), g2t's primal
 # must lie in that bracket of the optimum, widened by 0.1 %.
+# --ovr: one-vs-rest tasks (g2t-split --ovr), each against LIBLINEAR on its
+# class (+1) and every other class's rows (-1, weight 1).
 # Prints one summary line; exits 1 when a task misses.
 set -eu
 export LC_ALL=C
+ovr=()
+[ "$1" = --ovr ] && { ovr=(--ovr); shift; }
 csv=$1 loss=$2 cost=${3:-1}
 shift $(($# < 3 ? $# : 3))
 weights=("$@")
@@ -29,7 +33,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-objective.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 gzip -dcf "$csv" >"$work/data.csv"
-"$bin/g2t-split" --algo dcd --loss "$loss" --cost "$cost" "${wopts[@]}" "$work/data.csv" |
+"$bin/g2t-split" "${ovr[@]}" --algo dcd --loss "$loss" --cost "$cost" "${wopts[@]}" "$work/data.csv" |
 	"$bin/g2t-train" -j2 --stats >/dev/null 2>"$work/stats"
 
 # one file of scaled rows, svmlight without the label, per class (numbered
@@ -85,9 +89,17 @@ worst=0 bad=0 tasks=0 maxgap=0 capped_n=0
 while IFS=$'\t' read -r task a b rows passes p_g2t dual gap _; do
 	[ "$task" = task ] && continue
 	ia=$(awk -F'\t' -v n="$a" '$1 == n { print $2 }' "$work/classes")
-	ib=$(awk -F'\t' -v n="$b" '$1 == n { print $2 }' "$work/classes")
-	{ sed 's/^/1/' "$work/class$ia"; sed 's/^/-1/' "$work/class$ib"; } >"$work/pair"
-	wa=$(weight_of "$a") wb=$(weight_of "$b")
+	if [ ${#ovr[@]} = 1 ]; then
+		sed 's/^/1/' "$work/class$ia" >"$work/pair"
+		for f in "$work"/class[0-9]*; do
+			[ "$f" = "$work/class$ia" ] || sed 's/^/-1/' "$f"
+		done >>"$work/pair"
+		wa=$(weight_of "$a") wb=1
+	else
+		ib=$(awk -F'\t' -v n="$b" '$1 == n { print $2 }' "$work/classes")
+		{ sed 's/^/1/' "$work/class$ia"; sed 's/^/-1/' "$work/class$ib"; } >"$work/pair"
+		wa=$(weight_of "$a") wb=$(weight_of "$b")
+	fi
 	# LIBLINEAR prints its dual objective, as the value of a minimisation
 	d_ll=$(liblinear-train -s "$solver" -c "$cost" -w1 "$wa" -w-1 "$wb" -e 1e-6 -B 1 \
 		"$work/pair" "$work/model" | awk '$1 == "Objective" { print -$4 }')
@@ -108,5 +120,5 @@ while IFS=$'\t' read -r task a b rows passes p_g2t dual gap _; do
 	[ "$capped" = 1 ] || worst=$(awk -v a="$worst" -v b="$rel" 'BEGIN { print (b > a ? b : a) }')
 	maxgap=$(awk -v a="$maxgap" -v b="$gap" 'BEGIN { print (b > a ? b : a) }')
 done <"$work/stats"
-echo "$(basename "$csv") $loss C=$cost${weights[*]:+ weights ${weights[*]}}: $tasks tasks, largest |primal - liblinear's| / liblinear's $worst where liblinear converged, largest gap $maxgap ($capped_n where liblinear stopped short of its tolerance), $bad over 0.1 %"
+echo "$(basename "$csv")${ovr[*]:+ one-vs-rest} $loss C=$cost${weights[*]:+ weights ${weights[*]}}: $tasks tasks, largest |primal - liblinear's| / liblinear's $worst where liblinear converged, largest gap $maxgap ($capped_n where liblinear stopped short of its tolerance), $bad over 0.1 %"
 [ "$tasks" -gt 0 ] && [ "$bad" -eq 0 ]

@@ -532,6 +532,130 @@ classifiers() {
 	expect_accuracy_ge 0.95
 }
 
+# --- one-vs-rest (split --ovr) -----------------------------------------------
+
+# mixed_set DIR: the same 120 rows as DIR/mix.csv (a dense set: most values
+# non-zero, every feature's least value 0, so that min-max scaling is
+# svm-scale -l 0's) and DIR/mix.svm (a sparse set whose classes a and b, one
+# non-zero a row, get sparse shards and class d, all non-zero, a dense one).
+mixed_set() {
+	awk -v dir="$1" 'BEGIN { srand(3)
+		print "f1,f2,f3,f4,f5,f6,f7,f8,y" > (dir "/mix.csv")
+		for (r = 0; r < 120; r++) {
+			c = r % 4 == 0 ? "a" : r % 4 == 1 ? "b" : "d"; k = int(rand() * 8) + 1
+			line = ""; sv = c
+			for (i = 1; i <= 8; i++) {
+				v = c == "d" ? int(rand() * 9) + 1 : i == k ? int(rand() * 9) + 1 + (c == "a" ? i : 0) : 0
+				line = line v ","
+				if (v) sv = sv " " i ":" v
+			}
+			print line c > (dir "/mix.csv"); print sv > (dir "/mix.svm")
+		} }'
+}
+
+# shard_encodings FILE: the encoding of each SHARD record, in order.
+shard_encodings() {
+	local off
+	records "$1" | awk '$2 == 2 { print $1 }' | while read -r off; do
+		u32_at "$1" $((off + 8 + 12))
+	done | tr '\n' ' '
+}
+
+@test "split --ovr: K TASK records (k, K) and SCHEMA flags bit 4; -o DIR: K files of every shard, trained apart the stream's model" {
+	local off i
+	g2t-split --ovr "$DATA/digits.train.csv.gz" >"$T/s.g2t"
+	[ "$(records "$T/s.g2t" | awk '$2 == 3' | wc -l)" -eq 10 ]
+	[ "$(records "$T/s.g2t" | awk '$2 == 2' | wc -l)" -eq 10 ]
+	# SCHEMA flags (payload offset 8): bit 4 and bit 0 (numeric classes)
+	[ "$(u32_at "$T/s.g2t" $((8 + 8 + 8)))" -eq 17 ]
+	i=0
+	while read -r off _; do # task hash, schema id, then task, class_a, class_b
+		[ "$(od -An -tu4 -j $((off + 8 + 64)) -N12 "$T/s.g2t" | xargs)" = "$i $i 10" ]
+		i=$((i + 1))
+	done < <(records "$T/s.g2t" | awk '$2 == 3')
+	run --separate-stderr g2t-split --ovr -o "$T/tasks" "$DATA/digits.train.csv.gz"
+	expect_status 0
+	expect_dir_contents "$T/tasks" task-00000.g2t task-00001.g2t task-00002.g2t \
+		task-00003.g2t task-00004.g2t task-00005.g2t task-00006.g2t task-00007.g2t \
+		task-00008.g2t task-00009.g2t
+	[ "$(records "$T/tasks/task-00004.g2t" | awk '$2 == 2' | wc -l)" -eq 10 ]
+	for i in "$T"/tasks/*.g2t; do g2t-train "$i"; done >"$T/w"
+	g2t-merge "$T/w" >"$T/dir.model"
+	g2t-train -j2 "$T/s.g2t" | g2t-merge >"$T/stream.model"
+	expect_same "$T/dir.model" "$T/stream.model"
+	# g2t-train -j1 and -j2: the same bytes
+	g2t-train "$T/s.g2t" | g2t-merge >"$T/j1.model"
+	expect_same "$T/j1.model" "$T/stream.model"
+	# the MODEL: K = 10, P = 10
+	read -r off _ < <(records "$T/stream.model" | awk '$2 == 5')
+	[ "$(od -An -tu4 -j $((off + 8 + 32)) -N12 "$T/stream.model" | awk '{ print $1, $3 }')" = "10 10" ]
+}
+
+@test "split --ovr with two classes: the one-vs-one set, byte for byte" {
+	g2t-split --ovr -c 0,1 "$DATA/digits.train.csv.gz" >"$T/ovr"
+	g2t-split -c 0,1 "$DATA/digits.train.csv.gz" >"$T/ovo"
+	expect_same "$T/ovr" "$T/ovo"
+}
+
+@test "--ovr: letter and digits within 1 point of liblinear-train -s 1 -B 1, model P = K, svmlight predictions = CSV's" {
+	local ds
+	for ds in digits letter; do
+		run "$G2T_ROOT/tests/ovr.sh" "$DATA/$ds.train.csv.gz" "$DATA/$ds.test.csv.gz"
+		echo "$output"
+		expect_status 0
+		[[ $output == *"g2t --ovr"*ok ]]
+	done
+}
+
+@test "--ovr certificate: each task's primal (train --stats) within 0.1 % of liblinear's for its class, with and without -w" {
+	run "$G2T_ROOT/tests/objective.sh" --ovr "$DATA/iris.train.csv.gz" sqhinge
+	echo "$output"
+	expect_status 0
+	[[ $output == *"one-vs-rest sqhinge C=1: 3 tasks"*"0 over 0.1 %" ]]
+	run "$G2T_ROOT/tests/objective.sh" --ovr "$DATA/wine.train.csv.gz" hinge 2 2=3
+	echo "$output"
+	expect_status 0
+	[[ $output == *"3 tasks"*"0 over 0.1 %" ]]
+	# --stats names the -1 side "rest"
+	g2t-split --ovr "$DATA/iris.train.csv.gz" | g2t-train --stats 2>"$T/stats" >/dev/null
+	[ "$(awk -F'\t' 'NR > 1 { print $3 }' "$T/stats" | sort -u)" = rest ]
+}
+
+@test "--ovr over shards of mixed encodings (sparse and dense on one side): bit for bit the dense set's, every algorithm, --cv" {
+	local algo
+	mixed_set "$T"
+	g2t-split --ovr "$T/mix.svm" >"$T/s.g2t"
+	[ "$(shard_encodings "$T/s.g2t")" = "2 2 0 " ]
+	for algo in dcd asgd "pegasos -q 8" "dcd -q 8" "dcd --loss logistic"; do
+		# shellcheck disable=SC2086
+		g2t-split --ovr --algo $algo "$T/mix.svm" | g2t-train -j2 | g2t-merge >"$T/s.model"
+		# shellcheck disable=SC2086
+		g2t-split --ovr --algo $algo "$T/mix.csv" >"$T/d.g2t"
+		[ "$(shard_encodings "$T/d.g2t")" != "2 2 0 " ]
+		g2t-train "$T/d.g2t" | g2t-merge >"$T/d.model"
+		g2t-predict --values "$T/s.model" "$T/mix.svm" >"$T/s.values"
+		g2t-predict --values "$T/d.model" "$T/mix.csv" >"$T/d.values"
+		expect_same "$T/s.values" "$T/d.values"
+		[ "$(head -n 1 "$T/s.values")" = "$(printf 'class\ta\tb\td')" ]
+		[ "$(wc -l <"$T/s.values")" -eq 121 ]
+	done
+	# --cv: held-out folds over a side of several shards, the same C chosen
+	g2t-split --ovr "$T/mix.svm" | g2t-train -j2 --cv 3 --grid 0.1,1,10 --stats \
+		2>"$T/s.stats" | g2t-merge >"$T/s.model"
+	g2t-split --ovr "$T/mix.csv" | g2t-train --cv 3 --grid 0.1,1,10 --stats \
+		2>"$T/d.stats" | g2t-merge >"$T/d.model"
+	expect_same "$T/s.stats" "$T/d.stats"
+	[ "$(cut -f9 "$T/s.stats" | sort -u | wc -l)" -ge 3 ] # "cost" and two Cs
+	g2t-predict --values "$T/s.model" "$T/mix.svm" >"$T/s.values"
+	g2t-predict --values "$T/d.model" "$T/mix.csv" >"$T/d.values"
+	expect_same "$T/s.values" "$T/d.values"
+	# fixed point over 8-bit dense shards of one step (dcd: 0.83 here)
+	g2t-split --ovr --algo fixed "$T/mix.csv" | g2t-train -j2 | g2t-merge >"$T/f.model"
+	run --separate-stderr g2t-predict --eval "$T/f.model" "$T/mix.csv"
+	expect_status 0
+	expect_accuracy_ge 0.75
+}
+
 @test "--label by name and by number: label-first CSV splits like the original" {
 	zcat "$DATA/iris.train.csv.gz" |
 		awk -F, 'BEGIN { OFS = "," } { print $5, $1, $2, $3, $4 }' >"$T/lf.csv"

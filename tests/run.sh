@@ -98,7 +98,17 @@ for loss in sqhinge logistic; do
 	check "generated imbalanced, $loss, class weights (-w): every task's objective and gap" \
 		tests/objective.sh "$blobs" $loss 1 k01=0.2 k06=8 k07=30
 done
+check "digits, one-vs-rest, sqhinge: every task's objective and gap" \
+	tests/objective.sh --ovr tests/data/digits.train.csv.gz sqhinge
+check "generated imbalanced, one-vs-rest, hinge, class weights (-w): every task's objective and gap" \
+	tests/objective.sh --ovr "$blobs" hinge 1 k01=0.2 k06=8
 rm -f "$blobs"
+
+echo "# one-vs-rest against LIBLINEAR (liblinear-train -s 1 -B 1): within 1 point"
+for ds in digits letter; do
+	check "$ds: g2t-split --ovr against liblinear-train -s 1" \
+		tests/ovr.sh "tests/data/$ds.train.csv.gz" "tests/data/$ds.test.csv.gz"
+done
 
 echo "# accuracy against LIBSVM (svm-train -t 0 -c 1): within 0.5 points or one test row"
 shared=${G2T_SHARED_DATA:-../shared/data}

@@ -9,9 +9,11 @@
 # so; G2T_TEXT_SVM=0 skips svm-train (minutes).  LIBLINEAR also runs with
 # -B 1 on the rows scaled as g2t-split scales them (max |x| a feature),
 # the problem g2t's exact solver solves for each pair: what remains between
-# them is one-vs-one voting (g2t, svm-train) against one-vs-rest.  g2t
-# --probability (Platt sigmoids, pairwise coupling) is timed whole.  Exits
-# non-zero only when a g2t program fails.
+# them is one-vs-one voting (g2t, svm-train) against one-vs-rest, which
+# g2t-split --ovr makes: its row "g2t --ovr" is split --ovr | train | merge,
+# the wall time of the three, the largest peak RSS of them and the model's
+# bytes.  g2t --probability (Platt sigmoids, pairwise coupling) is timed
+# whole.  Exits non-zero only when a g2t program fails.
 set -eu
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
@@ -84,6 +86,19 @@ PY
 			row "g2t --probability, all" "$(awk 'NR == 1 { printf "%.2f%%", 100 * $2 }' \
 			    "$work/pp")" "${s}s" - "$(bytes "$work/pp.model")"
 	fi
+	# one-vs-rest: K tasks, each class against all the others' rows
+	ot=0 om=0
+	for stage in "o.g2t g2t-split --ovr $train" "o.w g2t-train -j$jobs $work/o.g2t" \
+	             "o.model g2t-merge $work/o.w"; do
+		read -r out prog args <<<"$stage"
+		# shellcheck disable=SC2086
+		g2t "$work/$out" "$bin/$prog" $args || { ot=; break; }
+		ot=$(awk -v a="$ot" -v b="$secs" 'BEGIN { printf "%.2f", a + b }')
+		om=$(awk -v a="$om" -v b="$mb" 'BEGIN { print (b > a ? b : a) }')
+	done
+	[ -n "$ot" ] && g2t "$work/op" "$bin/g2t-predict" -e "$work/o.model" "$test" &&
+		row "g2t --ovr" "$(awk 'NR == 1 { printf "%.2f%%", 100 * $2 }' "$work/op")" \
+		    "${ot}s" "${om}MB" "$(bytes "$work/o.model")"
 fi
 # liblinear(TRAIN, TEST, NAME, OPTIONS...): one row
 liblinear() {
