@@ -20,6 +20,9 @@ setup_file() {
 	g2t-split -o "$d/letter" "$DATA/letter.train.csv.gz"
 	g2t-split "$DATA/letter.train.csv.gz" | g2t-train -j2 | g2t-merge -o "$d/letter.model"
 	g2t-split -o "$d/iris" "$DATA/iris.train.csv.gz"
+	# letter's first five classes: ten tasks
+	zcat "$DATA/letter.train.csv.gz" | awk -F, 'NR == 1 || index("ABCDE", $NF) >= 1' |
+		g2t-split -o "$d/ae" -
 	mkdir "$d/keys"
 	for i in 1 2 3; do
 		g2t-pack --keygen -p "$d/keys/dev$i.pub" -s "$d/dev$i.key"
@@ -222,6 +225,17 @@ count_held() {
 	[[ ${stderr_lines[0]} =~ ^g2t-device:\ sp1/lease\.g2t:\ cannot\ train\ it\ \(.*\)\;\ set\ aside\ as\ lease\.bad$ ]]
 	[ -e sp1/lease.bad ] && [ ! -e sp1/lease.g2t ]
 	[ "$(status_of complete)" = true ]
+}
+
+@test "the lease size follows the link, not W_t: with W_t = 8 the first lease is one task (the link is not measured yet), yet results are held until 8 are in the spool: ten tasks in two packets" {
+	start_server srv --tasks "$F/ae" --state state --devices "$F/keys"
+	run --separate-stderr device 1 --min-batch 8 --max-batch 8 --once --stats stats
+	expect_status 0
+	[ "$(status_of complete)" = true ]
+	grep -qx 'trained 10' stats
+	grep -qx 'packets 2' stats
+	# leasing what W_t wants would be 8, then 2: two leases
+	awk '$1 == "leases" { exit !($2 >= 3) }' stats || { cat stats; return 1; }
 }
 
 @test "g2t-device: usage errors name the option and its range" {
