@@ -230,10 +230,10 @@ findings() {
 		echo
 		echo "## $set ($(cat "$out/tasks-$set") tasks; one machine: $(cut -d' ' -f1 "$out/one-$set") s, accuracy $(cut -d' ' -f2 "$out/one-$set"))"
 		echo
-		echo "| policy | seconds to model | leases re-issued | stale results | times unreachable (good mid poor) |"
-		echo "|---|---|---|---|---|"
+		echo "| policy | seconds to model | leases re-issued | backup leases | results ignored (stale) | refused (expired) | times unreachable (good mid poor) |"
+		echo "|---|---|---|---|---|---|---|"
 		for policy in $policies; do
-			echo "| $policy | $(cell "$set" "$policy" seconds) | $(cell "$set" "$policy" leases_reissued) | $(cell "$set" "$policy" results_stale) | $(for p in good mid poor; do printf '%s ' "$(stat "$set" "$policy" "${p}_failures" | cut -d' ' -f1)"; done) |"
+			echo "| $policy | $(cell "$set" "$policy" seconds) | $(cell "$set" "$policy" leases_reissued) | $(cell "$set" "$policy" leases_backup) | $(cell "$set" "$policy" results_stale) | $(cell "$set" "$policy" results_expired) | $(for p in good mid poor; do printf '%s ' "$(stat "$set" "$policy" "${p}_failures" | cut -d' ' -f1)"; done) |"
 		done
 		echo
 		echo "Per device, by link profile (medians over runs of the per-device mean):"

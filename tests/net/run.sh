@@ -6,14 +6,17 @@
 # OUT/model.
 #
 # POLICY: every (W_t = 1), fixed8 (W_t = 8) or adaptive (Algorithm 1: W_t =
-# 1/q from the measured link, 1 to 16, leasing as many tasks as W_t still
-# wants).  Each device is one g2t-device, as users run it.
+# 1/q from the measured link, 1 to 16).  Each device is one g2t-device, as
+# users run it: it leases what its link fetches in a few seconds, at most
+# what W_t still wants, and holds results until W_t.
 # FLEET: PROFILE:COUNT,... with profiles of bed.sh (good, mid, poor).
 # Environment: G2T_BIN (bin), TOOLS (build/tools), NET_TIMEOUT (seconds
 # before the run is abandoned, 900), NET_LEASE (lease timeout, 60).
 #
 # OUT/summary has one "key value" line per figure: seconds (to the complete
-# model), leases_reissued, results_stale, results_duplicate, and per
+# model), leases_reissued, leases_backup (backup leases of tasks still
+# leased), results_stale (ignored: their task was done), results_expired
+# (refused: lease expired and re-issued), packets_duplicate, and per
 # profile P: P_devices, P_bytes_up, P_bytes_down, P_requests, P_failures
 # (times a device found the server unreachable), P_net_ms and P_train_ms
 # (milliseconds devices spent waiting on the network and training).
@@ -134,8 +137,10 @@ metric() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "
 	echo "policy $policy"
 	echo "seconds $((ms / 1000)).$(printf %03d $((ms % 1000)))"
 	echo "leases_reissued $(metric g2t_leases_reissued_total)"
-	echo "results_stale $(metric 'g2t_results_total{outcome="stale"}')"
-	echo "results_duplicate $(metric 'g2t_results_total{outcome="duplicate"}')"
+	echo "leases_backup $(metric g2t_leases_backup_total)"
+	echo "results_stale $(metric 'g2t_results_total{outcome="ignored_stale"}')"
+	echo "results_expired $(metric 'g2t_results_total{outcome="refused",reason="lease_expired"}')"
+	echo "packets_duplicate $(metric g2t_packets_duplicate_total)"
 	# per profile: the relays' counts, the devices' --stats, their stderr
 	shopt -s nullglob
 	awk 'function dev(f) { sub(/\/[^\/]*$/, "", f); return f }
