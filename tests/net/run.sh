@@ -86,7 +86,7 @@ ip netns exec "${BED}c" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" 
 server=$!
 while [ ! -s "$work/port" ]; do sleep 0.05; done
 port=$(cat "$work/port")
-status() { ip netns exec "${BED}c" curl -s --max-time 30 "http://$BED_HUB:$port/v1/$1"; }
+status() { ip netns exec "${BED}c" curl -s --max-time 30 "http://$BED_HUB:$port/${1#/}"; }
 
 relays=()
 for i in $(seq "$devices"); do
@@ -104,11 +104,11 @@ for i in $(seq "$devices"); do
 		device $work/d$i $(cat "$work/d$i/proxy.port")" &
 	pids+=($!)
 done
-until status status | grep -q '"complete": *true'; do
+until status v1/status | grep -q '"complete": *true'; do
 	if [ $(($(now) - start)) -gt $((timeout * 1000)) ]; then
 		echo "run.sh: no complete model after $timeout s; the server's log and" \
 			"the devices' stderr are in $out/failed" >&2
-		status status >&2 || echo "run.sh: the server does not answer" >&2
+		status v1/status >&2 || echo "run.sh: the server does not answer" >&2
 		mkdir -p "$out/failed"
 		cp "$work/serve.log" "$out/failed/"
 		for i in $(seq "$devices"); do
@@ -127,8 +127,10 @@ wait "${pids[@]}" || true
 for i in $(seq "$devices"); do
 	while [ ! -s "$work/d$i/proxy.stats" ]; do sleep 0.05; done
 done
-status model > "$out/model"
+status v1/model > "$out/model"
 status metrics > "$out/metrics"
+grep -q '^g2t_leases_issued_total ' "$out/metrics" ||
+	{ echo "run.sh: the server gave no metrics" >&2; exit 1; }
 kill "$server"
 wait "$server" || true
 
