@@ -25,6 +25,7 @@
 #define TASK_DONE 2
 #define STATE_FORMAT 4 /* PRAGMA user_version of the schema below */
 #define SECRET_SIZE 8  /* random bytes of a lease token, after its row id */
+#define BACKUP_WINDOW "64" /* leased slots a backup pick looks at */
 
 struct g2t_store {
 	sqlite3 *db;
@@ -149,11 +150,14 @@ static int prepare_all(struct g2t_store *s, struct g2t_diag *d)
 		                    " AND s.deadline<?1%s ORDER BY s.deadline LIMIT 1" },
 	}, fixed[] = {
 		/*
-		 * A backup: the leased slot whose lease is oldest, of a task the
-		 * device has never leased and with no backup running on it.
+		 * A backup: of the BACKUP_WINDOW leased slots that run out first,
+		 * the one whose lease is oldest, of a task the device has never
+		 * leased and with no backup running on it.  The window bounds the
+		 * cost when every task is leased: a pick reads at most that many.
 		 */
-		{ &s->pick_backup, "SELECT s.id, s.task FROM slots s WHERE s.state=1"
-		                   " AND s.deadline>=?1 AND NOT EXISTS(SELECT 1 FROM slots t"
+		{ &s->pick_backup, "SELECT s.id, s.task FROM (SELECT id, task FROM slots"
+		                   " WHERE state=1 AND deadline>=?1 ORDER BY deadline"
+		                   " LIMIT " BACKUP_WINDOW ") s WHERE NOT EXISTS(SELECT 1 FROM slots t"
 		                   "  JOIN leases o ON o.slot=t.id WHERE t.task=s.task AND"
 		                   "  (o.device=?3 OR (o.backup=1 AND o.deadline>=?1 AND t.state=1)))"
 		                   " ORDER BY (SELECT max(id) FROM leases WHERE slot=s.id) LIMIT 1" },

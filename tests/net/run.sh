@@ -6,7 +6,8 @@
 # OUT/model.
 #
 # POLICY: every (W_t = 1), fixed8 (W_t = 8) or adaptive (Algorithm 1: W_t =
-# 1/q from the measured link, 1 to 16).  Each device is one g2t-device, as
+# 1/q from the measured link, 1 to 16), or adaptive-nobackups (the same, the
+# server giving no backup leases).  Each device is one g2t-device, as
 # users run it: it leases what its link fetches in a few seconds, at most
 # what W_t still wants, and holds results until W_t.
 # FLEET: PROFILE:COUNT,... with profiles of bed.sh (good, mid, poor).
@@ -31,11 +32,14 @@ timeout=${NET_TIMEOUT:-900} lease=${NET_LEASE:-60}
 . "$here/bed.sh"
 bed_can || { echo "run.sh: cannot make network namespaces (not root?)" >&2; exit 77; }
 
+serve_args=()
 case $policy in
 every) batch="--min-batch 1 --max-batch 1" ;;
 fixed8) batch="--min-batch 8 --max-batch 8" ;;
 adaptive) batch="--min-batch 1 --max-batch 16" ;;
-*) echo "run.sh: unknown policy '$policy' (every, fixed8, adaptive)" >&2; exit 2 ;;
+adaptive-nobackups) batch="--min-batch 1 --max-batch 16" serve_args=(--no-backups) ;;
+*) echo "run.sh: unknown policy '$policy' (every, fixed8, adaptive, adaptive-nobackups)" >&2
+	exit 2 ;;
 esac
 
 mkdir -p "$out"
@@ -82,7 +86,7 @@ wait "${made[@]}" || true  # every device's key and namespace, made at once
 
 ip netns exec "${BED}c" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" \
 	--devices "$work/keys" --listen "$BED_HUB:0" --port-file "$work/port" \
-	--lease-timeout "$lease" 2> "$work/serve.log" &
+	--lease-timeout "$lease" "${serve_args[@]}" 2> "$work/serve.log" &
 server=$!
 while [ ! -s "$work/port" ]; do sleep 0.05; done
 port=$(cat "$work/port")
