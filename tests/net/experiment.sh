@@ -17,7 +17,8 @@
 # NET_REPORT_ONLY=1 makes the report and plots again from OUT's runs.
 # Environment: NET_FLEET (good:10,mid:10,poor:10), NET_SMALL_FLEET
 # (good:4,mid:3,poor:3), NET_REPS (3), NET_SYNTHETIC_REPS (NET_REPS; the
-# whole experiment took 13 min 43 s on a loaded 2-core machine), NET_SETS
+# whole experiment took 19 min 54 s on a 2-core machine shared with other
+# work, load average about 10), NET_SETS
 # (letter synthetic),
 # G2T_BIN, TOOLS.  Needs root for the namespaces.
 set -eu
@@ -92,7 +93,7 @@ done
 # stat SET POLICY KEY: "median min max" over the runs
 stat() {
 	local f vals
-	vals=$(for f in "$out"/runs/"$1-$2"-*/summary; do field "$f" "$3"; done)
+	vals=$(for f in "$out"/runs/"$1-$2"-[0-9]*/summary; do field "$f" "$3"; done)
 	echo "$(echo "$vals" | median) $(echo "$vals" | sort -g | head -n 1) $(echo "$vals" | sort -g | tail -n 1)"
 }
 # cell SET POLICY KEY [SCALE]: "median (min-max)"
@@ -102,7 +103,7 @@ cell() {
 # per SET POLICY PROFILE KEY DIVKEY: median over runs of KEY / DIVKEY
 per() {
 	local f
-	for f in "$out"/runs/"$1-$2"-*/summary; do
+	for f in "$out"/runs/"$1-$2"-[0-9]*/summary; do
 		awk -v a="$3_$4" -v b="$5" '$1 == a { x = $2 } $1 == b { y = $2 }
 			END { if (y > 0) print x / y }' "$f"
 	done | median
@@ -111,7 +112,7 @@ per() {
 # trained (the runs' devices files), on average
 trained() {
 	local f
-	for f in "$out"/runs/"$1-$2"-*/devices; do
+	for f in "$out"/runs/"$1-$2"-[0-9]*/devices; do
 		awk -v p="$3" '$2 == p { n++; for (i = 3; i <= NF; i++) if ($i ~ /^trained=/) t += substr($i, 9) }
 			END { if (n) print t / n }' "$f"
 	done | median
@@ -194,7 +195,7 @@ fi
 # PROFILE devices over the tasks they trained (the runs' devices files)
 ratio() {
 	local f
-	for f in "$out"/runs/"$1-$2"-*/devices; do
+	for f in "$out"/runs/"$1-$2"-[0-9]*/devices; do
 		awk -v p="$3" -v k="$4" '$2 == p { for (i = 3; i <= NF; i++) {
 				split($i, kv, "="); if (kv[1] == k) x += kv[2]; if (kv[1] == "trained") t += kv[2] } }
 			END { if (t) print x / t }' "$f"
