@@ -21,6 +21,8 @@ static const char usage[] =
 	"      --tls-key FILE       ...and this key\n"
 	"      --lease-timeout S    seconds a device has for a task (300)\n"
 	"      --replicas R         distinct devices whose results must agree (1)\n"
+	"      --no-backups         no second lease on a task still leased when\n"
+	"                           nothing else is left\n"
 	"      --rate N             requests per second per device (50)\n"
 	"      --rate-per-address N signed requests per second per client address (500)\n"
 	"      --threads N          HTTP threads (one per core)\n"
@@ -31,7 +33,7 @@ static const char usage[] =
 	"  -V, --version            show the version\n";
 
 enum { OPT_OPEN = OPT_FIRST_FREE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_LEASE, OPT_REPLICAS,
-       OPT_RATE, OPT_ADDRESS_RATE, OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
+       OPT_NO_BACKUPS, OPT_RATE, OPT_ADDRESS_RATE, OPT_THREADS, OPT_MAX_CONN, OPT_PER_IP, OPT_PORT_FILE };
 
 static const struct option options[] = {
 	{ "tasks", required_argument, NULL, 't' },
@@ -43,6 +45,7 @@ static const struct option options[] = {
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 	{ "lease-timeout", required_argument, NULL, OPT_LEASE },
 	{ "replicas", required_argument, NULL, OPT_REPLICAS },
+	{ "no-backups", no_argument, NULL, OPT_NO_BACKUPS },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "rate-per-address", required_argument, NULL, OPT_ADDRESS_RATE },
 	{ "threads", required_argument, NULL, OPT_THREADS },
@@ -160,6 +163,7 @@ static int parse(int argc, char **argv, struct g2t_serve_opts *o, const char **t
 		case 'd': devices[o->ndevices++] = optarg; break;
 		case 'S': o->state = optarg; break;
 		case OPT_OPEN: o->open = 1; break;
+		case OPT_NO_BACKUPS: o->no_backups = 1; break;
 		case OPT_TLS_CERT: o->tls_cert = optarg; break;
 		case OPT_TLS_KEY: o->tls_key = optarg; break;
 		case OPT_PORT_FILE: *port_file = optarg; break;

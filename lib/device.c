@@ -21,6 +21,7 @@
 #include "g2t.h"
 
 #define IDLE_FIRST 1.0        /* seconds: first wait when idle or cut off */
+#define LEASE_SECONDS 5.0     /* a lease is what the link fetches in this long */
 
 struct device {
 	const struct g2t_device_opts *o;
@@ -30,6 +31,7 @@ struct device {
 	char lease[4096];          /* SPOOL/lease.g2t */
 	int state;                 /* the state last reported */
 	double backoff;            /* base of the next idle wait, seconds */
+	double task_seconds;       /* smoothed lease seconds per task; 0: none yet */
 };
 
 static const char *const state_name[] = {
@@ -245,30 +247,42 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 	                             .count = n };
 	struct g2t_out out;
 	int rc = g2t_out_open(&out, v->lease, v->d);
-	double t0 = seconds_now();
+	double t0 = seconds_now(), took;
 
 	memset(r, 0, sizeof *r);
 	if (rc)
 		return g2t_fail(v->d, rc, 0, -1, "%s: %s", v->lease, v->d->what);
 	rc = g2t_fetch_task(&fo, v->o->key, out.f, r, v->d);
-	v->st->net_seconds += seconds_now() - t0;
+	took = seconds_now() - t0;
+	v->st->net_seconds += took;
 	v->st->leases += !rc;
+	if (!rc && r->tasks) {
+		took /= (double)r->tasks;
+		v->task_seconds = v->task_seconds > 0.0 ? (v->task_seconds + took) / 2.0 : took;
+	}
 	if (!rc && (rc = g2t_out_commit(&out, v->d)))
 		r->local = 1;
 	g2t_out_abort(&out);
 	return rc;
 }
 
-/* Tasks to ask for: what W_t still wants, 1 to G2T_FETCH_MAX. */
+/*
+ * Tasks to ask for: what W_t still wants, 1 to G2T_FETCH_MAX, but no more
+ * than the last leases fetched in LEASE_SECONDS (one until a lease is
+ * measured): W_t bounds the results held, not the bytes of one download.
+ */
 static unsigned wanted(const struct device *v)
 {
 	double q = g2t_link_quality(g2t_spool_link(v->sp));
 	uint32_t w = g2t_batch_threshold(q, v->o->min_batch, v->o->max_batch);
 	uint32_t held = g2t_spool_held(v->sp);
+	double fits = v->task_seconds > 0.0 ? LEASE_SECONDS / v->task_seconds : 1.0;
+	unsigned n;
 
 	if (held >= w)
 		return 1;
-	return w - held > G2T_FETCH_MAX ? G2T_FETCH_MAX : w - held;
+	n = w - held > G2T_FETCH_MAX ? G2T_FETCH_MAX : w - held;
+	return fits < 1.0 ? 1 : fits < (double)n ? (unsigned)fits : n;
 }
 
 static int over_threshold(const struct device *v)
@@ -337,7 +351,7 @@ static int step(struct device *v)
 int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
                    struct g2t_diag *d)
 {
-	struct device v = { o, st, NULL, d, "", G2T_DEVICE_START, IDLE_FIRST };
+	struct device v = { o, st, NULL, d, "", G2T_DEVICE_START, IDLE_FIRST, 0.0 };
 	int rc;
 
 	memset(st, 0, sizeof *st);

@@ -527,6 +527,7 @@ struct g2t_lease {
 	long task;              /* -1: no work now */
 	long long deadline;     /* Unix seconds */
 	long long retry_after;  /* no work: seconds the device is held back */
+	int backup;             /* a second lease on a task still leased */
 };
 enum { G2T_SEEN_NEW, G2T_SEEN_SAME, G2T_SEEN_REPLAY };
 /* In order: taken (the first three), then refused. */
@@ -539,11 +540,14 @@ enum g2t_result_verdict {
 };
 struct g2t_store_counts {
 	long long tasks, pending, leased, done, issued, reissued, devices, disagreeing;
+	long long backups;      /* backup leases issued (not in issued) */
 };
 /* Opens the state in dir for tasks of `replicas` agreeing results each. */
 int g2t_store_open(struct g2t_store **s, const char *dir, unsigned replicas,
                    struct g2t_diag *d);
 void g2t_store_close(struct g2t_store *s);
+/* Whether a device may get a backup lease when no other work is left. */
+void g2t_store_backups(struct g2t_store *s, int on);
 int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
                     const struct g2t_task *tasks, size_t n, struct g2t_diag *d);
 /* Leases and results go in transactions: begin (durable: synchronous=FULL,
@@ -710,6 +714,7 @@ struct g2t_serve_opts {
 	const char *tls_cert, *tls_key;
 	long lease_timeout;         /* seconds, before adapting to the device */
 	unsigned replicas;          /* agreeing results a task needs, >= 1 */
+	int no_backups;             /* never lease a task still leased */
 	double rate;                /* requests per second per device */
 	double address_rate;        /* signed requests per second per address; 0: any */
 	size_t body_limit;          /* bytes of a request body, at most */

@@ -1442,13 +1442,15 @@ static enum MHD_Result status(struct g2t_server *s, struct MHD_Connection *c)
 	return json(c, 200, NULL,
 	            "{\"tasks\":{\"total\":%lld,\"pending\":%lld,\"leased\":%lld,\"done\":%lld},"
 	            "\"devices\":%lld,\"replicas\":%u,\"disagreeing_devices\":%lld,"
-	            "\"leases\":{\"issued\":%lld,\"reissued\":%lld,\"no_work\":%llu},"
+	            "\"leases\":{\"issued\":%lld,\"reissued\":%lld,\"backups\":%lld,"
+	            "\"no_work\":%llu},"
 	            "\"results\":{\"accepted\":%llu,\"recorded\":%llu,\"ignored_stale\":%llu,"
 	            "\"duplicates\":%llu,\"refused\":{%s}},\"requests\":{\"total\":%llu,"
 	            "\"denied\":%llu,\"rate_limited\":%llu,\"over_budget\":%llu},"
 	            "\"connections_dropped_slow\":%llu,\"complete\":%s}",
 	            n.tasks, n.pending, n.leased, n.done, n.devices, s->opts.replicas,
-	            n.disagreeing, n.issued, n.reissued, k.no_work, k.accepted, k.recorded,
+	            n.disagreeing, n.issued, n.reissued, n.backups, k.no_work, k.accepted,
+	            k.recorded,
 	            k.stale, k.duplicates, refused, k.requests, k.denied, k.rate_limited,
 	            k.over_budget, k.too_slow, n.done == n.tasks ? "true" : "false");
 }
@@ -1504,6 +1506,9 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	metric(f, "g2t_leases_reissued_total", "counter",
 	       "Leases given for a replica that had been leased before.",
 	       (unsigned long long)n.reissued);
+	metric(f, "g2t_leases_backup_total", "counter",
+	       "Backup leases: a second device on a task whose lease still runs, when no"
+	       " other work is left.", (unsigned long long)n.backups);
 	metric(f, "g2t_leases_no_work_total", "counter",
 	       "Lease requests answered 204, no work now.", k.no_work);
 	family(f, "g2t_results_total", "counter", "Weight sets received, by outcome: "
@@ -1758,9 +1763,9 @@ static enum MHD_Result page(struct g2t_server *s, struct MHD_Connection *c)
 		      "<a href=\"/v1/model\">/v1/model</a>.</p>\n", f);
 	else
 		fputs("<p id=\"model\" class=\"muted\">The model is not ready yet.</p>\n", f);
-	fprintf(f, "<p class=\"muted\">Leases %lld issued, %lld re-issued; results %llu "
-	        "accepted, %llu refused; %lld devices disagreeing.</p>\n", n.issued,
-	        n.reissued, k.accepted, k.refused[G2T_RESULT_UNKNOWN_LEASE] +
+	fprintf(f, "<p class=\"muted\">Leases %lld issued, %lld re-issued, %lld backups; "
+	        "results %llu accepted, %llu refused; %lld devices disagreeing.</p>\n",
+	        n.issued, n.reissued, n.backups, k.accepted, k.refused[G2T_RESULT_UNKNOWN_LEASE] +
 	        k.refused[G2T_RESULT_OTHER_DEVICE] + k.refused[G2T_RESULT_WRONG_TASK] +
 	        k.refused[G2T_RESULT_EXPIRED] + k.refused[G2T_RESULT_BAD], n.disagreeing);
 	page_devices(f, &l, now);
@@ -2150,8 +2155,10 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	g2t_keyring_clear(&keys);
 	if (rc)
 		return rc;
-	if ((rc = g2t_store_open(&s->store, o->state, o->replicas, d)) ||
-	    (rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)) ||
+	if ((rc = g2t_store_open(&s->store, o->state, o->replicas, d)))
+		return rc;
+	g2t_store_backups(s->store, !o->no_backups);
+	if ((rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)) ||
 	    (rc = g2t_store_counts(s->store, &n, (long long)time(NULL))))
 		return rc;
 	s->done = (size_t)n.done;

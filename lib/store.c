@@ -23,15 +23,18 @@
 #include "g2t.h"
 
 #define TASK_DONE 2
-#define STATE_FORMAT 3 /* PRAGMA user_version of the schema below */
+#define STATE_FORMAT 4 /* PRAGMA user_version of the schema below */
 #define SECRET_SIZE 8  /* random bytes of a lease token, after its row id */
+#define BACKUP_WINDOW "64" /* leased slots a backup pick looks at */
 
 struct g2t_store {
 	sqlite3 *db;
 	char path[4096];           /* of the database, for messages */
 	int lock_fd;               /* flock()ed: one server per state */
 	unsigned replicas;         /* agreeing results that complete a task */
-	sqlite3_stmt *pick_a, *pick_b, *pick_any, *pick_expired, *claim, *add_lease, *find_lease,
+	int backups;               /* backup leases when nothing else is left */
+	sqlite3_stmt *pick_a, *pick_b, *pick_any, *pick_expired, *pick_backup, *claim, *backup,
+	             *add_lease, *find_lease,
 	             *finish_slot, *finish, *close_slots, *vote, *agree, *shortfall, *add_slot,
 	             *disagreed, *seen, *remember, *device, *enrol, *credit;
 };
@@ -56,11 +59,12 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS slots_b ON slots(b, task) WHERE state=0;"
 	"CREATE INDEX IF NOT EXISTS slots_deadline ON slots(deadline) WHERE state=1;"
 	"CREATE INDEX IF NOT EXISTS slots_task ON slots(task);"
-	/* a lease's token is its id, big-endian, and its secret: leases append */
+	/* a lease's token is its id, big-endian, and its secret: leases append;
+	 * a backup lease is a second one on a slot whose lease still runs */
 	"CREATE TABLE IF NOT EXISTS leases("
 	"  id INTEGER PRIMARY KEY, secret BLOB NOT NULL, task INTEGER NOT NULL,"
 	"  slot INTEGER NOT NULL, device BLOB NOT NULL, issued INTEGER NOT NULL,"
-	"  deadline INTEGER NOT NULL);"
+	"  deadline INTEGER NOT NULL, backup INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS leases_slot ON leases(slot);"
 	"CREATE TABLE IF NOT EXISTS votes("       /* results while replicas disagree */
 	"  task INTEGER NOT NULL, device BLOB NOT NULL, digest BLOB NOT NULL,"
@@ -109,6 +113,9 @@ static int check_format(struct g2t_store *s, const char *dir, struct g2t_diag *d
 	sqlite3_finalize(q);
 	if (version < 0)
 		return fail(s, d);
+	if (version == 3) /* format 4 added leases.backup */
+		return exec(s, "ALTER TABLE leases ADD COLUMN backup INTEGER NOT NULL DEFAULT 0;"
+		            " PRAGMA user_version=4", d);
 	if (version == 0 && tables == 0) {
 		char sql[40];
 
@@ -142,14 +149,30 @@ static int prepare_all(struct g2t_store *s, struct g2t_diag *d)
 		{ &s->pick_expired, "SELECT s.id, s.task FROM slots s WHERE s.state=1"
 		                    " AND s.deadline<?1%s ORDER BY s.deadline LIMIT 1" },
 	}, fixed[] = {
+		/*
+		 * A backup: of the BACKUP_WINDOW leased slots that run out first,
+		 * the one whose lease is oldest, of a task the device has never
+		 * leased and with no backup running on it.  The window bounds the
+		 * cost when every task is leased: a pick reads at most that many.
+		 */
+		{ &s->pick_backup, "SELECT s.id, s.task FROM (SELECT id, task FROM slots"
+		                   " WHERE state=1 AND deadline>=?1 ORDER BY deadline"
+		                   " LIMIT " BACKUP_WINDOW ") s WHERE NOT EXISTS(SELECT 1 FROM slots t"
+		                   "  JOIN leases o ON o.slot=t.id WHERE t.task=s.task AND"
+		                   "  (o.device=?3 OR (o.backup=1 AND o.deadline>=?1 AND t.state=1)))"
+		                   " ORDER BY (SELECT max(id) FROM leases WHERE slot=s.id) LIMIT 1" },
 		{ &s->claim, "UPDATE slots SET state=1, deadline=?2, issued=issued+1 WHERE id=?1"
 		             " AND (state=0 OR (state=1 AND deadline<?3))" },
-		{ &s->add_lease, "INSERT INTO leases(secret, task, slot, device, issued, deadline)"
-		                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)" },
-		/* the lease, its task's state, how often its slot was leased since */
+		/* the slot runs out when its last lease does */
+		{ &s->backup, "UPDATE slots SET deadline=max(deadline, ?2) WHERE id=?1 AND state=1"
+		              " AND deadline>=?3" },
+		{ &s->add_lease, "INSERT INTO leases(secret, task, slot, device, issued, deadline,"
+		                 " backup) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+		/* the lease, its task's state, how often its slot was leased since
+		 * (backups aside: they do not take a lease away) */
 		{ &s->find_lease, "SELECT l.task, l.device, l.issued, l.deadline, t.state,"
 		                  " (SELECT count(*) FROM leases o WHERE o.slot=l.slot"
-		                  "  AND o.id>l.id), l.slot FROM leases l"
+		                  "  AND o.id>l.id AND o.backup=0), l.slot FROM leases l"
 		                  " JOIN tasks t ON t.id=l.task WHERE l.id=?1 AND l.secret=?2" },
 		{ &s->finish_slot, "UPDATE slots SET state=2 WHERE id=?1 AND state<>2" },
 		{ &s->finish, "UPDATE tasks SET state=2, result=?2 WHERE id=?1 AND state<>2" },
@@ -199,6 +222,7 @@ int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
 		return G2T_ENOMEM;
 	s->lock_fd = -1;
 	s->replicas = replicas;
+	s->backups = 1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
 	snprintf(path, sizeof path, "%s/lock", dir);
@@ -218,10 +242,16 @@ int g2t_store_open(struct g2t_store **out, const char *dir, unsigned replicas,
 	return prepare_all(s, d);
 }
 
+void g2t_store_backups(struct g2t_store *s, int on)
+{
+	s->backups = on;
+}
+
 static void finalize_all(struct g2t_store *s)
 {
 	sqlite3_stmt **all[] = {
-		&s->pick_a, &s->pick_b, &s->pick_any, &s->pick_expired, &s->claim, &s->add_lease,
+		&s->pick_a, &s->pick_b, &s->pick_any, &s->pick_expired, &s->pick_backup, &s->claim,
+		&s->backup, &s->add_lease,
 		&s->find_lease, &s->finish_slot, &s->finish, &s->close_slots, &s->vote,
 		&s->agree, &s->shortfall, &s->add_slot, &s->disagreed, &s->seen, &s->remember,
 		&s->device, &s->enrol, &s->credit
@@ -376,14 +406,14 @@ static long first_slot(sqlite3_stmt *q, const uint8_t *key, long *task)
 /*
  * Picks a slot: of the lowest task that has an open one and uses one of the
  * device's classes near[0..n), else any open one, else one whose lease ran
- * out.
+ * out, else a backup of one still leased.
  */
 static long pick(struct g2t_store *s, const uint8_t *key, long long now,
-                 const uint32_t *near, size_t n, long *task, int *expired)
+                 const uint32_t *near, size_t n, long *task, int *expired, int *backup)
 {
 	long slot = -1, t;
 
-	*expired = 0;
+	*expired = *backup = 0;
 	for (size_t i = 0; i < 2 * n; i++) {
 		sqlite3_stmt *q = i % 2 ? s->pick_b : s->pick_a;
 		long found;
@@ -401,6 +431,11 @@ static long pick(struct g2t_store *s, const uint8_t *key, long long now,
 		slot = first_slot(s->pick_expired, key, task);
 		*expired = slot >= 0;
 	}
+	if (slot < 0 && s->backups) {
+		sqlite3_bind_int64(s->pick_backup, 1, now);
+		slot = first_slot(s->pick_backup, key, task);
+		*backup = slot >= 0;
+	}
 	return slot;
 }
 
@@ -408,7 +443,8 @@ static long pick(struct g2t_store *s, const uint8_t *key, long long now,
 #define BACKOFF_STREAK 3
 #define BACKOFF_MAX 3600
 
-/* The last holder of an expired lease lost it: count it against them. */
+/* The last holder of an expired lease, and its backup's, lost it: count it
+ * against them. */
 static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 {
 	sqlite3_stmt *q;
@@ -417,7 +453,8 @@ static int lost_lease(struct g2t_store *s, long slot, long long now, long base)
 	if (sqlite3_prepare_v2(s->db,
 	        "UPDATE devices SET expired=expired+1, streak=streak+1, backoff=CASE"
 	        " WHEN streak+1>=?3 THEN ?2+min(?4<<min(streak+1-?3, 20), ?5) ELSE backoff END"
-	        " WHERE key=(SELECT device FROM leases WHERE slot=?1 ORDER BY id DESC LIMIT 1)",
+	        " WHERE key IN (SELECT device FROM leases WHERE slot=?1 AND id>=(SELECT max(id)"
+	        "  FROM leases WHERE slot=?1 AND backup=0))",
 	        -1, &q, NULL) != SQLITE_OK)
 		return rc;
 	sqlite3_bind_int64(q, 1, slot);
@@ -461,11 +498,13 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
 {
 	struct device dev = device_of(s, key);
 	uint8_t *secret = token + 8;
-	int rc = G2T_OK, expired = 0;
+	sqlite3_stmt *q;
+	int rc = G2T_OK, expired = 0, backup = 0;
 	long slot = -1, task = -1;
 	uint64_t id;
 
 	out->task = -1;
+	out->backup = 0;
 	out->retry_after = dev.backoff > now ? dev.backoff - now : 0;
 	if (!dev.known) {
 		sqlite3_bind_blob(s->enrol, 1, key, G2T_PK_SIZE, SQLITE_STATIC);
@@ -473,18 +512,20 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
 		sqlite3_reset(s->enrol);
 	}
 	if (!rc && !out->retry_after)
-		slot = pick(s, key, now, near, nnear, &task, &expired);
+		slot = pick(s, key, now, near, nnear, &task, &expired, &backup);
 	if (expired && lost_lease(s, slot, now, base))
 		rc = fail(s, d);
 	if (slot < 0 || rc)
 		return rc;
 	out->deadline = now + lease_seconds(&dev, base);
-	sqlite3_bind_int64(s->claim, 1, slot);
-	sqlite3_bind_int64(s->claim, 2, out->deadline);
-	sqlite3_bind_int64(s->claim, 3, now);
-	if (sqlite3_step(s->claim) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+	out->backup = backup;
+	q = backup ? s->backup : s->claim;
+	sqlite3_bind_int64(q, 1, slot);
+	sqlite3_bind_int64(q, 2, out->deadline);
+	sqlite3_bind_int64(q, 3, now);
+	if (sqlite3_step(q) != SQLITE_DONE || sqlite3_changes(s->db) != 1)
 		rc = fail(s, d);
-	sqlite3_reset(s->claim);
+	sqlite3_reset(q);
 	randombytes_buf(secret, SECRET_SIZE);
 	sqlite3_bind_blob(s->add_lease, 1, secret, SECRET_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(s->add_lease, 2, task);
@@ -492,6 +533,7 @@ int g2t_store_lease(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], long lo
 	sqlite3_bind_blob(s->add_lease, 4, key, G2T_PK_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(s->add_lease, 5, now);
 	sqlite3_bind_int64(s->add_lease, 6, out->deadline);
+	sqlite3_bind_int(s->add_lease, 7, backup);
 	if (!rc && sqlite3_step(s->add_lease) != SQLITE_DONE)
 		rc = fail(s, d);
 	sqlite3_reset(s->add_lease);
@@ -697,7 +739,8 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 	        "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks WHERE state=2),"
 	        " (SELECT count(DISTINCT task) FROM slots WHERE state=1 AND deadline>=?1),"
 	        " sum(issued), sum(max(issued-1, 0)), (SELECT count(*) FROM devices),"
-	        " (SELECT count(*) FROM devices WHERE disagreed>0) FROM slots",
+	        " (SELECT count(*) FROM devices WHERE disagreed>0),"
+	        " (SELECT count(*) FROM leases WHERE backup=1) FROM slots",
 	        -1, &q, NULL) != SQLITE_OK)
 		return G2T_EIO;
 	sqlite3_bind_int64(q, 1, now);
@@ -711,6 +754,7 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 		c->reissued = sqlite3_column_int64(q, 4);
 		c->devices = sqlite3_column_int64(q, 5);
 		c->disagreeing = sqlite3_column_int64(q, 6);
+		c->backups = sqlite3_column_int64(q, 7);
 	}
 	sqlite3_finalize(q);
 	return rc;
@@ -745,7 +789,8 @@ int g2t_store_each_device(struct g2t_store *s,
 	if (sqlite3_prepare_v2(s->db, "SELECT key, done, expired, disagreed,"
 	                       " (SELECT count(*) FROM leases l JOIN slots t ON t.id=l.slot"
 	                       "  WHERE l.device=d.key AND t.state=1 AND l.deadline>=?1"
-	                       "  AND l.id=(SELECT max(id) FROM leases WHERE slot=t.id))"
+	                       "  AND l.id>=(SELECT max(id) FROM leases WHERE slot=t.id"
+	                       "  AND backup=0))"
 	                       " FROM devices d ORDER BY key", -1, &q, NULL) != SQLITE_OK)
 		return G2T_EIO;
 	sqlite3_bind_int64(q, 1, now);

@@ -20,6 +20,9 @@ setup_file() {
 	g2t-split -o "$d/letter" "$DATA/letter.train.csv.gz"
 	g2t-split "$DATA/letter.train.csv.gz" | g2t-train -j2 | g2t-merge -o "$d/letter.model"
 	g2t-split -o "$d/iris" "$DATA/iris.train.csv.gz"
+	# letter's first five classes: ten tasks
+	zcat "$DATA/letter.train.csv.gz" | awk -F, 'NR == 1 || index("ABCDE", $NF) >= 1' |
+		g2t-split -o "$d/ae" -
 	mkdir "$d/keys"
 	for i in 1 2 3; do
 		g2t-pack --keygen -p "$d/keys/dev$i.pub" -s "$d/dev$i.key"
@@ -74,7 +77,7 @@ expect_model() {
 
 @test "letter: three g2t-device commands finish the 325 tasks; the model is byte-identical to split | train | merge; --stats counts them" {
 	start_server srv --tasks "$F/letter" --state state --devices "$F/keys"
-	local i start rc=0 seconds
+	local i start rc=0 seconds backups
 	start=$EPOCHREALTIME
 	for i in 1 2 3; do
 		device_bg "$i" --stats "stats$i"
@@ -88,6 +91,7 @@ expect_model() {
 	[ "$rc" = 0 ] || { cat err*; return 1; }
 	[ "$(status_of complete)" = true ]
 	[ "$(status_of reissued)" = 0 ]
+	backups=$(status_of backups)
 	expect_model
 	# each device said when it started working and when all was done; no more
 	for i in 1 2 3; do
@@ -96,9 +100,11 @@ expect_model() {
 		[ "$(wc -l <"err$i")" -le 4 ]
 		[ ! -e "sp$i/lease.g2t" ] && [ "$(count_held "sp$i")" = 0 ]
 	done
-	# every task trained once, by one of the three; each device leased, sent
-	# and spent time both on the network and training
-	[ "$(cat stats1 stats2 stats3 | awk '$1 == "trained" { n += $2 } END { print n }')" = 325 ]
+	# every task trained once, by one of the three, and each backup lease
+	# once more; each device leased, sent and spent time both on the network
+	# and training
+	[ "$(cat stats1 stats2 stats3 | awk '$1 == "trained" { n += $2 } END { print n }')" = \
+		$((325 + backups)) ]
 	for i in 1 2 3; do
 		awk '$1 == "leases" && $2 >= 1 { l = 1 } $1 == "packets" && $2 >= 1 { p = 1 }
 		     $1 == "net_ms" && $2 > 0 { n = 1 } $1 == "refused" && $2 == 0 { r = 1 }
@@ -150,7 +156,7 @@ count_held() {
 }
 
 @test "idle polls are silent: --once with no work exits 0 and, once the state is known, prints nothing" {
-	start_server srv --tasks "$F/iris" --state state --devices "$F/keys"
+	start_server srv --tasks "$F/iris" --state state --devices "$F/keys" --no-backups
 	# every task leased away by another key: no work for device 2
 	run --separate-stderr g2t-fetch -s "$F/dev1.key" -n 3 --no-cache -o /dev/null "$SERVER_URL"
 	expect_status 0
@@ -222,6 +228,17 @@ count_held() {
 	[[ ${stderr_lines[0]} =~ ^g2t-device:\ sp1/lease\.g2t:\ cannot\ train\ it\ \(.*\)\;\ set\ aside\ as\ lease\.bad$ ]]
 	[ -e sp1/lease.bad ] && [ ! -e sp1/lease.g2t ]
 	[ "$(status_of complete)" = true ]
+}
+
+@test "the lease size follows the link, not W_t: with W_t = 8 the first lease is one task (the link is not measured yet), yet results are held until 8 are in the spool: ten tasks in two packets" {
+	start_server srv --tasks "$F/ae" --state state --devices "$F/keys"
+	run --separate-stderr device 1 --min-batch 8 --max-batch 8 --once --stats stats
+	expect_status 0
+	[ "$(status_of complete)" = true ]
+	grep -qx 'trained 10' stats
+	grep -qx 'packets 2' stats
+	# leasing what W_t wants would be 8, then 2: two leases
+	awk '$1 == "leases" { exit !($2 >= 3) }' stats || { cat stats; return 1; }
 }
 
 @test "g2t-device: usage errors name the option and its range" {

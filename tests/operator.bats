@@ -158,6 +158,7 @@ metric_of() {
 	    'g2t_devices_disagreeing': s["disagreeing_devices"],
 	    'g2t_leases_issued_total': s["leases"]["issued"],
 	    'g2t_leases_reissued_total': s["leases"]["reissued"],
+	    'g2t_leases_backup_total': s["leases"]["backups"],
 	    'g2t_leases_no_work_total': s["leases"]["no_work"],
 	    'g2t_results_total{outcome="accepted"}': s["results"]["accepted"],
 	    'g2t_results_total{outcome="recorded"}': s["results"]["recorded"],

@@ -67,8 +67,10 @@ for d in $devices; do
 	g2t-pack --keygen -p "$tmp/keys/$d.pub" -s "$tmp/$d/key"
 done
 
+# no backup leases: the host device would take over the microcontrollers'
+# tasks at the tail, and each device must have done some of its own
 g2t-serve --listen 127.0.0.1:0 --port-file "$tmp/port" --tasks "$tmp/tasks" \
-	--state "$tmp/state" --devices "$tmp/keys" --replicas "$replicas" \
+	--state "$tmp/state" --devices "$tmp/keys" --replicas "$replicas" --no-backups \
 	< /dev/null > "$tmp/serve.out" 2> "$tmp/serve.log" &
 srv=$!
 pids="$pids $srv"

@@ -539,7 +539,7 @@ cached_schema() {
 }
 
 @test "lease expiry: a silent device's task is re-issued; its late result is refused (409), later ignored; nothing applied twice" {
-	serve --lease-timeout 2
+	serve --lease-timeout 2 --no-backups
 	local start held i elapsed
 	lease "$KEY" a0.g2t # device A holds this one and goes silent
 	start=$EPOCHREALTIME # the lease began before this
@@ -573,6 +573,80 @@ cached_schema() {
 	expect_code 200
 	expect_body '"status":"ignored"'
 	expect_stat accepted 3 ignored_stale 1 done 3
+	expect_model
+}
+
+@test "backup lease: with nothing else left, another device gets the oldest task still leased, never its holder, one backup a task; its result completes the model, the holder's later one is ignored and changes nothing" {
+	g2t-pack --keygen -p k3.pub -s k3.key
+	serve --devices k3.pub
+	lease "$KEY" a0.g2t # device A holds this one and goes silent
+	lease "$KEY" a1.g2t
+	lease "$KEY" a2.g2t
+	deliver a1.g2t "$KEY" spa
+	expect_stat done 1 leased 2 backups 0
+	# the holder gets no backup of its own task
+	run --separate-stderr g2t-fetch -s "$KEY" --no-cache -o none.g2t "$SERVER_URL"
+	expect_status 75
+	# B does: the oldest lease still running, A's first
+	lease "$KEY2" b0.g2t
+	[ "$(task_of b0.g2t)" = "$(task_of a0.g2t)" ]
+	[ "$(token_of b0.g2t)" != "$(token_of a0.g2t)" ]
+	expect_stat backups 1 issued 3 reissued 0
+	# one backup a task: the next goes to A's other task, then no work
+	lease k3.key c2.g2t
+	[ "$(task_of c2.g2t)" = "$(task_of a2.g2t)" ]
+	run --separate-stderr g2t-fetch -s k3.key --no-cache -o none.g2t "$SERVER_URL"
+	expect_status 75
+	expect_stat backups 2 leased 2
+	deliver a2.g2t "$KEY" spa
+	deliver b0.g2t "$KEY2" spb
+	expect_stat done 3 accepted 3 complete true
+	expect_model
+	cp model first.model
+	# the holder and the other backup come back late: acknowledged, ignored
+	deliver a0.g2t "$KEY" spa
+	deliver c2.g2t k3.key spc
+	expect_stat accepted 3 ignored_stale 2 done 3 reissued 0
+	expect_model
+	expect_same model first.model
+}
+
+@test "--replicas 2 with backups: a backup goes to a device with no lease of the task and stands in for one replica: its result is that replica's vote, the holder's then ignored; two devices still agree" {
+	g2t-pack --keygen -p k3.pub -s k3.key
+	serve --replicas 2 --devices k3.pub
+	local i
+	for i in 0 1 2; do
+		lease "$KEY" "a$i.g2t"
+		lease "$KEY2" "b$i.g2t"
+	done
+	expect_stat pending 0 backups 0
+	# A and B hold a lease of every task: neither gets a backup
+	run --separate-stderr g2t-fetch -s "$KEY" --no-cache -o none.g2t "$SERVER_URL"
+	expect_status 75
+	run --separate-stderr g2t-fetch -s "$KEY2" --no-cache -o none.g2t "$SERVER_URL"
+	expect_status 75
+	# a third device gets one backup of each task, oldest lease first
+	for i in 0 1 2; do
+		lease k3.key "c$i.g2t"
+		[ "$(task_of "c$i.g2t")" = "$(task_of "a$i.g2t")" ]
+	done
+	run --separate-stderr g2t-fetch -s k3.key --no-cache -o none.g2t "$SERVER_URL"
+	expect_status 75
+	expect_stat backups 3 issued 6
+	# the backups' results are the votes of A's replicas: A's are then late
+	for i in 0 1 2; do
+		deliver "c$i.g2t" k3.key spc
+	done
+	expect_stat recorded 3 done 0
+	for i in 0 1 2; do
+		deliver "a$i.g2t" "$KEY" spa
+	done
+	expect_stat recorded 3 ignored_stale 3 done 0
+	# B's replicas agree with the backups': two devices each task
+	for i in 0 1 2; do
+		deliver "b$i.g2t" "$KEY2" spb
+	done
+	expect_stat accepted 3 done 3 complete true disagreeing_devices 0
 	expect_model
 }
 

@@ -5,7 +5,8 @@
 #
 #  1. Policies: letter (325 tasks) and the 95-class synthetic set (4,465
 #     tasks) trained by a fleet of good, mid and poor devices under W_t = 1,
-#     W_t = 8 and the adaptive W_t, each cell NET_REPS times (3): time to
+#     W_t = 8 and the adaptive W_t, and the adaptive W_t with a server that
+#     gives no backup leases, each cell NET_REPS times (3): time to
 #     the model, bytes, requests, failures, leases re-issued, stale results,
 #     communication over computation per profile; the model must be the same
 #     bytes in every run.
@@ -15,8 +16,9 @@
 #
 # NET_REPORT_ONLY=1 makes the report and plots again from OUT's runs.
 # Environment: NET_FLEET (good:10,mid:10,poor:10), NET_SMALL_FLEET
-# (good:4,mid:3,poor:3), NET_REPS (3), NET_SYNTHETIC_REPS (1: each of its
-# runs takes minutes, and make experiment must end within 30), NET_SETS
+# (good:4,mid:3,poor:3), NET_REPS (3), NET_SYNTHETIC_REPS (NET_REPS; the
+# whole experiment took 19 min 54 s on a 2-core machine shared with other
+# work, load average about 10), NET_SETS
 # (letter synthetic),
 # G2T_BIN, TOOLS.  Needs root for the namespaces.
 set -eu
@@ -28,7 +30,7 @@ fleet=${NET_FLEET:-good:10,mid:10,poor:10}
 small=${NET_SMALL_FLEET:-good:4,mid:3,poor:3}
 reps=${NET_REPS:-3}
 sets=${NET_SETS:-letter synthetic}
-policies="every fixed8 adaptive"
+policies="every fixed8 adaptive adaptive-nobackups"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 say() { echo "experiment: $*" >&2; }
@@ -75,7 +77,7 @@ for set in ${sets_run-$sets}; do
 	one_machine "$set" 0 > "$out/one-$set"
 	ls "$work/$set-0/tasks" | wc -l > "$out/tasks-$set"
 	n=$reps
-	[ "$set" != synthetic ] || n=${NET_SYNTHETIC_REPS:-1}
+	[ "$set" != synthetic ] || n=${NET_SYNTHETIC_REPS:-$reps}
 	for policy in $policies; do
 		for r in $(seq "$n"); do
 			say "$set, $policy, run $r of $n ($fleet)"
@@ -91,7 +93,7 @@ done
 # stat SET POLICY KEY: "median min max" over the runs
 stat() {
 	local f vals
-	vals=$(for f in "$out"/runs/"$1-$2"-*/summary; do field "$f" "$3"; done)
+	vals=$(for f in "$out"/runs/"$1-$2"-[0-9]*/summary; do field "$f" "$3"; done)
 	echo "$(echo "$vals" | median) $(echo "$vals" | sort -g | head -n 1) $(echo "$vals" | sort -g | tail -n 1)"
 }
 # cell SET POLICY KEY [SCALE]: "median (min-max)"
@@ -101,7 +103,7 @@ cell() {
 # per SET POLICY PROFILE KEY DIVKEY: median over runs of KEY / DIVKEY
 per() {
 	local f
-	for f in "$out"/runs/"$1-$2"-*/summary; do
+	for f in "$out"/runs/"$1-$2"-[0-9]*/summary; do
 		awk -v a="$3_$4" -v b="$5" '$1 == a { x = $2 } $1 == b { y = $2 }
 			END { if (y > 0) print x / y }' "$f"
 	done | median
@@ -110,7 +112,7 @@ per() {
 # trained (the runs' devices files), on average
 trained() {
 	local f
-	for f in "$out"/runs/"$1-$2"-*/devices; do
+	for f in "$out"/runs/"$1-$2"-[0-9]*/devices; do
 		awk -v p="$3" '$2 == p { n++; for (i = 3; i <= NF; i++) if ($i ~ /^trained=/) t += substr($i, 9) }
 			END { if (n) print t / n }' "$f"
 	done | median
@@ -189,31 +191,60 @@ if command -v gnuplot > /dev/null; then
 	EOF
 fi
 
+# ratio SET POLICY PROFILE KEY: median over runs of KEY summed over the
+# PROFILE devices over the tasks they trained (the runs' devices files)
+ratio() {
+	local f
+	for f in "$out"/runs/"$1-$2"-[0-9]*/devices; do
+		awk -v p="$3" -v k="$4" '$2 == p { for (i = 3; i <= NF; i++) {
+				split($i, kv, "="); if (kv[1] == k) x += kv[2]; if (kv[1] == "trained") t += kv[2] } }
+			END { if (t) print x / t }' "$f"
+	done | median
+}
+
 # findings SET: the comparisons of the report, in words, from the medians.
 findings() {
-	local e f a re ra be ba
+	local e f a
 	e=$(stat "$1" every seconds | cut -d' ' -f1)
 	f=$(stat "$1" fixed8 seconds | cut -d' ' -f1)
 	a=$(stat "$1" adaptive seconds | cut -d' ' -f1)
-	re=$(per "$1" every poor requests poor_devices)
-	ra=$(per "$1" adaptive poor requests poor_devices)
-	be=$(per "$1" every poor bytes_up poor_devices)
-	ba=$(per "$1" adaptive poor bytes_up poor_devices)
-	awk -v set="$1" -v e="$e" -v f="$f" -v a="$a" -v re="$re" -v ra="$ra" -v be="$be" \
-		-v te="$(trained "$1" every poor)" -v tf="$(trained "$1" fixed8 poor)" \
-		-v ta="$(trained "$1" adaptive poor)" \
-		-v ba="$ba" -v stale="$(stat "$1" adaptive results_stale | cut -d' ' -f3)" 'BEGIN {
+	awk -v set="$1" -v e="$e" -v f="$f" -v a="$a" \
+		-v nb="$(stat "$1" adaptive-nobackups seconds)" \
+		-v tp="$(trained "$1" adaptive poor)" -v tpe="$(trained "$1" every poor)" \
+		-v re="$(per "$1" every poor requests poor_devices)" \
+		-v ra="$(per "$1" adaptive poor requests poor_devices)" \
+		-v be="$(per "$1" every poor bytes_up poor_devices)" \
+		-v ba="$(per "$1" adaptive poor bytes_up poor_devices)" \
+		-v gf="$(ratio "$1" fixed8 good requests)" -v ga="$(ratio "$1" adaptive good requests)" \
+		-v lp="$(ratio "$1" adaptive poor leases)" -v pp="$(ratio "$1" adaptive poor packets)" \
+		-v lm="$(ratio "$1" adaptive mid leases)" -v pm="$(ratio "$1" adaptive mid packets)" \
+		-v bk="$(stat "$1" adaptive leases_backup | cut -d' ' -f1)" \
+		-v bkf="$(stat "$1" fixed8 leases_backup | cut -d' ' -f1)" \
+		-v bke="$(stat "$1" every leases_backup | cut -d' ' -f1)" \
+		-v stale="$(for p in $policies; do stat "$1" "$p" results_stale | cut -d' ' -f3; done | sort -g | tail -n 1)" \
+		-v expired="$(for p in $policies; do stat "$1" "$p" results_expired | cut -d' ' -f3; done | sort -g | tail -n 1)" 'BEGIN {
 		printf "- %s: the adaptive W_t reached the model in %.1f s, W_t = 1 in %.1f s and W_t = 8 in %.1f s", set, a, e, f
-		best = e < f ? e : f
 		printf ": adaptive took %.0f %% of the time of W_t = 1 and %.0f %% of that of W_t = 8", 100 * a / e, 100 * a / f
-		if (a <= best) printf ", the fastest of the three.\n"
-		else printf "; it is slower because W_t = 1/q is largest on the poorest links, and a device leases as many tasks as its W_t wants: a big download over a slow link, which the model then waits for.\n"
-		printf "- A poor-link device trained %.1f tasks under W_t = 1, %.1f under W_t = 8 and %.1f under the adaptive W_t", te, tf, ta
-		printf " (a lease of 8 tasks is all their rows at once, which takes a 64 kbit/s link tens of seconds: the model waits for those leases).\n"
+		if (a <= e && a <= f) printf ", the fastest of the three.\n"
+		else if (a <= e) printf "; W_t = 8 was the fastest.\n"
+		else if (f <= e) printf "; W_t = 8 was the fastest, and W_t = 1 faster than adaptive.\n"
+		else printf "; W_t = 1 was the fastest.\n"
+		if (a > f && ga > gf)
+			printf "- Where adaptive is slower than W_t = 8: on a good link q is near 1, so W_t = 1/q is 1, and a good device, which does most of the work, made %.2f HTTP requests a task (a lease and a packet for each) against %.2f under W_t = 8. A task trains in milliseconds, so round trips and the server'"'"'s signature checks, not bytes, set the pace: Algorithm 1 sizes W_t to the link, not to the cost of a request.\n", ga, gf
+		if (lp + 0 > 0 && lm + 0 > 0)
+			printf "- Leases follow the link, not W_t: under the adaptive W_t a poor-link device leased %.1f tasks a lease and sent %.1f weight sets a packet, a mid-link device %.1f and %.1f. Before g2t-device sized leases to the link, a poor device leased as many tasks as W_t wanted, up to 16 at once over 64 kbit/s, and the model waited for those downloads.\n", 1 / lp, (pp > 0 ? 1 / pp : 0), 1 / lm, (pm > 0 ? 1 / pm : 0)
+		if (tp + 0 == 0 || tpe + 0 == 0)
+			printf "- Poor-link devices trained (nearly) nothing before the model was complete (%.1f tasks a device under the adaptive W_t, %.1f under W_t = 1): their first leases, over 64 kbit/s with 600 ms RTT, 5 %% loss and outages, had not come back, and the good and mid links did the work; their requests say little here.\n", tp, tpe
 		d = re > 0 ? 100 * (1 - ra / re) : 0
-		printf "- A device on the poor link made %.0f requests under the adaptive W_t against %.0f under W_t = 1 (%.0f %% %s) and sent %.1f KB against %.1f KB.\n", ra, re, d < 0 ? -d : d, d < 0 ? "more" : "fewer", ba / 1024, be / 1024
-		printf "- The time to the model is that of the slowest device'"'"'s last result: the devices of the poor link, whose leases come back after their outages, set it wherever they hold a task at the end.\n"
-		printf "- Staleness: at most %d results were ignored as stale in any adaptive run, and every run gave the one-machine model byte for byte.\n", stale
+		if (tp + 0 > 0 && tpe + 0 > 0) printf "- A device on the poor link made %.0f requests under the adaptive W_t against %.0f under W_t = 1 (%.0f %% %s) and sent %.1f KB against %.1f KB.\n", ra, re, d < 0 ? -d : d, d < 0 ? "more" : "fewer", ba / 1024, be / 1024
+		printf "- The tail: once no task is left to hand out, idle devices get backup leases on the oldest tasks still leased (median %d a run under W_t = 1, %d under W_t = 8, %d under the adaptive W_t); the first result is taken and the holder'"'"'s late copy ignored.", bke, bkf, bk
+		split(nb, n, " ")
+		if (n[1] + 0 > 0) {
+			printf " With a server that gives no backups the adaptive W_t took %.1f s (%.1f-%.1f) against %.1f s", n[1], n[2], n[3], a
+			if (n[1] > a) printf ": backups took %.0f %% off the time to the model, which otherwise waits for the slowest links'"'"' last leases.\n", 100 * (1 - a / n[1])
+			else printf ": here backups did not shorten the run.\n"
+		} else printf "\n"
+		printf "- Staleness: in any run at most %d results were ignored as stale (their task was done: mostly those late copies; counted until the model is complete) and %d refused as expired, and every run gave the one-machine model byte for byte.\n", stale, expired
 	}'
 }
 
@@ -222,7 +253,7 @@ findings() {
 	echo "# Globe2Train's claims on a simulated network"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
-	echo "Fleet: $fleet; each cell run $reps times (the synthetic set ${NET_SYNTHETIC_REPS:-1}), median (range). Links (tests/net/bed.sh): good 10 Mbit/s, 20 ms RTT; mid 1 Mbit/s, 150 ms,"
+	echo "Fleet: $fleet; each cell run $reps times (the synthetic set ${NET_SYNTHETIC_REPS:-$reps}), median (range). Links (tests/net/bed.sh): good 10 Mbit/s, 20 ms RTT; mid 1 Mbit/s, 150 ms,"
 	echo "1 % loss; poor 64 kbit/s, 600 ms, 5 % loss, a 10 s outage every minute. Rates by tc tbf on"
 	echo "veth pairs between network namespaces, delay, loss and outages by tests/tools/netproxy."
 	echo "Every run's model was compared with the one-machine model: all identical."
@@ -230,10 +261,10 @@ findings() {
 		echo
 		echo "## $set ($(cat "$out/tasks-$set") tasks; one machine: $(cut -d' ' -f1 "$out/one-$set") s, accuracy $(cut -d' ' -f2 "$out/one-$set"))"
 		echo
-		echo "| policy | seconds to model | leases re-issued | stale results | times unreachable (good mid poor) |"
-		echo "|---|---|---|---|---|"
+		echo "| policy | seconds to model | leases re-issued | backup leases | results ignored (stale) | refused (expired) | times unreachable (good mid poor) |"
+		echo "|---|---|---|---|---|---|---|"
 		for policy in $policies; do
-			echo "| $policy | $(cell "$set" "$policy" seconds) | $(cell "$set" "$policy" leases_reissued) | $(cell "$set" "$policy" results_stale) | $(for p in good mid poor; do printf '%s ' "$(stat "$set" "$policy" "${p}_failures" | cut -d' ' -f1)"; done) |"
+			echo "| $policy | $(cell "$set" "$policy" seconds) | $(cell "$set" "$policy" leases_reissued) | $(cell "$set" "$policy" leases_backup) | $(cell "$set" "$policy" results_stale) | $(cell "$set" "$policy" results_expired) | $(for p in good mid poor; do printf '%s ' "$(stat "$set" "$policy" "${p}_failures" | cut -d' ' -f1)"; done) |"
 		done
 		echo
 		echo "Per device, by link profile (medians over runs of the per-device mean):"

@@ -6,14 +6,18 @@
 # OUT/model.
 #
 # POLICY: every (W_t = 1), fixed8 (W_t = 8) or adaptive (Algorithm 1: W_t =
-# 1/q from the measured link, 1 to 16, leasing as many tasks as W_t still
-# wants).  Each device is one g2t-device, as users run it.
+# 1/q from the measured link, 1 to 16), or adaptive-nobackups (the same, the
+# server giving no backup leases).  Each device is one g2t-device, as
+# users run it: it leases what its link fetches in a few seconds, at most
+# what W_t still wants, and holds results until W_t.
 # FLEET: PROFILE:COUNT,... with profiles of bed.sh (good, mid, poor).
 # Environment: G2T_BIN (bin), TOOLS (build/tools), NET_TIMEOUT (seconds
 # before the run is abandoned, 900), NET_LEASE (lease timeout, 60).
 #
 # OUT/summary has one "key value" line per figure: seconds (to the complete
-# model), leases_reissued, results_stale, results_duplicate, and per
+# model), leases_reissued, leases_backup (backup leases of tasks still
+# leased), results_stale (ignored: their task was done), results_expired
+# (refused: lease expired and re-issued), packets_duplicate, and per
 # profile P: P_devices, P_bytes_up, P_bytes_down, P_requests, P_failures
 # (times a device found the server unreachable), P_net_ms and P_train_ms
 # (milliseconds devices spent waiting on the network and training).
@@ -28,11 +32,14 @@ timeout=${NET_TIMEOUT:-900} lease=${NET_LEASE:-60}
 . "$here/bed.sh"
 bed_can || { echo "run.sh: cannot make network namespaces (not root?)" >&2; exit 77; }
 
+serve_args=()
 case $policy in
 every) batch="--min-batch 1 --max-batch 1" ;;
 fixed8) batch="--min-batch 8 --max-batch 8" ;;
 adaptive) batch="--min-batch 1 --max-batch 16" ;;
-*) echo "run.sh: unknown policy '$policy' (every, fixed8, adaptive)" >&2; exit 2 ;;
+adaptive-nobackups) batch="--min-batch 1 --max-batch 16" serve_args=(--no-backups) ;;
+*) echo "run.sh: unknown policy '$policy' (every, fixed8, adaptive, adaptive-nobackups)" >&2
+	exit 2 ;;
 esac
 
 mkdir -p "$out"
@@ -79,11 +86,11 @@ wait "${made[@]}" || true  # every device's key and namespace, made at once
 
 ip netns exec "${BED}c" "$bin/g2t-serve" --tasks "$tasks" --state "$work/state" \
 	--devices "$work/keys" --listen "$BED_HUB:0" --port-file "$work/port" \
-	--lease-timeout "$lease" 2> "$work/serve.log" &
+	--lease-timeout "$lease" "${serve_args[@]}" 2> "$work/serve.log" &
 server=$!
 while [ ! -s "$work/port" ]; do sleep 0.05; done
 port=$(cat "$work/port")
-status() { ip netns exec "${BED}c" curl -s --max-time 30 "http://$BED_HUB:$port/v1/$1"; }
+status() { ip netns exec "${BED}c" curl -s --max-time 30 "http://$BED_HUB:$port/${1#/}"; }
 
 relays=()
 for i in $(seq "$devices"); do
@@ -101,11 +108,11 @@ for i in $(seq "$devices"); do
 		device $work/d$i $(cat "$work/d$i/proxy.port")" &
 	pids+=($!)
 done
-until status status | grep -q '"complete": *true'; do
+until status v1/status | grep -q '"complete": *true'; do
 	if [ $(($(now) - start)) -gt $((timeout * 1000)) ]; then
 		echo "run.sh: no complete model after $timeout s; the server's log and" \
 			"the devices' stderr are in $out/failed" >&2
-		status status >&2 || echo "run.sh: the server does not answer" >&2
+		status v1/status >&2 || echo "run.sh: the server does not answer" >&2
 		mkdir -p "$out/failed"
 		cp "$work/serve.log" "$out/failed/"
 		for i in $(seq "$devices"); do
@@ -124,8 +131,10 @@ wait "${pids[@]}" || true
 for i in $(seq "$devices"); do
 	while [ ! -s "$work/d$i/proxy.stats" ]; do sleep 0.05; done
 done
-status model > "$out/model"
+status v1/model > "$out/model"
 status metrics > "$out/metrics"
+grep -q '^g2t_leases_issued_total ' "$out/metrics" ||
+	{ echo "run.sh: the server gave no metrics" >&2; exit 1; }
 kill "$server"
 wait "$server" || true
 
@@ -134,8 +143,10 @@ metric() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "
 	echo "policy $policy"
 	echo "seconds $((ms / 1000)).$(printf %03d $((ms % 1000)))"
 	echo "leases_reissued $(metric g2t_leases_reissued_total)"
-	echo "results_stale $(metric 'g2t_results_total{outcome="stale"}')"
-	echo "results_duplicate $(metric 'g2t_results_total{outcome="duplicate"}')"
+	echo "leases_backup $(metric g2t_leases_backup_total)"
+	echo "results_stale $(metric 'g2t_results_total{outcome="ignored_stale"}')"
+	echo "results_expired $(metric 'g2t_results_total{outcome="refused",reason="lease_expired"}')"
+	echo "packets_duplicate $(metric g2t_packets_duplicate_total)"
 	# per profile: the relays' counts, the devices' --stats, their stderr
 	shopt -s nullglob
 	awk 'function dev(f) { sub(/\/[^\/]*$/, "", f); return f }
