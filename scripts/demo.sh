@@ -64,7 +64,7 @@ start=$(date +%s.%N)
 for i in 1 2 3 4 5 6; do device "dev$i" & pids+=($!); done
 for i in 7 8; do device "dev$i" --limit-rate 40000 -- --quality 0.2 & pids+=($!); done
 sleep 0.4
-for i in 1 2; do # killed mid-task: their leases must expire and go to others
+for i in 1 2; do # killed mid-task: their tasks must go to others
 	{ kill -9 "${pids[i - 1]}"; wait "${pids[i - 1]}"; } 2> /dev/null || true
 	pkill -9 -f "$work/dev$i\\." || true
 done
@@ -81,7 +81,7 @@ done
 printf ' in %.1f s\n' "$(awk "BEGIN { print $(date +%s.%N) - $start }")"
 wait "${pids[@]:2}" 2> /dev/null || true
 curl -s "$url/v1/model" -o "$work/devices.model"
-echo "$status" | sed -n 's/.*"reissued":\([0-9]*\).*/leases re-issued after devices died: \1/p'
+echo "$status" | sed -n 's/.*"reissued":\([0-9]*\),"backups":\([0-9]*\).*/leases held by dead or slow devices: \2 backed up by idle devices, \1 re-issued once expired/p'
 printf 'model trained by the devices: '
 bin/g2t-predict --eval "$work/devices.model" "$test" | head -n 1
 if cmp -s "$work/devices.model" "$work/local.model"; then
