@@ -13,6 +13,7 @@ quiet=0
 [ "$1" = -q ] && { quiet=1; shift; }
 train=$1 test=$2
 shift 2
+here=$(cd "$(dirname "$0")" && pwd)
 bin=${G2T_BIN:-bin}
 work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-accuracy.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -34,25 +35,8 @@ g2t=$("$bin/g2t-predict" --eval "$work/model" "$work/test.csv" |
 	awk '$1 == "accuracy" { split($3, p, "[()/]"); print p[2], p[3]; exit }')
 
 # the same rows for LIBSVM, as bench.sh makes them
-awk -F, -v out1="$work/train.svm" -v out2="$work/test.svm" '
-FNR == 1 { pass++; if (pass == 1) nf = NF; next }
-pass == 1 {
-	for (i = 1; i < nf; i++) {
-		v = $i + 0
-		if (FNR == 2 || v < lo[i]) lo[i] = v
-		if (FNR == 2 || v > hi[i]) hi[i] = v
-	}
-	next
-}
-{
-	if (!($nf in cls)) cls[$nf] = ++k
-	line = cls[$nf]
-	for (i = 1; i < nf; i++) {
-		r = hi[i] - lo[i]
-		if (r > 0 && (s = ($i - lo[i]) / r) != 0) line = line " " i ":" sprintf("%.6g", s)
-	}
-	print line > (pass == 2 ? out1 : out2)
-}' "$work/train.csv" "$work/train.csv" "$work/test.csv"
+awk -f "$here/tools/csv2svm.awk" -v out1="$work/train.svm" -v out2="$work/test.svm" \
+	"$work/train.csv" "$work/train.csv" "$work/test.csv"
 t2=$EPOCHREALTIME
 svm-train -q -t 0 -c 1 "$work/train.svm" "$work/svm.model" >/dev/null
 t3=$EPOCHREALTIME

@@ -11,6 +11,7 @@
 set -eu
 export LC_ALL=C
 train=$1 test=$2
+here=$(cd "$(dirname "$0")" && pwd)
 bin=${G2T_BIN:-bin}
 work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-ovr.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -42,29 +43,9 @@ fi
 
 # the same rows for LIBLINEAR, scaled as g2t-split scales them; the raw
 # rows as svmlight for g2t (labels by name, features 1..F by column)
-awk -F, -v out1="$work/train.svm" -v out2="$work/test.svm" -v raw1="$work/train.raw" \
-	-v raw2="$work/test.raw" '
-FNR == 1 { pass++; if (pass == 1) nf = NF; next }
-pass == 1 {
-	for (i = 1; i < nf; i++) {
-		v = $i + 0
-		if (FNR == 2 || v < lo[i]) lo[i] = v
-		if (FNR == 2 || v > hi[i]) hi[i] = v
-	}
-	next
-}
-{
-	if (!($nf in cls)) cls[$nf] = ++k
-	line = cls[$nf]
-	raw = $nf
-	for (i = 1; i < nf; i++) {
-		r = hi[i] - lo[i]
-		if (r > 0 && (s = ($i - lo[i]) / r) != 0) line = line " " i ":" sprintf("%.6g", s)
-		if ($i + 0 != 0) raw = raw " " i ":" $i
-	}
-	print line > (pass == 2 ? out1 : out2)
-	print raw > (pass == 2 ? raw1 : raw2)
-}' "$work/train.csv" "$work/train.csv" "$work/test.csv"
+awk -f "$here/tools/csv2svm.awk" -v out1="$work/train.svm" -v out2="$work/test.svm" \
+	-v raw1="$work/train.raw" -v raw2="$work/test.raw" \
+	"$work/train.csv" "$work/train.csv" "$work/test.csv"
 liblinear-train -q -s 1 -B 1 "$work/train.svm" "$work/ll.model" >/dev/null
 ll=$(liblinear-predict "$work/test.svm" "$work/ll.model" "$work/ll.out" |
 	awk '$1 == "Accuracy" { split($4, p, "[()/]"); print p[2], p[3]; exit }')

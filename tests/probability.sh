@@ -10,6 +10,7 @@
 set -eu
 export LC_ALL=C
 train=$1 test=$2 bound=${3:-0.05}
+here=$(cd "$(dirname "$0")" && pwd)
 bin=${G2T_BIN:-bin}
 work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-probability.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -40,25 +41,8 @@ score() {
 read -r g_acc g_loss g_sum < <(score "$work/g2t.out" 1)
 
 # LIBSVM: labels as class names
-awk -F, -v out1="$work/train.svm" -v out2="$work/test.svm" '
-FNR == 1 { pass++; if (pass == 1) nf = NF; next }
-pass == 1 {
-	for (i = 1; i < nf; i++) {
-		v = $i + 0
-		if (FNR == 2 || v < lo[i]) lo[i] = v
-		if (FNR == 2 || v > hi[i]) hi[i] = v
-	}
-	next
-}
-{
-	if (!($nf in cls)) { cls[$nf] = ++k; print $nf, k > (dir "/labels") }
-	line = cls[$nf]
-	for (i = 1; i < nf; i++) {
-		r = hi[i] - lo[i]
-		if (r > 0 && (s = ($i - lo[i]) / r) != 0) line = line " " i ":" sprintf("%.6g", s)
-	}
-	print line > (pass == 2 ? out1 : out2)
-}' dir="$work" "$work/train.csv" "$work/train.csv" "$work/test.csv"
+awk -f "$here/tools/csv2svm.awk" -v out1="$work/train.svm" -v out2="$work/test.svm" \
+	-v labels="$work/labels" "$work/train.csv" "$work/train.csv" "$work/test.csv"
 t2=$EPOCHREALTIME
 svm-train -q -t 0 -c 1 -b 1 "$work/train.svm" "$work/svm.model" >/dev/null
 t3=$EPOCHREALTIME

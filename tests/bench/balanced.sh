@@ -43,25 +43,8 @@ t=$(g2t); score "g2t" "$work/pred" "$t"
 t=$(g2t --balanced); score "g2t --balanced" "$work/pred" "$t"
 
 # LIBSVM: labels as class names, the same scaling
-awk -F, -v out1="$work/train.svm" -v out2="$work/test.svm" '
-FNR == 1 { pass++; if (pass == 1) nf = NF; next }
-pass == 1 {
-	for (i = 1; i < nf; i++) {
-		v = $i + 0
-		if (FNR == 2 || v < lo[i]) lo[i] = v
-		if (FNR == 2 || v > hi[i]) hi[i] = v
-	}
-	next
-}
-{
-	if (!($nf in cls)) { cls[$nf] = ++k; print $nf, k > (dir "/labels") }
-	line = cls[$nf]
-	for (i = 1; i < nf; i++) {
-		r = hi[i] - lo[i]
-		if (r > 0 && (s = ($i - lo[i]) / r) != 0) line = line " " i ":" sprintf("%.6g", s)
-	}
-	print line > (pass == 2 ? out1 : out2)
-}' dir="$work" "$work/train.csv" "$work/train.csv" "$work/test.csv"
+awk -f "$root/tests/tools/csv2svm.awk" -v out1="$work/train.svm" -v out2="$work/test.svm" \
+	-v labels="$work/labels" "$work/train.csv" "$work/train.csv" "$work/test.csv"
 # svm-train OPTIONS...: train, predict, the predictions as class names
 svm() {
 	local t0=$EPOCHREALTIME

@@ -126,34 +126,6 @@ csv_rows() { awk 'END { print NR - 1 }' "$1"; }
 # csv_features FILE: feature columns of a plain CSV (label excluded).
 csv_features() { awk -F, 'NR == 1 { print NF - 1; exit }' "$1"; }
 
-# CSV (header, label last) -> svmlight, features scaled to [0,1] with the
-# min/max of the first file, class names numbered 1..K in order of first
-# appearance in it; the first file is read twice (statistics, then output).
-# Usage: awk -v out1=TRAIN.svm -v out2=TEST.svm TRAIN.csv TRAIN.csv TEST.csv
-# shellcheck disable=SC2016 # an awk program
-csv2svm='
-BEGIN { FS = "," }
-FNR == 1 { pass++; if (pass == 1) nf = NF; next }
-pass == 1 {
-	for (i = 1; i < nf; i++) {
-		v = $i + 0
-		if (NR == 2 || v < lo[i]) lo[i] = v
-		if (NR == 2 || v > hi[i]) hi[i] = v
-	}
-	if (!($nf in cls)) cls[$nf] = ++k
-	next
-}
-{
-	if (NF != nf) { printf "csv2svm: %s:%d: %d fields, expected %d\n", FILENAME, FNR, NF, nf > "/dev/stderr"; exit 1 }
-	if (!($nf in cls)) cls[$nf] = ++k
-	line = cls[$nf]
-	for (i = 1; i < nf; i++) {
-		r = hi[i] - lo[i]
-		if (r > 0 && (s = ($i - lo[i]) / r) != 0) line = line " " i ":" sprintf("%.6g", s)
-	}
-	print line > (pass == 2 ? out1 : out2)
-}'
-
 # subsample N SEED FILE: N lines of FILE chosen by a seeded shuffle.
 subsample() {
 	awk -v seed="$2" 'BEGIN { srand(seed) } { printf "%.9f\t%s\n", rand(), $0 }' "$3" |
@@ -300,7 +272,7 @@ bench_dataset() {
 
 	svm_cell="not installed" ll_cell="not installed" svm_secs='' ll_secs=''
 	if [ -n "$svm_train$ll_train" ]; then
-		awk -v out1="$d.train.svm" -v out2="$d.test.svm" "$csv2svm" \
+		awk -f "$root/tests/tools/csv2svm.awk" -v out1="$d.train.svm" -v out2="$d.test.svm" \
 			"$train" "$train" "$test"
 		svm_file=$d.train.svm
 		if [ -n "$svm_rows" ] && [ "$svm_rows" -lt "$rows" ]; then
