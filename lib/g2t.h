@@ -210,8 +210,9 @@ struct g2t_weighting {
  * or a class already given, G2T_ENOMEM.  The name points into spec. */
 int g2t_weighting_add(struct g2t_weighting *w, const char *spec);
 /* The weight of class k of schema s: as given, else n / (K n_c) when
- * balanced, else 1; k[1] = K (one-vs-rest's other classes) weighs 1.  G2T_EPARAM (d says why) when a given class is not in
- * the schema or a balanced weight is not below 1e6. */
+ * balanced, else 1; k[1] = K (one-vs-rest's other classes) weighs 1.
+ * G2T_EPARAM (d says why) when a given class is not in the schema or a
+ * balanced weight is not below 1e6. */
 int g2t_class_weights(const struct g2t_weighting *w, const struct g2t_schema *s,
                       const uint32_t k[2], float out[2], struct g2t_diag *d);
 /* Whether any class weight was asked for. */

@@ -437,11 +437,12 @@ static int print_columns(const struct g2t_model *m, const struct g2t_predict_opt
 	uint32_t a, b;
 
 	fputs("class", out);
-	for (a = 0; o->values && (s->flags & G2T_SCHEMA_OVR) && a < m->classes; a++)
-		fprintf(out, "\t%s", s->klass[a]);
-	for (a = 0; o->values && !(s->flags & G2T_SCHEMA_OVR) && a < m->classes; a++)
-		for (b = a + 1; b < m->classes; b++)
-			fprintf(out, "\t%s/%s", s->klass[a], s->klass[b]);
+	for (a = 0; o->values && a < m->classes; a++)
+		if (s->flags & G2T_SCHEMA_OVR)
+			fprintf(out, "\t%s", s->klass[a]);
+		else
+			for (b = a + 1; b < m->classes; b++)
+				fprintf(out, "\t%s/%s", s->klass[a], s->klass[b]);
 	for (a = 0; o->probability && a < m->classes; a++)
 		fprintf(out, "\t%s", s->klass[a]);
 	return fputc('\n', out) == EOF ? G2T_EIO : G2T_OK;

@@ -474,7 +474,7 @@ static struct g2t_srow shard_row(const struct shard_ref *s, uint32_t i)
 /* Row i of a side whose shards are loaded. */
 static struct g2t_srow side_row(const struct side *s, uint32_t i)
 {
-	uint32_t p = s->shards == 1 ? 0 : part_of(s, i);
+	uint32_t p = part_of(s, i);
 
 	return shard_row(s->shard[p], i - s->first[p]);
 }
@@ -921,8 +921,7 @@ static int train_job(struct index *x, struct job *j)
 	if ((work || sparse) && w && (!raw || r.raw) && (j->out = malloc(cap))) {
 		rc = sparse ? train_sparse(x, j, block, w, &out)
 		     : fixed ? g2t_fixed_train(&j->task, F, j->side[0].shard[0]->head.step, n,
-		                               read_bytes,
-		                             &r, work, block, &out)
+		                               read_bytes, &r, work, block, &out)
 		     : dcd ? g2t_dcd_train(&j->task, F, n, read_rows, &r, work, &out, &j->cert)
 		           : g2t_train(&j->task, F, n, read_rows, &r, work, block, &out);
 		/* a trainer may diverge: no NaN or infinity leaves here */
