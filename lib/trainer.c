@@ -23,6 +23,11 @@ struct shard_ref {
 	uint32_t *index;
 	float *value;
 	size_t *start;
+	/* or, for SGD, which streams them: where row m * every starts in the
+	 * rows, mark[m], and mark[marks] their end */
+	int marked;                  /* as loaded */
+	uint32_t every, marks;
+	size_t *mark;
 };
 
 /* The rows of one side of a task: a class's shard, or (one-vs-rest's
@@ -311,11 +316,20 @@ static int resolve(struct index *x, struct job *j, struct g2t_diag *d)
 	return G2T_OK;
 }
 
+/* A block of sparse rows a side, as SGD streams them. */
+struct sblock {
+	uint8_t *raw;                /* their bytes */
+	size_t raw_cap;
+	uint32_t *index;             /* their values: block * features */
+	float *value;
+};
+
 /* Row readers for the core: pread the encoded rows, decode to floats. */
 struct reader {
 	const struct index *x;
 	struct job *j;
 	uint8_t *raw;
+	struct sblock *sb;           /* sparse rows streamed, per side, or NULL */
 };
 
 static int pread_all(int fd, void *buf, size_t want, long long at)
@@ -462,6 +476,184 @@ static int load_sides(struct index *x, struct job *j)
 	return rc;
 }
 
+/* Finds where every `every`-th row of a sparse shard starts, reading it
+ * through a window that holds a row at least and checking its rows; the
+ * caller holds the index's lock. */
+static int mark_rows(struct index *x, struct shard_ref *s, struct job *j, uint32_t every)
+{
+	const struct g2t_shard *h = &s->head;
+	/* a row: its count, then a step and a value a feature */
+	size_t row = 5 + (size_t)h->features * (5u + ((h->encoding & G2T_ENC_U8) ? 1u : 4u));
+	size_t win = row > ROW_BUFFER_BYTES ? row : ROW_BUFFER_BYTES, base = 0, len = 0;
+	uint8_t *raw = malloc(win);
+	uint32_t *ix = malloc(h->features * sizeof *ix), n;
+	float *v = malloc(h->features * sizeof *v);
+	struct g2t_rows c = { 0 };
+	int rc = G2T_ENOMEM;
+
+	s->every = every;
+	s->marks = h->rows / every + (h->rows % every != 0);
+	s->mark = malloc(((size_t)s->marks + 1) * sizeof *s->mark);
+	if (!raw || !ix || !v || !s->mark)
+		goto out;
+	for (uint32_t r = 0;; r++) {
+		size_t pos = base + c.at;
+
+		if (r % every == 0)
+			s->mark[r / every] = pos;
+		for (;;) {
+			g2t_rows_init(&c, h, raw, len);
+			c.at = pos - base;
+			c.row = r;
+			rc = g2t_rows_next(&c, ix, v, &n);
+			/* a row cut by the window's end: the window moves to it */
+			if (rc != G2T_EFORMAT || base + len == s->bytes || (base == pos && len == win))
+				break;
+			base = pos;
+			len = s->bytes - pos < win ? s->bytes - pos : win;
+			if ((rc = pread_all(g2t_in_fd(x->in[s->input]), raw, len, s->offset + (long long)base)))
+				goto out;
+		}
+		if (rc != 1)
+			break;
+	}
+	s->mark[s->marks] = base + c.at;
+	if (rc < 0) {
+		j->bad_input = s->input;
+		rc = g2t_fail(&j->d, rc, 0, s->at + (long long)(base + c.at), "task %u: SHARD of "
+		              "class '%s', row %u: %s", j->task.id.task,
+		              j->schema->klass[h->klass], c.row, rc == G2T_EDATA
+		              ? "a value is not finite (NaN or infinity)"
+		              : "malformed (g2t(5): sparse rows)");
+	}
+out:
+	free(raw);
+	free(ix);
+	free(v);
+	s->marked = rc ? rc : 1;
+	return rc;
+}
+
+/* Both sides' shards marked for streaming, by the first task that needs them. */
+static int mark_sides(struct index *x, struct job *j, uint32_t every)
+{
+	int rc = G2T_OK;
+
+	pthread_mutex_lock(&x->lock);
+	for (int side = 0; side < 2 && !rc; side++)
+		for (uint32_t i = 0; i < j->side[side].shards && !rc; i++) {
+			struct shard_ref *s = (struct shard_ref *)j->side[side].shard[i];
+
+			rc = s->marked == 1 ? G2T_OK : s->marked < 0 ? s->marked
+			     : mark_rows(x, s, j, every);
+		}
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
+
+/* An LEB128 number at p, bytes up to end: the byte after it, or NULL. */
+static const uint8_t *uleb(const uint8_t *p, const uint8_t *end, uint32_t *v)
+{
+	uint32_t x = 0;
+
+	for (int i = 0; i < 5 && p < end; i++) {
+		uint8_t b = *p++;
+
+		x |= (uint32_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			*v = x;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* A row at p of a sparse task's shard (g2t(5)), bytes up to end, which
+ * g2t_rows_next() checked when the shard was marked.  A sparse row is
+ * decoded without checking again but what keeps memory safe, should the
+ * file have changed since: the same values several times faster.  Returns
+ * the next row, or NULL. */
+static const uint8_t *srow_decode(const struct g2t_shard *h, const uint8_t *p,
+                                  const uint8_t *end, uint32_t *index, float *value,
+                                  uint32_t *n)
+{
+	/* in locals: the stores below might alias *h */
+	uint32_t count, step, next = 0, F = h->features, width = h->encoding & G2T_ENC_U8 ? 1 : 4;
+	float lo = h->lo, scale = h->step;
+
+	if (!(h->encoding & G2T_ENC_SPARSE)) { /* a dense shard of a sparse task */
+		struct g2t_rows c;
+
+		g2t_rows_init(&c, h, p, (size_t)(end - p));
+		return g2t_rows_next(&c, index, value, n) == 1 ? p + c.at : NULL;
+	}
+	if (!(p = uleb(p, end, &count)) || count > F)
+		return NULL;
+	for (uint32_t k = 0; k < count; k++) {
+		if (p < end && *p < 0x80) /* a step under 128: one byte */
+			step = *p++;
+		else if (!(p = uleb(p, end, &step)))
+			return NULL;
+		if (step == 0 || step - 1 >= F - next || end - p < width)
+			return NULL;
+		index[k] = next + (step - 1);
+		next = index[k] + 1;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		if (width == 4)
+			memcpy(&value[k], p, 4);
+		else
+#endif
+		value[k] = width == 1 ? lo + scale * (float)*p : g2t_get_f32(p);
+		p += width;
+	}
+	*n = count;
+	return p;
+}
+
+/* Rows first.. of a side, streamed: each piece's rows from the mark before
+ * it, into the side's block. */
+static int stream_srows(const struct reader *r, int side, uint32_t first, uint32_t count,
+                        struct g2t_srow *out)
+{
+	struct sblock *b = &r->sb[side];
+	size_t fill = 0;
+
+	while (count) {
+		const struct shard_ref *s;
+		uint32_t at, k = piece(&r->j->side[side], first, count, &s, &at), n;
+		uint32_t m = at / s->every, end = (at + k - 1) / s->every + 1;
+		size_t from = s->mark[m], len = s->mark[end] - from;
+		const uint8_t *p;
+		int rc;
+
+		if (len > b->raw_cap) {
+			uint8_t *raw = realloc(b->raw, len);
+
+			if (!raw)
+				return G2T_ENOMEM;
+			b->raw = raw;
+			b->raw_cap = len;
+		}
+		if ((rc = pread_all(g2t_in_fd(r->x->in[s->input]), b->raw, len,
+		                    s->offset + (long long)from)))
+			return rc;
+		p = b->raw;
+		/* the rows before `at` are decoded where the next is */
+		for (uint32_t i = m * s->every; i < at + k; i++) {
+			p = srow_decode(&s->head, p, b->raw + len, b->index + fill, b->value + fill, &n);
+			if (!p)
+				return G2T_EFORMAT; /* checked when marked: the file changed */
+			if (i >= at) {
+				*out++ = (struct g2t_srow){ n, b->index + fill, b->value + fill };
+				fill += n;
+			}
+		}
+		first += k;
+		count -= k;
+	}
+	return G2T_OK;
+}
+
 /* Row i of a loaded sparse shard. */
 static struct g2t_srow shard_row(const struct shard_ref *s, uint32_t i)
 {
@@ -499,6 +691,8 @@ static int read_srows(void *ctx, int side, uint32_t first, uint32_t count,
 {
 	const struct reader *r = ctx;
 
+	if (r->sb)
+		return stream_srows(r, side, first, count, out);
 	side_rows(&r->j->side[side], first, count, out);
 	return G2T_OK;
 }
@@ -533,7 +727,7 @@ static int train_scattered(struct index *x, struct job *j, float *w, struct g2t_
 {
 	uint32_t F = j->schema->features;
 	uint32_t n[2] = { j->side[0].rows, j->side[1].rows };
-	struct reader r = { x, j, NULL };
+	struct reader r = { .x = x, .j = j };
 	size_t need, nnz = 0;
 	float *work;
 	int rc;
@@ -561,7 +755,8 @@ static int train_scattered(struct index *x, struct job *j, float *w, struct g2t_
 	return rc;
 }
 
-/* A task over sparse rows: O(non-zeros) memory beyond the weights. */
+/* A task over sparse rows: the exact solver holds them, O(non-zeros) memory
+ * beyond the weights; SGD streams them a block a side at a time. */
 static int train_sparse(struct index *x, struct job *j, uint32_t block, float *w,
                         struct g2t_weights *out)
 {
@@ -575,14 +770,25 @@ static int train_sparse(struct index *x, struct job *j, uint32_t block, float *w
 	                          : 2u * (size_t)F) * sizeof *work);
 	struct g2t_srow *rows = malloc((dcd ? (size_t)n[0] + n[1] : 2u * (size_t)block) *
 	                               sizeof *rows);
-	struct reader r = { x, j, NULL };
+	struct sblock sb[2] = { { 0 }, { 0 } };
+	struct reader r = { .x = x, .j = j, .sb = dcd ? NULL : sb };
 
-	rc = work && rows ? load_sides(x, j) : G2T_ENOMEM;
+	for (int side = 0; side < 2 && !dcd; side++) {
+		sb[side].index = malloc((size_t)block * F * sizeof *sb[side].index);
+		sb[side].value = malloc((size_t)block * F * sizeof *sb[side].value);
+	}
+	rc = work && rows && (dcd || (sb[0].index && sb[0].value && sb[1].index && sb[1].value))
+	     ? dcd ? load_sides(x, j) : mark_sides(x, j, block) : G2T_ENOMEM;
 	out->w = w;
 	if (!rc)
 		rc = dcd ? g2t_dcd_train_sparse(&j->task, F, n, read_srows, &r, work, rows, out,
 		                                &j->cert)
 		         : g2t_train_sparse(&j->task, F, n, read_srows, &r, work, rows, block, out);
+	for (int side = 0; side < 2; side++) {
+		free(sb[side].raw);
+		free(sb[side].index);
+		free(sb[side].value);
+	}
 	free(work);
 	free(rows);
 	return rc;
@@ -714,7 +920,7 @@ static int held_init(struct held *h, struct index *x, struct job *j, uint32_t fo
 	uint32_t F = j->schema->features, most, rng = p->seed * 0x9e3779b9u ^ j->task.id.task ^
 	                                              0x5bd1e995u;
 	int dcd = p->algo == G2T_ALGO_DCD, sparse = sparse_job(j);
-	struct reader r = { x, j, NULL };
+	struct reader r = { .x = x, .j = j };
 	size_t raw, work;
 	int rc;
 
@@ -910,7 +1116,7 @@ static int train_job(struct index *x, struct job *j)
 	                                          : work_floats(j, F, block, n) * sizeof(float));
 	float *w = malloc((size_t)F * sizeof *w);
 	size_t raw = fixed || sparse ? 0 : raw_bytes(j, block);
-	struct reader r = { x, j, raw ? malloc(raw) : NULL };
+	struct reader r = { .x = x, .j = j, .raw = raw ? malloc(raw) : NULL };
 	struct g2t_weights out = { .w = w };
 	size_t cap = G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 44 + (size_t)F * 8 + G2T_TOKEN_MAX;
 	int rc = G2T_ENOMEM;
@@ -1052,6 +1258,7 @@ static void free_index(struct index *x)
 		free(x->shard[i].index);
 		free(x->shard[i].value);
 		free(x->shard[i].start);
+		free(x->shard[i].mark);
 	}
 	for (int i = 0; i < x->inputs; i++)
 		g2t_in_free(x->in[i]);

@@ -255,6 +255,24 @@ make_bad_streams() {
 	expect_stderr 'checksum|CRC|crc'
 }
 
+@test "train: a sparse SHARD row holding NaN or a step of 0 (hashes intact) -> exit 3 naming its byte, class and row; the exact solver and SGD alike" {
+	local algo off
+	printf '1 1:0.5 3:2\n1 2:1 3:1\n2 1:3 2:0.5\n2 3:4\n' >t.svm
+	for algo in dcd asgd; do
+		g2t-split --algo "$algo" t.svm >t.g2t
+		read -r off _ < <(records t.g2t | awk '$2 == 2' | head -n 1)
+		"$TOOLS/craft" shard-sparse-nan <t.g2t >nan.g2t
+		run --separate-stderr g2t-train -o w.g2t nan.g2t
+		expect_status 3
+		[ "$stderr" = "g2t-train: nan.g2t: byte $((off + 8 + 26)): task 0: SHARD of class '1', row 0: a value is not finite (NaN or infinity)" ]
+		"$TOOLS/craft" shard-sparse-step <t.g2t >step.g2t
+		run --separate-stderr g2t-train -o w.g2t step.g2t
+		expect_status 3
+		[ "$stderr" = "g2t-train: step.g2t: byte $((off + 8 + 25)): task 0: SHARD of class '1', row 0: malformed (g2t(5): sparse rows)" ]
+		[ ! -e w.g2t ]
+	done
+}
+
 @test "train: flipped byte in the last TASK record -> exit 3, no -o output" {
 	cp "$F/iris.split" late.g2t
 	read -r off type len < <(records late.g2t | tail -n 1)

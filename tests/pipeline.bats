@@ -539,12 +539,13 @@ classifiers() {
 # svm-scale -l 0's) and DIR/mix.svm (a sparse set whose classes a and b, one
 # non-zero a row, get sparse shards and class d, all non-zero, a dense one).
 mixed_set() {
-	awk -v dir="$1" 'BEGIN { srand(3)
-		print "f1,f2,f3,f4,f5,f6,f7,f8,y" > (dir "/mix.csv")
+	awk -v dir="$1" -v F="${2:-8}" 'BEGIN { srand(3)
+		for (i = 1; i <= F; i++) printf "f%d,", i > (dir "/mix.csv")
+		print "y" > (dir "/mix.csv")
 		for (r = 0; r < 120; r++) {
-			c = r % 4 == 0 ? "a" : r % 4 == 1 ? "b" : "d"; k = int(rand() * 8) + 1
+			c = r % 4 == 0 ? "a" : r % 4 == 1 ? "b" : "d"; k = int(rand() * F) + 1
 			line = ""; sv = c
-			for (i = 1; i <= 8; i++) {
+			for (i = 1; i <= F; i++) {
 				v = c == "d" ? int(rand() * 9) + 1 : i == k ? int(rand() * 9) + 1 + (c == "a" ? i : 0) : 0
 				line = line v ","
 				if (v) sv = sv " " i ":" v
@@ -654,6 +655,27 @@ shard_encodings() {
 	run --separate-stderr g2t-predict --eval "$T/f.model" "$T/mix.csv"
 	expect_status 0
 	expect_accuracy_ge 0.75
+}
+
+@test "SGD streams sparse rows a block at a time (16 rows at 2048 features), from every row's shard: the dense set's bits" {
+	local algo ovr
+	mixed_set "$T" 2048
+	for ovr in "" --ovr; do
+		g2t-split $ovr "$T/mix.svm" >"$T/s.g2t"
+		g2t-split $ovr "$T/mix.csv" >"$T/d.g2t"
+		[ "$(shard_encodings "$T/s.g2t")" = "2 2 0 " ]
+		[ "$(shard_encodings "$T/d.g2t")" = "0 0 0 " ]
+		for algo in asgd "asgd --l1 0.001" pegasos; do
+			# shellcheck disable=SC2086
+			g2t-split $ovr --algo $algo "$T/mix.svm" | g2t-train -j2 | g2t-merge >"$T/s.model"
+			# shellcheck disable=SC2086
+			g2t-split $ovr --algo $algo "$T/mix.csv" | g2t-train | g2t-merge >"$T/d.model"
+			g2t-predict --values "$T/s.model" "$T/mix.svm" >"$T/s.values"
+			g2t-predict --values "$T/d.model" "$T/mix.csv" >"$T/d.values"
+			expect_same "$T/s.values" "$T/d.values"
+			[ "$(wc -l <"$T/s.values")" -eq 121 ]
+		done
+	done
 }
 
 @test "--label by name and by number: label-first CSV splits like the original" {

@@ -13,6 +13,7 @@
  * into one PACKET signed with KEYFILE, written by hand so that its body can
  * break what g2t-pack never would.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,28 @@ static void v_shard_f32_lo(struct stream *s)
 	g2t_put_f32(r->p + 16, 1.0f);
 }
 
+/* The first value of the first SHARD's row 0, which must be sparse float32
+ * and begin with a count and a step of one byte each. */
+static uint8_t *first_sparse_value(struct stream *s)
+{
+	struct rec *r = &s->r[find(s, G2T_REC_SHARD, 0)];
+
+	if (g2t_get_u32(r->p + 12) != (G2T_ENC_F32 | G2T_ENC_SPARSE) || r->len < 30 ||
+	    r->p[24] == 0 || r->p[24] > 0x7f || r->p[25] > 0x7f)
+		die("the first SHARD is not sparse float32 with a short row 0");
+	return r->p + 26;
+}
+
+static void v_shard_sparse_nan(struct stream *s)
+{
+	g2t_put_f32(first_sparse_value(s), NAN);
+}
+
+static void v_shard_sparse_step(struct stream *s)
+{
+	first_sparse_value(s)[-1] = 0; /* a step of 0 names no index */
+}
+
 static void v_task_hash(struct stream *s)
 {
 	s->r[find(s, G2T_REC_TASK, 0)].p[0] ^= 1;
@@ -388,6 +411,8 @@ static const struct vector {
 	  v_schema_feature_twice, 0, 0 },
 	{ "schema-no-rows", "SCHEMA class 0 with rows 0", v_schema_no_rows, 0, 0 },
 	{ "shard-f32-lo", "float32 SHARD with lo 1", v_shard_f32_lo, 0, 0 },
+	{ "shard-sparse-nan", "sparse SHARD, row 0's first value NaN", v_shard_sparse_nan, 0, 0 },
+	{ "shard-sparse-step", "sparse SHARD, row 0's first step 0", v_shard_sparse_step, 0, 0 },
 	{ "task-hash", "TASK whose hash is not its identity's", v_task_hash, 0, 0 },
 	{ "weights-hash", "WEIGHTS whose task hash is not its identity's", v_weights_hash, 0, 0 },
 	{ "model-present", "MODEL present byte 3", v_model_present, 0, 0 },
