@@ -621,8 +621,8 @@ static int stream_srows(const struct reader *r, int side, uint32_t first, uint32
 	while (count) {
 		const struct shard_ref *s;
 		uint32_t at, k = piece(&r->j->side[side], first, count, &s, &at), n;
-		uint32_t m = at / s->every, end = (at + k - 1) / s->every + 1;
-		size_t from = s->mark[m], len = s->mark[end] - from;
+		uint32_t m = at / s->every, past = (at + k - 1) / s->every + 1;
+		size_t from = s->mark[m], len = s->mark[past] - from;
 		const uint8_t *p;
 		int rc;
 
