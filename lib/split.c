@@ -446,10 +446,9 @@ static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 	for (i = 0; i < ds->rows; i++)
 		count[ds->y[i] = remap[ds->y[i]]]++;
 	for (i = 0; i < K; i++) {
-		if (count[i] < 2) {
-			int rc = g2t_fail(d, G2T_EDATA, 0, -1, count[i]
-			                  ? "class '%s' has only one row (a class needs two)"
-			                  : "class '%s' has no rows", sorted[i].name);
+		if (!count[i]) { /* one row is enough, as for svm-train */
+			int rc = g2t_fail(d, G2T_EDATA, 0, -1, "class '%s' has no rows",
+			                  sorted[i].name);
 			free(sorted), free(remap), free(count);
 			return rc;
 		}

@@ -656,6 +656,18 @@ shard_encodings() {
 	expect_accuracy_ge 0.75
 }
 
+@test "a class with a single row trains and is predicted, as with svm-train" {
+	printf 'a,b,label\n0,0,x\n0,1,x\n10,0,y\n0,10,z\n1,10,z\n' >"$T/one.csv"
+	g2t-split "$T/one.csv" >"$T/one.g2t"
+	run --separate-stderr g2t-train --stats -o "$T/one.w" "$T/one.g2t"
+	expect_status 0
+	expect_stderr $'\n0\tx\ty\t3\t' # task (x, y) holds y's one row
+	g2t-merge "$T/one.w" >"$T/one.model"
+	run --separate-stderr g2t-predict --eval "$T/one.model" "$T/one.csv"
+	expect_status 0
+	expect_output '^accuracy 1\.0000 \(5/5\)'
+}
+
 @test "--label by name and by number: label-first CSV splits like the original" {
 	zcat "$DATA/iris.train.csv.gz" |
 		awk -F, 'BEGIN { OFS = "," } { print $5, $1, $2, $3, $4 }' >"$T/lf.csv"
