@@ -28,7 +28,8 @@ struct g2t_dataset {
 	int ovr;
 	struct g2t_params params;
 	struct g2t_weighting weighting; /* the opts': not owned */
-	/* a sparse set: svmlight, or CSV mostly 0, its rows as their non-zero
+	/* a sparse set: svmlight, or CSV mostly 0, neither with a one-signed
+	 * feature (but svmlight mostly 0); its rows as their non-zero
 	 * values, never dense; sp_start[r] is where row r starts */
 	int sparse;
 	int indexed;              /* svmlight: features named by their index */
@@ -201,7 +202,7 @@ static int add_sparse(struct g2t_dataset *ds, const uint32_t *index, const float
  * CSV rows are kept as their non-zeros while those take at most 1.25 times
  * the memory of dense rows (8 bytes a non-zero against 4 a value), so that
  * a mostly zero CSV costs O(non-zeros) even when its first rows are
- * denser; past that, as dense rows.  svmlight rows are always kept sparse.
+ * denser; past that, as dense rows.  svmlight rows are kept sparse as read.
  */
 static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t klass)
 {
@@ -232,16 +233,54 @@ static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t kla
 	return G2T_OK;
 }
 
-/* CSV rows with more than half of their values 0 become a sparse set:
- * those kept sparse stay so, the others, dense until now, move. */
+/*
+ * 1 when a feature never reaches 0 and keeps one sign, as a year beside
+ * one-hot columns: a sparse set's scale, 1 / its largest |value|, would
+ * put it in a sliver of [0,1] (2000 to 2020: [0.990,1]), where min-max
+ * spreads it over all of it, as svm-scale does; -1 out of memory.
+ */
+static int one_signed_feature(const struct g2t_dataset *ds)
+{
+	uint32_t F = ds->features, *nz = calloc(F, sizeof *nz), j;
+	float *lo = malloc(F * sizeof *lo), *hi = malloc(F * sizeof *hi);
+	size_t n = ds->x ? (size_t)ds->rows * F : ds->sp_len;
+	int found = 0;
+
+	if (!nz || !lo || !hi) {
+		free(nz), free(lo), free(hi);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float v = ds->x ? ds->x[i] : ds->sp_value[i];
+
+		j = ds->x ? (uint32_t)(i % F) : ds->sp_index[i];
+		if (v == 0.0f)
+			continue;
+		if (!nz[j]++ || v < lo[j])
+			lo[j] = v;
+		if (nz[j] == 1 || v > hi[j])
+			hi[j] = v;
+	}
+	for (j = 0; j < F && !found; j++)
+		found = nz[j] == ds->rows && lo[j] != hi[j] && (lo[j] > 0.0f || hi[j] < 0.0f);
+	free(nz), free(lo), free(hi);
+	return found;
+}
+
+/* CSV rows with more than half of their values 0 become a sparse set,
+ * unless a feature keeps away from 0: those kept sparse stay so, the
+ * others, dense until now, move. */
 static int sparsify(struct g2t_dataset *ds)
 {
 	size_t values = (size_t)ds->rows * ds->features, nnz = 0, k = 0, i;
 	uint32_t F = ds->features;
+	int away;
 
 	if (!ds->x) {
 		if (ds->sp_len >= values - values / 2)
 			return densify(ds, ds->rows);
+		if ((away = one_signed_feature(ds)))
+			return away < 0 ? G2T_ENOMEM : densify(ds, ds->rows);
 		/* a sparse set's -0s are zeros too */
 		ds->sp_start[ds->rows] = ds->sp_len;
 		ds->sp_most = 0;
@@ -265,6 +304,8 @@ static int sparsify(struct g2t_dataset *ds)
 		nnz += ds->x[i] != 0.0f;
 	if (nnz >= values - values / 2)
 		return G2T_OK;
+	if ((away = one_signed_feature(ds)))
+		return away < 0 ? G2T_ENOMEM : G2T_OK;
 	ds->sp_index = malloc((nnz + 1) * sizeof *ds->sp_index);
 	ds->sp_start = malloc(((size_t)ds->rows + 1) * sizeof *ds->sp_start);
 	if (!ds->sp_index || !ds->sp_start)
@@ -446,10 +487,9 @@ static int order_classes(struct g2t_dataset *ds, struct g2t_diag *d)
 	for (i = 0; i < ds->rows; i++)
 		count[ds->y[i] = remap[ds->y[i]]]++;
 	for (i = 0; i < K; i++) {
-		if (count[i] < 2) {
-			int rc = g2t_fail(d, G2T_EDATA, 0, -1, count[i]
-			                  ? "class '%s' has only one row (a class needs two)"
-			                  : "class '%s' has no rows", sorted[i].name);
+		if (!count[i]) { /* one row is enough, as for svm-train */
+			int rc = g2t_fail(d, G2T_EDATA, 0, -1, "class '%s' has no rows",
+			                  sorted[i].name);
 			free(sorted), free(remap), free(count);
 			return rc;
 		}
@@ -785,9 +825,17 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		         ds->names[0]);
 		goto done;
 	}
-	if (g2t_text_format(t) != G2T_TEXT_CSV)
+	if (g2t_text_format(t) != G2T_TEXT_CSV) {
+		/* dense svmlight (at least half non-zero: no bigger dense) with
+		 * a feature away from 0 is scaled as its CSV form is */
+		size_t values = (size_t)ds->rows * ds->features;
+		int away;
+
 		ds->sp_start[ds->rows] = ds->sp_len;
-	else if ((rc = sparsify(ds)))
+		if (ds->sp_len >= values - values / 2 && (away = one_signed_feature(ds)) &&
+		    (rc = away < 0 ? G2T_ENOMEM : densify(ds, ds->rows)) != G2T_OK)
+			goto done;
+	} else if ((rc = sparsify(ds)))
 		goto done;
 	ds->sparse = ds->sp_start != NULL;
 	ds->indexed = g2t_text_format(t) != G2T_TEXT_CSV;

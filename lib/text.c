@@ -269,6 +269,9 @@ static const char *header_hint(const struct g2t_text *t)
 
 	if (t->nfld == 1 && strchr(t->fld[0], ';'))
 		return " (the header holds ';': for a ;-separated file, --delimiter ';')";
+	if (t->nfld == 1 && strchr(t->fld[0], ':') && strpbrk(t->fld[0], " \t"))
+		return " (the first line looks like svmlight, but not its second token: "
+		       "--format svmlight to read it as svmlight)";
 	if (t->nfld == 1 && strchr(t->fld[0], '\t'))
 		return " (the header holds tabs: for a tab-separated file, --delimiter tab)";
 	for (size_t i = 0; i < t->nfld; i++) {

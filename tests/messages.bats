@@ -86,3 +86,13 @@ setup() {
 	expect_status 0
 	expect_no_stderr
 }
+
+@test "svmlight whose labels hold blanks, taken for CSV: the error suggests --format svmlight, which names the bad token" {
+	printf 'class one 1:2 2:3\nclass two 1:4 2:1\n' >words.svm
+	run --separate-stderr g2t-split words.svm
+	expect_error g2t-split 3 'words\.svm:1: no feature columns'
+	expect_stderr 'looks like svmlight.*--format svmlight'
+	run --separate-stderr g2t-split -f svmlight words.svm
+	expect_error g2t-split 3 'words\.svm:1: '
+	expect_stderr "'one' is not index:value"
+}

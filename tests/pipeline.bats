@@ -406,6 +406,22 @@ eval_acc() {
 	expect_accuracy_ge 0.9
 }
 
+@test "svmlight input of a dense set, features far from 0: scaled min-max as its CSV form, the same predictions" {
+	local f
+	for f in train test; do
+		zcat "$DATA/iris.$f.csv.gz" | awk -F, 'BEGIN { OFS = "," }
+			NR > 1 { for (i = 1; i < NF; i++) $i = $i - 100 } { print }' >"$T/$f.csv"
+		csv_to_svmlight "$T/$f.csv" >"$T/$f.svm"
+	done
+	g2t-split "$T/train.csv" | g2t-train | g2t-merge >"$T/csv.model"
+	g2t-split "$T/train.svm" | g2t-train | g2t-merge >"$T/svm.model"
+	g2t-predict "$T/csv.model" "$T/test.csv" >"$T/csv.out"
+	g2t-predict "$T/svm.model" "$T/test.svm" >"$T/svm.out"
+	expect_same "$T/csv.out" "$T/svm.out"
+	run --separate-stderr g2t-predict --eval "$T/svm.model" "$T/test.svm"
+	expect_accuracy_ge 0.9
+}
+
 # classifiers MODELFILE: the MODEL payload after its schema id, in hex.
 classifiers() {
 	local off len
@@ -484,6 +500,28 @@ classifiers() {
 	g2t-predict "$T/qid.model" "$T/qid.svm" >"$T/qid.pred"
 	g2t-predict "$T/plain.model" "$T/plain.svm" >"$T/plain.pred"
 	expect_same "$T/plain.pred" "$T/qid.pred"
+}
+
+@test "a CSV mostly 0 with a feature away from 0 (a year beside one-hot columns) stays dense: min-max puts the year in [0,1], not [0.99,1]" {
+	local off
+	tests_year() {
+		awk -v shift="$1" 'BEGIN { srand(11); print "a,b,c,d,e,f,year,label"
+			for (i = 0; i < 300; i++) { c = i % 3; k = int(rand() * 6)
+				for (j = 0; j < 6; j++) printf "%d,", j == k
+				printf "%d,k%d\n", 2000 + 8 * c + int(rand() * 12) - shift, c } }'
+	}
+	tests_year 0 >"$T/y.csv"
+	tests_year 2000 >"$T/y0.csv" # the same years from 0: it reaches 0, a sparse set
+	g2t-split "$T/y.csv" >"$T/y.g2t"
+	g2t-split "$T/y0.csv" >"$T/y0.g2t"
+	# SCHEMA flags bit 1 (sparse set): clear with the year, set without
+	read -r off _ < <(records "$T/y.g2t" | head -n 1)
+	[ "$(u32_at "$T/y.g2t" $((off + 8 + 8)))" = 0 ]
+	read -r off _ < <(records "$T/y0.g2t" | head -n 1)
+	[ "$(u32_at "$T/y0.g2t" $((off + 8 + 8)))" = 2 ]
+	g2t-train "$T/y.g2t" | g2t-merge >"$T/y.model"
+	run --separate-stderr g2t-predict --eval "$T/y.model" "$T/y.csv"
+	expect_accuracy_ge 0.75 # 0.39 scaled as a sparse set
 }
 
 @test "a CSV mostly 0 is a sparse set: sparse shards, offsets left out, the same classifiers as its svmlight form" {
@@ -676,6 +714,18 @@ shard_encodings() {
 			[ "$(wc -l <"$T/s.values")" -eq 121 ]
 		done
 	done
+}
+
+@test "a class with a single row trains and is predicted, as with svm-train" {
+	printf 'a,b,label\n0,0,x\n0,1,x\n10,0,y\n0,10,z\n1,10,z\n' >"$T/one.csv"
+	g2t-split "$T/one.csv" >"$T/one.g2t"
+	run --separate-stderr g2t-train --stats -o "$T/one.w" "$T/one.g2t"
+	expect_status 0
+	expect_stderr $'\n0\tx\ty\t3\t' # task (x, y) holds y's one row
+	g2t-merge "$T/one.w" >"$T/one.model"
+	run --separate-stderr g2t-predict --eval "$T/one.model" "$T/one.csv"
+	expect_status 0
+	expect_output '^accuracy 1\.0000 \(5/5\)'
 }
 
 @test "--label by name and by number: label-first CSV splits like the original" {

@@ -9,6 +9,9 @@
 #   duplicates  4 classes, every row written three times
 #   constant    4 classes, 10 features of which 4 are constant
 #   separable   6 classes, linearly separable with a margin
+#   year        3 classes of 300 rows, 12 one-hot columns (mostly 0), a year
+#               from about 1990 to 2035, never 0: scaled as a sparse set by
+#               1 / its largest value, it would fill only [0.98,1]
 set -eu
 shape=$1 seed=$2 scale=${3:-1}
 awk -v shape="$shape" -v seed="$seed" -v S="$scale" '
@@ -59,6 +62,18 @@ BEGIN {
 	} else if (shape == "separable") {
 		for (c = 1; c <= 6; c++) n[c] = int(100 * S)
 		emit(6, 8, 1, 1)
+	} else if (shape == "year") {
+		for (j = 1; j <= 12; j++) printf "c%d,", j
+		print "year,label"
+		for (c = 1; c <= 3; c++) for (k = 1; k <= 12; k++) pref[c, k] = rand() ^ 3
+		for (r = 0; r < int(900 * S); r++) {
+			c = r % 3 + 1
+			for (k = 1; k <= 12; k++) tot += pref[c, k]
+			u = rand() * tot; tot = 0
+			for (k = 1; k < 12 && (u -= pref[c, k]) > 0; k++) ;
+			for (j = 1; j <= 12; j++) printf "%d,", j == k
+			printf "%d,y%d\n", 1995 + 8 * c + int(10 * noise()), c
+		}
 	} else {
 		print "shapes.sh: unknown shape " shape > "/dev/stderr"
 		exit 2
