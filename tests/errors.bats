@@ -565,14 +565,16 @@ usage_fails() {
 	usage_fails g2t-split --lambda 1e-4 "$DATA/iris.train.csv.gz"
 }
 
-@test "usage: --cost 0, -1, abc, 1e6 -> exit 2 naming --cost and its range (train and split)" {
-	for c in 0 -1 abc 1e6; do
+@test "usage: --cost 0, -1, abc, 1e6, 1e-50 (0 in binary32) -> exit 2 naming --cost and its range (train and split)" {
+	for c in 0 -1 abc 1e6 1e-50; do
 		usage_fails g2t-train -c "$c" "$F/iris.split"
 		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
 		usage_fails g2t-train --cost "$c" "$F/iris.split"
 		usage_fails g2t-split --cost "$c" "$DATA/iris.train.csv.gz"
 		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
 	done
+	usage_fails g2t-train --cv 2 --grid 1,1e-50 "$F/iris.split"
+	expect_stderr "--grid takes"
 }
 
 @test "usage: --l1 with the exact solver -> exit 2 naming it (split and train)" {
