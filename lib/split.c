@@ -489,7 +489,8 @@ nomem:
 }
 
 /* Min-max scaling to [0, 1], stored in the schema and applied in place;
- * a range wider than FLT_MAX would scale to NaN, and is refused. */
+ * a range wider than FLT_MAX would scale to NaN, and one whose inverse
+ * overflows (a subnormal range) to infinity: both are refused. */
 static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 {
 	struct g2t_schema *s = ds->schema;
@@ -511,7 +512,13 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
 			                "to %g, span more than binary32 holds: cannot scale",
 			                s->feature[j], (double)lo[j], (double)hi[j]);
-		hi[j] = hi[j] > lo[j] ? 1.0f / (hi[j] - lo[j]) : 0.0f;
+		float top = hi[j];
+
+		hi[j] = top > lo[j] ? 1.0f / (top - lo[j]) : 0.0f;
+		if (!isfinite(hi[j]))
+			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
+			                "to %g, span too little to scale by", s->feature[j],
+			                (double)lo[j], (double)top);
 	}
 	for (r = 0; r < ds->rows; r++) {
 		float *x = ds->x + (size_t)r * F;

@@ -875,6 +875,12 @@ nan_weights() {
 	expect_stderr "feature 'a': its values, from -3e\\+38 to 3e\\+38, span more than binary32"
 }
 
+@test "split: a feature whose range is subnormal (1/range overflows) -> exit 3 naming it, not a SCHEMA train refuses" {
+	printf 'a,b,label\n1e-40,1,x\n0,2,x\n2e-45,3,y\n0,4,y\n' >tiny.csv
+	split_fails tiny.csv ': '
+	expect_stderr "feature 'a': its values, from 0 to 9.99995e-41, span too little to scale by"
+}
+
 @test "predict: extra columns not in the schema are ignored whatever they hold" {
 	zcat "$DATA/iris.test.csv.gz" | awk -F, 'NR == 1 { print "note," $0 ",id"; next }
 		{ print "\"hello, world\"," $0 "," (NR % 3 ? "" : "n/a") }' >extra.csv
