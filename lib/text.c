@@ -154,6 +154,10 @@ static int read_record(struct g2t_text *t, struct g2t_diag *d)
 					break;
 			}
 			c = t->buf[t->at++];
+			/* fields are C strings: a NUL would cut one short unseen */
+			if (c == '\0')
+				return g2t_fail(d, G2T_EDATA, t->next_line, -1,
+				                "a NUL byte: binary data, not text");
 			if (c == '\n')
 				t->next_line++;
 			if (c == '"' && t->format == G2T_TEXT_CSV)

@@ -144,6 +144,19 @@ split_fails() {
 	split_fails quote2.csv ':3: '
 }
 
+@test "split and predict: a NUL byte in a field -> exit 3 naming the line (the field was cut short unseen)" {
+	printf 'a,b,label\n1,2\0999,x\n3,4,x\n5,6,y\n7,8,y\n' >nul.csv
+	split_fails nul.csv ':2: '
+	expect_stderr 'a NUL byte'
+	printf 'a,b,label\n1,2,x\n3,4,x\0z\n5,6,y\n7,8,y\n' >nul.csv
+	split_fails nul.csv ':3: '
+	{ gzip -dc "$DATA/iris.test.csv.gz" | head -n 3; printf '1,2,3,4\0,0\n'; } >nul.csv
+	run --separate-stderr g2t-predict -o pred "$F/iris.model" nul.csv
+	expect_error g2t-predict 3 'nul\.csv:4: '
+	[ ! -e pred ]
+	expect_stderr 'a NUL byte'
+}
+
 @test "split: svmlight indices not increasing -> exit 3 naming the line" {
 	printf '1 1:0.5 2:1\n1 1:0.6 2:1.1\n2 2:3 1:4\n2 1:4 2:3\n' >bad.svm
 	split_fails bad.svm ':3: '
