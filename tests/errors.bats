@@ -286,6 +286,33 @@ make_bad_streams() {
 	done
 }
 
+@test "train --algo asgd: an input file cut or overwritten while training (rows streamed from it) -> exit 3 naming the file and byte, no -o output" {
+	# 1-row blocks of 20000 features: every epoch reads the shards again
+	awk 'BEGIN { srand(1); for (i = 0; i < 4000; i++) { s = i % 2; k = 0
+		for (j = 1 + int(rand() * 600); j <= 20000 && k < 30; j += 1 + int(rand() * 600)) {
+			s = s " " j ":" (rand() + (j % 2 == i % 2 ? 0.5 : 0)); k++ }
+		print s } }' >wide.svm
+	g2t-split wide.svm >wide.g2t
+	for how in cut overwrite; do
+		cp wide.g2t t.g2t
+		timeout 120 g2t-train --algo asgd --epochs 100000 -o w.g2t t.g2t 2>err &
+		local pid=$!
+		sleep 1
+		if [ "$how" = cut ]; then
+			truncate -s 300000 t.g2t
+		else
+			head -c 30000 /dev/zero | tr '\0' '\377' |
+				dd of=t.g2t bs=1k seek=200 conv=notrunc status=none
+		fi
+		status=0
+		wait "$pid" || status=$?
+		stderr=$(cat err)
+		expect_status 3
+		expect_stderr "^g2t-train: t\.g2t: byte [0-9]+: task 0: SHARD of class '[01]'.*changed while training"
+		expect_dir_contents . ok.csv wide.svm wide.g2t t.g2t err
+	done
+}
+
 @test "train: flipped byte in the last TASK record -> exit 3, no -o output" {
 	cp "$F/iris.split" late.g2t
 	read -r off type len < <(records late.g2t | tail -n 1)
