@@ -1338,6 +1338,11 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 
 		if (!(rc = j->rc))
 			continue;
+		/* a shard that failed to load says why in the job that loaded it,
+		 * which with -j may come later */
+		for (size_t l = k; !j->d.what[0] && ++l < x.jobs;)
+			if (x.job[l].rc && x.job[l].d.what[0])
+				j = &x.job[l], rc = j->rc;
 		if (j->d.what[0])
 			*d = j->d;
 		else

@@ -313,6 +313,18 @@ make_bad_streams() {
 	done
 }
 
+@test "train -j4: a bad sparse SHARD several tasks share -> every run names the file and byte, whichever task loaded it (a race once left 'task 0: bad input data')" {
+	printf '1 1:0.5 3:2\n1 2:1 3:1\n2 1:3 2:0.5\n2 3:4\n3 1:3 2:0.5\n3 3:4\n4 1:3 2:0.5\n4 3:4\n' >t.svm
+	g2t-split t.svm >t.g2t
+	"$TOOLS/craft" shard-sparse-nan <t.g2t >nan.g2t
+	for i in $(seq 200); do
+		g2t-train -j4 nan.g2t 2>>err >/dev/null && return 1
+		[ $? = 3 ]
+	done
+	[ "$(wc -l <err)" = 200 ]
+	! grep -Ev "^g2t-train: nan\.g2t: byte [0-9]+: task [0-9]+: SHARD of class '1', row 0: " err
+}
+
 @test "train: flipped byte in the last TASK record -> exit 3, no -o output" {
 	cp "$F/iris.split" late.g2t
 	read -r off type len < <(records late.g2t | tail -n 1)
