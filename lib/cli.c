@@ -210,7 +210,7 @@ int g2t_cli_progress(int asked)
 int g2t_close_stdout(int code)
 {
 	if (fclose(stdout) != 0 && code == G2T_EXIT_OK) {
-		g2t_warn("write error: %s", strerror(errno));
+		g2t_warn("stdout: %s", strerror(errno));
 		return G2T_EXIT_FAIL;
 	}
 	return code;

@@ -1350,8 +1350,8 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 		if (j->bad_input >= 0)
 			*bad = g2t_display_name(paths[j->bad_input]);
 	}
-	if (!rc)
-		rc = write_output(&x, out);
+	if (!rc && (rc = write_output(&x, out)) == G2T_EIO)
+		g2t_fail(d, rc, 0, -1, "%s", strerror(errno));
 	if (!rc && o->stats)
 		rc = write_stats(&x, o->stats);
 	free_index(&x);

@@ -721,6 +721,24 @@ usage_fails() {
 	expect_stderr '[Nn]o such file'
 }
 
+@test "output: a full disk (/dev/full) -> exit 1 naming stdout or the -o file and why, for small and large outputs" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	local cmd
+	g2t-split "$DATA/digits.train.csv.gz" >digits.split
+	for cmd in "g2t-split $DATA/iris.train.csv.gz" "g2t-train $F/iris.split" \
+	           "g2t-train digits.split" "g2t-merge $F/iris.w" "g2t-merge $F/digits.w" \
+	           "g2t-predict $F/iris.model $DATA/iris.test.csv.gz"; do
+		run --separate-stderr bash -c "$cmd >/dev/full"
+		[ "$status" = 1 ] || { echo "$cmd: exit $status"; return 1; }
+		[[ $stderr =~ ^g2t-[a-z]+:\ stdout:\ No\ space\ left ]] ||
+			{ echo "$cmd: '$stderr'"; return 1; }
+	done
+	run --separate-stderr g2t-merge -o /dev/full "$F/digits.w"
+	expect_error g2t-merge 1 '/dev/full: No space left'
+	run --separate-stderr g2t-train -o /dev/full digits.split
+	expect_error g2t-train 1 '/dev/full: No space left'
+}
+
 # --- inputs under attack (issue 9) ----------------------------------------
 
 @test "split: a cut gzip file (head -c 241 of iris) -> exit 3 'truncated', nothing on stdout" {
