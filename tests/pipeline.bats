@@ -29,6 +29,25 @@ model() {
 
 # --- the pipeline, stdin, files and '-' -----------------------------------
 
+@test "-o files take their mode from the umask, as the shell's > does (they were 0600 whatever it was)" {
+	local mask want f
+	for mask in 022 077; do
+		want=$(printf '%o' $((0666 & ~0$mask)))
+		rm -rf "$T/o" && mkdir "$T/o"
+		(
+			umask "$mask"
+			g2t-split -o "$T/o/tasks" "$DATA/iris.train.csv.gz"
+			g2t-train -o "$T/o/w" "$F/iris.split"
+			g2t-merge -o "$T/o/m" "$F/iris.w"
+			g2t-predict -o "$T/o/p" "$(model iris)" "$DATA/iris.test.csv.gz"
+		)
+		for f in "$T"/o/tasks/task-00000.g2t "$T"/o/w "$T"/o/m "$T"/o/p; do
+			[ "$(stat -c %a "$f")" = "$want" ] ||
+				{ echo "umask $mask: $f has mode $(stat -c %a "$f"), not $want"; return 1; }
+		done
+	done
+}
+
 @test "pipeline: split | train -j2 | merge on stdin, quiet, same model as with files" {
 	run --separate-stderr bash -c 'g2t-split <"$1" | g2t-train -j2 | g2t-merge >"$2"' _ \
 		"$DATA/iris.train.csv.gz" "$T/m.model"
