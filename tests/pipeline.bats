@@ -1006,6 +1006,12 @@ train_eval() {
 	expect_output '^Cross Validation Accuracy = (9[0-9]|100)\.[0-9]{4}% \([0-9]+/120\)$'
 	run --separate-stderr "$BATS_TEST_DIRNAME/../scripts/cv.sh" 1 "$DATA/iris.train.csv.gz"
 	expect_status 2
+	# as README runs it, after make and without make install: the checkout's bin/
+	[ "$G2T_BIN" = "$G2T_ROOT/bin" ] || skip "programs not in bin/"
+	run --separate-stderr env -u G2T_BIN PATH=/usr/bin:/bin \
+		"$BATS_TEST_DIRNAME/../scripts/cv.sh" 3 "$DATA/iris.train.csv.gz"
+	expect_status 0
+	expect_output '^Cross Validation Accuracy = (9[0-9]|100)\.[0-9]{4}% \([0-9]+/120\)$'
 }
 
 @test "split training parameters reach the tasks: split --epochs 1 == train --epochs 1" {
