@@ -27,6 +27,8 @@ setup() {
 	g2t-split|-f xml x|--format takes csv, svmlight or auto, not 'xml'
 	g2t-split|-q 7 x|--quantize takes 8 or 32, not '7'
 	g2t-predict|-f xml m x|--format takes csv, svmlight or auto, not 'xml'
+	g2t-predict|-|the model and the data cannot both be stdin: give FILE
+	g2t-predict|- -|the model and the data cannot both be stdin: give FILE
 	g2t-pack|-s k --min-batch 0|--min-batch takes a number from 1 to 1000000, not '0'
 	g2t-pack|-s k -q 2|--quality takes a number in (0, 1], not '2'
 	g2t-pack|-s k -P 4|--precision takes 32, 16 or 8, not '4'
