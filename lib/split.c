@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 
 #include <sodium.h>
 
@@ -903,6 +904,32 @@ int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)
 		     b++)
 			rc = write_task_file(ds, dir, a, b, d);
 	return rc;
+}
+
+uint32_t g2t_split_dir_stale(const char *dir, uint32_t tasks, uint32_t *first)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	uint32_t n = 0;
+
+	*first = UINT32_MAX;
+	while (dp && (de = readdir(dp))) {
+		const char *s = de->d_name;
+		char *end;
+		unsigned long t;
+
+		if (strncmp(s, "task-", 5) || s[5] < '0' || s[5] > '9')
+			continue;
+		errno = 0;
+		t = strtoul(s + 5, &end, 10);
+		if (errno || strcmp(end, ".g2t") || t < tasks || t > UINT32_MAX)
+			continue;
+		n++;
+		*first = t < *first ? (uint32_t)t : *first;
+	}
+	if (dp)
+		closedir(dp);
+	return n;
 }
 
 void g2t_dataset_free(struct g2t_dataset *ds)

@@ -88,3 +88,17 @@ setup() {
 	expect_status 0
 	expect_no_stderr
 }
+
+@test "split -o DIR over an earlier split with more tasks: a warning names the task files left from it" {
+	g2t-split -o tasks "$DATA/digits.train.csv.gz"
+	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	expect_status 0
+	[ "$stderr" = "g2t-split: warning: tasks: 42 task files from another split, task 3 on, are there too: remove them before training the directory" ]
+	rm tasks/task-0000[4-9].g2t tasks/task-000[1-4]?.g2t
+	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	[ "$stderr" = "g2t-split: warning: tasks: 1 task file from another split, task 3 on, is there too: remove it before training the directory" ]
+	rm tasks/task-00003.g2t
+	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	expect_status 0
+	expect_no_stderr
+}
