@@ -59,7 +59,7 @@ static int predict(const char *model, const char *input, const char *output,
 
 	if (rc == G2T_EMAGIC && looks_like_data(model))
 		g2t_fail(&d, rc, d.line, d.offset, "%s; it looks like a data file: the model "
-		         "comes first (g2t-predict MODEL [FILE])", d.what);
+		         "comes first (g2t-predict MODEL [FILE])", g2t_strerror(rc));
 
 	if (!rc && (rc = g2t_out_open(&out, output, &d)))
 		bad = output;

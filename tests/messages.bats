@@ -102,3 +102,18 @@ setup() {
 	expect_status 0
 	expect_no_stderr
 }
+
+@test "train and merge given a data file or a gzipped stream: the error says what it looks like" {
+	run --separate-stderr g2t-train "$DATA/iris.train.csv.gz"
+	expect_error g2t-train 3 '.*iris\.train\.csv\.gz: byte 0: not a G2T stream \(bad magic\): it is gzip data'
+	zcat "$DATA/iris.train.csv.gz" >train.csv
+	run --separate-stderr g2t-train train.csv
+	[ "$stderr" = "g2t-train: train.csv: byte 0: not a G2T stream (bad magic): it starts as text does (g2t-split reads CSV and svmlight)" ]
+	g2t-split train.csv | g2t-train | gzip >w.g2t.gz
+	run --separate-stderr g2t-merge w.g2t.gz
+	expect_error g2t-merge 3 'w\.g2t\.gz: byte 0: not a G2T stream \(bad magic\): it is gzip data \(streams are read uncompressed'
+	# neither: no guess
+	printf '\001\002junk-junk-junk' >junk.g2t
+	run --separate-stderr g2t-train junk.g2t
+	[ "$stderr" = "g2t-train: junk.g2t: byte 0: not a G2T stream (bad magic)" ]
+}
