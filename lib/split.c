@@ -770,6 +770,11 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		return rc;
 	if ((rc = g2t_text_open(&t, path, &o->text, d)))
 		goto done;
+	if (g2t_text_format(t) != G2T_TEXT_CSV && o->text.label) {
+		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "--label is for CSV: %s is svmlight, whose "
+		              "label is each line's first token", g2t_display_name(path));
+		goto done;
+	}
 	if (g2t_text_format(t) == G2T_TEXT_CSV) {
 		const char *const *names;
 		ds->features = g2t_text_columns(t, &names);

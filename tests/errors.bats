@@ -603,6 +603,15 @@ usage_fails() {
 	usage_fails g2t-split -q 16 "$DATA/iris.train.csv.gz"
 }
 
+@test "usage: split --label with svmlight input -> exit 2 saying why (it was ignored)" {
+	printf '1 1:0.5 2:1\n1 1:0.7\n2 2:0.3\n2 1:0.1 2:0.9\n' >t.svm
+	usage_fails g2t-split -l 2 t.svm
+	[ "$stderr" = "g2t-split: --label is for CSV: t.svm is svmlight, whose label is each line's first token" ]
+	run --separate-stderr g2t-split -l 2 -o out t.svm
+	expect_status 2
+	[ ! -e out ]
+}
+
 @test "usage: -j 0, -j abc -> exit 2" {
 	usage_fails g2t-train -j 0 "$F/iris.split"
 	usage_fails g2t-train -j abc "$F/iris.split"
