@@ -82,10 +82,10 @@ static int merge(char **inputs, int n, const struct merge_opts *o)
 	}
 	if (!rc && (rc = g2t_out_open(&out, o->output, &d)))
 		bad = o->output;
-	if (!rc)
-		rc = g2t_merge_write(m, out.f, &d);
+	if (!rc && (rc = g2t_merge_write(m, out.f, &d)) && ferror(out.f))
+		bad = o->output ? o->output : "stdout";
 	if (!rc && (rc = g2t_out_commit(&out, &d)))
-		bad = g2t_display_name(o->output);
+		bad = o->output ? o->output : "stdout";
 	g2t_out_abort(&out);
 	code = rc ? g2t_report(bad, rc, &d) : code; /* bad may point into m */
 	g2t_merge_free(m);

@@ -1,5 +1,6 @@
 /* g2t-predict: label rows with a one-vs-one model, or evaluate it. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -58,7 +59,7 @@ static int predict(const char *model, const char *input, const char *output,
 
 	if (rc == G2T_EMAGIC && looks_like_data(model))
 		g2t_fail(&d, rc, d.line, d.offset, "%s; it looks like a data file: the model "
-		         "comes first (g2t-predict MODEL [FILE])", d.what);
+		         "comes first (g2t-predict MODEL [FILE])", g2t_strerror(rc));
 
 	if (!rc && (rc = g2t_out_open(&out, output, &d)))
 		bad = output;
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind < 1 || argc - optind > 2)
 		return g2t_usage_error("expected MODEL [FILE]");
+	if (!strcmp(argv[optind], "-") && (!argv[optind + 1] || !strcmp(argv[optind + 1], "-")))
+		return g2t_usage_error("the model and the data cannot both be stdin: give FILE");
 	if (o.dag && (o.values || o.probability))
 		return g2t_usage_error("--dag evaluates K-1 pairs: not with --values or"
 		                       " --probability");

@@ -105,6 +105,15 @@ static int split(const char *input, const char *dir, struct g2t_split_opts *o,
 		g2t_warn("%u classes: writing %u tasks", K, g2t_dataset_tasks(ds));
 	}
 	rc = dir ? g2t_split_dir(ds, dir, &d) : g2t_split_stream(ds, stdout);
+	if (!rc && dir) {
+		uint32_t first, stale = g2t_split_dir_stale(dir, g2t_dataset_tasks(ds), &first);
+
+		if (stale)
+			g2t_warn("warning: %s: %u task file%s from another split, task %u on, "
+			         "%s there too: remove %s before training the directory", dir,
+			         stale, stale > 1 ? "s" : "", first, stale > 1 ? "are" : "is",
+			         stale > 1 ? "them" : "it");
+	}
 	g2t_dataset_free(ds);
 	return rc ? g2t_report(dir ? NULL : "stdout", rc, &d) : G2T_EXIT_OK;
 }

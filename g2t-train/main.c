@@ -50,6 +50,8 @@ static int train(const char *const *inputs, int n, const char *output,
 	if (rc)
 		return g2t_report(output, rc, &d);
 	rc = g2t_train_files(inputs, n, o, out.f, &bad, &d);
+	if (rc && ferror(out.f)) /* writing the output failed */
+		bad = output ? output : "stdout";
 	if (!rc && (rc = g2t_out_commit(&out, &d)))
 		bad = output ? output : "stdout";
 	g2t_out_abort(&out);

@@ -94,8 +94,9 @@ static int positive_float(const char *s, int zero_ok, float *out)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || *end || errno || !isfinite(v) || v < 0 || (!zero_ok && v == 0) ||
-	    v >= 1e6)
+	/* a C below binary32's range would be stored as 0 */
+	if (end == s || *end || errno || !isfinite(v) || v < 0 ||
+	    (!zero_ok && (float)v == 0.0f) || v >= 1e6)
 		return -1;
 	*out = (float)v;
 	return 0;
@@ -209,7 +210,7 @@ int g2t_cli_progress(int asked)
 int g2t_close_stdout(int code)
 {
 	if (fclose(stdout) != 0 && code == G2T_EXIT_OK) {
-		g2t_warn("write error: %s", strerror(errno));
+		g2t_warn("stdout: %s", strerror(errno));
 		return G2T_EXIT_FAIL;
 	}
 	return code;

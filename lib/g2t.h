@@ -239,6 +239,9 @@ int g2t_dataset_load(struct g2t_dataset **ds, const char *path,
 int g2t_split_stream(struct g2t_dataset *ds, FILE *out);
 /* One self-contained file per task under dir. */
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d);
+/* Task files in dir of index `tasks` or more, named as g2t_split_dir()
+ * names them: another split's, left there; the first in *first. */
+uint32_t g2t_split_dir_stale(const char *dir, uint32_t tasks, uint32_t *first);
 uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
 uint32_t g2t_dataset_tasks(const struct g2t_dataset *ds);
 /* Whether the labels look like a measurement, not classes: more than 10,

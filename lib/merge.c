@@ -1,4 +1,5 @@
 /* g2t-merge: check weights against their schema and build the model. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,8 @@ int g2t_merge_write(const struct g2t_merge *m, FILE *out, struct g2t_diag *d)
 		rc = g2t_write_record(out, G2T_REC_SCHEMA, s->payload, s->length);
 	if (!rc)
 		rc = g2t_write_record(out, G2T_REC_MODEL, p, (uint32_t)len);
+	if (rc == G2T_EIO)
+		g2t_fail(d, rc, 0, -1, "%s", strerror(errno));
 	free(p);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 
 #include <sodium.h>
 
@@ -529,7 +530,8 @@ nomem:
 }
 
 /* Min-max scaling to [0, 1], stored in the schema and applied in place;
- * a range wider than FLT_MAX would scale to NaN, and is refused. */
+ * a range wider than FLT_MAX would scale to NaN, and one whose inverse
+ * overflows (a subnormal range) to infinity: both are refused. */
 static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 {
 	struct g2t_schema *s = ds->schema;
@@ -551,7 +553,13 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
 			                "to %g, span more than binary32 holds: cannot scale",
 			                s->feature[j], (double)lo[j], (double)hi[j]);
-		hi[j] = hi[j] > lo[j] ? 1.0f / (hi[j] - lo[j]) : 0.0f;
+		float top = hi[j];
+
+		hi[j] = top > lo[j] ? 1.0f / (top - lo[j]) : 0.0f;
+		if (!isfinite(hi[j]))
+			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
+			                "to %g, span too little to scale by", s->feature[j],
+			                (double)lo[j], (double)top);
 	}
 	for (r = 0; r < ds->rows; r++) {
 		float *x = ds->x + (size_t)r * F;
@@ -802,6 +810,11 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		return rc;
 	if ((rc = g2t_text_open(&t, path, &o->text, d)))
 		goto done;
+	if (g2t_text_format(t) != G2T_TEXT_CSV && o->text.label) {
+		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "--label is for CSV: %s is svmlight, whose "
+		              "label is each line's first token", g2t_display_name(path));
+		goto done;
+	}
 	if (g2t_text_format(t) == G2T_TEXT_CSV) {
 		const char *const *names;
 		ds->features = g2t_text_columns(t, &names);
@@ -944,6 +957,32 @@ int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)
 		     b++)
 			rc = write_task_file(ds, dir, a, b, d);
 	return rc;
+}
+
+uint32_t g2t_split_dir_stale(const char *dir, uint32_t tasks, uint32_t *first)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	uint32_t n = 0;
+
+	*first = UINT32_MAX;
+	while (dp && (de = readdir(dp))) {
+		const char *s = de->d_name;
+		char *end;
+		unsigned long t;
+
+		if (strncmp(s, "task-", 5) || s[5] < '0' || s[5] > '9')
+			continue;
+		errno = 0;
+		t = strtoul(s + 5, &end, 10);
+		if (errno || strcmp(end, ".g2t") || t < tasks || t > UINT32_MAX)
+			continue;
+		n++;
+		*first = t < *first ? (uint32_t)t : *first;
+	}
+	if (dp)
+		closedir(dp);
+	return n;
 }
 
 void g2t_dataset_free(struct g2t_dataset *ds)

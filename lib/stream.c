@@ -215,6 +215,20 @@ static void finish(struct g2t_in *in, struct g2t_rec *rec)
 	}
 }
 
+/* Bad magic at byte 0, said with what the input seems to be instead: the
+ * common mistake is a data file given to a program that reads streams. */
+static int not_a_stream(const uint8_t *b, struct g2t_diag *d)
+{
+	const char *what = b[0] == 0x1f && b[1] == 0x8b
+	                   ? ": it is gzip data (streams are read uncompressed; "
+	                     "g2t-split reads data files)"
+	                   : b[0] >= ' ' && b[0] < 0x7f && b[1] >= ' ' && b[1] < 0x7f
+	                   ? ": it starts as text does (g2t-split reads CSV and svmlight)"
+	                   : "";
+
+	return g2t_fail(d, G2T_EMAGIC, 0, 0, "%s%s", g2t_strerror(G2T_EMAGIC), what);
+}
+
 int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d)
 {
 	for (;;) {
@@ -235,6 +249,8 @@ int g2t_in_next(struct g2t_in *in, struct g2t_rec *rec, struct g2t_diag *d)
 		}
 		rc = g2t_decoder_push(&in->dec, in->rbuf + in->at, in->have - in->at,
 		                      &used, &ev);
+		if (rc == G2T_EMAGIC && in->at == 0 && in->dec.pos < 8 && in->have >= 2)
+			return not_a_stream(in->rbuf, d);
 		in->at += used;
 		if (rc < 0)
 			return g2t_decoder_fail(&in->dec, rc, d);

@@ -154,6 +154,10 @@ static int read_record(struct g2t_text *t, struct g2t_diag *d)
 					break;
 			}
 			c = t->buf[t->at++];
+			/* fields are C strings: a NUL would cut one short unseen */
+			if (c == '\0')
+				return g2t_fail(d, G2T_EDATA, t->next_line, -1,
+				                "a NUL byte: binary data, not text");
 			if (c == '\n')
 				t->next_line++;
 			if (c == '"' && t->format == G2T_TEXT_CSV)
@@ -260,6 +264,36 @@ static int looks_svmlight(const char *rec)
 		return 0;
 	p += strspn(p, "0123456789");
 	return *p == ':';
+}
+
+/* An svmlight line that holds no row: blanks, or a comment from its start
+ * (as svm_light and scikit-learn's dump_svmlight_file write). */
+static int svm_blank(const char *rec)
+{
+	rec += strspn(rec, " \t");
+	return !*rec || *rec == '#';
+}
+
+/* Whether the first line after the comment lines that start the input looks
+ * like svmlight; looked for in the bytes already read, not consumed. */
+static int looks_svmlight_after_comments(const struct g2t_text *t)
+{
+	char line[512];
+	size_t at = t->at, n;
+
+	while (at < t->have) {
+		const char *nl = memchr(t->buf + at, '\n', t->have - at);
+		size_t end = nl ? (size_t)(nl - t->buf) : t->have;
+
+		n = end - at < sizeof line ? end - at : sizeof line - 1;
+		memcpy(line, t->buf + at, n);
+		line[n] = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		if (!svm_blank(line))
+			return looks_svmlight(line);
+		at = end + 1;
+	}
+	return 0;
 }
 
 /* Why a header may lack the column asked for: the common mistakes. */
@@ -393,7 +427,8 @@ int g2t_text_open(struct g2t_text **out, const char *path,
 		t->len -= 3;
 		memmove(t->rec, t->rec + 3, t->len + 1);
 	}
-	if (o->format == G2T_TEXT_AUTO && looks_svmlight(t->rec))
+	if (o->format == G2T_TEXT_AUTO && (looks_svmlight(t->rec) ||
+	    (*t->rec == '#' && looks_svmlight_after_comments(t))))
 		t->format = G2T_TEXT_SVMLIGHT;
 	if (t->format == G2T_TEXT_SVMLIGHT) {
 		t->pending = 1;
@@ -518,11 +553,13 @@ int g2t_text_next(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 {
 	int rc = 1;
 
-	if (!t->pending)
-		rc = read_record(t, d);
-	t->pending = 0;
-	if (rc <= 0)
-		return rc;
+	do {
+		if (!t->pending)
+			rc = read_record(t, d);
+		t->pending = 0;
+		if (rc <= 0)
+			return rc;
+	} while (t->format == G2T_TEXT_SVMLIGHT && svm_blank(t->rec));
 	row->line = t->line;
 	return t->format == G2T_TEXT_CSV ? csv_row(t, row, d) : svm_row(t, row, d);
 }

@@ -332,17 +332,29 @@ struct reader {
 	struct sblock *sb;           /* sparse rows streamed, per side, or NULL */
 };
 
-static int pread_all(int fd, void *buf, size_t want, long long at)
+/* pread()s `want` bytes of shard s's rows from byte `from` of them.  The
+ * input was read through once already: an end before them means the file
+ * changed since, said with its byte, as is a read that fails. */
+static int pread_rows(const struct index *x, struct job *j, const struct shard_ref *s,
+                      void *buf, size_t want, size_t from)
 {
+	int fd = g2t_in_fd(x->in[s->input]);
 	size_t got = 0;
 
 	while (got < want) {
-		ssize_t n = pread(fd, (char *)buf + got, want - got, (off_t)(at + (long long)got));
+		ssize_t n = pread(fd, (char *)buf + got, want - got,
+		                  (off_t)(s->offset + (long long)(from + got)));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return G2T_EIO;
+		if (n <= 0) {
+			j->bad_input = s->input;
+			return g2t_fail(&j->d, n ? G2T_EIO : G2T_ETRUNC, 0,
+			                s->at + (long long)(from + got), "task %u: SHARD of class "
+			                "'%s': %s", j->task.id.task, j->schema->klass[s->head.klass],
+			                n ? strerror(errno) : "the input now ends before this byte: it "
+			                "changed while training");
+		}
 		got += (size_t)n;
 	}
 	return G2T_OK;
@@ -354,8 +366,7 @@ static int read_raw(const struct reader *r, const struct shard_ref *s, uint32_t 
 {
 	uint32_t size = g2t_shard_row_size(&s->head);
 
-	return pread_all(g2t_in_fd(r->x->in[s->input]), buf, (size_t)count * size,
-	                 s->offset + (long long)first * size);
+	return pread_rows(r->x, r->j, s, buf, (size_t)count * size, (size_t)first * size);
 }
 
 /* Refuses a NaN or an infinity among rows first.. of a shard, naming its byte. */
@@ -428,7 +439,7 @@ static int load_rows(struct index *x, struct shard_ref *s, struct job *j)
 	s->start = malloc(((size_t)h->rows + 1) * sizeof *s->start);
 	if (!raw || !ix || !v || !s->start)
 		goto out;
-	if ((rc = pread_all(g2t_in_fd(x->in[s->input]), raw, s->bytes, s->offset)))
+	if ((rc = pread_rows(x, j, s, raw, s->bytes, 0)))
 		goto out;
 	g2t_rows_init(&c, h, raw, s->bytes);
 	while ((rc = g2t_rows_next(&c, ix, v, &n)) == 1) {
@@ -511,7 +522,7 @@ static int mark_rows(struct index *x, struct shard_ref *s, struct job *j, uint32
 				break;
 			base = pos;
 			len = s->bytes - pos < win ? s->bytes - pos : win;
-			if ((rc = pread_all(g2t_in_fd(x->in[s->input]), raw, len, s->offset + (long long)base)))
+			if ((rc = pread_rows(x, j, s, raw, len, base)))
 				goto out;
 		}
 		if (rc != 1)
@@ -634,15 +645,22 @@ static int stream_srows(const struct reader *r, int side, uint32_t first, uint32
 			b->raw = raw;
 			b->raw_cap = len;
 		}
-		if ((rc = pread_all(g2t_in_fd(r->x->in[s->input]), b->raw, len,
-		                    s->offset + (long long)from)))
+		if ((rc = pread_rows(r->x, r->j, s, b->raw, len, from)))
 			return rc;
 		p = b->raw;
 		/* the rows before `at` are decoded where the next is */
 		for (uint32_t i = m * s->every; i < at + k; i++) {
+			const uint8_t *row = p;
+
 			p = srow_decode(&s->head, p, b->raw + len, b->index + fill, b->value + fill, &n);
-			if (!p)
-				return G2T_EFORMAT; /* checked when marked: the file changed */
+			if (!p) { /* checked when marked: the file changed */
+				r->j->bad_input = s->input;
+				return g2t_fail(&r->j->d, G2T_EFORMAT, 0, s->at + (long long)(from +
+				                (size_t)(row - b->raw)), "task %u: SHARD of class '%s', "
+				                "row %u: it no longer decodes: the input changed while "
+				                "training", r->j->task.id.task,
+				                r->j->schema->klass[s->head.klass], i);
+			}
 			if (i >= at) {
 				*out++ = (struct g2t_srow){ n, b->index + fill, b->value + fill };
 				fill += n;
@@ -1320,6 +1338,11 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 
 		if (!(rc = j->rc))
 			continue;
+		/* a shard that failed to load says why in the job that loaded it,
+		 * which with -j may come later */
+		for (size_t l = k; !j->d.what[0] && ++l < x.jobs;)
+			if (x.job[l].rc && x.job[l].d.what[0])
+				j = &x.job[l], rc = j->rc;
 		if (j->d.what[0])
 			*d = j->d;
 		else
@@ -1327,8 +1350,8 @@ int g2t_train_files(const char *const *paths, int n, const struct g2t_train_opts
 		if (j->bad_input >= 0)
 			*bad = g2t_display_name(paths[j->bad_input]);
 	}
-	if (!rc)
-		rc = write_output(&x, out);
+	if (!rc && (rc = write_output(&x, out)) == G2T_EIO)
+		g2t_fail(d, rc, 0, -1, "%s", strerror(errno));
 	if (!rc && o->stats)
 		rc = write_stats(&x, o->stats);
 	free_index(&x);

@@ -137,6 +137,30 @@ int g2t_write_record(FILE *f, uint32_t type, const uint8_t *payload, uint32_t le
 	return G2T_OK;
 }
 
+/* Creates tmp, "path.XXXXXX" in n bytes, exclusively; the umask sets its
+ * mode, as for a file the shell creates (mkstemp()'s 0600 would make a
+ * model or a task file unreadable to others whatever the umask). */
+static int create_temp(char *tmp, size_t n, const char *path)
+{
+	static const char digit[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	int fd = -1;
+
+	g2t_crypto_init();
+	for (int tries = 0; tries < 100 && fd < 0; tries++) {
+		uint32_t r = randombytes_random();
+		char suffix[7];
+
+		for (int i = 0; i < 6; i++, r /= 36)
+			suffix[i] = digit[r % 36];
+		suffix[6] = '\0';
+		snprintf(tmp, n, "%s.%s", path, suffix);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
 int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d)
 {
 	size_t n = path ? strlen(path) + 8 : 0;
@@ -163,8 +187,7 @@ int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d)
 		g2t_out_abort(o);
 		return G2T_ENOMEM;
 	}
-	snprintf(o->tmp, n, "%s.XXXXXX", path);
-	fd = mkstemp(o->tmp);
+	fd = create_temp(o->tmp, n, path);
 	if (fd >= 0 && (o->f = fdopen(fd, "wb")))
 		return G2T_OK;
 	g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(errno));

@@ -6,8 +6,8 @@
 # (with the options given) | g2t-train | g2t-merge on the other folds, and
 # g2t-predict --eval on it.  Prints "Cross Validation Accuracy = A% (c/n)".
 # The label is the last column.  G2T_BIN names the directory of the
-# programs (default: PATH).
-set -eu
+# programs (default: the checkout's bin/ when built, else PATH).
+set -eu -o pipefail
 export LC_ALL=C
 [ $# -ge 2 ] || { echo "usage: cv.sh K FILE [G2T-SPLIT-OPTION...]" >&2; exit 2; }
 k=$1 file=$2
@@ -20,6 +20,8 @@ for a in "$@"; do
 	case $a in --seed=*) seed=${a#--seed=} ;; esac
 	prev=$a
 done
+built=$(cd "$(dirname "$0")/.." && pwd)/bin
+[ -n "${G2T_BIN-}" ] || [ ! -x "$built/g2t-split" ] || G2T_BIN=$built
 bin=${G2T_BIN:+$G2T_BIN/}
 work=$(mktemp -d "${TMPDIR:-/tmp}/g2t-cv.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -138,6 +138,19 @@ split_fails() {
 	split_fails quote2.csv ':3: '
 }
 
+@test "split and predict: a NUL byte in a field -> exit 3 naming the line (the field was cut short unseen)" {
+	printf 'a,b,label\n1,2\0999,x\n3,4,x\n5,6,y\n7,8,y\n' >nul.csv
+	split_fails nul.csv ':2: '
+	expect_stderr 'a NUL byte'
+	printf 'a,b,label\n1,2,x\n3,4,x\0z\n5,6,y\n7,8,y\n' >nul.csv
+	split_fails nul.csv ':3: '
+	{ gzip -dc "$DATA/iris.test.csv.gz" | head -n 3; printf '1,2,3,4\0,0\n'; } >nul.csv
+	run --separate-stderr g2t-predict -o pred "$F/iris.model" nul.csv
+	expect_error g2t-predict 3 'nul\.csv:4: '
+	[ ! -e pred ]
+	expect_stderr 'a NUL byte'
+}
+
 @test "split: svmlight indices not increasing -> exit 3 naming the line" {
 	printf '1 1:0.5 2:1\n1 1:0.6 2:1.1\n2 2:3 1:4\n2 1:4 2:3\n' >bad.svm
 	split_fails bad.svm ':3: '
@@ -265,6 +278,45 @@ make_bad_streams() {
 		[ "$stderr" = "g2t-train: step.g2t: byte $((off + 8 + 25)): task 0: SHARD of class '1', row 0: malformed (g2t(5): sparse rows)" ]
 		[ ! -e w.g2t ]
 	done
+}
+
+@test "train --algo asgd: an input file cut or overwritten while training (rows streamed from it) -> exit 3 naming the file and byte, no -o output" {
+	# 1-row blocks of 20000 features: every epoch reads the shards again
+	awk 'BEGIN { srand(1); for (i = 0; i < 4000; i++) { s = i % 2; k = 0
+		for (j = 1 + int(rand() * 600); j <= 20000 && k < 30; j += 1 + int(rand() * 600)) {
+			s = s " " j ":" (rand() + (j % 2 == i % 2 ? 0.5 : 0)); k++ }
+		print s } }' >wide.svm
+	g2t-split wide.svm >wide.g2t
+	for how in cut overwrite; do
+		cp wide.g2t t.g2t
+		timeout 120 g2t-train --algo asgd --epochs 100000 -o w.g2t t.g2t 2>err &
+		local pid=$!
+		sleep 1
+		if [ "$how" = cut ]; then
+			truncate -s 300000 t.g2t
+		else
+			head -c 30000 /dev/zero | tr '\0' '\377' |
+				dd of=t.g2t bs=1k seek=200 conv=notrunc status=none
+		fi
+		status=0
+		wait "$pid" || status=$?
+		stderr=$(cat err)
+		expect_status 3
+		expect_stderr "^g2t-train: t\.g2t: byte [0-9]+: task 0: SHARD of class '[01]'.*changed while training"
+		expect_dir_contents . ok.csv wide.svm wide.g2t t.g2t err
+	done
+}
+
+@test "train -j4: a bad sparse SHARD several tasks share -> every run names the file and byte, whichever task loaded it (a race once left 'task 0: bad input data')" {
+	printf '1 1:0.5 3:2\n1 2:1 3:1\n2 1:3 2:0.5\n2 3:4\n3 1:3 2:0.5\n3 3:4\n4 1:3 2:0.5\n4 3:4\n' >t.svm
+	g2t-split t.svm >t.g2t
+	"$TOOLS/craft" shard-sparse-nan <t.g2t >nan.g2t
+	for i in $(seq 200); do
+		g2t-train -j4 nan.g2t 2>>err >/dev/null && return 1
+		[ $? = 3 ]
+	done
+	[ "$(wc -l <err)" = 200 ]
+	! grep -Ev "^g2t-train: nan\.g2t: byte [0-9]+: task [0-9]+: SHARD of class '1', row 0: " err
 }
 
 @test "train: flipped byte in the last TASK record -> exit 3, no -o output" {
@@ -545,6 +597,15 @@ usage_fails() {
 	usage_fails g2t-split -q 16 "$DATA/iris.train.csv.gz"
 }
 
+@test "usage: split --label with svmlight input -> exit 2 saying why (it was ignored)" {
+	printf '1 1:0.5 2:1\n1 1:0.7\n2 2:0.3\n2 1:0.1 2:0.9\n' >t.svm
+	usage_fails g2t-split -l 2 t.svm
+	[ "$stderr" = "g2t-split: --label is for CSV: t.svm is svmlight, whose label is each line's first token" ]
+	run --separate-stderr g2t-split -l 2 -o out t.svm
+	expect_status 2
+	[ ! -e out ]
+}
+
 @test "usage: -j 0, -j abc -> exit 2" {
 	usage_fails g2t-train -j 0 "$F/iris.split"
 	usage_fails g2t-train -j abc "$F/iris.split"
@@ -559,14 +620,16 @@ usage_fails() {
 	usage_fails g2t-split --lambda 1e-4 "$DATA/iris.train.csv.gz"
 }
 
-@test "usage: --cost 0, -1, abc, 1e6 -> exit 2 naming --cost and its range (train and split)" {
-	for c in 0 -1 abc 1e6; do
+@test "usage: --cost 0, -1, abc, 1e6, 1e-50 (0 in binary32) -> exit 2 naming --cost and its range (train and split)" {
+	for c in 0 -1 abc 1e6 1e-50; do
 		usage_fails g2t-train -c "$c" "$F/iris.split"
 		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
 		usage_fails g2t-train --cost "$c" "$F/iris.split"
 		usage_fails g2t-split --cost "$c" "$DATA/iris.train.csv.gz"
 		expect_stderr "--cost takes a number C with 0 < C < 1e6, not '$c'"
 	done
+	usage_fails g2t-train --cv 2 --grid 1,1e-50 "$F/iris.split"
+	expect_stderr "--grid takes"
 }
 
 @test "usage: --l1 with the exact solver -> exit 2 naming it (split and train)" {
@@ -659,6 +722,24 @@ usage_fails() {
 	run --separate-stderr g2t-train -o nodir/w "$F/iris.split"
 	expect_error g2t-train 1 'nodir/w: '
 	expect_stderr '[Nn]o such file'
+}
+
+@test "output: a full disk (/dev/full) -> exit 1 naming stdout or the -o file and why, for small and large outputs" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	local cmd
+	g2t-split "$DATA/digits.train.csv.gz" >digits.split
+	for cmd in "g2t-split $DATA/iris.train.csv.gz" "g2t-train $F/iris.split" \
+	           "g2t-train digits.split" "g2t-merge $F/iris.w" "g2t-merge $F/digits.w" \
+	           "g2t-predict $F/iris.model $DATA/iris.test.csv.gz"; do
+		run --separate-stderr bash -c "$cmd >/dev/full"
+		[ "$status" = 1 ] || { echo "$cmd: exit $status"; return 1; }
+		[[ $stderr =~ ^g2t-[a-z]+:\ stdout:\ No\ space\ left ]] ||
+			{ echo "$cmd: '$stderr'"; return 1; }
+	done
+	run --separate-stderr g2t-merge -o /dev/full "$F/digits.w"
+	expect_error g2t-merge 1 '/dev/full: No space left'
+	run --separate-stderr g2t-train -o /dev/full digits.split
+	expect_error g2t-train 1 '/dev/full: No space left'
 }
 
 # --- inputs under attack (issue 9) ----------------------------------------
@@ -865,6 +946,12 @@ nan_weights() {
 	printf 'a,b,label\n-3e38,1,x\n3e38,2,x\n1,3,y\n2,4,y\n' >wide.csv
 	split_fails wide.csv ': '
 	expect_stderr "feature 'a': its values, from -3e\\+38 to 3e\\+38, span more than binary32"
+}
+
+@test "split: a feature whose range is subnormal (1/range overflows) -> exit 3 naming it, not a SCHEMA train refuses" {
+	printf 'a,b,label\n1e-40,1,x\n0,2,x\n2e-45,3,y\n0,4,y\n' >tiny.csv
+	split_fails tiny.csv ': '
+	expect_stderr "feature 'a': its values, from 0 to 9.99995e-41, span too little to scale by"
 }
 
 @test "predict: extra columns not in the schema are ignored whatever they hold" {

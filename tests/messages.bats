@@ -27,6 +27,8 @@ setup() {
 	g2t-split|-f xml x|--format takes csv, svmlight or auto, not 'xml'
 	g2t-split|-q 7 x|--quantize takes 8 or 32, not '7'
 	g2t-predict|-f xml m x|--format takes csv, svmlight or auto, not 'xml'
+	g2t-predict|-|the model and the data cannot both be stdin: give FILE
+	g2t-predict|- -|the model and the data cannot both be stdin: give FILE
 	g2t-pack|-s k --min-batch 0|--min-batch takes a number from 1 to 1000000, not '0'
 	g2t-pack|-s k -q 2|--quality takes a number in (0, 1], not '2'
 	g2t-pack|-s k -P 4|--precision takes 32, 16 or 8, not '4'
@@ -95,4 +97,33 @@ setup() {
 	run --separate-stderr g2t-split -f svmlight words.svm
 	expect_error g2t-split 3 'words\.svm:1: '
 	expect_stderr "'one' is not index:value"
+}
+
+@test "split -o DIR over an earlier split with more tasks: a warning names the task files left from it" {
+	g2t-split -o tasks "$DATA/digits.train.csv.gz"
+	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	expect_status 0
+	[ "$stderr" = "g2t-split: warning: tasks: 42 task files from another split, task 3 on, are there too: remove them before training the directory" ]
+	rm tasks/task-0000[4-9].g2t tasks/task-000[1-4]?.g2t
+	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	[ "$stderr" = "g2t-split: warning: tasks: 1 task file from another split, task 3 on, is there too: remove it before training the directory" ]
+	rm tasks/task-00003.g2t
+	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	expect_status 0
+	expect_no_stderr
+}
+
+@test "train and merge given a data file or a gzipped stream: the error says what it looks like" {
+	run --separate-stderr g2t-train "$DATA/iris.train.csv.gz"
+	expect_error g2t-train 3 '.*iris\.train\.csv\.gz: byte 0: not a G2T stream \(bad magic\): it is gzip data'
+	zcat "$DATA/iris.train.csv.gz" >train.csv
+	run --separate-stderr g2t-train train.csv
+	[ "$stderr" = "g2t-train: train.csv: byte 0: not a G2T stream (bad magic): it starts as text does (g2t-split reads CSV and svmlight)" ]
+	g2t-split train.csv | g2t-train | gzip >w.g2t.gz
+	run --separate-stderr g2t-merge w.g2t.gz
+	expect_error g2t-merge 3 'w\.g2t\.gz: byte 0: not a G2T stream \(bad magic\): it is gzip data \(streams are read uncompressed'
+	# neither: no guess
+	printf '\001\002junk-junk-junk' >junk.g2t
+	run --separate-stderr g2t-train junk.g2t
+	[ "$stderr" = "g2t-train: junk.g2t: byte 0: not a G2T stream (bad magic)" ]
 }
