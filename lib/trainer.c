@@ -424,6 +424,16 @@ static int read_rows(void *ctx, int side, uint32_t first, uint32_t count, float 
 	return rc;
 }
 
+/* The failure rc of g2t_rows_next() at byte `at` of a shard's rows, said. */
+static int bad_row(struct job *j, const struct shard_ref *s, int rc, size_t at, uint32_t row)
+{
+	j->bad_input = s->input;
+	return g2t_fail(&j->d, rc, 0, s->at + (long long)at, "task %u: SHARD of class '%s', "
+	                "row %u: %s", j->task.id.task, j->schema->klass[s->head.klass], row,
+	                rc == G2T_EDATA ? "a value is not finite (NaN or infinity)"
+	                                : "malformed (g2t(5): sparse rows)");
+}
+
 /* Reads a shard's rows into memory as their non-zero values, checking
  * them; the caller holds the index's lock. */
 static int load_rows(struct index *x, struct shard_ref *s, struct job *j)
@@ -454,14 +464,8 @@ static int load_rows(struct index *x, struct shard_ref *s, struct job *j)
 		nnz += n;
 	}
 	s->start[h->rows] = nnz;
-	if (rc < 0 && rc != G2T_ENOMEM) {
-		j->bad_input = s->input;
-		rc = g2t_fail(&j->d, rc, 0, s->at + (long long)c.at, "task %u: SHARD of "
-		              "class '%s', row %u: %s", j->task.id.task,
-		              j->schema->klass[h->klass], c.row, rc == G2T_EDATA
-		              ? "a value is not finite (NaN or infinity)"
-		              : "malformed (g2t(5): sparse rows)");
-	}
+	if (rc < 0 && rc != G2T_ENOMEM)
+		rc = bad_row(j, s, rc, c.at, c.row);
 out:
 	free(raw);
 	free(ix);
@@ -470,22 +474,6 @@ out:
 	return rc;
 }
 
-/* Both sides' rows in memory, loaded by the first task that needs them. */
-static int load_sides(struct index *x, struct job *j)
-{
-	int rc = G2T_OK;
-
-	pthread_mutex_lock(&x->lock);
-	for (int side = 0; side < 2 && !rc; side++)
-		for (uint32_t i = 0; i < j->side[side].shards && !rc; i++) {
-			struct shard_ref *s = (struct shard_ref *)j->side[side].shard[i];
-
-			rc = s->loaded == 1 ? G2T_OK : s->loaded < 0 ? s->loaded
-			     : load_rows(x, s, j);
-		}
-	pthread_mutex_unlock(&x->lock);
-	return rc;
-}
 
 /* Finds where every `every`-th row of a sparse shard starts, reading it
  * through a window that holds a row at least and checking its rows; the
@@ -529,14 +517,8 @@ static int mark_rows(struct index *x, struct shard_ref *s, struct job *j, uint32
 			break;
 	}
 	s->mark[s->marks] = base + c.at;
-	if (rc < 0) {
-		j->bad_input = s->input;
-		rc = g2t_fail(&j->d, rc, 0, s->at + (long long)(base + c.at), "task %u: SHARD of "
-		              "class '%s', row %u: %s", j->task.id.task,
-		              j->schema->klass[h->klass], c.row, rc == G2T_EDATA
-		              ? "a value is not finite (NaN or infinity)"
-		              : "malformed (g2t(5): sparse rows)");
-	}
+	if (rc < 0)
+		rc = bad_row(j, s, rc, base + c.at, c.row);
 out:
 	free(raw);
 	free(ix);
@@ -545,8 +527,9 @@ out:
 	return rc;
 }
 
-/* Both sides' shards marked for streaming, by the first task that needs them. */
-static int mark_sides(struct index *x, struct job *j, uint32_t every)
+/* Both sides' shards, by the first task that needs each: their rows loaded
+ * in memory (every 0), or marked for streaming every `every` rows. */
+static int ready_sides(struct index *x, struct job *j, uint32_t every)
 {
 	int rc = G2T_OK;
 
@@ -554,12 +537,18 @@ static int mark_sides(struct index *x, struct job *j, uint32_t every)
 	for (int side = 0; side < 2 && !rc; side++)
 		for (uint32_t i = 0; i < j->side[side].shards && !rc; i++) {
 			struct shard_ref *s = (struct shard_ref *)j->side[side].shard[i];
+			int done = every ? s->marked : s->loaded;
 
-			rc = s->marked == 1 ? G2T_OK : s->marked < 0 ? s->marked
-			     : mark_rows(x, s, j, every);
+			rc = done == 1 ? G2T_OK : done < 0 ? done
+			     : every ? mark_rows(x, s, j, every) : load_rows(x, s, j);
 		}
 	pthread_mutex_unlock(&x->lock);
 	return rc;
+}
+
+static int load_sides(struct index *x, struct job *j)
+{
+	return ready_sides(x, j, 0);
 }
 
 /* An LEB128 number at p, bytes up to end: the byte after it, or NULL. */
@@ -796,7 +785,7 @@ static int train_sparse(struct index *x, struct job *j, uint32_t block, float *w
 		sb[side].value = malloc((size_t)block * F * sizeof *sb[side].value);
 	}
 	rc = work && rows && (dcd || (sb[0].index && sb[0].value && sb[1].index && sb[1].value))
-	     ? dcd ? load_sides(x, j) : mark_sides(x, j, block) : G2T_ENOMEM;
+	     ? ready_sides(x, j, dcd ? 0 : block) : G2T_ENOMEM;
 	out->w = w;
 	if (!rc)
 		rc = dcd ? g2t_dcd_train_sparse(&j->task, F, n, read_srows, &r, work, rows, out,
