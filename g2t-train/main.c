@@ -92,12 +92,12 @@ static int options(int argc, char **argv, struct g2t_train_opts *o, const char *
 		switch (c) {
 		case 'j':
 			if (g2t_cli_ulong(optarg, 1, 1024, &v))
-				return g2t_usage_error("--jobs takes a number from 1 to 1024");
+				return g2t_usage_error("--jobs takes a number from 1 to 1024, not '%s'", optarg);
 			o->jobs = (unsigned)v;
 			break;
 		case 't':
 			if (g2t_cli_ulong(optarg, 0, UINT32_MAX, &v))
-				return g2t_usage_error("--task takes a task number");
+				return g2t_usage_error("--task takes a task number, not '%s'", optarg);
 			o->task = (long)v;
 			break;
 		case 'o': *output = optarg; break;

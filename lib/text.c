@@ -460,7 +460,7 @@ static int number(struct g2t_text *t, const char *s, size_t n, const char *col,
 	if (n == 0)
 		return g2t_fail(d, G2T_EDATA, t->line, -1, "column '%s': empty value", col);
 	return g2t_fail(d, G2T_EDATA, t->line, -1,
-	                "column '%s': '%.*s' is not a finite number", col,
+	                "column '%s': '%.*s' is not a finite binary32 number", col,
 	                n > 40 ? 40 : (int)n, s);
 }
 
@@ -539,7 +539,7 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			return G2T_ENOMEM;
 		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
-			                "feature %lu: '%.40s' is not a finite number", at, colon + 1);
+			                "feature %lu: '%.40s' is not a finite binary32 number", at, colon + 1);
 		t->index[k++] = (uint32_t)(at - 1);
 		prev = at;
 	}

@@ -852,7 +852,7 @@ usage_fails() {
 	for line in '1 0:1|index 0: svmlight indices start at 1' \
 	            '1 3:1 2:1|index 2 after a larger one' '1 2:1 2:1|index 2 repeated' \
 	            '1 2147483649:1|index 2147483649 exceeds the limit' \
-	            '1 2:nan|is not a finite number' '1 2:1e39|is not a finite number'; do
+	            '1 2:nan|is not a finite binary32 number' '1 2:1e39|is not a finite binary32 number'; do
 		printf '0 1:1\n1 2:1\n0 1:2\n%s\n' "${line%%|*}" >bad.svm
 		split_fails bad.svm ':4: '
 		expect_stderr "${line#*|}"

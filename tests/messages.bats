@@ -22,7 +22,8 @@ setup() {
 	done <<-'EOF'
 	g2t-train|--epochs 0|--epochs takes a number from 1 to 100000, not '0'
 	g2t-train|--loss hnige|--loss takes hinge, logistic or sqhinge, not 'hnige'
-	g2t-train|-j 0|--jobs takes a number from 1 to 1024
+	g2t-train|-j 0|--jobs takes a number from 1 to 1024, not '0'
+	g2t-train|-t abc|--task takes a task number, not 'abc'
 	g2t-split|-d ab x|--delimiter takes one character or 'tab', not 'ab'
 	g2t-split|-f xml x|--format takes csv, svmlight or auto, not 'xml'
 	g2t-split|-q 7 x|--quantize takes 8 or 32, not '7'
