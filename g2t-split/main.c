@@ -100,6 +100,15 @@ static int split(const char *input, const char *dir, struct g2t_split_opts *o,
 		g2t_dataset_free(ds);
 		return g2t_report(rc == G2T_EPARAM ? NULL : name, rc, &d);
 	}
+	float lo, hi, step;
+	const char *coarse = g2t_dataset_coarse(ds, &lo, &hi, &step);
+
+	if (coarse)
+		g2t_warn("warning: %s: feature '%s': its values, from %.10g to %.10g, were "
+		         "rounded to binary32 steps of %g (%.0f from lowest to highest): "
+		         "subtract about %.3g from them before splitting", name, coarse,
+		         (double)lo, (double)hi, (double)step, (double)((hi - lo) / step),
+		         (double)lo);
 	if (progress) {
 		uint32_t K = g2t_dataset_classes(ds);
 		g2t_warn("%u classes: writing %u tasks", K, g2t_dataset_tasks(ds));

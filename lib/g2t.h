@@ -244,6 +244,11 @@ int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d);
 uint32_t g2t_split_dir_stale(const char *dir, uint32_t tasks, uint32_t *first);
 uint32_t g2t_dataset_classes(const struct g2t_dataset *ds);
 uint32_t g2t_dataset_tasks(const struct g2t_dataset *ds);
+/* The first dense feature whose values, from *lo to *hi, are fewer than
+ * 1024 binary32 steps of size *step apart (so that reading them rounded
+ * most of their differences away, as for timestamps): its name, or NULL. */
+const char *g2t_dataset_coarse(const struct g2t_dataset *ds, float *lo, float *hi,
+                               float *step);
 /* Whether the labels look like a measurement, not classes: more than 10,
  * every one a number, some not whole (a label column forgotten). */
 int g2t_dataset_labels_continuous(const struct g2t_dataset *ds);

@@ -34,6 +34,9 @@ struct g2t_dataset {
 	 * values, never dense; sp_start[r] is where row r starts */
 	int sparse;
 	int indexed;              /* svmlight: features named by their index */
+	/* the first feature whose range holds few binary32 steps: index + 1 */
+	uint32_t coarse;
+	float coarse_lo, coarse_hi, coarse_step;
 	uint32_t *sp_index;
 	float *sp_value;
 	size_t *sp_start, sp_len, sp_cap, sp_rows_cap;
@@ -529,6 +532,8 @@ nomem:
 	return G2T_ENOMEM;
 }
 
+#define COARSE_STEPS 1024.0f
+
 /* Min-max scaling to [0, 1], stored in the schema and applied in place;
  * a range wider than FLT_MAX would scale to NaN, and one whose inverse
  * overflows (a subnormal range) to infinity: both are refused. */
@@ -553,8 +558,17 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
 			                "to %g, span more than binary32 holds: cannot scale",
 			                s->feature[j], (double)lo[j], (double)hi[j]);
-		float top = hi[j];
+		float top = hi[j], m = fabsf(top) > fabsf(lo[j]) ? fabsf(top) : fabsf(lo[j]);
+		float step = nextafterf(m, INFINITY) - m;
 
+		/* values were rounded to binary32 as read: apart by few of its
+		 * steps (timestamps near 1.7e9: 128 s), the rounding hid them */
+		if (!ds->coarse && top > lo[j] && (top - lo[j]) / step < COARSE_STEPS) {
+			ds->coarse = j + 1;
+			ds->coarse_lo = lo[j];
+			ds->coarse_hi = top;
+			ds->coarse_step = step;
+		}
 		hi[j] = top > lo[j] ? 1.0f / (top - lo[j]) : 0.0f;
 		if (!isfinite(hi[j]))
 			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
@@ -983,6 +997,17 @@ uint32_t g2t_split_dir_stale(const char *dir, uint32_t tasks, uint32_t *first)
 	if (dp)
 		closedir(dp);
 	return n;
+}
+
+const char *g2t_dataset_coarse(const struct g2t_dataset *ds, float *lo, float *hi,
+                               float *step)
+{
+	if (!ds->coarse)
+		return NULL;
+	*lo = ds->coarse_lo;
+	*hi = ds->coarse_hi;
+	*step = ds->coarse_step;
+	return ds->schema->feature[ds->coarse - 1];
 }
 
 void g2t_dataset_free(struct g2t_dataset *ds)

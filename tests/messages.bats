@@ -100,6 +100,26 @@ setup() {
 	expect_stderr "'one' is not index:value"
 }
 
+@test "split: a feature whose values are a few binary32 steps apart (timestamps) is warned about, with the offset to subtract; years are not" {
+	awk 'BEGIN { srand(3); print "t,u,label"
+		for (i = 0; i < 300; i++) { c = i % 3
+			printf "%d,%.3f,k%d\n", 1700000000 + 40 * c + int(rand() * 30), rand(), c } }' >ts.csv
+	run --separate-stderr g2t-split -o ts ts.csv
+	expect_status 0
+	[ "$stderr" = "g2t-split: warning: ts.csv: feature 't': its values, from 1700000000 to 1700000128, were rounded to binary32 steps of 128 (1 from lowest to highest): subtract about 1.7e+09 from them before splitting" ]
+	# done as said, the classes 40 apart come back
+	awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 -= 1700000000 } { print }' ts.csv >ts0.csv
+	run --separate-stderr g2t-split ts0.csv
+	expect_no_stderr
+	g2t-split ts0.csv | g2t-train | g2t-merge >ts0.model
+	run --separate-stderr g2t-predict --eval ts0.model ts0.csv
+	expect_accuracy_ge 0.95
+	awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 = 1990 + $1 % 30 } { print }' ts0.csv >years.csv
+	run --separate-stderr g2t-split years.csv
+	expect_status 0
+	expect_no_stderr
+}
+
 @test "split -o DIR over an earlier split with more tasks: a warning names the task files left from it" {
 	g2t-split -o tasks "$DATA/digits.train.csv.gz"
 	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
