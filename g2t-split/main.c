@@ -1,4 +1,5 @@
 /* g2t-split: text data to a G2T stream of class shards and one-vs-one tasks. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -109,6 +110,14 @@ static int split(const char *input, const char *dir, struct g2t_split_opts *o,
 		         "subtract about %.3g from them before splitting", name, coarse,
 		         (double)lo, (double)hi, (double)step, (double)((hi - lo) / step),
 		         (double)lo);
+	if ((coarse = g2t_dataset_squashed(ds, &lo, &hi))) {
+		float m = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+
+		g2t_warn("warning: %s: feature '%s' is never 0, from %g to %g: a sparse set "
+		         "scales it by 1/%g, into [%.3g, %.3g], where it weighs little: subtract "
+		         "about %g from it before splitting", name, coarse, (double)lo,
+		         (double)hi, (double)m, (double)(lo / m), (double)(hi / m), (double)lo);
+	}
 	if (progress) {
 		uint32_t K = g2t_dataset_classes(ds);
 		g2t_warn("%u classes: writing %u tasks", K, g2t_dataset_tasks(ds));

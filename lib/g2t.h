@@ -249,6 +249,10 @@ uint32_t g2t_dataset_tasks(const struct g2t_dataset *ds);
  * most of their differences away, as for timestamps): its name, or NULL. */
 const char *g2t_dataset_coarse(const struct g2t_dataset *ds, float *lo, float *hi,
                                float *step);
+/* A sparse set's first feature that is never 0 and of one sign, from *lo
+ * to *hi, when its scale 1 / max |value| squeezes it into less than half
+ * of [0, 1]: its name, or NULL. */
+const char *g2t_dataset_squashed(const struct g2t_dataset *ds, float *lo, float *hi);
 /* Whether the labels look like a measurement, not classes: more than 10,
  * every one a number, some not whole (a label column forgotten). */
 int g2t_dataset_labels_continuous(const struct g2t_dataset *ds);

@@ -37,6 +37,9 @@ struct g2t_dataset {
 	/* the first feature whose range holds few binary32 steps: index + 1 */
 	uint32_t coarse;
 	float coarse_lo, coarse_hi, coarse_step;
+	/* a sparse set's first feature never 0 and of one sign: index + 1 */
+	uint32_t squashed;
+	float squashed_lo, squashed_hi;
 	uint32_t *sp_index;
 	float *sp_value;
 	size_t *sp_start, sp_len, sp_cap, sp_rows_cap;
@@ -241,9 +244,11 @@ static int add_row(struct g2t_dataset *ds, const struct g2t_row *r, uint32_t kla
  * 1 when a feature never reaches 0 and keeps one sign, as a year beside
  * one-hot columns: a sparse set's scale, 1 / its largest |value|, would
  * put it in a sliver of [0,1] (2000 to 2020: [0.990,1]), where min-max
- * spreads it over all of it, as svm-scale does; -1 out of memory.
+ * spreads it over all of it, as svm-scale does; -1 out of memory.  The
+ * first such feature squeezed into under half of [0, 1], index + 1, and
+ * its range go to ds->squashed.
  */
-static int one_signed_feature(const struct g2t_dataset *ds)
+static int one_signed_feature(struct g2t_dataset *ds)
 {
 	uint32_t F = ds->features, *nz = calloc(F, sizeof *nz), j;
 	float *lo = malloc(F * sizeof *lo), *hi = malloc(F * sizeof *hi);
@@ -265,8 +270,18 @@ static int one_signed_feature(const struct g2t_dataset *ds)
 		if (nz[j] == 1 || v > hi[j])
 			hi[j] = v;
 	}
-	for (j = 0; j < F && !found; j++)
-		found = nz[j] == ds->rows && lo[j] != hi[j] && (lo[j] > 0.0f || hi[j] < 0.0f);
+	for (j = 0; j < F && !ds->squashed; j++) {
+		float m = hi[j] > -lo[j] ? hi[j] : -lo[j];
+
+		if (nz[j] < ds->rows || lo[j] == hi[j] || (lo[j] < 0.0f && hi[j] > 0.0f))
+			continue;
+		found = 1;
+		if (hi[j] - lo[j] < 0.5f * m) { /* squeezed into under half of [0, 1] */
+			ds->squashed = j + 1;
+			ds->squashed_lo = lo[j];
+			ds->squashed_hi = hi[j];
+		}
+	}
 	free(nz), free(lo), free(hi);
 	return found;
 }
@@ -856,12 +871,14 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		/* dense svmlight (at least half non-zero: no bigger dense) with
 		 * a feature away from 0 is scaled as its CSV form is */
 		size_t values = (size_t)ds->rows * ds->features;
-		int away;
+		int away = one_signed_feature(ds);
 
 		ds->sp_start[ds->rows] = ds->sp_len;
-		if (ds->sp_len >= values - values / 2 && (away = one_signed_feature(ds)) &&
-		    (rc = away < 0 ? G2T_ENOMEM : densify(ds, ds->rows)) != G2T_OK)
-			goto done;
+		if (away && ds->sp_len >= values - values / 2) {
+			ds->squashed = 0;
+			if ((rc = away < 0 ? G2T_ENOMEM : densify(ds, ds->rows)))
+				goto done;
+		}
 	} else if ((rc = sparsify(ds)))
 		goto done;
 	ds->sparse = ds->sp_start != NULL;
@@ -1008,6 +1025,15 @@ const char *g2t_dataset_coarse(const struct g2t_dataset *ds, float *lo, float *h
 	*hi = ds->coarse_hi;
 	*step = ds->coarse_step;
 	return ds->schema->feature[ds->coarse - 1];
+}
+
+const char *g2t_dataset_squashed(const struct g2t_dataset *ds, float *lo, float *hi)
+{
+	if (!ds->squashed || !ds->sparse)
+		return NULL;
+	*lo = ds->squashed_lo;
+	*hi = ds->squashed_hi;
+	return ds->schema->feature[ds->squashed - 1];
 }
 
 void g2t_dataset_free(struct g2t_dataset *ds)

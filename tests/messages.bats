@@ -120,6 +120,18 @@ setup() {
 	expect_no_stderr
 }
 
+@test "split: a sparse svmlight set with a feature never 0 (a year beside one-hot columns) warns that its scale squeezes it, and what to subtract" {
+	awk 'BEGIN { srand(11); for (i = 0; i < 300; i++) { c = i % 3; k = int(rand() * 6)
+		printf "k%d %d:1 7:%d\n", c, k + 1, 2000 + 8 * c + int(rand() * 12) } }' >yr.svm
+	run --separate-stderr g2t-split -o yr yr.svm
+	expect_status 0
+	[ "$stderr" = "g2t-split: warning: yr.svm: feature 'f7' is never 0, from 2000 to 2027: a sparse set scales it by 1/2027, into [0.987, 1], where it weighs little: subtract about 2000 from it before splitting" ]
+	awk '{ split($3, y, ":"); $3 = "7:" (y[2] - 1999); print }' yr.svm >yr1.svm
+	run --separate-stderr g2t-split -o yr1 yr1.svm
+	expect_status 0
+	expect_no_stderr
+}
+
 @test "split -o DIR over an earlier split with more tasks: a warning names the task files left from it" {
 	g2t-split -o tasks "$DATA/digits.train.csv.gz"
 	run --separate-stderr g2t-split -o tasks "$DATA/iris.train.csv.gz"
