@@ -79,6 +79,27 @@ static void show_reading(void *ctx, unsigned long long rows, long long read,
 	fputs("   ", stderr);
 }
 
+/* Features that the reading or the scaling leave with little to tell apart. */
+static void warn_scaling(const struct g2t_dataset *ds, const char *name)
+{
+	float lo, hi, step, m;
+	const char *feature = g2t_dataset_coarse(ds, &lo, &hi, &step);
+
+	if (feature)
+		g2t_warn("warning: %s: feature '%s': its values, from %.10g to %.10g, were "
+		         "rounded to binary32 steps of %g (%.0f from lowest to highest): "
+		         "subtract about %.3g from them before splitting", name, feature,
+		         (double)lo, (double)hi, (double)step, (double)((hi - lo) / step),
+		         (double)lo);
+	if ((feature = g2t_dataset_squashed(ds, &lo, &hi))) {
+		m = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+		g2t_warn("warning: %s: feature '%s' is never 0, from %g to %g: a sparse set "
+		         "scales it by 1/%g, into [%.3g, %.3g], where it weighs little: subtract "
+		         "about %g from it before splitting", name, feature, (double)lo,
+		         (double)hi, (double)m, (double)(lo / m), (double)(hi / m), (double)lo);
+	}
+}
+
 static int split(const char *input, const char *dir, struct g2t_split_opts *o,
                  int progress)
 {
@@ -101,23 +122,7 @@ static int split(const char *input, const char *dir, struct g2t_split_opts *o,
 		g2t_dataset_free(ds);
 		return g2t_report(rc == G2T_EPARAM ? NULL : name, rc, &d);
 	}
-	float lo, hi, step;
-	const char *coarse = g2t_dataset_coarse(ds, &lo, &hi, &step);
-
-	if (coarse)
-		g2t_warn("warning: %s: feature '%s': its values, from %.10g to %.10g, were "
-		         "rounded to binary32 steps of %g (%.0f from lowest to highest): "
-		         "subtract about %.3g from them before splitting", name, coarse,
-		         (double)lo, (double)hi, (double)step, (double)((hi - lo) / step),
-		         (double)lo);
-	if ((coarse = g2t_dataset_squashed(ds, &lo, &hi))) {
-		float m = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
-
-		g2t_warn("warning: %s: feature '%s' is never 0, from %g to %g: a sparse set "
-		         "scales it by 1/%g, into [%.3g, %.3g], where it weighs little: subtract "
-		         "about %g from it before splitting", name, coarse, (double)lo,
-		         (double)hi, (double)m, (double)(lo / m), (double)(hi / m), (double)lo);
-	}
+	warn_scaling(ds, name);
 	if (progress) {
 		uint32_t K = g2t_dataset_classes(ds);
 		g2t_warn("%u classes: writing %u tasks", K, g2t_dataset_tasks(ds));

@@ -874,7 +874,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		int away = one_signed_feature(ds);
 
 		ds->sp_start[ds->rows] = ds->sp_len;
-		if (away && ds->sp_len >= values - values / 2) {
+		if (away < 0 || (away && ds->sp_len >= values - values / 2)) {
 			ds->squashed = 0;
 			if ((rc = away < 0 ? G2T_ENOMEM : densify(ds, ds->rows)))
 				goto done;
