@@ -408,6 +408,18 @@ static int check_limits(struct g2t_dataset *ds, const struct g2t_row *r, uint32_
 	return G2T_OK;
 }
 
+/* A class name is printed in g2t-predict's tab-separated lines: a control
+ * byte (a tab, a line break) in it would break them. */
+static int check_label(const struct g2t_row *r, struct g2t_diag *d)
+{
+	for (size_t i = 0; i < r->label_len; i++)
+		if ((unsigned char)r->label[i] < 0x20 || r->label[i] == 0x7f)
+			return g2t_fail(d, G2T_EDATA, r->line, -1, "the label holds a control "
+			                "byte (0x%02x) at its byte %zu: class names are printed "
+			                "in tab-separated lines", (unsigned char)r->label[i], i + 1);
+	return G2T_OK;
+}
+
 /* Tells o->progress how far the reading is. */
 static void tell(const struct g2t_split_opts *o, struct g2t_text *t,
                  unsigned long long rows, int end)
@@ -433,6 +445,8 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t,
 			tell(o, t, rows, 0);
 		if (!r.label_len)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "empty label");
+		if ((rc = check_label(&r, d)))
+			return rc;
 		k = class_of(ds, r.label, r.label_len, !filtered);
 		if (k == -1)
 			return G2T_ENOMEM;

@@ -982,6 +982,17 @@ nan_weights() {
 	expect_stderr 'empty label'
 }
 
+@test "split: a label holding a tab or another control byte is refused, naming line and byte" {
+	printf 'a,b,label\n1,2,x\n3,4,"p\tq"\n' >tab.csv
+	split_fails tab.csv ':3: '
+	expect_stderr 'control byte \(0x09\) at its byte 2'
+	printf 'a,b,label\n1,2,x\n3,4,"p\033"\n' >esc.csv
+	split_fails esc.csv ':3: '
+	expect_stderr 'control byte \(0x1b\) at its byte 2'
+	printf 'a,b,label\r\n1,2,x\r\n3,4,y\r\n' >crlf.csv
+	g2t-split crlf.csv >crlf.g2t
+}
+
 @test "split and predict: a UTF-8 byte order mark is not part of the first column's name" {
 	{ printf '\357\273\277'; zcat "$DATA/iris.train.csv.gz"; } >bom.csv
 	g2t-split bom.csv >bom.g2t
