@@ -994,9 +994,14 @@ static int write_task_file(const struct g2t_dataset *ds, const char *dir,
 int g2t_split_dir(struct g2t_dataset *ds, const char *dir, struct g2t_diag *d)
 {
 	int rc = G2T_OK;
+	struct stat st;
 
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST)
 		rc = g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
+	else if (stat(dir, &st) != 0)
+		rc = g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		rc = g2t_fail(d, G2T_EIO, 0, -1, "%s: %s", dir, strerror(ENOTDIR));
 	for (uint32_t a = 0; a < ds->classes && !rc; a++)
 		for (uint32_t b = ovr(ds) ? ds->classes : a + 1; b < ds->classes + ovr(ds) && !rc;
 		     b++)

@@ -724,6 +724,14 @@ usage_fails() {
 	expect_stderr '[Nn]o such file'
 }
 
+@test "output: split -o naming a file that is not a directory -> exit 1 naming it, the file kept" {
+	echo keep >afile
+	run --separate-stderr g2t-split -o afile "$DATA/iris.train.csv.gz"
+	expect_error g2t-split 1 'afile: '
+	expect_stderr 'afile: Not a directory$'
+	[ "$(cat afile)" = keep ]
+}
+
 @test "output: a full disk (/dev/full) -> exit 1 naming stdout or the -o file and why, for small and large outputs" {
 	[ -w /dev/full ] || skip "no /dev/full"
 	local cmd
