@@ -146,6 +146,9 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	sig = r->length - 44 - P - (uint64_t)(used < 0 ? 0 : used);
 	if (used < 0 || (sig != 0 && sig != 8 * (uint64_t)P))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
+	if (sig && (m->schema->flags & G2T_SCHEMA_OVR))
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record: a one-vs-rest "
+		                "model has no sigmoids");
 	m->col[0] = 0;
 	for (j = 0; j < F; j++) /* counts to starts */
 		m->col[j + 1] += m->col[j];
