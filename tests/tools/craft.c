@@ -202,6 +202,12 @@ static void v_type_reserved(struct stream *s)
 	insert(s, s->n, 0xff, "", 0);
 }
 
+/* A reserved record last, so that a reader must frame past what it uses. */
+static void v_type_last(struct stream *s)
+{
+	insert(s, s->n, 7, "x", 1);
+}
+
 static void v_shard_f32_lo(struct stream *s)
 {
 	struct rec *r = &s->r[find(s, G2T_REC_SHARD, 0)];
@@ -434,7 +440,7 @@ static void packet(struct stream *s, const char *keyfile, int fault)
 }
 
 /* Framing faults, made on the written bytes. */
-enum { FR_CRC = 1, FR_CUT, FR_VERSION, FR_MAGIC, FR_TOO_BIG };
+enum { FR_CRC = 1, FR_CUT, FR_VERSION, FR_MAGIC, FR_TOO_BIG, FR_CRC_LAST };
 
 static const struct vector {
 	const char *name, *what;
@@ -447,6 +453,8 @@ static const struct vector {
 	{ "frame-version", "the next stream version", NULL, 0, FR_VERSION },
 	{ "frame-crc", "the first record's CRC one bit off", NULL, 0, FR_CRC },
 	{ "frame-cut", "the last byte cut off", NULL, 0, FR_CUT },
+	{ "frame-crc-last", "a record of type 7 last, its CRC one bit off", v_type_last, 0,
+	  FR_CRC_LAST },
 	{ "frame-too-big", "a TASK header of length 2^26 + 1 first", NULL, 0, FR_TOO_BIG },
 	{ "type-reserved", "records of types 7 and 0xff, which readers skip",
 	  v_type_reserved, 0, 0 },
@@ -522,6 +530,8 @@ static void write_stream(const struct stream *s, int frame)
 		die("out of memory");
 	if (frame == FR_CRC) /* the first record's CRC */
 		buf[G2T_HEADER_SIZE + G2T_HEADER_SIZE + s->r[0].len] ^= 1;
+	if (frame == FR_CRC_LAST)
+		buf[len - 1] ^= 1;
 	if (frame == FR_VERSION)
 		buf[4] = G2T_FORMAT_VERSION + 1;
 	if (frame == FR_MAGIC)
