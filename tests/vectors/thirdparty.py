@@ -694,7 +694,8 @@ def enc_packet(seed32, prec, seq, tm, schemas, ws):
             if prec == 0: body += v.astype("<f4").tobytes()
             elif prec == 1: body += np.float16(v).astype("<f2").tobytes()
             else:
-                t = f32(v / step); q = int(f32(t + f32(0.5))) if t >= 0 else int(f32(t - f32(0.5)))
+                t = f32(v / step) if step != 0 else f32(0)
+                q = max(-127, min(127, int(f32(t + f32(0.5))) if t >= 0 else int(f32(t - f32(0.5)))))
                 body += struct.pack("<b", q)
     z = zlib.compress(body, 9)
     head = struct.pack("<I", 1) + pk + struct.pack("<QQIIII", seq, tm, prec, len(ws), len(body), len(z)) + z
@@ -753,7 +754,7 @@ def main(argv):
 # ---- --check: the tools against this reader and writer ------------------------
 def run_check(root):
     import base64, os, subprocess, tempfile
-    bindir = os.path.abspath(os.environ.get('G2T_BIN', 'bin'))
+    bindir = os.path.abspath(os.environ.get('G2T_BIN', root + '/bin'))
     data = root + '/tests/data'
     n = failed = 0
 
@@ -773,6 +774,9 @@ def run_check(root):
         return read_stream(b)["records"]
 
     with tempfile.TemporaryDirectory() as tmp:
+        def body(b):  # a PACKET record's body, inflated
+            return zlib.decompress(b[8 + 68:8 + 68 + struct.unpack_from('<I', b, 8 + 64)[0]])
+
         def path(name, b):
             with open(tmp + '/' + name, 'wb') as f: f.write(b)
             return tmp + '/' + name
@@ -843,7 +847,6 @@ def run_check(root):
                 p = [r for r in records(pkt) if r["kind"] == "PACKET"][0]
                 mine, _ = enc_packet(seed, prec, p["seq"], p["time"], [sch], ws)
                 mp = [r for r in records(HEADER + mine) if r["kind"] == "PACKET"][0]
-                body = lambda b: zlib.decompress(b[8 + 68:8 + 68 + struct.unpack_from('<I', b, 8 + 64)[0]])
                 ok(body(pkt[8:]) == body(mine) and p["raw_len"] == mp["raw_len"],
                    '%s: g2t-pack -P %s packet body is this writer\'s' % (name, bits))
                 wsets = [i for i in p["items"] if i["kind"] == "WEIGHTS"]
@@ -852,6 +855,19 @@ def run_check(root):
                    '%s: merge --trust of it is the MODEL of its decoded weight sets' % name)
                 mm = tool('g2t-merge', '--trust', keyfile, inp=HEADER + mine)
                 ok(mm == tm, '%s: this writer\'s -P %s packet, signed, merges to the same model' % (name, bits))
+        # weights so small that step is subnormal (q bounded to 127) or +0 (q = 0)
+        w = tool('g2t-train', inp=tool('g2t-split', data + '/iris.train.csv.gz'))
+        wctx = read_stream(w); sch = wctx["records"][0]
+        ws = [r for r in wctx["records"] if r["kind"] == "WEIGHTS"]
+        for r, bits in zip(ws, ((190, 0x80000000 | 60), (7, 1), (0, 0))):
+            r["w"] = np.zeros(r["F"], f32)
+            r["w"][:2] = np.array(bits, '<u4').view('<f4')
+        w = HEADER + rec(1, enc_schema(sch)) + b''.join(rec(4, enc_weights(r)) for r in ws)
+        pkt = tool('g2t-pack', '-s', tmp + '/dev.key', '--spool', tmp + '/spq', '-P', '8', '--flush', inp=w)
+        p = [r for r in records(pkt) if r["kind"] == "PACKET"][0]
+        mine, _ = enc_packet(seed, 2, p["seq"], p["time"], [sch], ws)
+        ok(body(pkt[8:]) == body(mine), 'subnormal weights: g2t-pack -P 8 bounds q to 127, or makes it 0 '
+           'with a step of +0, as this writer does')
         want = [('encoding', e) for e in range(4)] + [('flag', b) for b in range(5) if b != 3] + \
             [('form', 0), ('form', 1), ('present', 1), ('present', 2), ('sigmoids', True)]
         ok(all(x in seen for x in want), 'the cases cover SHARD encodings 0 to 3, SCHEMA flags 0, 1, 2 and 4, '
