@@ -305,6 +305,8 @@ def parse_model(b, ro, schema):
             v = np.frombuffer(ent, "<f4").astype(f32); W[p] = v[:F]; bias[p] = v[F]
     rest = len(b) - c.p
     sig = None
+    if rest == 8 * P and schema["ovr"]:
+        raise Bad(ro, "bad MODEL record: a one-vs-rest model has no sigmoids")
     if rest == 8 * P:
         s = np.frombuffer(c.raw(8 * P), "<f4").astype(f32); sig = s.reshape(P, 2)
     elif rest != 0:
@@ -443,6 +445,8 @@ def check_refs(ctx):
                 okp = b2 < K and a < b2 and pair_index(a, b2, K) == t
             if not okp: problems.append("%s at %d: pair does not fit" % (r["kind"], r["at"]))
             if r["kind"] == "WEIGHTS" and r["F"] != s["F"]: problems.append("WEIGHTS F")
+            if r["kind"] == "WEIGHTS" and s["ovr"] and idn["params"]["probability"]:
+                problems.append("WEIGHTS at %d: a one-vs-rest task has no sigmoid" % r["at"])
             if r["kind"] == "TASK":
                 need = [a, b2] if not s["ovr"] else list(range(K))
                 for k in need:
