@@ -255,6 +255,10 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 	if (wt->features != F || !g2t_task_fits(s, wt->id.task, wt->id.class_a, wt->id.class_b))
 		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
 		                "weights for task %u do not fit the schema", wt->id.task);
+	/* as g2t-train refuses to fit one: coupling is for one-vs-one pairs */
+	if (wt->id.class_b == s->classes && wt->id.params.probability)
+		return g2t_fail(d, G2T_ESCHEMA, 0, offset, "weights for task %u: a one-vs-rest "
+		                "task has no sigmoid", wt->id.task);
 	wt->w[F] = wt->bias;
 	for (uint32_t i = 0; i <= F; i++)
 		if (!isfinite(wt->w[i]))

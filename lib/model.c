@@ -146,6 +146,9 @@ static int decode_model(struct g2t_model *m, const struct g2t_rec *r, struct g2t
 	sig = r->length - 44 - P - (uint64_t)(used < 0 ? 0 : used);
 	if (used < 0 || (sig != 0 && sig != 8 * (uint64_t)P))
 		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record");
+	if (sig && (m->schema->flags & G2T_SCHEMA_OVR))
+		return g2t_fail(d, G2T_EFORMAT, 0, r->offset, "bad MODEL record: a one-vs-rest "
+		                "model has no sigmoids");
 	m->col[0] = 0;
 	for (j = 0; j < F; j++) /* counts to starts */
 		m->col[j + 1] += m->col[j];
@@ -187,8 +190,14 @@ int g2t_model_load(struct g2t_model **out, const char *path, struct g2t_diag *d)
 		return G2T_ENOMEM;
 	if ((rc = g2t_in_open(&in, path, 0, d)))
 		goto fail;
-	while (!m->w && (rc = g2t_in_next(in, &r, d)) == 1) {
-		if (r.type == G2T_REC_SCHEMA && !m->schema &&
+	/* to the end of the stream: every record framed and its CRC checked */
+	while ((rc = g2t_in_next(in, &r, d)) == 1) {
+		if (r.type == G2T_REC_MODEL && m->w)
+			rc = g2t_fail(d, G2T_EDATA, 0, r.offset, "a second MODEL record: a "
+			              "model file holds one");
+		else if (m->w)
+			rc = G2T_OK;
+		else if (r.type == G2T_REC_SCHEMA && !m->schema &&
 		    (rc = g2t_schema_read(&m->schema, r.payload, r.length, d)))
 			rc = rc == G2T_ENOMEM ? rc : g2t_fail(d, rc, 0, r.offset,
 			                                      "bad SCHEMA record: %s", d->what);

@@ -153,8 +153,13 @@ static void encode_weights(struct bytes *b, const struct g2t_weights *w, int pre
 			uint8_t x[2] = { (uint8_t)h, (uint8_t)(h >> 8) };
 			put(b, x, 2);
 		} else {
-			float q = v / step;
-			int8_t c = (int8_t)(q < 0.0f ? q - 0.5f : q + 0.5f);
+			/* a subnormal max|w| makes step 0, or so coarse that
+			 * |q| passes 127: q is then 0, or bounded */
+			float q = step != 0.0f ? v / step : 0.0f;
+			int8_t c;
+
+			q = q < 0.0f ? q - 0.5f : q + 0.5f;
+			c = (int8_t)(q > 127.0f ? 127.0f : q < -127.0f ? -127.0f : q);
 			put(b, &c, 1);
 		}
 	}

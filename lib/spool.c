@@ -601,6 +601,20 @@ static int by_entry_id(const void *a, const void *b)
 	              ENTRY_HASH);
 }
 
+/* float16 makes a weight of 65520 or more infinite, and every reader refuses
+ * a packet with one (g2t(5)): refuse to pack it, leaving it held. */
+static int fit_half(const struct gathered *g, struct g2t_diag *d)
+{
+	for (size_t i = 0; i < g->count; i++)
+		for (uint32_t j = 0; j < g->weights[i].features; j++)
+			if (fabsf(g->weights[i].w[j]) >= 65520.0f)
+				return g2t_fail(d, G2T_EPARAM, 0, -1, "-P 16: weight %u of task %u, "
+				                "%g, is beyond float16 and would be sent infinite: "
+				                "pack with -P 32 or 8", j, g->weights[i].id.task,
+				                (double)g->weights[i].w[j]);
+	return G2T_OK;
+}
+
 int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precision,
                    int with_schemas, uint64_t now, uint64_t *seq, struct g2t_diag *d)
 {
@@ -617,6 +631,8 @@ int g2t_spool_pack(struct g2t_spool *s, const struct g2t_signer *key, int precis
 		rc = walk(s, s->entry[i].name, gather_record, &g, d);
 	if (!rc && !g.count)
 		rc = g2t_fail(d, G2T_EDATA, 0, -1, "nothing held to pack");
+	if (!rc && precision == G2T_PREC_F16)
+		rc = fit_half(&g, d);
 	if (!rc && (!(sp = malloc(g.schemas.n * sizeof *sp)) ||
 	            !(sl = malloc(g.schemas.n * sizeof *sl))))
 		rc = G2T_ENOMEM;

@@ -429,6 +429,22 @@ pack_rejects() {
 	[ "$size32" -lt "$(stat -c %s "$F/digits.w")" ]
 }
 
+@test "precision: -P 16 refuses a weight float16 would make infinite (exit 2), keeps it held; -P 32 sends it" {
+	# Pegasos with a large C: lambda tiny, its first steps make weights past 65520
+	g2t-split --algo pegasos --cost 100000 "$DATA/iris.train.csv.gz" | g2t-train >big.w
+	run --separate-stderr g2t-pack -s "$KEY" --spool sp -P 16 --flush -o p16.pkt big.w
+	expect_status 2
+	expect_stderr "is beyond float16 and would be sent infinite"
+	[ ! -s p16.pkt ]
+	[ "$(ls sp/w-*.g2t | wc -l)" -eq 1 ]
+	run --separate-stderr g2t-pack -s "$KEY" --spool sp -P 32 --flush -o p32.pkt
+	expect_status 0
+	g2t-merge big.w >unsigned.model
+	run --separate-stderr g2t-merge --trust "$F/dev.pub" -o p32.model p32.pkt
+	expect_status 0
+	expect_same p32.model unsigned.model
+}
+
 @test "precision: any other value is a usage error" {
 	run --separate-stderr g2t-pack -s "$KEY" --spool sp --precision 12 "$F/t0.w"
 	expect_status 2

@@ -80,6 +80,8 @@ check "g2t(7): g2t-train writes the training vectors of tests/vectors/weights.ex
 	tests/vectors/train.sh --check
 check "g2t(7): an implementation from the pages alone makes g2t-train's bytes" \
 	tests/vectors/reference.py --check
+check "g2t(5): a third party's reader and writer from the pages: the tools' models, packets, predictions" \
+	tests/vectors/thirdparty.py --check
 
 echo "# the exact solver against LIBLINEAR: primal objectives within 0.1 %"
 blobs=$(mktemp "${TMPDIR:-/tmp}/g2t-blobs.XXXXXX")

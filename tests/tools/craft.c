@@ -202,6 +202,12 @@ static void v_type_reserved(struct stream *s)
 	insert(s, s->n, 0xff, "", 0);
 }
 
+/* A reserved record last, so that a reader must frame past what it uses. */
+static void v_type_last(struct stream *s)
+{
+	insert(s, s->n, 7, "x", 1);
+}
+
 static void v_shard_f32_lo(struct stream *s)
 {
 	struct rec *r = &s->r[find(s, G2T_REC_SHARD, 0)];
@@ -254,6 +260,58 @@ static void v_model_missing(struct stream *s)
 {
 	s->r[find(s, G2T_REC_MODEL, 0)].p[44] = 0;
 }
+
+/* One-vs-rest over the 3 classes of tiny.csv: its 3 pairs become 3 classifiers. */
+static void v_model_ovr(struct stream *s) { schema_flags(s, G2T_SCHEMA_OVR); }
+
+static void v_model_ovr_sigmoids(struct stream *s)
+{
+	struct rec *r = &s->r[find(s, G2T_REC_MODEL, 0)];
+	uint32_t P = g2t_get_u32(r->p + 40);
+
+	schema_flags(s, G2T_SCHEMA_OVR);
+	if (!(r->p = realloc(r->p, r->len + 8 * P)))
+		die("out of memory");
+	for (uint32_t k = 0; k < P; k++) {
+		g2t_put_f32(r->p + r->len + 8 * k, -1.0f);
+		g2t_put_f32(r->p + r->len + 8 * k + 4, 0.0f);
+	}
+	r->len += 8 * P;
+}
+
+/* Each WEIGHTS record's identity that of one-vs-rest task k, class k against
+ * the rest, with a sigmoid when `sigmoid`. */
+static void weights_ovr(struct stream *s, int sigmoid)
+{
+	uint32_t K = 0;
+
+	schema_flags(s, G2T_SCHEMA_OVR);
+	for (size_t i = 0; i < s->n; i++) {
+		struct rec *r = &s->r[i];
+		uint8_t *id = r->p + G2T_HASH_SIZE, *o;
+		uint32_t k;
+
+		if (r->type == G2T_REC_SCHEMA)
+			K = g2t_get_u32(r->p + 4);
+		if (r->type != G2T_REC_WEIGHTS)
+			continue;
+		k = g2t_get_u32(id + 32);
+		g2t_put_u32(id + 36, k);
+		g2t_put_u32(id + 40, K);
+		if (!sigmoid)
+			continue;
+		g2t_put_u32(id + 44 + 32, 1); /* the parameters' probability */
+		if (!(r->p = o = realloc(r->p, r->len + 8)))
+			die("out of memory");
+		memmove(o + 148, o + 140, r->len - 140);
+		g2t_put_f32(o + 140, -1.0f);
+		g2t_put_f32(o + 144, 0.0f);
+		r->len += 8;
+	}
+}
+
+static void v_weights_ovr(struct stream *s) { weights_ovr(s, 0); }
+static void v_weights_ovr_sigmoid(struct stream *s) { weights_ovr(s, 1); }
 
 /* --- packets --------------------------------------------------------------- */
 
@@ -382,7 +440,7 @@ static void packet(struct stream *s, const char *keyfile, int fault)
 }
 
 /* Framing faults, made on the written bytes. */
-enum { FR_CRC = 1, FR_CUT, FR_VERSION, FR_MAGIC, FR_TOO_BIG };
+enum { FR_CRC = 1, FR_CUT, FR_VERSION, FR_MAGIC, FR_TOO_BIG, FR_CRC_LAST };
 
 static const struct vector {
 	const char *name, *what;
@@ -395,6 +453,8 @@ static const struct vector {
 	{ "frame-version", "the next stream version", NULL, 0, FR_VERSION },
 	{ "frame-crc", "the first record's CRC one bit off", NULL, 0, FR_CRC },
 	{ "frame-cut", "the last byte cut off", NULL, 0, FR_CUT },
+	{ "frame-crc-last", "a record of type 7 last, its CRC one bit off", v_type_last, 0,
+	  FR_CRC_LAST },
 	{ "frame-too-big", "a TASK header of length 2^26 + 1 first", NULL, 0, FR_TOO_BIG },
 	{ "type-reserved", "records of types 7 and 0xff, which readers skip",
 	  v_type_reserved, 0, 0 },
@@ -417,6 +477,12 @@ static const struct vector {
 	{ "weights-hash", "WEIGHTS whose task hash is not its identity's", v_weights_hash, 0, 0 },
 	{ "model-present", "MODEL present byte 3", v_model_present, 0, 0 },
 	{ "model-missing", "MODEL pair 0 missing, its entry not zero", v_model_missing, 0, 0 },
+	{ "model-ovr", "one-vs-rest SCHEMA flag, the MODEL's 3 entries its classifiers",
+	  v_model_ovr, 0, 0 },
+	{ "model-ovr-sigmoids", "one-vs-rest MODEL with sigmoids", v_model_ovr_sigmoids, 0, 0 },
+	{ "weights-ovr", "WEIGHTS of one-vs-rest tasks", v_weights_ovr, 0, 0 },
+	{ "weights-ovr-sigmoid", "WEIGHTS of one-vs-rest tasks with probability 1 and a sigmoid",
+	  v_weights_ovr_sigmoid, 0, 0 },
 	{ "packet-good", "a PACKET of the weights, as g2t-pack would make it", NULL,
 	  1 + PK_GOOD, 0 },
 	{ "packet-varint-long", "PACKET: a varint not in its shortest form", NULL,
@@ -464,6 +530,8 @@ static void write_stream(const struct stream *s, int frame)
 		die("out of memory");
 	if (frame == FR_CRC) /* the first record's CRC */
 		buf[G2T_HEADER_SIZE + G2T_HEADER_SIZE + s->r[0].len] ^= 1;
+	if (frame == FR_CRC_LAST)
+		buf[len - 1] ^= 1;
 	if (frame == FR_VERSION)
 		buf[4] = G2T_FORMAT_VERSION + 1;
 	if (frame == FR_MAGIC)

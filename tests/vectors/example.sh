@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 bin=${G2T_BIN:-bin}
 tmp=$(mktemp "${TMPDIR:-/tmp}/g2t-example.XXXXXX")
-trap 'rm -f "$tmp" "$tmp.page" "$tmp.w"' EXIT
+trap 'rm -f "$tmp" "$tmp.page" "$tmp.w" "$tmp.m"' EXIT
 "$bin/g2t-split" tests/vectors/example.csv >"$tmp"
 # the TASK is the last record: its hash at 8, its identity's schema id at 40
 task=$(($(stat -c %s "$tmp") - 128))
@@ -38,3 +38,22 @@ grep -q "^.Li $task_hash" man/g2t.5 || { echo "g2t(5): task hash is not $task_ha
 for v in "$bias Ta bias" "$loss Ta loss" "$w0 Ta w\\[0\\]"; do
 	grep -q "^.It $v" man/g2t.5 || { echo "g2t(5): the weight set is not '$v'"; exit 1; }
 done
+# the WEIGHTS and MODEL tables: the payload size each states, and the bytes
+# each row shows at its payload offset
+"$bin/g2t-merge" "$tmp.w" >"$tmp.m"
+table() { # FILE TYPE 'first words of the sentence before the table'
+	n=$(sed -n "s/^$3.* of \([0-9]*\) bytes.*/\1/p" man/g2t.5)
+	[ -n "$n" ] || { echo "g2t(5): no size stated after '$3'"; exit 1; }
+	pl=$(($(stat -c %s "$1") - 4 - n))
+	[ "$(od -An -tu4 -j $((pl - 8)) -N 8 "$1" | tr -s ' ' ' ')" = " $2 $n" ] ||
+		{ echo "g2t(5): '$3': the record is not of $n bytes"; exit 1; }
+	sed -n "/^$3/,/^\.El/p" man/g2t.5 |
+		sed -n 's/^\.It \([0-9][0-9]*\) Ta \([0-9a-f ]*[0-9a-f]\) Ta .*/\1 \2/p' |
+		while read -r off bytes; do
+			nb=$(echo "$bytes" | wc -w)
+			got=$(od -An -tx1 -j $((pl + off)) -N "$nb" "$1" | sed 's/^ //')
+			[ "$got" = "$bytes" ] || { echo "g2t(5): '$3': byte $off holds $got, not $bytes"; exit 1; }
+		done
+}
+table "$tmp.w" 4 "The WEIGHTS record of that task"
+table "$tmp.m" 5 "makes of it a MODEL"

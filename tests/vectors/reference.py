@@ -294,7 +294,8 @@ def dcd(rows, n, F, p, task):
         ww = dot(w, w)
         primal = f(f(0.5*ww) + f(C*L[0]))
         dual = f(Dd[0] - f(0.5*ww))
-        if logistic: dual = f(dual + f(f(float(N)*C)*logf(C)))
+        if logistic:
+            dual = f(f(dual + f(f(float(n[0])*C)*logf(C))) + f(f(float(n[1])*C)*logf(C)))
         gap = f(f(primal - dual)/(primal if primal > 0 else 1.0))
         conv = gap <= f(1e-3) or (met and eps < f(2*f(1e-4)))
         eps = f(eps*f(0.1))
