@@ -34,12 +34,14 @@ required_for() {
 		# and accuracy; tests/operator.bats renders the operator's page with
 		# chromium, checks /metrics with prometheus's promtool and scrapes it
 		# with prometheus, and reads JSON and PNG with python3 (as does
-		# tests/vectors/reference.py, g2t(5) and g2t(7) implemented from the
+		# tests/vectors/reference.py and, with numpy and cryptography,
+		# tests/vectors/thirdparty.py: g2t(5) and g2t(7) implemented from the
 		# pages); tests/readme.sh runs README's scale-out block with GNU
 		# parallel and a single-node Slurm (slurm-wlm's daemons and client,
 		# munge); iproute2: the namespaces, veth pairs and tbf of tests/net/
 		echo bats bats-assert bats-support mandoc clang libclang-rt-14-dev time openssl \
 			sqlite3 liblinear-tools libsvm-tools chromium prometheus python3 \
+			python3-numpy python3-cryptography \
 			parallel slurmctld slurmd slurm-client munge iproute2 ;;
 	bench)
 		required_for demo
