@@ -140,6 +140,9 @@ struct g2t_schema {
 /* One-vs-rest: K tasks, task k class k against every other (class_b = K),
  * and a MODEL of K classifiers; never with 2 classes */
 #define G2T_SCHEMA_OVR 16u
+/* Wide: a text value is read less its feature's offset in binary64, then
+ * rounded to binary32 (g2t_parse_offset), and times the scale */
+#define G2T_SCHEMA_WIDE 32u
 /* Tasks of a schema: K(K-1)/2 pairs, or K one-vs-rest. */
 uint32_t g2t_schema_tasks(const struct g2t_schema *s);
 /* Whether task `task` of classes a (+1) and b (-1) is one of the schema's. */
@@ -192,6 +195,10 @@ void g2t_text_position(const struct g2t_text *t, long long *read, long long *siz
 uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
 /* CSV: feature column `column` is not read: whatever it holds, its value is 0. */
 int g2t_text_ignore(struct g2t_text *t, uint32_t column);
+/* Feature k (CSV: the k-th feature column; svmlight: index k + 1) is read
+ * less offset[k] in binary64 (g2t_parse_offset), for k < n; NULL: none.
+ * offset must outlive the reading. */
+void g2t_text_offsets(struct g2t_text *t, const float *offset, uint32_t n);
 const char *g2t_text_label_name(const struct g2t_text *t);
 void g2t_text_free(struct g2t_text *t);
 
@@ -757,6 +764,10 @@ size_t g2t_nonfinite(const float *v, size_t n);
  * does, then to the nearest binary32; 0, or G2T_EDATA when it is not a
  * decimal or its binary64 value is above FLT_MAX in magnitude. */
 int g2t_parse_float(const char *s, size_t n, float *out);
+/* The same, less offset in binary64 before the rounding to binary32 (a
+ * wide schema's values: g2t(5)); G2T_EDATA also when that is above
+ * FLT_MAX in magnitude. */
+int g2t_parse_offset(const char *s, size_t n, float offset, float *out);
 /* Whether s[0..n) is completely a decimal number (g2t(5)): an optional
  * sign, digits with an optional fraction, at least one digit, an optional
  * exponent; no spaces, no hexadecimal, no inf or nan. */

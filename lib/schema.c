@@ -316,11 +316,14 @@ static const char *constraint(const struct g2t_schema *s, char *buf, size_t cap)
 	if ((dup = g2t_duplicate_name((const char *const *)s->klass, s->classes)) >= 0)
 		return snprintf(buf, cap, "class '%.40s' appears twice", s->klass[dup]), buf;
 	if (s->flags & ~(uint32_t)(G2T_SCHEMA_NUMERIC | G2T_SCHEMA_SPARSE | G2T_SCHEMA_INDEXED |
-	                           G2T_SCHEMA_TASK | G2T_SCHEMA_OVR))
-		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 4 is set",
+	                           G2T_SCHEMA_TASK | G2T_SCHEMA_OVR | G2T_SCHEMA_WIDE))
+		return snprintf(buf, cap, "flags 0x%x: a bit other than bits 0 to 5 is set",
 		                s->flags), buf;
 	if ((s->flags & G2T_SCHEMA_OVR) && s->classes < 3)
 		return "flags bit 4 (one-vs-rest) is set, but two classes make one pair";
+	if ((s->flags & G2T_SCHEMA_WIDE) && (s->flags & G2T_SCHEMA_SPARSE))
+		return "flags bits 5 (wide) and 1 (sparse) are both set: a sparse set has no "
+		       "offsets";
 	if ((dup = g2t_duplicate_name((const char *const *)s->feature, s->features)) >= 0)
 		return snprintf(buf, cap, "feature '%.40s' appears twice", s->feature[dup]), buf;
 	for (i = 0; i < s->classes && numeric; i++)

@@ -37,6 +37,8 @@ struct g2t_dataset {
 	/* the first feature whose range holds few binary32 steps: index + 1 */
 	uint32_t coarse;
 	float coarse_lo, coarse_hi, coarse_step;
+	const char *path;         /* the input, while it is read */
+	const struct g2t_text_opts *text;
 	/* a sparse set's first feature never 0 and of one sign: index + 1 */
 	uint32_t squashed;
 	float squashed_lo, squashed_hi;
@@ -563,6 +565,78 @@ nomem:
 
 #define COARSE_STEPS 1024.0f
 
+/* Whether the input can be read a second time: a regular file. */
+static int rereadable(const char *path)
+{
+	struct stat st;
+
+	return path && strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+/*
+ * The rows read again, each value less its feature's offset in binary64
+ * before the rounding to binary32 (a wide schema, g2t(5)), and span[j] the
+ * greatest such value of feature j.
+ */
+static int reread_wide(struct g2t_dataset *ds, const float *offset, float *span,
+                       struct g2t_diag *d)
+{
+	uint32_t F = ds->features, kept = 0;
+	struct g2t_text *t = NULL;
+	struct g2t_row r;
+	int rc = g2t_text_open(&t, ds->path, ds->text, d);
+
+	if (!rc)
+		g2t_text_offsets(t, offset, F);
+	while (!rc && (rc = g2t_text_next(t, &r, d)) == 1) {
+		long k = r.label_len ? class_of(ds, r.label, r.label_len, 0) : -2;
+		float *x = ds->x + (size_t)kept * F;
+
+		rc = k == -1 ? G2T_ENOMEM : G2T_OK;
+		if (k < 0)
+			continue;
+		if (kept == ds->rows || r.n != F) {
+			rc = g2t_fail(d, G2T_EDATA, r.line, -1, "the file changed while read again");
+			break;
+		}
+		for (uint32_t j = 0; j < F; j++) {
+			x[j] = r.value[j];
+			span[j] = !kept || x[j] > span[j] ? x[j] : span[j];
+		}
+		kept++;
+	}
+	if (!rc && kept != ds->rows)
+		rc = g2t_fail(d, G2T_EDATA, 0, -1, "the file changed while read again");
+	g2t_text_free(t);
+	return rc;
+}
+
+/*
+ * A feature of few binary32 steps (timestamps near 1.7e9: steps of 128 s)
+ * loses its differences to the rounding as read: a CSV file is then read
+ * again with offsets just below each least value (so that every value
+ * less its offset is > 0), subtracted in binary64 (a wide schema); 1 when
+ * it was, 0 when the set is not coarse or cannot be read again.
+ */
+static int widen(struct g2t_dataset *ds, float *lo, float *hi, struct g2t_diag *d)
+{
+	uint32_t j, F = ds->features;
+	int rc;
+
+	if (!ds->coarse || ds->indexed || !rereadable(ds->path))
+		return 0;
+	for (j = 0; j < F; j++)
+		if (!isfinite(nextafterf(lo[j], -INFINITY)))
+			return 0;
+	for (j = 0; j < F; j++)
+		lo[j] = nextafterf(lo[j], -INFINITY);
+	if ((rc = reread_wide(ds, lo, hi, d)))
+		return rc;
+	ds->schema->flags |= G2T_SCHEMA_WIDE;
+	ds->coarse = 0;
+	return 1;
+}
+
 /* Min-max scaling to [0, 1], stored in the schema and applied in place;
  * a range wider than FLT_MAX would scale to NaN, and one whose inverse
  * overflows (a subnormal range) to infinity: both are refused. */
@@ -571,6 +645,7 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 	struct g2t_schema *s = ds->schema;
 	uint32_t F = ds->features, j, r;
 	float *lo = s->offset, *hi = s->scale; /* hi lives in scale until the end */
+	int wide;
 
 	memcpy(lo, ds->x, F * sizeof *lo);
 	memcpy(hi, ds->x, F * sizeof *hi);
@@ -591,24 +666,31 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 		float step = nextafterf(m, INFINITY) - m;
 
 		/* values were rounded to binary32 as read: apart by few of its
-		 * steps (timestamps near 1.7e9: 128 s), the rounding hid them */
+		 * steps, the rounding hid them */
 		if (!ds->coarse && top > lo[j] && (top - lo[j]) / step < COARSE_STEPS) {
 			ds->coarse = j + 1;
 			ds->coarse_lo = lo[j];
 			ds->coarse_hi = top;
 			ds->coarse_step = step;
 		}
-		hi[j] = top > lo[j] ? 1.0f / (top - lo[j]) : 0.0f;
+	}
+	if ((wide = widen(ds, lo, hi, d)) < 0)
+		return wide;
+	for (j = 0; j < F; j++) {
+		/* wide: hi is the greatest value less lo, > 0 */
+		float span = wide ? hi[j] : hi[j] - lo[j];
+
+		hi[j] = span > 0.0f ? 1.0f / span : 0.0f;
 		if (!isfinite(hi[j]))
 			return g2t_fail(d, G2T_EDATA, 0, -1, "feature '%s': its values, from %g "
 			                "to %g, span too little to scale by", s->feature[j],
-			                (double)lo[j], (double)top);
+			                (double)lo[j], (double)(lo[j] + span));
 	}
 	for (r = 0; r < ds->rows; r++) {
 		float *x = ds->x + (size_t)r * F;
 
 		for (j = 0; j < F; j++)
-			x[j] = (x[j] - lo[j]) * s->scale[j];
+			x[j] = wide ? x[j] * s->scale[j] : (x[j] - lo[j]) * s->scale[j];
 	}
 	return G2T_OK;
 }
@@ -851,6 +933,8 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	ds->weighting = o->weighting;
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
 		return rc;
+	ds->path = path;
+	ds->text = &o->text;
 	if ((rc = g2t_text_open(&t, path, &o->text, d)))
 		goto done;
 	if (g2t_text_format(t) != G2T_TEXT_CSV && o->text.label) {
@@ -902,6 +986,7 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if (!(rc = ds->sparse ? scale_sparse(ds, d) : scale(ds, d)) && !(rc = hash_shards(ds)))
 		rc = check_weights(ds, d);
 done:
+	ds->path = NULL;
 	g2t_text_free(t);
 	return rc;
 }

@@ -31,6 +31,8 @@ struct g2t_text {
 	long label_col;            /* -1: none */
 	char **names;              /* feature column names */
 	uint8_t *ignore;           /* per feature column: not read, value 0 */
+	const float *offset;       /* feature k read less offset[k] (k < offsets) */
+	uint32_t offsets;
 	char *label_name;
 	float *value;
 	uint32_t *index;
@@ -67,7 +69,8 @@ int g2t_is_decimal(const char *s, size_t n)
 	return k && i == n;
 }
 
-int g2t_parse_float(const char *s, size_t n, float *out)
+/* The decimal s[0..n) rounded to binary64, at most FLT_MAX in magnitude. */
+static int parse_double(const char *s, size_t n, double *out)
 {
 	uint64_t m = 0;
 	size_t i = 0, digits = 0, frac = 0;
@@ -95,7 +98,7 @@ int g2t_parse_float(const char *s, size_t n, float *out)
 	}
 	if (i == n && digits && digits <= 15 && frac <= 22) {
 		v = (double)m / pow10[frac];
-		*out = (float)(neg ? -v : v);
+		*out = neg ? -v : v;
 		return G2T_OK;
 	}
 	if (n == 0 || n >= sizeof tmp || !g2t_is_decimal(s, n))
@@ -105,6 +108,24 @@ int g2t_parse_float(const char *s, size_t n, float *out)
 	errno = 0;
 	v = strtod(tmp, &end);
 	if (end != tmp + n || !isfinite(v) || fabs(v) > FLT_MAX)
+		return G2T_EDATA;
+	*out = v;
+	return G2T_OK;
+}
+
+int g2t_parse_float(const char *s, size_t n, float *out)
+{
+	return g2t_parse_offset(s, n, 0.0f, out);
+}
+
+int g2t_parse_offset(const char *s, size_t n, float offset, float *out)
+{
+	double v;
+
+	if (parse_double(s, n, &v))
+		return G2T_EDATA;
+	v -= (double)offset;
+	if (fabs(v) > FLT_MAX)
 		return G2T_EDATA;
 	*out = (float)v;
 	return G2T_OK;
@@ -452,10 +473,17 @@ static int ensure_values(struct g2t_text *t, size_t n)
 	return G2T_OK;
 }
 
-static int number(struct g2t_text *t, const char *s, size_t n, const char *col,
+/* Feature k's value, less its offset when one is set. */
+static int parse_feature(const struct g2t_text *t, uint32_t k, const char *s, size_t n,
+                         float *out)
+{
+	return g2t_parse_offset(s, n, k < t->offsets ? t->offset[k] : 0.0f, out);
+}
+
+static int number(struct g2t_text *t, uint32_t k, const char *s, size_t n, const char *col,
                   float *out, struct g2t_diag *d)
 {
-	if (g2t_parse_float(s, n, out) == G2T_OK)
+	if (parse_feature(t, k, s, n, out) == G2T_OK)
 		return G2T_OK;
 	if (n == 0)
 		return g2t_fail(d, G2T_EDATA, t->line, -1, "column '%s': empty value", col);
@@ -484,7 +512,7 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			row->label_len = strlen(t->fld[i]);
 		} else if (t->ignore && t->ignore[k]) {
 			t->value[k++] = 0.0f;
-		} else if ((rc = number(t, t->fld[i], strlen(t->fld[i]), t->names[k],
+		} else if ((rc = number(t, k, t->fld[i], strlen(t->fld[i]), t->names[k],
 		                        &t->value[k], d))) {
 			return rc;
 		} else {
@@ -537,7 +565,7 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			                tok, G2T_FEATURE_LIMIT);
 		if (ensure_values(t, k + 1))
 			return G2T_ENOMEM;
-		if (g2t_parse_float(colon + 1, strlen(colon + 1), &t->value[k]))
+		if (parse_feature(t, (uint32_t)(at - 1), colon + 1, strlen(colon + 1), &t->value[k]))
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
 			                "feature %lu: '%.40s' is not a finite binary32 number", at, colon + 1);
 		t->index[k++] = (uint32_t)(at - 1);
@@ -586,6 +614,12 @@ int g2t_text_ignore(struct g2t_text *t, uint32_t column)
 		return G2T_ENOMEM;
 	t->ignore[column] = 1;
 	return G2T_OK;
+}
+
+void g2t_text_offsets(struct g2t_text *t, const float *offset, uint32_t n)
+{
+	t->offset = offset;
+	t->offsets = offset ? n : 0;
 }
 
 const char *g2t_text_label_name(const struct g2t_text *t)

@@ -100,24 +100,36 @@ setup() {
 	expect_stderr "'one' is not index:value"
 }
 
-@test "split: a feature whose values are a few binary32 steps apart (timestamps) is warned about, with the offset to subtract; years are not" {
+@test "split: a feature whose values are a few binary32 steps apart (timestamps) is read again from a CSV file, less an offset in binary64; from stdin it is warned about; years are neither" {
 	awk 'BEGIN { srand(3); print "t,u,label"
 		for (i = 0; i < 300; i++) { c = i % 3
 			printf "%d,%.3f,k%d\n", 1700000000 + 40 * c + int(rand() * 30), rand(), c } }' >ts.csv
-	run --separate-stderr g2t-split -o ts ts.csv
-	expect_status 0
-	[ "$stderr" = "g2t-split: warning: ts.csv: feature 't': its values, from 1700000000 to 1700000128, were rounded to binary32 steps of 128 (1 from lowest to highest): subtract about 1.7e+09 from them before splitting" ]
-	# done as said, the classes 40 apart come back
+	# the offset subtracted by hand: the classes 40 apart come back
 	awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 -= 1700000000 } { print }' ts.csv >ts0.csv
-	run --separate-stderr g2t-split ts0.csv
-	expect_no_stderr
 	g2t-split ts0.csv | g2t-train | g2t-merge >ts0.model
 	run --separate-stderr g2t-predict --eval ts0.model ts0.csv
 	expect_accuracy_ge 0.95
+	# named, the file is read again: no warning, SCHEMA flags bit 5, the same
+	# accuracy (predict reads the rows as split does)
+	run --separate-stderr g2t-split -o ts ts.csv
+	expect_status 0
+	expect_no_stderr
+	[ "$(od -An -tx4 -j24 -N4 ts/task-00000.g2t | tr -d ' ')" = 00000020 ]
+	g2t-split ts.csv | g2t-train | g2t-merge >ts.model
+	run --separate-stderr g2t-predict --eval ts.model ts.csv
+	expect_accuracy_ge 0.95
+	# from stdin it cannot be: warned, and the classes are lost
+	run --separate-stderr bash -c 'g2t-split <ts.csv >ts.split'
+	expect_status 0
+	[ "$stderr" = "g2t-split: warning: stdin: feature 't': its values, from 1700000000 to 1700000128, were rounded to binary32 steps of 128 (1 from lowest to highest): subtract about 1.7e+09 from them before splitting, or give them as a CSV file by name, read then less an offset in binary64" ]
+	g2t-train ts.split | g2t-merge >tsin.model
+	run --separate-stderr g2t-predict --eval tsin.model ts.csv
+	[[ $output =~ accuracy\ 0\.[0-8] ]]
 	awk -F, 'BEGIN { OFS = "," } NR > 1 { $1 = 1990 + $1 % 30 } { print }' ts0.csv >years.csv
 	run --separate-stderr g2t-split years.csv
 	expect_status 0
 	expect_no_stderr
+	[ "$(g2t-split years.csv | od -An -tx4 -j24 -N4 | tr -d ' ')" = 00000000 ]
 }
 
 @test "split: a sparse svmlight set with a feature never 0 (a year beside one-hot columns) warns that its scale squeezes it, and what to subtract" {

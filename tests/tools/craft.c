@@ -139,7 +139,7 @@ static void schema_flags(struct stream *s, uint32_t set)
 	schema_put(s, sc);
 }
 
-static void v_schema_flag_bit(struct stream *s) { schema_flags(s, 32); }
+static void v_schema_flag_bit(struct stream *s) { schema_flags(s, 64); }
 /* one-vs-rest flagged over one-vs-one tasks */
 static void v_schema_ovr_pairs(struct stream *s) { schema_flags(s, G2T_SCHEMA_OVR); }
 static void v_schema_numeric_flag(struct stream *s) { schema_flags(s, G2T_SCHEMA_NUMERIC); }
@@ -459,7 +459,7 @@ static const struct vector {
 	{ "type-reserved", "records of types 7 and 0xff, which readers skip",
 	  v_type_reserved, 0, 0 },
 	{ "type-0x100", "a record of type 0x100", v_type_0x100, 0, 0 },
-	{ "schema-flag-bit", "SCHEMA flags bit 5 set", v_schema_flag_bit, 0, 0 },
+	{ "schema-flag-bit", "SCHEMA flags bit 6 set", v_schema_flag_bit, 0, 0 },
 	{ "schema-ovr-pairs", "SCHEMA flags bit 4 (one-vs-rest) over one-vs-one tasks",
 	  v_schema_ovr_pairs, 0, 0 },
 	{ "schema-numeric-flag", "SCHEMA flags bit 0 set, names not numbers",

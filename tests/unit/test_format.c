@@ -85,7 +85,7 @@ static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t ca
 	return rc;
 }
 
-static void flag_bit(struct g2t_schema *s) { s->flags = 32; }
+static void flag_bit(struct g2t_schema *s) { s->flags = 64; }
 static void flag_numeric(struct g2t_schema *s) { s->flags = G2T_SCHEMA_NUMERIC; }
 static void numbers(struct g2t_schema *s)
 {
@@ -156,7 +156,7 @@ static void test_schema(void)
 	CHECK(schema_with(numbers_flagged, why, sizeof why) == G2T_OK,
 	      "SCHEMA: numbers, flagged, are read");
 	CHECK(schema_with(flag_bit, why, sizeof why) == G2T_EFORMAT &&
-	      strstr(why, "a bit other than bits 0 to 4"), "SCHEMA: flags bit 5 refused");
+	      strstr(why, "a bit other than bits 0 to 5"), "SCHEMA: flags bit 6 refused");
 	CHECK(schema_with(flag_numeric, why, sizeof why) == G2T_EFORMAT &&
 	      strstr(why, "flags bit 0 is set"), "SCHEMA: numeric flag on names refused");
 	CHECK(schema_with(numbers, why, sizeof why) == G2T_EFORMAT &&

@@ -398,9 +398,14 @@ def read_csv(path):
     with opener(path, 'rt') as fh:
         lines = [line.rstrip('\n') for line in fh if line.strip()]
     head = lines[0].split(',')
-    rows = [(fields[-1], [f(float(v)) for v in fields[:-1]])
+    rows = [(fields[-1], [float(v) for v in fields[:-1]])  # binary64, as strtod
             for fields in (line.split(',') for line in lines[1:])]
     return head, rows
+
+
+def below(x):  # the binary32 next below x
+    return frombits(0x80000001) if bits(x) == 0 else \
+        frombits(bits(x) - 1) if x > 0 else frombits(bits(x) + 1)
 
 
 def is_decimal(name):
@@ -439,7 +444,8 @@ def string(b):
 
 def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
     """The stream g2t-split PATH writes with its default parameters."""
-    head, rows = read_csv(path)
+    head, raw = read_csv(path)
+    rows = [(label, [f(v) for v in x]) for label, x in raw]
     F = len(head) - 1
     classes, numeric = canonical(sorted(set(label for label, _ in rows)))
     lo = list(rows[0][1]); hi = list(rows[0][1])
@@ -447,7 +453,18 @@ def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
         for j in range(F):
             lo[j] = x[j] if x[j] < lo[j] else lo[j]
             hi[j] = x[j] if x[j] > hi[j] else hi[j]
-    scale = [f(1/f(hi[j] - lo[j])) if hi[j] > lo[j] else 0.0 for j in range(F)]
+    # few binary32 steps from lo to hi: wide, every value less the binary32
+    # below lo in binary64, then rounded (g2t(5) SCHEMA)
+    step = [f(frombits(bits(max(abs(hi[j]), abs(lo[j]))) + 1) - max(abs(hi[j]), abs(lo[j])))
+            for j in range(F)]
+    wide = any(hi[j] > lo[j] and f(f(hi[j] - lo[j]) / step[j]) < 1024 for j in range(F))
+    if wide:
+        lo = [below(v) for v in lo]
+        rows = [(label, [f(x[j] - lo[j]) for j in range(F)]) for label, x in raw]
+        span = [max(x[j] for _, x in rows) for j in range(F)]
+        scale = [f(1/span[j]) for j in range(F)]
+    else:
+        scale = [f(1/f(hi[j] - lo[j])) if hi[j] > lo[j] else 0.0 for j in range(F)]
     shards = []
     for k, name in enumerate(classes):
         members = [x for label, x in rows if label == name]
@@ -456,10 +473,12 @@ def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
             state, x = splitmix64(state)
             r = x % (j + 1)
             members[j], members[r] = members[r], members[j]
-        values = b''.join(struct.pack('<%df' % F, *[f(f(x[j] - lo[j])*scale[j]) for j in range(F)])
+        values = b''.join(struct.pack('<%df' % F, *[f((x[j] if wide else f(x[j] - lo[j]))*scale[j])
+                                                     for j in range(F)])
                           for x in members)
         shards.append(struct.pack('<IIIIff', k, len(members), F, 0, 0.0, 0.0) + values)
-    schema = struct.pack('<III', F, len(classes), 1 if numeric else 0) + string(head[-1].encode())
+    schema = struct.pack('<III', F, len(classes), (1 if numeric else 0) | (32 if wide else 0))
+    schema += string(head[-1].encode())
     schema += b''.join(string(n.encode()) for n in head[:-1])
     schema += b''.join(struct.pack('<ff', lo[j], scale[j]) for j in range(F))
     schema += b''.join(string(n.encode()) + sh[4:8] + blake(sh)  # name, rows, hash
@@ -481,7 +500,7 @@ def ref_predict(model, path):
     recs = read_stream(model)
     schema = [p for t, p in recs if t == 1][0]
     mp = [p for t, p in recs if t == 5][0]
-    F, K = struct.unpack_from('<II', schema, 0)
+    F, K, flags = struct.unpack_from('<III', schema, 0)
     at = 12
     def take_str():
         nonlocal at
@@ -501,7 +520,8 @@ def ref_predict(model, path):
     col = [head.index(n) for n in names]
     labels = []
     for _, x in rows:
-        x = [f(f(x[col[j]] - scaling[j][0])*scaling[j][1]) for j in range(F)]
+        x = [f((f(x[col[j]] - scaling[j][0]) if flags & 32  # wide: in binary64
+                else f(f(x[col[j]]) - scaling[j][0]))*scaling[j][1]) for j in range(F)]
         votes = [0]*K; margin = [0.0]*K; p = 0
         for a in range(K):
             for b in range(a + 1, K):
@@ -534,7 +554,14 @@ def check_split_predict(root, bindir, tmp):
                 x = [rng.choice(('3', '-1.5', '7', '0.25')) if rng.random() < density(i)
                      else rng.choice(('0', '0', '-0')) for _ in range(8)]
                 out.write(','.join(x) + ',%s\n' % 'pqr'[rng.randrange(3)])
+    # timestamps near 1.7e9, which binary32 holds to 128 s: a wide schema
+    with open(tmp + '/wide.csv', 'w') as out:
+        out.write('t,u,y\n')
+        for i in range(150):
+            out.write('%d,%.3f,k%d\n' % (1700000000 + 40*(i % 3) + rng.randrange(30),
+                                         rng.random(), i % 3))
     for train, test in ((root + '/tiny.csv', root + '/tiny.csv'),
+                        (tmp + '/wide.csv', tmp + '/wide.csv'),
                         (tmp + '/late.csv', tmp + '/late.csv'),
                         (tmp + '/band.csv', tmp + '/band.csv'),
                         (data + '/iris.train.csv.gz', data + '/iris.test.csv.gz'),

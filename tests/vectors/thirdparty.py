@@ -146,8 +146,9 @@ def parse_schema(b, ro):
     if F > 2097152: raise Bad(ro, "bad SCHEMA record: features exceed the limit")
     if K < 2: raise Bad(ro, "bad SCHEMA record: classes (two at least)")
     if K > 65535: raise Bad(ro, "bad SCHEMA record: classes exceed the limit")
-    if flags & ~0x1f: raise Bad(ro, "bad SCHEMA record: flags bit other than 0 to 4")
+    if flags & ~0x3f: raise Bad(ro, "bad SCHEMA record: flags bit other than 0 to 5")
     if flags & 16 and K < 3: raise Bad(ro, "bad SCHEMA record: bit 4 with K = 2")
+    if flags & 32 and flags & 2: raise Bad(ro, "bad SCHEMA record: bits 5 and 1")
     sparse, indexed, taskform, ovr = bool(flags & 2), bool(flags & 4), bool(flags & 8), bool(flags & 16)
     if taskform:
         minsz = 12 + 4 + 32 + 40 * K
@@ -467,13 +468,18 @@ def dot8(W, X):
     return (((s[:, 0] + s[:, 1]) + (s[:, 2] + s[:, 3])) + ((s[:, 4] + s[:, 5]) + (s[:, 6] + s[:, 7]))).astype(f32)
 
 
-def parse_number(tok):
+def parse_number(tok, offset=None):
+    """The value of a text number; less offset in binary64 (a wide schema)."""
     t = tok.strip(b" \t")
     if not is_decimal(t):
         raise ValueError("not a number: %r" % tok)
     v = float(t)
     if abs(v) > 3.4028234663852886e38:
         raise ValueError("beyond binary32")
+    if offset is not None:
+        v -= float(offset)
+        if abs(v) > 3.4028234663852886e38:
+            raise ValueError("beyond binary32 less its offset")
     return f32(v)
 
 
@@ -486,15 +492,19 @@ def read_rows(path, schema):
     first = lines[0]
     svm = b":" in first and b"," not in first
     labels = []
+    # wide (flags bit 5): values read less the offset in binary64, an absent
+    # svmlight value 0 - offset
+    wide = bool(schema["flags"] & 32)
+    off = schema["offset"] if wide else [None] * F
     if svm:
-        X = np.zeros((len(lines), F), f32)
+        X = np.tile(-schema["offset"] if wide else np.zeros(F, f32), (len(lines), 1))
         for r, l in enumerate(lines):
             parts = l.split()
             labels.append(parts[0])
             for pr in parts[1:]:
                 i, v = pr.split(b":")
                 i = int(i)
-                if i <= F: X[r, i - 1] = parse_number(v)
+                if i <= F: X[r, i - 1] = parse_number(v, off[i - 1])
     else:
         hdr = [h.strip() for h in first.split(b",")]
         col = [hdr.index(n) for n in names]
@@ -502,9 +512,10 @@ def read_rows(path, schema):
         X = np.zeros((len(lines) - 1, F), f32)
         for r, l in enumerate(lines[1:]):
             f = l.split(b",")
-            X[r] = [parse_number(f[c]) for c in col]
+            X[r] = [parse_number(f[c], off[j]) for j, c in enumerate(col)]
             labels.append(f[lab] if lab is not None else None)
-    Xs = ((X - schema["offset"]).astype(f32) * schema["scale"]).astype(f32)
+    X = X if wide else (X - schema["offset"]).astype(f32)
+    Xs = (X * schema["scale"]).astype(f32)
     return Xs, labels
 
 
@@ -790,6 +801,14 @@ def run_check(root):
             f = line.split(',')
             svm.append(f[-1] + ''.join(' %d:%s' % (j + 1, v) for j, v in enumerate(f[:-1]) if float(v)))
         path('digits.svm', ('\n'.join(svm) + '\n').encode())
+        # timestamps near 1.7e9 (binary32 steps of 128 s): a wide schema;
+        # its svmlight form leaves out the zeros of u
+        rng = np.random.default_rng(7)
+        ts = [(1700000000 + 40 * (i % 3) + int(rng.integers(30)), 0 if i % 4 == 0 else
+               round(float(rng.random()), 3), i % 3) for i in range(150)]
+        path('ts.csv', ('t,u,y\n' + ''.join('%d,%g,k%d\n' % r for r in ts)).encode())
+        path('ts.svm', ''.join('%d 1:%d%s\n' % (r[2], r[0], ' 2:%g' % r[1] if r[1] else '')
+                               for r in ts).encode())
         seed = bytes(range(32))
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives import serialization
@@ -808,10 +827,11 @@ def run_check(root):
                                                            '--epochs', '3', '--probability'], []),
             ('digits svmlight -q 8', 'digits.svm', ['-q', '8', '--probability'], []),
             ('digits -q 8', 'digits', ['-q', '8'], []),
+            ('timestamps, wide', 'ts.csv', [], []),
         ]
         seen = set()
         for name, src, sopts, topts in cases:
-            if src.endswith('.svm'):
+            if src.endswith('.svm') or src.endswith('.csv'):
                 train_in, test_in = tmp + '/' + src, tmp + '/' + src
             else:
                 train_in, test_in = data + '/%s.train.csv.gz' % src, data + '/%s.test.csv.gz' % src
@@ -819,7 +839,7 @@ def run_check(root):
             ctx = read_stream(tasks)
             ok(not check_refs(ctx), '%s: split stream parsed, every check and reference holds' % name)
             seen |= {('encoding', r["encoding"]) for r in ctx["records"] if r["kind"] == "SHARD"}
-            seen |= {('flag', b) for b in range(5) if ctx["records"][0]["flags"] >> b & 1}
+            seen |= {('flag', b) for b in range(6) if ctx["records"][0]["flags"] >> b & 1}
             w = tool('g2t-train', *topts, inp=tasks)
             wctx = read_stream(w)
             ok(not check_refs(wctx), '%s: weights parsed, every check holds' % name)
@@ -840,11 +860,12 @@ def run_check(root):
                 modes.append(['--dag'])
             if ws[0]["sigmoid"] and not sch["ovr"]:
                 modes.append(['--values', '--probability'])
-            for m in modes:
-                want = tool('g2t-predict', *m, mpath, test_in).decode().splitlines()
-                got = predict(mpath, test_in, '--values' in m, '--probability' in m, '--dag' in m)
-                ok(got == want, '%s: predictions %s are g2t-predict\'s (%d lines)' % (name, ' '.join(m) or
-                   'labels', len(want)))
+            tests = [test_in] + ([tmp + '/ts.svm'] if src == 'ts.csv' else [])
+            for m, t in ((m, t) for m in modes for t in tests):
+                want = tool('g2t-predict', *m, mpath, t).decode().splitlines()
+                got = predict(mpath, t, '--values' in m, '--probability' in m, '--dag' in m)
+                ok(got == want, '%s: predictions %s of %s are g2t-predict\'s (%d lines)' % (
+                   name, ' '.join(m) or 'labels', os.path.basename(t), len(want)))
             for bits, prec in (('32', 0), ('16', 1), ('8', 2)):
                 pkt = tool('g2t-pack', '-s', tmp + '/dev.key', '--spool', tmp + '/sp' + bits, '-P', bits,
                            '--flush', inp=w)
@@ -872,9 +893,9 @@ def run_check(root):
         mine, _ = enc_packet(seed, 2, p["seq"], p["time"], [sch], ws)
         ok(body(pkt[8:]) == body(mine), 'subnormal weights: g2t-pack -P 8 bounds q to 127, or makes it 0 '
            'with a step of +0, as this writer does')
-        want = [('encoding', e) for e in range(4)] + [('flag', b) for b in range(5) if b != 3] + \
+        want = [('encoding', e) for e in range(4)] + [('flag', b) for b in range(6) if b != 3] + \
             [('form', 0), ('form', 1), ('present', 1), ('present', 2), ('sigmoids', True)]
-        ok(all(x in seen for x in want), 'the cases cover SHARD encodings 0 to 3, SCHEMA flags 0, 1, 2 and 4, '
+        ok(all(x in seen for x in want), 'the cases cover SHARD encodings 0 to 3, SCHEMA flags 0, 1, 2, 4 and 5, '
            'dense and sparse WEIGHTS and MODEL entries, sigmoids (missing: %s)' % [x for x in want if x not in seen])
     print('1..%d' % n)
     return failed
