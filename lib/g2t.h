@@ -124,6 +124,7 @@ struct g2t_schema {
 	char *label;               /* label column name */
 	char **feature;            /* feature names */
 	float *offset, *scale;     /* scaled = (raw - offset) * scale */
+	double *wide;              /* G2T_SCHEMA_WIDE: the offsets, binary64 */
 	char **klass;              /* class names, canonical order */
 	uint32_t *rows;            /* rows per class */
 	uint8_t (*shard_hash)[G2T_HASH_SIZE];
@@ -140,8 +141,8 @@ struct g2t_schema {
 /* One-vs-rest: K tasks, task k class k against every other (class_b = K),
  * and a MODEL of K classifiers; never with 2 classes */
 #define G2T_SCHEMA_OVR 16u
-/* Wide: a text value is read less its feature's offset in binary64, then
- * rounded to binary32 (g2t_parse_offset), and times the scale */
+/* Wide: the offsets are binary64 (schema->wide), and a text value, in
+ * binary64, less its offset is rounded to binary32, then times the scale */
 #define G2T_SCHEMA_WIDE 32u
 /* Tasks of a schema: K(K-1)/2 pairs, or K one-vs-rest. */
 uint32_t g2t_schema_tasks(const struct g2t_schema *s);
@@ -172,6 +173,7 @@ struct g2t_text_opts {
 	char delimiter;        /* CSV field separator */
 	const char *label;     /* column name or 1-based number; NULL: last */
 	int label_optional;    /* a named label column may be absent */
+	int wide;              /* rows carry their values in binary64 too */
 };
 /* One data row: the label and the feature values, dense or sparse. */
 struct g2t_row {
@@ -180,6 +182,7 @@ struct g2t_row {
 	uint32_t n;            /* values */
 	const uint32_t *index; /* svmlight: 0-based feature indices; CSV: NULL */
 	const float *value;
+	const double *value64; /* opts.wide: the same values in binary64 */
 	long line;
 };
 struct g2t_text;
@@ -195,10 +198,6 @@ void g2t_text_position(const struct g2t_text *t, long long *read, long long *siz
 uint32_t g2t_text_columns(const struct g2t_text *t, const char *const **names);
 /* CSV: feature column `column` is not read: whatever it holds, its value is 0. */
 int g2t_text_ignore(struct g2t_text *t, uint32_t column);
-/* Feature k (CSV: the k-th feature column; svmlight: index k + 1) is read
- * less offset[k] in binary64 (g2t_parse_offset), for k < n; NULL: none.
- * offset must outlive the reading. */
-void g2t_text_offsets(struct g2t_text *t, const float *offset, uint32_t n);
 const char *g2t_text_label_name(const struct g2t_text *t);
 void g2t_text_free(struct g2t_text *t);
 
@@ -764,10 +763,6 @@ size_t g2t_nonfinite(const float *v, size_t n);
  * does, then to the nearest binary32; 0, or G2T_EDATA when it is not a
  * decimal or its binary64 value is above FLT_MAX in magnitude. */
 int g2t_parse_float(const char *s, size_t n, float *out);
-/* The same, less offset in binary64 before the rounding to binary32 (a
- * wide schema's values: g2t(5)); G2T_EDATA also when that is above
- * FLT_MAX in magnitude. */
-int g2t_parse_offset(const char *s, size_t n, float offset, float *out);
 /* Whether s[0..n) is completely a decimal number (g2t(5)): an optional
  * sign, digits with an optional fraction, at least one digit, an optional
  * exponent; no spaces, no hexadecimal, no inf or nan. */

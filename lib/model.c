@@ -227,7 +227,6 @@ fail:
 struct mapping {
 	long *to;
 	uint32_t n;
-	float *offset;   /* a wide schema's, for the text reader */
 };
 
 static int map_columns(const struct g2t_model *m, struct g2t_text *t,
@@ -270,46 +269,29 @@ static int map_columns(const struct g2t_model *m, struct g2t_text *t,
 	return G2T_OK;
 }
 
-/* Scaled feature vector of one row, dense.  A wide schema's values were
- * read less their offsets (g2t_text_offsets), a 0 left out of svmlight
- * being -offset. */
+/* Scaled feature vector of one row, dense.  A wide schema's values are
+ * the binary64 ones less its binary64 offsets, then rounded. */
 static void features_of(const struct g2t_model *m, const struct mapping *map,
                         const struct g2t_row *r, float *x)
 {
 	const struct g2t_schema *s = m->schema;
+	const double *v64 = s->wide ? r->value64 : NULL;
 	uint32_t F = m->features;
-	int wide = (s->flags & G2T_SCHEMA_WIDE) != 0;
 
 	if (r->index) {
 		for (uint32_t f = 0; f < F; f++)
-			x[f] = wide ? -s->offset[f] : 0.0f;
+			x[f] = s->wide ? (float)(0.0 - s->wide[f]) : 0.0f;
 		for (uint32_t i = 0; i < r->n; i++)
 			if (r->index[i] < F)
-				x[r->index[i]] = r->value[i];
+				x[r->index[i]] = v64 ? (float)(v64[i] - s->wide[r->index[i]])
+				                     : r->value[i];
 	} else {
 		for (uint32_t j = 0; j < map->n; j++)
 			if (map->to[j] >= 0)
-				x[map->to[j]] = r->value[j];
+				x[map->to[j]] = v64 ? (float)(v64[j] - s->wide[map->to[j]]) : r->value[j];
 	}
 	for (uint32_t f = 0; f < F; f++)
-		x[f] = wide ? x[f] * s->scale[f] : (x[f] - s->offset[f]) * s->scale[f];
-}
-
-/* A wide schema's offsets, in the order the text's features come. */
-static int read_wide(const struct g2t_model *m, struct g2t_text *t, struct mapping *map)
-{
-	const struct g2t_schema *s = m->schema;
-	uint32_t n = map->to ? map->n : m->features;
-
-	if (!(s->flags & G2T_SCHEMA_WIDE))
-		return G2T_OK;
-	if (!(map->offset = malloc((n ? n : 1) * sizeof *map->offset)))
-		return G2T_ENOMEM;
-	for (uint32_t j = 0; j < n; j++)
-		map->offset[j] = !map->to ? s->offset[j] : map->to[j] >= 0 ? s->offset[map->to[j]]
-		                                                          : 0.0f;
-	g2t_text_offsets(t, map->offset, n);
-	return G2T_OK;
+		x[f] = s->wide ? x[f] * s->scale[f] : (x[f] - s->offset[f]) * s->scale[f];
 }
 
 /* One row's decision values, every pair's sums in g2t_dot()'s order: eight
@@ -499,7 +481,7 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 {
 	struct g2t_text_opts to = o->text;
 	struct g2t_text *t = NULL;
-	struct mapping map = { NULL, 0, NULL };
+	struct mapping map = { NULL, 0 };
 	struct g2t_row r;
 	uint32_t K = m->classes, *votes = malloc(K * sizeof *votes);
 	float *margin = malloc(K * sizeof *margin);
@@ -530,10 +512,9 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 
 	to.label = m->schema->label;
 	to.label_optional = !o->eval;
+	to.wide = m->schema->wide != NULL;
 	if (!rc && !(rc = g2t_text_open(&t, path, &to, d)))
 		rc = map_columns(m, t, &map, d);
-	if (!rc)
-		rc = read_wide(m, t, &map);
 	while (!rc && (rc = g2t_text_next(t, &r, d)) == 1) {
 		uint32_t guess;
 		long truth = -1;
@@ -573,7 +554,6 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 		print_eval(m, confusion, rows, unknown, logloss, out);
 	g2t_text_free(t);
 	free(map.to);
-	free(map.offset);
 	free(votes);
 	free(margin);
 	free(x);

@@ -1,5 +1,6 @@
 /* The SCHEMA record: features, scaling, classes and their shards. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ void g2t_schema_free(struct g2t_schema *s)
 	free(s->label);
 	free(s->feature);
 	free(s->offset);
+	free(s->wide);
 	free(s->scale);
 	free(s->klass);
 	free(s->rows);
@@ -167,18 +169,33 @@ static uint8_t *put_str(uint8_t *o, const char *p)
 	return o + 4 + n;
 }
 
+/* Bytes a feature's offset takes: none sparse, 8 wide (binary64), else 4. */
+static uint32_t offset_bytes(uint32_t flags)
+{
+	return flags & G2T_SCHEMA_SPARSE ? 0 : flags & G2T_SCHEMA_WIDE ? 8 : 4;
+}
+
 /* Bytes a feature takes at least in a SCHEMA of these flags. */
 static uint32_t feature_bytes(uint32_t flags)
 {
 	if (flags & G2T_SCHEMA_TASK)
 		return 0;
-	return 4 + (flags & G2T_SCHEMA_SPARSE ? 0 : 4) + (flags & G2T_SCHEMA_INDEXED ? 0 : 4);
+	return 4 + offset_bytes(flags) + (flags & G2T_SCHEMA_INDEXED ? 0 : 4);
+}
+
+static void put_f64(uint8_t *p, double v)
+{
+	union { double d; uint64_t u; } x = { .d = v };
+
+	g2t_put_u32(p, (uint32_t)x.u);
+	g2t_put_u32(p + 4, (uint32_t)(x.u >> 32));
 }
 
 int g2t_schema_encode(struct g2t_schema *s)
 {
-	int names = !(s->flags & G2T_SCHEMA_INDEXED), offsets = !(s->flags & G2T_SCHEMA_SPARSE);
-	uint64_t size = 12 + str_size(s->label) + (uint64_t)s->features * (offsets ? 8 : 4) +
+	int names = !(s->flags & G2T_SCHEMA_INDEXED);
+	uint32_t offsets = offset_bytes(s->flags);
+	uint64_t size = 12 + str_size(s->label) + (uint64_t)s->features * (offsets + 4) +
 	                (uint64_t)s->classes * (4 + G2T_HASH_SIZE);
 	uint8_t *o;
 	uint32_t i;
@@ -201,9 +218,11 @@ int g2t_schema_encode(struct g2t_schema *s)
 	for (i = 0; i < s->features && names; i++)
 		o = put_str(o, s->feature[i]);
 	for (i = 0; i < s->features; i++, o += 4) {
-		if (offsets)
+		if (offsets == 8)
+			put_f64(o, s->wide[i]);
+		else if (offsets)
 			g2t_put_f32(o, s->offset[i]);
-		o += offsets ? 4 : 0;
+		o += offsets;
 		g2t_put_f32(o, s->scale[i]);
 	}
 	for (i = 0; i < s->classes; i++) {
@@ -400,11 +419,22 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 		                : take_str(&c);
 		c.bad = s->feature[i] ? c.bad : 2;
 	}
+	if ((flags & G2T_SCHEMA_WIDE) && !(flags & G2T_SCHEMA_TASK) &&
+	    !(s->wide = calloc(features, sizeof *s->wide)))
+		c.bad = 2;
 	for (i = 0; i < features && !c.bad && !(flags & G2T_SCHEMA_TASK); i++) {
 		union { uint32_t u; float f; } o = { 0 }, k;
+		union { uint64_t u; double d; } w;
 
-		if (!(flags & G2T_SCHEMA_SPARSE))
+		if (s->wide) {
+			w.u = take_u32(&c);
+			w.u |= (uint64_t)take_u32(&c) << 32;
+			s->wide[i] = w.d;
+			/* the binary32 offset a reader of raw binary32 values uses */
+			o.f = isfinite(w.d) && fabs(w.d) <= FLT_MAX ? (float)w.d : NAN;
+		} else if (!(flags & G2T_SCHEMA_SPARSE)) {
 			o.u = take_u32(&c);
+		}
 		k.u = take_u32(&c);
 		s->offset[i] = o.f;
 		s->scale[i] = k.f;

@@ -38,7 +38,8 @@ struct g2t_dataset {
 	uint32_t coarse;
 	float coarse_lo, coarse_hi, coarse_step;
 	const char *path;         /* the input, while it is read */
-	const struct g2t_text_opts *text;
+	struct g2t_text_opts text;
+	double *least;            /* CSV: each feature's least value, binary64 */
 	/* a sparse set's first feature never 0 and of one sign: index + 1 */
 	uint32_t squashed;
 	float squashed_lo, squashed_hi;
@@ -457,6 +458,9 @@ static int read_rows(struct g2t_dataset *ds, struct g2t_text *t,
 		if ((rc = add_row(ds, &r, (uint32_t)k)) ||
 		    (rc = check_limits(ds, &r, (uint32_t)k, d)))
 			return rc;
+		for (uint32_t j = 0; ds->least && j < r.n; j++)
+			if (ds->rows == 1 || r.value64[j] < ds->least[j])
+				ds->least[j] = r.value64[j];
 		if (ds->rows == UINT32_MAX)
 			return g2t_fail(d, G2T_EDATA, r.line, -1, "too many rows");
 	}
@@ -578,16 +582,14 @@ static int rereadable(const char *path)
  * before the rounding to binary32 (a wide schema, g2t(5)), and span[j] the
  * greatest such value of feature j.
  */
-static int reread_wide(struct g2t_dataset *ds, const float *offset, float *span,
+static int reread_wide(struct g2t_dataset *ds, const double *offset, float *span,
                        struct g2t_diag *d)
 {
 	uint32_t F = ds->features, kept = 0;
 	struct g2t_text *t = NULL;
 	struct g2t_row r;
-	int rc = g2t_text_open(&t, ds->path, ds->text, d);
+	int rc = g2t_text_open(&t, ds->path, &ds->text, d);
 
-	if (!rc)
-		g2t_text_offsets(t, offset, F);
 	while (!rc && (rc = g2t_text_next(t, &r, d)) == 1) {
 		long k = r.label_len ? class_of(ds, r.label, r.label_len, 0) : -2;
 		float *x = ds->x + (size_t)kept * F;
@@ -600,7 +602,7 @@ static int reread_wide(struct g2t_dataset *ds, const float *offset, float *span,
 			break;
 		}
 		for (uint32_t j = 0; j < F; j++) {
-			x[j] = r.value[j];
+			x[j] = (float)(r.value64[j] - offset[j]);
 			span[j] = !kept || x[j] > span[j] ? x[j] : span[j];
 		}
 		kept++;
@@ -614,25 +616,24 @@ static int reread_wide(struct g2t_dataset *ds, const float *offset, float *span,
 /*
  * A feature of few binary32 steps (timestamps near 1.7e9: steps of 128 s)
  * loses its differences to the rounding as read: a CSV file is then read
- * again with offsets just below each least value (so that every value
- * less its offset is > 0), subtracted in binary64 (a wide schema); 1 when
- * it was, 0 when the set is not coarse or cannot be read again.
+ * again, every value less its feature's least value in binary64, before
+ * the rounding (a wide schema); 1 when it was, 0 when the set is not
+ * coarse or cannot be read again.
  */
 static int widen(struct g2t_dataset *ds, float *lo, float *hi, struct g2t_diag *d)
 {
-	uint32_t j, F = ds->features;
+	struct g2t_schema *s = ds->schema;
 	int rc;
 
-	if (!ds->coarse || ds->indexed || !rereadable(ds->path))
+	if (!ds->coarse || !ds->least || ds->indexed || !rereadable(ds->path))
 		return 0;
-	for (j = 0; j < F; j++)
-		if (!isfinite(nextafterf(lo[j], -INFINITY)))
-			return 0;
-	for (j = 0; j < F; j++)
-		lo[j] = nextafterf(lo[j], -INFINITY);
-	if ((rc = reread_wide(ds, lo, hi, d)))
+	if ((rc = reread_wide(ds, ds->least, hi, d)))
 		return rc;
-	ds->schema->flags |= G2T_SCHEMA_WIDE;
+	for (uint32_t j = 0; j < ds->features; j++)
+		lo[j] = (float)ds->least[j];
+	s->wide = ds->least;
+	ds->least = NULL;
+	s->flags |= G2T_SCHEMA_WIDE;
 	ds->coarse = 0;
 	return 1;
 }
@@ -677,7 +678,7 @@ static int scale(struct g2t_dataset *ds, struct g2t_diag *d)
 	if ((wide = widen(ds, lo, hi, d)) < 0)
 		return wide;
 	for (j = 0; j < F; j++) {
-		/* wide: hi is the greatest value less lo, > 0 */
+		/* wide: hi is the greatest value less the offset */
 		float span = wide ? hi[j] : hi[j] - lo[j];
 
 		hi[j] = span > 0.0f ? 1.0f / span : 0.0f;
@@ -934,8 +935,9 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if (o->classes && (rc = want_classes(ds, o->classes, d)))
 		return rc;
 	ds->path = path;
-	ds->text = &o->text;
-	if ((rc = g2t_text_open(&t, path, &o->text, d)))
+	ds->text = o->text;
+	ds->text.wide = 1;
+	if ((rc = g2t_text_open(&t, path, &ds->text, d)))
 		goto done;
 	if (g2t_text_format(t) != G2T_TEXT_CSV && o->text.label) {
 		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "--label is for CSV: %s is svmlight, whose "
@@ -945,6 +947,10 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 	if (g2t_text_format(t) == G2T_TEXT_CSV) {
 		const char *const *names;
 		ds->features = g2t_text_columns(t, &names);
+		if (!(ds->least = malloc((ds->features ? ds->features : 1) * sizeof *ds->least))) {
+			rc = G2T_ENOMEM;
+			goto done;
+		}
 	}
 	rc = read_rows(ds, t, o, d);
 	if (o->progress)
@@ -987,6 +993,8 @@ int g2t_dataset_load(struct g2t_dataset **out, const char *path,
 		rc = check_weights(ds, d);
 done:
 	ds->path = NULL;
+	free(ds->least);
+	ds->least = NULL;
 	g2t_text_free(t);
 	return rc;
 }

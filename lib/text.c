@@ -31,8 +31,8 @@ struct g2t_text {
 	long label_col;            /* -1: none */
 	char **names;              /* feature column names */
 	uint8_t *ignore;           /* per feature column: not read, value 0 */
-	const float *offset;       /* feature k read less offset[k] (k < offsets) */
-	uint32_t offsets;
+	double *value64;           /* opts.wide: the values in binary64 too */
+	int wide;
 	char *label_name;
 	float *value;
 	uint32_t *index;
@@ -115,17 +115,9 @@ static int parse_double(const char *s, size_t n, double *out)
 
 int g2t_parse_float(const char *s, size_t n, float *out)
 {
-	return g2t_parse_offset(s, n, 0.0f, out);
-}
-
-int g2t_parse_offset(const char *s, size_t n, float offset, float *out)
-{
 	double v;
 
 	if (parse_double(s, n, &v))
-		return G2T_EDATA;
-	v -= (double)offset;
-	if (fabs(v) > FLT_MAX)
 		return G2T_EDATA;
 	*out = (float)v;
 	return G2T_OK;
@@ -428,6 +420,7 @@ int g2t_text_open(struct g2t_text **out, const char *path,
 		return G2T_ENOMEM;
 	*out = t;
 	t->delim = o->delimiter ? o->delimiter : ',';
+	t->wide = o->wide;
 	t->format = o->format == G2T_TEXT_SVMLIGHT ? G2T_TEXT_SVMLIGHT : G2T_TEXT_CSV;
 	t->next_line = 1;
 	t->label_col = -1;
@@ -469,21 +462,30 @@ static int ensure_values(struct g2t_text *t, size_t n)
 	cap = t->valcap;
 	if (g2t_grow((void **)&t->index, &cap, n, sizeof *t->index))
 		return G2T_ENOMEM;
+	cap = t->valcap;
+	if (t->wide && g2t_grow((void **)&t->value64, &cap, n, sizeof *t->value64))
+		return G2T_ENOMEM;
 	t->valcap = cap;
 	return G2T_OK;
 }
 
-/* Feature k's value, less its offset when one is set. */
-static int parse_feature(const struct g2t_text *t, uint32_t k, const char *s, size_t n,
-                         float *out)
+/* Value k of the row, and its binary64 form when wide. */
+static int parse_value(struct g2t_text *t, size_t k, const char *s, size_t n)
 {
-	return g2t_parse_offset(s, n, k < t->offsets ? t->offset[k] : 0.0f, out);
+	double v;
+
+	if (parse_double(s, n, &v))
+		return G2T_EDATA;
+	t->value[k] = (float)v;
+	if (t->wide)
+		t->value64[k] = v;
+	return G2T_OK;
 }
 
-static int number(struct g2t_text *t, uint32_t k, const char *s, size_t n, const char *col,
-                  float *out, struct g2t_diag *d)
+static int number(struct g2t_text *t, size_t k, const char *s, size_t n, const char *col,
+                  struct g2t_diag *d)
 {
-	if (parse_feature(t, k, s, n, out) == G2T_OK)
+	if (parse_value(t, k, s, n) == G2T_OK)
 		return G2T_OK;
 	if (n == 0)
 		return g2t_fail(d, G2T_EDATA, t->line, -1, "column '%s': empty value", col);
@@ -511,9 +513,10 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			row->label = t->fld[i];
 			row->label_len = strlen(t->fld[i]);
 		} else if (t->ignore && t->ignore[k]) {
+			if (t->wide)
+				t->value64[k] = 0.0;
 			t->value[k++] = 0.0f;
-		} else if ((rc = number(t, k, t->fld[i], strlen(t->fld[i]), t->names[k],
-		                        &t->value[k], d))) {
+		} else if ((rc = number(t, k, t->fld[i], strlen(t->fld[i]), t->names[k], d))) {
 			return rc;
 		} else {
 			k++;
@@ -522,6 +525,7 @@ static int csv_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 	row->n = k;
 	row->index = NULL;
 	row->value = t->value;
+	row->value64 = t->value64;
 	return 1;
 }
 
@@ -565,7 +569,7 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 			                tok, G2T_FEATURE_LIMIT);
 		if (ensure_values(t, k + 1))
 			return G2T_ENOMEM;
-		if (parse_feature(t, (uint32_t)(at - 1), colon + 1, strlen(colon + 1), &t->value[k]))
+		if (parse_value(t, k, colon + 1, strlen(colon + 1)))
 			return g2t_fail(d, G2T_EDATA, t->line, -1,
 			                "feature %lu: '%.40s' is not a finite binary32 number", at, colon + 1);
 		t->index[k++] = (uint32_t)(at - 1);
@@ -574,6 +578,7 @@ static int svm_row(struct g2t_text *t, struct g2t_row *row, struct g2t_diag *d)
 	row->n = k;
 	row->index = t->index;
 	row->value = t->value;
+	row->value64 = t->value64;
 	return 1;
 }
 
@@ -616,12 +621,6 @@ int g2t_text_ignore(struct g2t_text *t, uint32_t column)
 	return G2T_OK;
 }
 
-void g2t_text_offsets(struct g2t_text *t, const float *offset, uint32_t n)
-{
-	t->offset = offset;
-	t->offsets = offset ? n : 0;
-}
-
 const char *g2t_text_label_name(const struct g2t_text *t)
 {
 	return t->label_name;
@@ -642,6 +641,7 @@ void g2t_text_free(struct g2t_text *t)
 	free(t->rec);
 	free(t->fld);
 	free(t->value);
+	free(t->value64);
 	free(t->index);
 	free(t);
 }

@@ -122,7 +122,7 @@ for ds in iris wine digits letter breast_cancer; do
 		tests/accuracy.sh "$dir/$ds.train.csv.gz" "$dir/$ds.test.csv.gz"
 done
 shape=$(mktemp "${TMPDIR:-/tmp}/g2t-shape.XXXXXX")
-for s in imbalanced many scales duplicates constant separable year; do
+for s in imbalanced many scales duplicates constant separable year timestamps; do
 	tests/shapes.sh "$s" 1 > "$shape"
 	check "generated, $s: g2t's default against svm-train (a fifth held out)" \
 		tests/accuracy.sh "$shape" -

@@ -12,6 +12,9 @@
 #   year        3 classes of 300 rows, 12 one-hot columns (mostly 0), a year
 #               from about 1990 to 2035, never 0: scaled as a sparse set by
 #               1 / its largest value, it would fill only [0.98,1]
+#   timestamps  3 classes of 300 rows, 3 overlapping features and a Unix
+#               time near 1.7e9, the classes 40 s apart, which binary32
+#               holds to 128 s only
 set -eu
 shape=$1 seed=$2 scale=${3:-1}
 awk -v shape="$shape" -v seed="$seed" -v S="$scale" '
@@ -73,6 +76,14 @@ BEGIN {
 			for (k = 1; k < 12 && (u -= pref[c, k]) > 0; k++) ;
 			for (j = 1; j <= 12; j++) printf "%d,", j == k
 			printf "%d,y%d\n", 1995 + 8 * c + int(10 * noise()), c
+		}
+	} else if (shape == "timestamps") {
+		print "t,f1,f2,f3,label"
+		for (r = 0; r < int(900 * S); r++) {
+			c = r % 3 + 1
+			printf "%d,", 1700000000 + 40 * c + int(30 * rand())
+			for (j = 1; j <= 3; j++) printf "%.4g,", m[c, j] + 9 * noise()
+			printf "t%d\n", c
 		}
 	} else {
 		print "shapes.sh: unknown shape " shape > "/dev/stderr"

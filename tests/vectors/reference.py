@@ -403,11 +403,6 @@ def read_csv(path):
     return head, rows
 
 
-def below(x):  # the binary32 next below x
-    return frombits(0x80000001) if bits(x) == 0 else \
-        frombits(bits(x) - 1) if x > 0 else frombits(bits(x) + 1)
-
-
 def is_decimal(name):
     import re
     return re.fullmatch(r'[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?', name) is not None
@@ -453,13 +448,13 @@ def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
         for j in range(F):
             lo[j] = x[j] if x[j] < lo[j] else lo[j]
             hi[j] = x[j] if x[j] > hi[j] else hi[j]
-    # few binary32 steps from lo to hi: wide, every value less the binary32
-    # below lo in binary64, then rounded (g2t(5) SCHEMA)
+    # few binary32 steps from lo to hi: wide, every value less the least
+    # one in binary64, then rounded (g2t(5) SCHEMA)
     step = [f(frombits(bits(max(abs(hi[j]), abs(lo[j]))) + 1) - max(abs(hi[j]), abs(lo[j])))
             for j in range(F)]
     wide = any(hi[j] > lo[j] and f(f(hi[j] - lo[j]) / step[j]) < 1024 for j in range(F))
     if wide:
-        lo = [below(v) for v in lo]
+        lo = [min(x[j] for _, x in raw) for j in range(F)]
         rows = [(label, [f(x[j] - lo[j]) for j in range(F)]) for label, x in raw]
         span = [max(x[j] for _, x in rows) for j in range(F)]
         scale = [f(1/span[j]) for j in range(F)]
@@ -480,7 +475,7 @@ def ref_split(path, params=(2, 3, 1.0, 0.0, 1000, 1)):
     schema = struct.pack('<III', F, len(classes), (1 if numeric else 0) | (32 if wide else 0))
     schema += string(head[-1].encode())
     schema += b''.join(string(n.encode()) for n in head[:-1])
-    schema += b''.join(struct.pack('<ff', lo[j], scale[j]) for j in range(F))
+    schema += b''.join(struct.pack('<df' if wide else '<ff', lo[j], scale[j]) for j in range(F))
     schema += b''.join(string(n.encode()) + sh[4:8] + blake(sh)  # name, rows, hash
                        for n, sh in zip(classes, shards))
     out = struct.pack('<II', 0x54324789, 2) + record(1, schema)
@@ -508,8 +503,9 @@ def ref_predict(model, path):
         return schema[at - n:at].decode()
     take_str()
     names = [take_str() for _ in range(F)]
-    scaling = [struct.unpack_from('<ff', schema, at + 8*j) for j in range(F)]
-    at += 8*F
+    entry = '<df' if flags & 32 else '<ff'  # wide: binary64 offsets
+    scaling = [struct.unpack_from(entry, schema, at + struct.calcsize(entry)*j) for j in range(F)]
+    at += struct.calcsize(entry)*F
     classes = []
     for _ in range(K):
         classes.append(take_str()); at += 36

@@ -153,7 +153,7 @@ def parse_schema(b, ro):
     if taskform:
         minsz = 12 + 4 + 32 + 40 * K
     else:
-        per = (0 if indexed else 4) + (4 if sparse else 8)
+        per = (0 if indexed else 4) + (4 if sparse else 12 if flags & 32 else 8)
         minsz = 12 + 4 + 40 * K + per * F
     if len(b) < minsz:
         raise Bad(ro, "bad SCHEMA record: %d bytes cannot hold F features and K classes" % len(b))
@@ -167,6 +167,9 @@ def parse_schema(b, ro):
     if not taskform:
         if sparse:
             off = np.zeros(F, f32); scale = np.frombuffer(c.raw(4 * F), "<f4").astype(f32)
+        elif flags & 32:  # wide: binary64 offsets
+            v = np.frombuffer(c.raw(12 * F), np.dtype([("o", "<f8"), ("s", "<f4")]))
+            off, scale = v["o"].astype(np.float64), v["s"].astype(f32)
         else:
             v = np.frombuffer(c.raw(8 * F), "<f4").astype(f32); off, scale = v[0::2].copy(), v[1::2].copy()
         if not (np.isfinite(off).all() and np.isfinite(scale).all()):
@@ -478,8 +481,6 @@ def parse_number(tok, offset=None):
         raise ValueError("beyond binary32")
     if offset is not None:
         v -= float(offset)
-        if abs(v) > 3.4028234663852886e38:
-            raise ValueError("beyond binary32 less its offset")
     return f32(v)
 
 
@@ -492,12 +493,13 @@ def read_rows(path, schema):
     first = lines[0]
     svm = b":" in first and b"," not in first
     labels = []
-    # wide (flags bit 5): values read less the offset in binary64, an absent
-    # svmlight value 0 - offset
+    # wide (flags bit 5): values less the binary64 offset, then rounded; an
+    # absent svmlight value is 0
     wide = bool(schema["flags"] & 32)
     off = schema["offset"] if wide else [None] * F
     if svm:
-        X = np.tile(-schema["offset"] if wide else np.zeros(F, f32), (len(lines), 1))
+        X = np.tile((0.0 - schema["offset"]).astype(f32) if wide else np.zeros(F, f32),
+                    (len(lines), 1))
         for r, l in enumerate(lines):
             parts = l.split()
             labels.append(parts[0])
@@ -631,6 +633,10 @@ def enc_schema(s):
     if not s["taskform"]:
         if s["sparse"]:
             out += s["scale"].astype("<f4").tobytes()
+        elif s["flags"] & 32:
+            v = np.zeros(s["F"], np.dtype([("o", "<f8"), ("s", "<f4")]))
+            v["o"], v["s"] = s["offset"], s["scale"]
+            out += v.tobytes()
         else:
             out += np.stack([s["offset"], s["scale"]], 1).astype("<f4").tobytes()
     for c in s["classes"]:
