@@ -1004,6 +1004,62 @@ cached_schema() {
 	expect_serving
 }
 
+@test "GET /v1/shards and /v1/tasks send the shards held, not a copy each: 120 clients that do not read two 8 MB shards grow the RSS by under 60 MB" {
+	need_signer
+	command -v python3 >/dev/null || skip "python3 is needed for the clients"
+	awk 'BEGIN { srand(1); for (j = 0; j < 100; j++) printf "f%d,", j; print "label"
+		for (i = 0; i < 40000; i++) { for (j = 0; j < 100; j++) printf "%.3f,", rand(); print i % 2 } }' >big.csv
+	g2t-split -o big big.csv
+	start_server srv --tasks big --state state --devices "$F/keys" --per-ip 256
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	local shards token
+	shards=$(header_of X-G2T-Shards)
+	token=$(token_of body)
+	# each answer was a copy of its shards, held while its client did not
+	# read: 120 clients took 400 MB more; a device with a lease (or whoever
+	# read its token from a proxy's log) could so take the server's memory
+	python3 - "$SERVER_PORT" "$SERVER_PID" "${shards%,*}" "$token" <<-'EOF'
+	import socket, sys, time, urllib.request
+	port, pid, shard, token = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+	def rss():
+	    for line in open("/proc/%s/status" % pid):
+	        if line.startswith("VmRSS:"):
+	            return int(line.split()[1]) // 1024
+	before, held = rss(), []
+	for i in range(120):
+	    path = "/v1/shards/%s?token=%s" % (shard, token) if i % 2 else "/v1/tasks/0?token=" + token
+	    c = socket.socket()
+	    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	    c.connect(("127.0.0.1", int(port)))
+	    c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+	    held.append(c)
+	time.sleep(3)
+	grown = rss() - before
+	assert grown < 60, "RSS grew by %d MB" % grown
+	status = urllib.request.urlopen("http://127.0.0.1:%s/v1/status" % port, timeout=5)
+	assert status.status == 200
+	# the answers held are whole: the first client reads its task to the end
+	held[0].settimeout(20)
+	got = bytearray()
+	while b"\r\n\r\n" not in got:
+	    got += held[0].recv(1 << 16)
+	head, body = bytes(got).split(b"\r\n\r\n", 1)
+	n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+	body = bytearray(body)
+	while len(body) < n:
+	    part = held[0].recv(1 << 16)
+	    assert part, "the answer ends after %d of %d bytes" % (len(body), n)
+	    body += part
+	assert n > 16000000 and len(body) == n, (n, len(body))
+	open("task.g2t", "wb").write(body)
+	EOF
+	[ "$(records task.g2t | awk '{ printf "%s ", $2 }')" = "1 2 2 3 " ]
+	[ "$(token_of task.g2t)" = "$token" ]
+	g2t-train --epochs 1 --algo asgd task.g2t >/dev/null
+}
+
 @test "idle half-sent requests (slowloris) do not keep others from being served, nor the server from stopping" {
 	serve --threads 1
 	local i fd
