@@ -60,6 +60,7 @@
 #define RECENT_REFUSALS 16     /* refusals the operator's page lists */
 #define PROGRESS_EVERY 60      /* seconds between progress lines while work runs */
 #define LOG_REPEAT 10.0        /* seconds a repeated 5xx cause is logged once */
+#define UPLOADS_MAX 4          /* results requests of one device held at once */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -105,6 +106,7 @@ struct device {
 	unsigned long long leases;  /* tasks leased to it */
 	unsigned long long results; /* weight sets it sent that were taken */
 	unsigned long long refused; /* weight sets and requests refused */
+	unsigned uploads;           /* its results requests held now (UPLOADS_MAX) */
 };
 
 /* A refusal, for the operator's page. */
@@ -230,6 +232,7 @@ struct request {
 	size_t len, expect;            /* bytes in, bytes Content-Length said */
 	size_t reserved;               /* of the server's budget, given back at the end */
 	uint8_t key[G2T_PK_SIZE];      /* results: the device that signed the request */
+	int upload;                    /* counted in that device's uploads */
 	double start;
 	struct job job;
 };
@@ -1607,7 +1610,8 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	metric(f, "g2t_requests_denied_total", "counter",
 	       "Requests refused: 401, 403, or a reused sequence number.", k.denied);
 	metric(f, "g2t_requests_rate_limited_total", "counter",
-	       "Requests refused with 429 by a device's or an address's rate.",
+	       "Requests refused with 429: a device's or an address's rate, or a device's"
+	       " results requests at once.",
 	       k.rate_limited);
 	metric(f, "g2t_requests_over_budget_total", "counter",
 	       "Requests refused with 503: the bytes held for requests were spent.",
@@ -1919,6 +1923,26 @@ static void set_deadline(struct g2t_server *s, struct MHD_Connection *c, double 
 }
 
 /*
+ * Counts a results request against its device's UPLOADS_MAX; -1 when the
+ * device holds that many already.  One device's slow uploads cannot so take
+ * the budget every device's results need; g2t-pack sends one at a time.
+ */
+static int hold_upload(struct g2t_server *s, struct request *rq)
+{
+	struct device *dev;
+
+	pthread_mutex_lock(&s->lock);
+	dev = find_device(s, rq->key);
+	rq->upload = dev && dev->uploads < UPLOADS_MAX;
+	if (rq->upload)
+		dev->uploads++;
+	else
+		s->n.rate_limited++;
+	pthread_mutex_unlock(&s->lock);
+	return rq->upload ? 0 : -1;
+}
+
+/*
  * What a request may bring, decided on its headers alone, before any of its
  * body is read: only POST /v1/results has a body, of at most body_max bytes,
  * with a Content-Length, signed for by an enrolled device (its rate spent),
@@ -1942,6 +1966,8 @@ static enum MHD_Result begin(struct g2t_server *s, struct MHD_Connection *c, con
 		return error(c, 413, "body too large for this task set");
 	if ((status = authenticate(s, c, "POST", url, rq->key, &why)))
 		return error(c, status, why);
+	if (hold_upload(s, rq))
+		return error(c, 429, "too many results requests of this device at once");
 	if (reserve(s, rq, (size_t)len))
 		return busy(c);
 	rq->expect = (size_t)len;
@@ -1986,6 +2012,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct g2t_server *s = cls;
 	struct request *rq = *con_cls;
+	struct device *dev;
 	double t;
 	int i;
 
@@ -1997,6 +2024,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	for (i = 0; i < LATENCY_BUCKETS && t > latency_le[i]; i++)
 		;
 	pthread_mutex_lock(&s->lock);
+	if (rq->upload && (dev = find_device(s, rq->key)) && dev->uploads)
+		dev->uploads--; /* 0: SIGHUP enrolled it anew meanwhile */
 	s->in_flight--;
 	s->buffered -= rq->reserved;
 	s->n.requests++;

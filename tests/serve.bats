@@ -1175,6 +1175,49 @@ raw_request() {
 	printf '%s\n' "${line%% *}"
 }
 
+@test "one device holds at most 4 results requests at once: its 5th is answered 429 on its headers; others' results are still taken; its next, once they end, too" {
+	need_signer
+	serve
+	lease "$KEY" t1.g2t
+	packet_for t1.g2t "$KEY" sp p1.pkt
+	lease "$KEY2" t2.g2t
+	packet_for t2.g2t "$KEY2" sp2 p2.pkt
+	# four uploads that send their signed headers and then nothing: each held
+	# its share of the budget of bytes every device's results need, until
+	# its deadline; a device with enough of them once took it all
+	local i k fd size
+	size=$(stat -c %s p1.pkt)
+	for ((i = 0; i < 4; i++)); do
+		sign_request "$KEY" '' '' /v1/results
+		exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+		IDLE_FDS+=("$fd")
+		{
+			printf 'POST /v1/results HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n' "$size"
+			for ((k = 1; k < ${#SIGNED[@]}; k += 2)); do
+				printf '%s\r\n' "${SIGNED[k]}"
+			done
+			printf '\r\n'
+		} >&"$fd"
+	done
+	sleep 0.5
+	post_packet p1.pkt
+	expect_code 429
+	expect_body 'too many results requests of this device at once'
+	grep -qi '^Retry-After: 1' hdrs
+	post_packet p2.pkt "$KEY2"
+	expect_code 200
+	expect_body '"status":"accepted"'
+	for fd in "${IDLE_FDS[@]}"; do
+		exec {fd}>&-
+	done
+	IDLE_FDS=()
+	sleep 0.5
+	post_packet p1.pkt
+	expect_code 200
+	expect_body '"status":"accepted"'
+	expect_stat rate_limited 1 done 2
+}
+
 @test "results are judged on their headers before any body is read: unsigned 401, unenrolled 403, over the task set's bound 413, no length 411" {
 	need_signer
 	serve
