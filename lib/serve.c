@@ -118,10 +118,9 @@ struct refusal {
 };
 
 /* A client address's budget of signed requests, checked before its
- * signature costs anything; addresses share slots when they collide. */
+ * signature costs anything; addresses whose slots collide share it. */
 struct address {
-	uint32_t ip;
-	struct bucket rate;
+	struct bucket rate;         /* all 0 at first: full at its first use */
 };
 
 struct nonce {
@@ -729,11 +728,9 @@ static int address_within_rate(struct g2t_server *s, struct MHD_Connection *c)
 	/* keyed: a client does not choose whose slot it shares */
 	crypto_shorthash(mac, (const uint8_t *)&a->sin_addr.s_addr, 4, s->nonce_key);
 	memcpy(&h, mac, sizeof h);
+	/* shared, never handed over full: two addresses that took turns on a
+	 * slot once each refilled it for the other, and were never limited */
 	slot = &s->address[h % ADDRESS_SLOTS];
-	if (slot->ip != a->sin_addr.s_addr) {
-		slot->ip = a->sin_addr.s_addr;
-		slot->rate.tokens = -1.0;
-	}
 	return spend(&slot->rate, s->opts.address_rate, now_s());
 }
 

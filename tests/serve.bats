@@ -1353,3 +1353,41 @@ raw_request() {
 	expect_stat rate_limited 1 issued 0
 	expect_serving
 }
+
+@test "--rate-per-address: addresses whose slots collide share one budget; a fresh address is not handed a full one" {
+	command -v python3 >/dev/null || skip "python3 is needed for the clients"
+	serve --rate-per-address 1
+	# 127.0.0.2 keeps its budget spent while fresh addresses ask once each
+	# (unsigned: the address's rate is checked first); one that lands on its
+	# slot must find it spent.  Each fresh address once reset its slot to a
+	# full budget, so two addresses taking turns were never limited.
+	python3 - "$SERVER_PORT" <<-'EOF'
+	import socket, sys
+	port = int(sys.argv[1])
+	def ask(ip):
+	    c = socket.socket()
+	    c.bind((ip, 0))
+	    c.connect(("127.0.0.1", port))
+	    c.sendall(b"POST /v1/lease HTTP/1.1\r\nHost: x\r\n\r\n")
+	    return c
+	def answer(c):
+	    c.settimeout(10)
+	    r = c.recv(4096)
+	    c.close()
+	    return r
+	found = None
+	for batch in range(200): # 200 x 254 addresses: 12 a slot of 4096
+	    while b" 429 " not in answer(ask("127.0.0.2")):
+	        pass
+	    asked = [ask("127.1.%d.%d" % (batch, j)) for j in range(1, 255)]
+	    for r in map(answer, asked):
+	        assert b" 401 " in r or b" 429 " in r, r[:60]
+	        if b" 429 " in r:
+	            assert b"rate limit of this address" in r, r
+	            found = True
+	    if found:
+	        break
+	assert found, "no fresh address was refused: every one got a full budget"
+	EOF
+	expect_serving
+}
