@@ -60,6 +60,7 @@
 #define RECENT_REFUSALS 16     /* refusals the operator's page lists */
 #define PROGRESS_EVERY 60      /* seconds between progress lines while work runs */
 #define LOG_REPEAT 10.0        /* seconds a repeated 5xx cause is logged once */
+#define UPLOADS_MAX 4          /* results requests of one device held at once */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -76,10 +77,15 @@ static const char *const verdict_key[G2T_RESULT_VERDICTS] = {
 	"token_of_another_task", "lease_expired", "does_not_fit_task"
 };
 
+/* A class shard, framed once as the stream GET /v1/shards answers: every
+ * answer is sent from it, not from a copy of its own. */
 struct shard {
-	uint8_t *payload;
-	uint32_t length;
+	uint8_t *stream;                /* stream header, then the SHARD record */
+	uint32_t length;                /* of the record's payload */
 };
+
+#define SHARD_RECORD(sh) ((sh)->stream + G2T_HEADER_SIZE)
+#define SHARD_RECORD_SIZE(sh) (G2T_HEADER_SIZE + (size_t)(sh)->length + G2T_CRC_SIZE)
 
 /* A class by its shard's hash: an array of them sorted, for lookups. */
 struct shard_key {
@@ -100,6 +106,7 @@ struct device {
 	unsigned long long leases;  /* tasks leased to it */
 	unsigned long long results; /* weight sets it sent that were taken */
 	unsigned long long refused; /* weight sets and requests refused */
+	unsigned uploads;           /* its results requests held now (UPLOADS_MAX) */
 };
 
 /* A refusal, for the operator's page. */
@@ -111,10 +118,9 @@ struct refusal {
 };
 
 /* A client address's budget of signed requests, checked before its
- * signature costs anything; addresses share slots when they collide. */
+ * signature costs anything; addresses whose slots collide share it. */
 struct address {
-	uint32_t ip;
-	struct bucket rate;
+	struct bucket rate;         /* all 0 at first: full at its first use */
 };
 
 struct nonce {
@@ -225,6 +231,7 @@ struct request {
 	size_t len, expect;            /* bytes in, bytes Content-Length said */
 	size_t reserved;               /* of the server's budget, given back at the end */
 	uint8_t key[G2T_PK_SIZE];      /* results: the device that signed the request */
+	int upload;                    /* counted in that device's uploads */
 	double start;
 	struct job job;
 };
@@ -281,12 +288,15 @@ static int load_record(struct g2t_server *s, const struct g2t_rec *r, struct g2t
 		sh = &s->shard[head.klass];
 		if (memcmp(hash, s->schema->shard_hash[head.klass], G2T_HASH_SIZE))
 			return g2t_fail(d, G2T_ESCHEMA, 0, r->offset, "shard not of the schema");
-		if (sh->payload)
+		if (sh->stream)
 			return G2T_OK;
-		if (!(sh->payload = malloc(r->length)))
+		if (!(sh->stream = malloc(2 * G2T_HEADER_SIZE + (size_t)r->length + G2T_CRC_SIZE)))
 			return G2T_ENOMEM;
-		memcpy(sh->payload, r->payload, r->length);
 		sh->length = r->length;
+		g2t_stream_header(sh->stream);
+		g2t_record_frame(SHARD_RECORD(sh), SHARD_RECORD(sh) + G2T_HEADER_SIZE + r->length,
+		                 G2T_REC_SHARD, r->payload, r->length, g2t_crc32);
+		memcpy(SHARD_RECORD(sh) + G2T_HEADER_SIZE, r->payload, r->length);
 		return G2T_OK;
 	}
 	if (r->type == G2T_REC_TASK) {
@@ -381,7 +391,7 @@ static int check_tasks(struct g2t_server *s, struct g2t_diag *d)
 
 		if (memcmp(t->id.schema_id, s->schema->id, G2T_HASH_SIZE) || t->id.task != i)
 			return g2t_fail(d, G2T_EDATA, 0, -1, "task %zu is missing", i);
-		if (!s->shard[t->id.class_a].payload || !s->shard[t->id.class_b].payload)
+		if (!s->shard[t->id.class_a].stream || !s->shard[t->id.class_b].stream)
 			return g2t_fail(d, G2T_EDATA, 0, -1, "task %zu: a shard is missing", i);
 	}
 	return G2T_OK;
@@ -437,11 +447,11 @@ static int frame_schema(struct g2t_server *s)
 
 /* ---- replies ---- */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-                             void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+/* Queues a response made for c, with its type and headers, and lets it go. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
+                             struct MHD_Response *r, const char *type,
                              const char *const *headers)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
 	enum MHD_Result ok;
 
 	if (!r)
@@ -452,6 +462,69 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	ok = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ok;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+                             const char *const *headers)
+{
+	return queue(c, status, MHD_create_response_from_buffer(len, body, mode), type, headers);
+}
+
+/*
+ * An answer read from buffers that outlive it (the schema's and the shards'
+ * records) and one it owns, freed with it: a request for a task holds no
+ * copy of its shards, which may be megabytes.
+ */
+#define PIECES_MAX 5
+struct pieces {
+	const uint8_t *p[PIECES_MAX];
+	size_t len[PIECES_MAX];
+	unsigned n;
+	uint8_t *owned;                 /* freed with the answer */
+};
+
+static ssize_t read_pieces(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	const struct pieces *ps = cls;
+	size_t done = 0, n;
+
+	for (unsigned i = 0; i < ps->n && done < max; i++) {
+		if (pos >= ps->len[i]) {
+			pos -= ps->len[i];
+			continue;
+		}
+		n = ps->len[i] - (size_t)pos;
+		n = n < max - done ? n : max - done;
+		memcpy(buf + done, ps->p[i] + pos, n);
+		done += n;
+		pos = 0;
+	}
+	return done ? (ssize_t)done : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void free_pieces(void *cls)
+{
+	struct pieces *ps = cls;
+
+	free(ps->owned);
+	free(ps);
+}
+
+/* Sends the pieces, and frees them once sent (or now, on failure). */
+static enum MHD_Result reply_pieces(struct MHD_Connection *c, struct pieces *ps)
+{
+	uint64_t total = 0;
+	struct MHD_Response *r;
+
+	for (unsigned i = 0; i < ps->n; i++)
+		total += ps->len[i];
+	if (!(r = MHD_create_response_from_callback(total, CONNECTION_MEMORY / 2, read_pieces,
+	                                            ps, free_pieces))) {
+		free_pieces(ps);
+		return MHD_NO;
+	}
+	return queue(c, 200, r, "application/x-g2t", NULL);
 }
 
 /* A JSON reply built with printf. */
@@ -655,11 +728,9 @@ static int address_within_rate(struct g2t_server *s, struct MHD_Connection *c)
 	/* keyed: a client does not choose whose slot it shares */
 	crypto_shorthash(mac, (const uint8_t *)&a->sin_addr.s_addr, 4, s->nonce_key);
 	memcpy(&h, mac, sizeof h);
+	/* shared, never handed over full: two addresses that took turns on a
+	 * slot once each refilled it for the other, and were never limited */
 	slot = &s->address[h % ADDRESS_SLOTS];
-	if (slot->ip != a->sin_addr.s_addr) {
-		slot->ip = a->sin_addr.s_addr;
-		slot->rate.tokens = -1.0;
-	}
 	return spend(&slot->rate, s->opts.address_rate, now_s());
 }
 
@@ -808,21 +879,30 @@ static int schema_stream(const struct g2t_server *s, struct stream *st, int with
 	return G2T_OK;
 }
 
-static int write_shard(const struct g2t_server *s, FILE *f, uint32_t klass)
-{
-	return g2t_write_record(f, G2T_REC_SHARD, s->shard[klass].payload, s->shard[klass].length);
-}
+#define TASK_PAYLOAD (G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE)
+#define TASK_RECORD (G2T_HEADER_SIZE + TASK_PAYLOAD + G2T_CRC_SIZE)
 
-/* The TASK record of a task with a lease token. */
-static int write_task(const struct g2t_server *s, FILE *f, long task, const uint8_t *token)
+/* The TASK record of a task with a lease token, framed into rec; its size. */
+static size_t task_record(const struct g2t_server *s, uint8_t rec[TASK_RECORD], long task,
+                          const uint8_t *token)
 {
-	uint8_t buf[G2T_HASH_SIZE + G2T_TASK_ID_SIZE + 4 + TOKEN_SIZE];
 	struct g2t_task t = s->task[task];
+	uint32_t len;
 
 	t.token = token;
 	t.token_len = TOKEN_SIZE;
-	return g2t_write_record(f, G2T_REC_TASK, buf,
-	                        (uint32_t)g2t_task_encode(buf, sizeof buf, &t));
+	len = (uint32_t)g2t_task_encode(rec + G2T_HEADER_SIZE, TASK_PAYLOAD, &t);
+	g2t_record_frame(rec, rec + G2T_HEADER_SIZE + len, G2T_REC_TASK, rec + G2T_HEADER_SIZE,
+	                 len, g2t_crc32);
+	return G2T_HEADER_SIZE + len + G2T_CRC_SIZE;
+}
+
+static int write_task(const struct g2t_server *s, FILE *f, long task, const uint8_t *token)
+{
+	uint8_t rec[TASK_RECORD];
+	size_t n = task_record(s, rec, task, token);
+
+	return fwrite(rec, 1, n, f) == n ? G2T_OK : G2T_ENOMEM;
 }
 
 /* Hands a job to the committer; the connection waits, suspended. */
@@ -947,7 +1027,8 @@ static enum MHD_Result shard(struct g2t_server *s, struct MHD_Connection *c, con
 	const char *match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH);
 	uint8_t h[G2T_HASH_SIZE], token[TOKEN_SIZE];
 	char etag[2 * G2T_HASH_SIZE + 3];
-	struct stream st;
+	const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
+	struct shard *sh;
 	size_t got;
 	long k;
 
@@ -957,20 +1038,11 @@ static enum MHD_Result shard(struct g2t_server *s, struct MHD_Connection *c, con
 	if (token_arg(c, token) || !holds_class(s, token, (uint32_t)k))
 		return error(c, 403, "no open lease that uses this shard");
 	snprintf(etag, sizeof etag, "\"%s\"", hex);
-	if (match && !strcmp(match, etag)) {
-		const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
+	if (match && !strcmp(match, etag))
 		return reply(c, 304, "application/x-g2t", "", 0, MHD_RESPMEM_PERSISTENT, hdr);
-	}
-	if (schema_stream(s, &st, 0) || write_shard(s, st.f, (uint32_t)k)) {
-		if (st.f)
-			fclose(st.f);
-		free(st.p);
-		return error(c, 500, "out of memory");
-	}
-	{
-		const char *const hdr[] = { MHD_HTTP_HEADER_ETAG, etag, NULL };
-		return stream_reply(c, &st, hdr);
-	}
+	sh = &s->shard[k];
+	return reply(c, 200, "application/x-g2t", sh->stream,
+	             G2T_HEADER_SIZE + SHARD_RECORD_SIZE(sh), MHD_RESPMEM_PERSISTENT, hdr);
 }
 
 /* The whole task stream again, for the device that holds its lease. */
@@ -979,7 +1051,8 @@ static enum MHD_Result task(struct g2t_server *s, struct MHD_Connection *c, cons
 	uint8_t token[TOKEN_SIZE];
 	unsigned long n;
 	char *end;
-	struct stream st;
+	struct pieces *ps;
+	const struct shard *a, *b;
 	int holds;
 
 	errno = 0;
@@ -994,14 +1067,24 @@ static enum MHD_Result task(struct g2t_server *s, struct MHD_Connection *c, cons
 	pthread_mutex_unlock(&s->store_lock);
 	if (!holds)
 		return error(c, 403, "no open lease on this task");
-	if (schema_stream(s, &st, 1) || write_shard(s, st.f, s->task[n].id.class_a) ||
-	    write_shard(s, st.f, s->task[n].id.class_b) || write_task(s, st.f, (long)n, token)) {
-		if (st.f)
-			fclose(st.f);
-		free(st.p);
+	if (!(ps = calloc(1, sizeof *ps)) || !(ps->owned = malloc(TASK_RECORD))) {
+		free(ps);
 		return error(c, 500, "out of memory");
 	}
-	return stream_reply(c, &st, NULL);
+	a = &s->shard[s->task[n].id.class_a];
+	b = &s->shard[s->task[n].id.class_b];
+	ps->p[0] = a->stream; /* the stream header */
+	ps->len[0] = G2T_HEADER_SIZE;
+	ps->p[1] = s->schema_record;
+	ps->len[1] = s->schema_record_len;
+	ps->p[2] = SHARD_RECORD(a);
+	ps->len[2] = SHARD_RECORD_SIZE(a);
+	ps->p[3] = SHARD_RECORD(b);
+	ps->len[3] = SHARD_RECORD_SIZE(b);
+	ps->p[4] = ps->owned;
+	ps->len[4] = task_record(s, ps->owned, (long)n, token);
+	ps->n = PIECES_MAX;
+	return reply_pieces(c, ps);
 }
 
 /* ---- results ---- */
@@ -1524,7 +1607,8 @@ static enum MHD_Result metrics(struct g2t_server *s, struct MHD_Connection *c)
 	metric(f, "g2t_requests_denied_total", "counter",
 	       "Requests refused: 401, 403, or a reused sequence number.", k.denied);
 	metric(f, "g2t_requests_rate_limited_total", "counter",
-	       "Requests refused with 429 by a device's or an address's rate.",
+	       "Requests refused with 429: a device's or an address's rate, or a device's"
+	       " results requests at once.",
 	       k.rate_limited);
 	metric(f, "g2t_requests_over_budget_total", "counter",
 	       "Requests refused with 503: the bytes held for requests were spent.",
@@ -1836,6 +1920,26 @@ static void set_deadline(struct g2t_server *s, struct MHD_Connection *c, double 
 }
 
 /*
+ * Counts a results request against its device's UPLOADS_MAX; -1 when the
+ * device holds that many already.  One device's slow uploads cannot so take
+ * the budget every device's results need; g2t-pack sends one at a time.
+ */
+static int hold_upload(struct g2t_server *s, struct request *rq)
+{
+	struct device *dev;
+
+	pthread_mutex_lock(&s->lock);
+	dev = find_device(s, rq->key);
+	rq->upload = dev && dev->uploads < UPLOADS_MAX;
+	if (rq->upload)
+		dev->uploads++;
+	else
+		s->n.rate_limited++;
+	pthread_mutex_unlock(&s->lock);
+	return rq->upload ? 0 : -1;
+}
+
+/*
  * What a request may bring, decided on its headers alone, before any of its
  * body is read: only POST /v1/results has a body, of at most body_max bytes,
  * with a Content-Length, signed for by an enrolled device (its rate spent),
@@ -1859,6 +1963,8 @@ static enum MHD_Result begin(struct g2t_server *s, struct MHD_Connection *c, con
 		return error(c, 413, "body too large for this task set");
 	if ((status = authenticate(s, c, "POST", url, rq->key, &why)))
 		return error(c, status, why);
+	if (hold_upload(s, rq))
+		return error(c, 429, "too many results requests of this device at once");
 	if (reserve(s, rq, (size_t)len))
 		return busy(c);
 	rq->expect = (size_t)len;
@@ -1903,6 +2009,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct g2t_server *s = cls;
 	struct request *rq = *con_cls;
+	struct device *dev;
 	double t;
 	int i;
 
@@ -1914,6 +2021,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	for (i = 0; i < LATENCY_BUCKETS && t > latency_le[i]; i++)
 		;
 	pthread_mutex_lock(&s->lock);
+	if (rq->upload && (dev = find_device(s, rq->key)) && dev->uploads)
+		dev->uploads--; /* 0: SIGHUP enrolled it anew meanwhile */
 	s->in_flight--;
 	s->buffered -= rq->reserved;
 	s->n.requests++;
@@ -2300,7 +2409,7 @@ void g2t_server_stop(struct g2t_server *s)
 	}
 	g2t_store_close(s->store);
 	for (uint32_t k = 0; s->shard && s->schema && k < s->schema->classes; k++)
-		free(s->shard[k].payload);
+		free(s->shard[k].stream);
 	g2t_schema_free(s->schema);
 	free(s->shard);
 	free(s->by_hash);

@@ -66,6 +66,11 @@ static const char schema_sql[] =
 	"  slot INTEGER NOT NULL, device BLOB NOT NULL, issued INTEGER NOT NULL,"
 	"  deadline INTEGER NOT NULL, backup INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS leases_slot ON leases(slot);"
+	/* what /v1/devices, the page and /v1/status read of every lease ever
+	 * given: a device's running leases and the backups, without a scan of
+	 * the whole history under the state's lock */
+	"CREATE INDEX IF NOT EXISTS leases_running ON leases(device, deadline);"
+	"CREATE INDEX IF NOT EXISTS leases_backup ON leases(id) WHERE backup=1;"
 	"CREATE TABLE IF NOT EXISTS votes("       /* results while replicas disagree */
 	"  task INTEGER NOT NULL, device BLOB NOT NULL, digest BLOB NOT NULL,"
 	"  PRIMARY KEY(task, device));"

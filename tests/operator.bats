@@ -209,6 +209,39 @@ metric_of() {
 	[ "$(grep -c complete srv/log)" = 1 ]
 }
 
+@test "a long run's history (1,000 devices, 100,000 leases) is not read whole: /v1/devices and / answer in under 2 s, counting the running lease" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 is needed to write the history"
+	local took
+	serve
+	stop_server
+	# leases long run out, each of one of 1,000 devices: GET /v1/devices once
+	# scanned every lease for every device, holding the state from leases
+	# and results (1,000 x 100,000 rows: 7 s)
+	sqlite3 state/g2t.db <<-'EOF'
+	WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+	INSERT INTO devices(key) SELECT randomblob(32) FROM n;
+	CREATE TEMP TABLE k AS SELECT row_number() OVER () - 1 AS n, key FROM devices;
+	WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+	INSERT INTO leases(secret, task, slot, device, issued, deadline)
+	SELECT randomblob(8), s.task, s.id, k.key, 1, 2 FROM n
+	JOIN k ON k.n = n.i % 1000 JOIN slots s ON s.id = 1 + n.i % 3;
+	EOF
+	serve
+	g2t-fetch -s "$F/dev1.key" --no-cache -o t.g2t "$SERVER_URL"
+	for path in /v1/devices /; do
+		took=$(curl -s -o body -w '%{time_total}' --max-time 30 "$SERVER_URL$path")
+		awk -v t="$took" 'BEGIN { exit !(t < 2) }' || { echo "GET $path: $took s"; false; }
+	done
+	get /v1/devices
+	python3 - "$(key_id 1)" <<-'EOF'
+	import json, sys
+	d = json.load(open("body"))["devices"]
+	assert len(d) == 1002, len(d)
+	assert sum(x["leased_now"] for x in d) == 1, [x for x in d if x["leased_now"]]
+	assert [x["leased_now"] for x in d if x["id"] == sys.argv[1]] == [1]
+	EOF
+}
+
 @test "SIGHUP reads --devices again: a key added is enrolled without a restart, a key removed is not any more; a bad key file changes nothing" {
 	mkdir keys
 	cp "$F/keys/"*.pub keys/

@@ -1004,6 +1004,62 @@ cached_schema() {
 	expect_serving
 }
 
+@test "GET /v1/shards and /v1/tasks send the shards held, not a copy each: 120 clients that do not read two 8 MB shards grow the RSS by under 60 MB" {
+	need_signer
+	command -v python3 >/dev/null || skip "python3 is needed for the clients"
+	awk 'BEGIN { srand(1); for (j = 0; j < 100; j++) printf "f%d,", j; print "label"
+		for (i = 0; i < 40000; i++) { for (j = 0; j < 100; j++) printf "%.3f,", rand(); print i % 2 } }' >big.csv
+	g2t-split -o big big.csv
+	start_server srv --tasks big --state state --devices "$F/keys" --per-ip 256
+	sign_request "$KEY"
+	call POST /v1/lease "${SIGNED[@]}"
+	expect_code 200
+	local shards token
+	shards=$(header_of X-G2T-Shards)
+	token=$(token_of body)
+	# each answer was a copy of its shards, held while its client did not
+	# read: 120 clients took 400 MB more; a device with a lease (or whoever
+	# read its token from a proxy's log) could so take the server's memory
+	python3 - "$SERVER_PORT" "$SERVER_PID" "${shards%,*}" "$token" <<-'EOF'
+	import socket, sys, time, urllib.request
+	port, pid, shard, token = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+	def rss():
+	    for line in open("/proc/%s/status" % pid):
+	        if line.startswith("VmRSS:"):
+	            return int(line.split()[1]) // 1024
+	before, held = rss(), []
+	for i in range(120):
+	    path = "/v1/shards/%s?token=%s" % (shard, token) if i % 2 else "/v1/tasks/0?token=" + token
+	    c = socket.socket()
+	    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	    c.connect(("127.0.0.1", int(port)))
+	    c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+	    held.append(c)
+	time.sleep(3)
+	grown = rss() - before
+	assert grown < 60, "RSS grew by %d MB" % grown
+	status = urllib.request.urlopen("http://127.0.0.1:%s/v1/status" % port, timeout=5)
+	assert status.status == 200
+	# the answers held are whole: the first client reads its task to the end
+	held[0].settimeout(20)
+	got = bytearray()
+	while b"\r\n\r\n" not in got:
+	    got += held[0].recv(1 << 16)
+	head, body = bytes(got).split(b"\r\n\r\n", 1)
+	n = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+	body = bytearray(body)
+	while len(body) < n:
+	    part = held[0].recv(1 << 16)
+	    assert part, "the answer ends after %d of %d bytes" % (len(body), n)
+	    body += part
+	assert n > 16000000 and len(body) == n, (n, len(body))
+	open("task.g2t", "wb").write(body)
+	EOF
+	[ "$(records task.g2t | awk '{ printf "%s ", $2 }')" = "1 2 2 3 " ]
+	[ "$(token_of task.g2t)" = "$token" ]
+	g2t-train --epochs 1 --algo asgd task.g2t >/dev/null
+}
+
 @test "idle half-sent requests (slowloris) do not keep others from being served, nor the server from stopping" {
 	serve --threads 1
 	local i fd
@@ -1117,6 +1173,49 @@ raw_request() {
 	exec {fd}>&-
 	line=${line#HTTP/1.1 }
 	printf '%s\n' "${line%% *}"
+}
+
+@test "one device holds at most 4 results requests at once: its 5th is answered 429 on its headers; others' results are still taken; its next, once they end, too" {
+	need_signer
+	serve
+	lease "$KEY" t1.g2t
+	packet_for t1.g2t "$KEY" sp p1.pkt
+	lease "$KEY2" t2.g2t
+	packet_for t2.g2t "$KEY2" sp2 p2.pkt
+	# four uploads that send their signed headers and then nothing: each held
+	# its share of the budget of bytes every device's results need, until
+	# its deadline; a device with enough of them once took it all
+	local i k fd size
+	size=$(stat -c %s p1.pkt)
+	for ((i = 0; i < 4; i++)); do
+		sign_request "$KEY" '' '' /v1/results
+		exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+		IDLE_FDS+=("$fd")
+		{
+			printf 'POST /v1/results HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n' "$size"
+			for ((k = 1; k < ${#SIGNED[@]}; k += 2)); do
+				printf '%s\r\n' "${SIGNED[k]}"
+			done
+			printf '\r\n'
+		} >&"$fd"
+	done
+	sleep 0.5
+	post_packet p1.pkt
+	expect_code 429
+	expect_body 'too many results requests of this device at once'
+	grep -qi '^Retry-After: 1' hdrs
+	post_packet p2.pkt "$KEY2"
+	expect_code 200
+	expect_body '"status":"accepted"'
+	for fd in "${IDLE_FDS[@]}"; do
+		exec {fd}>&-
+	done
+	IDLE_FDS=()
+	sleep 0.5
+	post_packet p1.pkt
+	expect_code 200
+	expect_body '"status":"accepted"'
+	expect_stat rate_limited 1 done 2
 }
 
 @test "results are judged on their headers before any body is read: unsigned 401, unenrolled 403, over the task set's bound 413, no length 411" {
@@ -1252,5 +1351,43 @@ raw_request() {
 	expect_body 'rate limit of this address'
 	[ -n "$(header_of Retry-After)" ]
 	expect_stat rate_limited 1 issued 0
+	expect_serving
+}
+
+@test "--rate-per-address: addresses whose slots collide share one budget; a fresh address is not handed a full one" {
+	command -v python3 >/dev/null || skip "python3 is needed for the clients"
+	serve --rate-per-address 1
+	# 127.0.0.2 keeps its budget spent while fresh addresses ask once each
+	# (unsigned: the address's rate is checked first); one that lands on its
+	# slot must find it spent.  Each fresh address once reset its slot to a
+	# full budget, so two addresses taking turns were never limited.
+	python3 - "$SERVER_PORT" <<-'EOF'
+	import socket, sys
+	port = int(sys.argv[1])
+	def ask(ip):
+	    c = socket.socket()
+	    c.bind((ip, 0))
+	    c.connect(("127.0.0.1", port))
+	    c.sendall(b"POST /v1/lease HTTP/1.1\r\nHost: x\r\n\r\n")
+	    return c
+	def answer(c):
+	    c.settimeout(10)
+	    r = c.recv(4096)
+	    c.close()
+	    return r
+	found = None
+	for batch in range(200): # 200 x 254 addresses: 12 a slot of 4096
+	    while b" 429 " not in answer(ask("127.0.0.2")):
+	        pass
+	    asked = [ask("127.1.%d.%d" % (batch, j)) for j in range(1, 255)]
+	    for r in map(answer, asked):
+	        assert b" 401 " in r or b" 429 " in r, r[:60]
+	        if b" 429 " in r:
+	            assert b"rate limit of this address" in r, r
+	            found = True
+	    if found:
+	        break
+	assert found, "no fresh address was refused: every one got a full budget"
+	EOF
 	expect_serving
 }
