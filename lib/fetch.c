@@ -28,6 +28,7 @@
 #define LEASE_BODY_LIMIT (2 * (size_t)G2T_RECORD_LIMIT + 64)
 #define SHARD_BODY_LIMIT ((size_t)G2T_SHARD_LIMIT + 64)
 #define REASON_LIMIT 160                     /* bytes of a server's reason shown */
+#define ERROR_KEEP 4096                      /* bytes kept of an error's body */
 #define TEMP_AGE 3600                        /* seconds: older cache temp files are junk */
 #define MEDIA_TYPE "application/x-g2t"
 
@@ -35,7 +36,9 @@
 struct reply {
 	uint8_t *body;              /* NUL-terminated for reading reasons */
 	size_t len, cap, limit;
+	size_t seen;                /* bytes of the body read, kept or not */
 	int over;                   /* the body passed `limit` and was cut */
+	int failed;                 /* not 2xx: only ERROR_KEEP bytes are kept */
 	long long rate;             /* bytes per second to pace the body at, or 0 */
 	struct timespec start;      /* when the attempt began, for pacing */
 	char type[128];             /* Content-Type */
@@ -168,8 +171,11 @@ static size_t on_header(char *p, size_t size, size_t count, void *ctx)
 	const char *colon = memchr(p, ':', n);
 
 	if (n >= 5 && !memcmp(p, "HTTP/", 5)) { /* a new response (after 1xx) */
+		const char *code = memchr(p, ' ', n);
+
 		rep->type[0] = rep->task[0] = rep->deadline[0] = '\0';
 		rep->complete[0] = rep->shards[0] = '\0';
+		rep->failed = !code || (size_t)(code - p) + 2 > n || code[1] != '2';
 		return n;
 	}
 	if (!colon)
@@ -198,7 +204,7 @@ static size_t on_header(char *p, size_t size, size_t count, void *ctx)
 static void pace(const struct reply *rep)
 {
 	struct timespec now, wait;
-	double due = (double)rep->len / (double)rep->rate, spent;
+	double due = (double)rep->seen / (double)rep->rate, spent;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	spent = (double)(now.tv_sec - rep->start.tv_sec) +
@@ -214,16 +220,22 @@ static void pace(const struct reply *rep)
 static size_t on_body(char *p, size_t size, size_t count, void *ctx)
 {
 	struct reply *rep = ctx;
-	size_t n = size * count;
+	size_t n = size * count, keep = n;
 
-	if (rep->len + n > rep->limit) {
+	if (rep->seen + n > rep->limit) {
 		rep->over = 1;
 		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
 	}
-	if (g2t_grow((void **)&rep->body, &rep->cap, rep->len + n + 1, 1))
+	rep->seen += n;
+	/* an error's reason is at its start: a server cannot make a device
+	 * hold a large error body */
+	if (rep->failed)
+		keep = rep->len < ERROR_KEEP ? (n < ERROR_KEEP - rep->len ? n : ERROR_KEEP - rep->len)
+		                             : 0;
+	if (g2t_grow((void **)&rep->body, &rep->cap, rep->len + keep + 1, 1))
 		return 0;
-	memcpy(rep->body + rep->len, p, n);
-	rep->len += n;
+	memcpy(rep->body + rep->len, p, keep);
+	rep->len += keep;
 	rep->body[rep->len] = '\0';
 	if (rep->rate > 0)
 		pace(rep);

@@ -258,3 +258,31 @@ count_held() {
 	-s k|one server URL is needed
 	EOF
 }
+
+@test "a server's error body is kept to its start: g2t-fetch given a 400 of 100 MB stays small and names the reason's start" {
+	command -v python3 >/dev/null || skip "python3 is needed for the server"
+	# a one-answer server on a loopback port it picks, which it prints
+	python3 - >port <<-'PY' &
+	import socket, sys
+	s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+	print(s.getsockname()[1], flush=True)
+	c, _ = s.accept()
+	c.recv(65536)
+	c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 100000000\r\n\r\nno such lease here ")
+	try:
+	    for _ in range(1000):
+	        c.sendall(b"x" * 100000)
+	except OSError:
+	    pass
+	c.close()
+	PY
+	local server=$! i
+	for i in $(seq 100); do [ -s port ] && break; sleep 0.05; done
+	run --separate-stderr /usr/bin/time -f '%M' g2t-fetch -s "$F/dev1.key" --no-cache \
+		"http://127.0.0.1:$(cat port)"
+	wait "$server"
+	[ "$status" = 3 ]
+	[[ $stderr == *"HTTP 400: no such lease here xxx"* ]]
+	# peak RSS in KB, the last line /usr/bin/time wrote: not the 100 MB body
+	[ "$(printf '%s\n' "$stderr" | tail -n 1)" -lt 40000 ]
+}
