@@ -419,7 +419,7 @@ int g2t_schema_read(struct g2t_schema **out, const uint8_t *p, size_t len,
 		                : take_str(&c);
 		c.bad = s->feature[i] ? c.bad : 2;
 	}
-	if ((flags & G2T_SCHEMA_WIDE) && !(flags & G2T_SCHEMA_TASK) &&
+	if ((flags & G2T_SCHEMA_WIDE) && !(flags & (G2T_SCHEMA_TASK | G2T_SCHEMA_SPARSE)) &&
 	    !(s->wide = calloc(features, sizeof *s->wide)))
 		c.bad = 2;
 	for (i = 0; i < features && !c.bad && !(flags & G2T_SCHEMA_TASK); i++) {

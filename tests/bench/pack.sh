@@ -36,7 +36,7 @@ for name in letter fashion; do
 	[ -f "$(train_file $name)" ] || { echo "$name: data not found, skipped"; continue; }
 	"$bin/g2t-split" "$(train_file $name)" > "$work/$name.g2t"
 	for reg in L2 L1; do
-		opt=; [ $reg = L1 ] && opt="--l1 $L1"
+		opt=; [ $reg = L1 ] && opt="--algo asgd --l1 $L1" # L1: SGD's truncated gradient
 		# shellcheck disable=SC2086
 		"$bin/g2t-train" -j2 $opt "$work/$name.g2t" > "$work/w"
 		"$bin/g2t-merge" "$work/w" > "$work/dense.model"

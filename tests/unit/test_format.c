@@ -85,7 +85,36 @@ static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t ca
 	return rc;
 }
 
+/* A wide SCHEMA's binary64 offsets come back with every bit, and its
+ * binary32 offsets are them rounded. */
+static int wide_round_trip(void)
+{
+	struct g2t_schema *s = g2t_schema_new(2, 2), *back = NULL;
+	struct g2t_diag d = { 0, -1, "" };
+	int ok;
+
+	s->label = strdup("label");
+	s->feature[0] = strdup("t");
+	s->feature[1] = strdup("u");
+	s->klass[0] = strdup("a");
+	s->klass[1] = strdup("b");
+	s->rows[0] = s->rows[1] = 2;
+	s->flags = G2T_SCHEMA_WIDE;
+	s->wide = calloc(2, sizeof *s->wide);
+	s->wide[0] = 1700000040.5;
+	s->wide[1] = -0.1;
+	g2t_schema_encode(s);
+	ok = s->length == 12 + 9 + 2 * 5 + 2 * 12 + 2 * 41 &&
+	     g2t_schema_read(&back, s->payload, s->length, &d) == G2T_OK && back->wide &&
+	     back->wide[0] == 1700000040.5 && back->wide[1] == -0.1 &&
+	     back->offset[0] == (float)1700000040.5 && back->offset[1] == (float)-0.1;
+	g2t_schema_free(s);
+	g2t_schema_free(back);
+	return ok;
+}
+
 static void flag_bit(struct g2t_schema *s) { s->flags = 64; }
+static void flag_wide_sparse(struct g2t_schema *s) { s->flags = G2T_SCHEMA_WIDE | G2T_SCHEMA_SPARSE; }
 static void flag_numeric(struct g2t_schema *s) { s->flags = G2T_SCHEMA_NUMERIC; }
 static void numbers(struct g2t_schema *s)
 {
@@ -157,6 +186,10 @@ static void test_schema(void)
 	      "SCHEMA: numbers, flagged, are read");
 	CHECK(schema_with(flag_bit, why, sizeof why) == G2T_EFORMAT &&
 	      strstr(why, "a bit other than bits 0 to 5"), "SCHEMA: flags bit 6 refused");
+	CHECK(wide_round_trip(), "SCHEMA: a wide one's binary64 offsets, 12 bytes a feature, "
+	      "read back bit for bit");
+	CHECK(schema_with(flag_wide_sparse, why, sizeof why) == G2T_EFORMAT &&
+	      strstr(why, "bits 5 (wide) and 1 (sparse)"), "SCHEMA: wide and sparse refused");
 	CHECK(schema_with(flag_numeric, why, sizeof why) == G2T_EFORMAT &&
 	      strstr(why, "flags bit 0 is set"), "SCHEMA: numeric flag on names refused");
 	CHECK(schema_with(numbers, why, sizeof why) == G2T_EFORMAT &&
