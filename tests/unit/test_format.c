@@ -62,12 +62,10 @@ static void test_class_order(void)
 	      g2t_class_cmp("B", "a", 0) < 0, "byte order: a proper prefix first");
 }
 
-/* A SCHEMA of two classes as g2t-split writes it, changed by `change`. */
-static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t cap)
+/* A SCHEMA of features x and y and classes a and b, of 2 rows each. */
+static struct g2t_schema *two_classes(void)
 {
-	struct g2t_schema *s = g2t_schema_new(2, 2), *back = NULL;
-	struct g2t_diag d = { 0, -1, "" };
-	int rc;
+	struct g2t_schema *s = g2t_schema_new(2, 2);
 
 	s->label = strdup("label");
 	s->feature[0] = strdup("x");
@@ -75,6 +73,16 @@ static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t ca
 	s->klass[0] = strdup("a");
 	s->klass[1] = strdup("b");
 	s->rows[0] = s->rows[1] = 2;
+	return s;
+}
+
+/* A SCHEMA of two classes as g2t-split writes it, changed by `change`. */
+static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t cap)
+{
+	struct g2t_schema *s = two_classes(), *back = NULL;
+	struct g2t_diag d = { 0, -1, "" };
+	int rc;
+
 	if (change)
 		change(s);
 	g2t_schema_encode(s);
@@ -89,16 +97,10 @@ static int schema_with(void (*change)(struct g2t_schema *), char *why, size_t ca
  * binary32 offsets are them rounded. */
 static int wide_round_trip(void)
 {
-	struct g2t_schema *s = g2t_schema_new(2, 2), *back = NULL;
+	struct g2t_schema *s = two_classes(), *back = NULL;
 	struct g2t_diag d = { 0, -1, "" };
 	int ok;
 
-	s->label = strdup("label");
-	s->feature[0] = strdup("t");
-	s->feature[1] = strdup("u");
-	s->klass[0] = strdup("a");
-	s->klass[1] = strdup("b");
-	s->rows[0] = s->rows[1] = 2;
 	s->flags = G2T_SCHEMA_WIDE;
 	s->wide = calloc(2, sizeof *s->wide);
 	s->wide[0] = 1700000040.5;
