@@ -576,9 +576,9 @@ classifiers() {
 	g2t-split "$T/z.svm" >"$T/s.g2t"
 	# SCHEMA flags: bit 1 (sparse set) for both, bit 2 (names by index) for svmlight
 	read -r off _ < <(records "$T/c.g2t" | head -n 1)
-	[ "$(od -An -tu4 -j $((off + 8 + 8)) -N4 "$T/c.g2t" | tr -d ' ')" = 2 ]
+	[ "$(u32_at "$T/c.g2t" $((off + 8 + 8)))" = 2 ]
 	read -r off _ < <(records "$T/s.g2t" | head -n 1)
-	[ "$(od -An -tu4 -j $((off + 8 + 8)) -N4 "$T/s.g2t" | tr -d ' ')" = 6 ]
+	[ "$(u32_at "$T/s.g2t" $((off + 8 + 8)))" = 6 ]
 	read -r off _ < <(records "$T/c.g2t" | awk '$2 == 2' | head -n 1)
 	[ "$(od -An -tu4 -j $((off + 8 + 12)) -N4 "$T/c.g2t" | tr -d ' ')" = 2 ]
 	g2t-train "$T/c.g2t" | g2t-merge >"$T/c.model"
