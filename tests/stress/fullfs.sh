@@ -126,8 +126,12 @@ for k in $(seq "$kills"); do
 	wait "$server" 2> /dev/null || true
 	# the server is dead: what devices saw acknowledged must be on disk
 	sort -u "$work"/d*.acked 2> /dev/null > "$work/acked" || true
-	sqlite3 "file:$work/fs/state/g2t.db?mode=ro" \
-		'SELECT id FROM tasks WHERE state=2' | sort -u > "$work/done"
+	# read a copy: SQLite would write its WAL index on the full disk
+	rm -rf "$work/copy" && mkdir "$work/copy"
+	cp "$work/fs/state/g2t.db" "$work/copy/"
+	[ ! -e "$work/fs/state/g2t.db-wal" ] || cp "$work/fs/state/g2t.db-wal" "$work/copy/"
+	sqlite3 "$work/copy/g2t.db" 'SELECT id FROM tasks WHERE state=2' > "$work/done.txt"
+	sort -u "$work/done.txt" > "$work/done"
 	missing=$(comm -23 "$work/acked" "$work/done")
 	[ -z "$missing" ] || { echo "fullfs: acknowledged but not in the state: $missing"; exit 1; }
 	checked=$(wc -l < "$work/acked")
