@@ -1,6 +1,5 @@
 /* Text data: CSV (RFC 4180) and svmlight, gzip or plain, row by row. */
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +68,8 @@ int g2t_is_decimal(const char *s, size_t n)
 	return k && i == n;
 }
 
-/* The decimal s[0..n) rounded to binary64, at most FLT_MAX in magnitude. */
+/* The decimal s[0..n) rounded to binary64, refused when binary32 would
+ * round it to infinity: from halfway between FLT_MAX and 2^128 up. */
 static int parse_double(const char *s, size_t n, double *out)
 {
 	uint64_t m = 0;
@@ -107,7 +107,7 @@ static int parse_double(const char *s, size_t n, double *out)
 	tmp[n] = '\0';
 	errno = 0;
 	v = strtod(tmp, &end);
-	if (end != tmp + n || !isfinite(v) || fabs(v) > FLT_MAX)
+	if (end != tmp + n || !isfinite(v) || fabs(v) >= 0x1.ffffffp127)
 		return G2T_EDATA;
 	*out = v;
 	return G2T_OK;

@@ -908,6 +908,17 @@ nan_weights() {
 	[ ! -e out.pkt ]
 }
 
+@test "merge: weights longer than any solution of their task (a finite FLT_MAX) -> exit 3 naming the record" {
+	local off type len
+	read -r off type len < <(records "$F/iris.w" | awk '$2 == 4' | head -1)
+	cp "$F/iris.w" big.g2t
+	put_u32 big.g2t $((off + 8 + 140)) 2139095039
+	fix_record_crc big.g2t "$off"
+	run --separate-stderr g2t-merge big.g2t
+	expect_error g2t-merge 3 "big\\.g2t: byte $off: "
+	expect_stderr 'weights for task 0 are longer than any its solver gives'
+}
+
 @test "predict: a model holding NaN -> exit 3 at the byte of the value" {
 	local off type len at
 	cp "$F/iris.model" nan.model

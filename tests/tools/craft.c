@@ -251,6 +251,13 @@ static void v_weights_hash(struct stream *s)
 	s->keep_task_hash = 1;
 }
 
+/* The bias of the exact solver's first task FLT_MAX: finite, but longer
+ * than any solution of the task. */
+static void v_weights_long(struct stream *s)
+{
+	g2t_put_f32(s->r[find(s, G2T_REC_WEIGHTS, 0)].p + 120, 3.40282347e38f);
+}
+
 static void v_model_present(struct stream *s)
 {
 	s->r[find(s, G2T_REC_MODEL, 0)].p[44] = 3;
@@ -475,6 +482,8 @@ static const struct vector {
 	{ "shard-sparse-step", "sparse SHARD, row 0's first step 0", v_shard_sparse_step, 0, 0 },
 	{ "task-hash", "TASK whose hash is not its identity's", v_task_hash, 0, 0 },
 	{ "weights-hash", "WEIGHTS whose task hash is not its identity's", v_weights_hash, 0, 0 },
+	{ "weights-long", "WEIGHTS whose bias is FLT_MAX, longer than any solution",
+	  v_weights_long, 0, 0 },
 	{ "model-present", "MODEL present byte 3", v_model_present, 0, 0 },
 	{ "model-missing", "MODEL pair 0 missing, its entry not zero", v_model_missing, 0, 0 },
 	{ "model-ovr", "one-vs-rest SCHEMA flag, the MODEL's 3 entries its classifiers",

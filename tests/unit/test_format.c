@@ -3,6 +3,7 @@
  * computations the page states: numbers in text, the canonical class order.
  * tests/conformance.sh checks the same through the programs.
  */
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,10 @@ static void test_numbers(void)
 	CHECK(parses(" 1\t", 1.0f) && parses(".5", 0.5f) && parses("1.", 1.0f) &&
 	      parses("+5", 5.0f) && parses("-0", -0.0f), "CSV numbers: spaces around ignored");
 	CHECK(refused("0x10") && refused("inf") && refused("nan") && refused("") &&
-	      refused("3.5e38") && refused("1 2"), "CSV numbers: hexadecimal, inf, over FLT_MAX");
+	      refused("3.5e38") && refused("3.4028236e38") && refused("1 2"),
+	      "CSV numbers: hexadecimal, inf, what binary32 rounds to infinity");
+	CHECK(parses("3.4028235e38", FLT_MAX) && parses("-3.4028235e38", -FLT_MAX),
+	      "CSV numbers: numpy's float32 max, above FLT_MAX in binary64, is FLT_MAX");
 	/* just above the binary32 tie 1 + 2^-24: the nearest binary32 is
 	 * 1 + 2^-23, but the nearest binary64 is the tie itself, which rounds
 	 * to even, 1: two roundings, as g2t(5) says */

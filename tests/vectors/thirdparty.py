@@ -477,7 +477,7 @@ def parse_number(tok, offset=None):
     if not is_decimal(t):
         raise ValueError("not a number: %r" % tok)
     v = float(t)
-    if abs(v) > 3.4028234663852886e38:
+    if abs(v) >= 3.4028235677973366e38:  # binary32 rounds it to infinity
         raise ValueError("beyond binary32")
     if offset is not None:
         v -= float(offset)
