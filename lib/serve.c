@@ -61,6 +61,8 @@
 #define PROGRESS_EVERY 60      /* seconds between progress lines while work runs */
 #define LOG_REPEAT 10.0        /* seconds a repeated 5xx cause is logged once */
 #define UPLOADS_MAX 4          /* results requests of one device held at once */
+#define DEVICES_UNSORTED 256   /* new keys found by a scan until sorted in */
+#define MODEL_RETRY 10         /* seconds before a model that failed is built again */
 
 static const double latency_le[LATENCY_BUCKETS] = {
 	0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0
@@ -148,8 +150,8 @@ struct g2t_server {
 	struct shard_key *by_hash;      /* one per class, sorted by hash */
 	struct g2t_task *task;          /* by task index */
 	size_t tasks;
-	struct device *device;          /* sorted by key */
-	size_t devices, device_cap;
+	struct device *device;          /* sorted by key up to device_sorted */
+	size_t devices, device_cap, device_sorted;
 	struct nonce *nonce;            /* open addressing over NONCE_SLOTS */
 	struct address *address;        /* ADDRESS_SLOTS, by keyed hash */
 	uint8_t nonce_key[crypto_shorthash_KEYBYTES];
@@ -165,6 +167,9 @@ struct g2t_server {
 	size_t done;                    /* tasks with an accepted result */
 	uint8_t *model;                 /* built once every task is done */
 	size_t model_len;
+	long long model_retry;          /* after a build failed: no other before */
+	int model_rc;                   /* and its status and words until then */
+	struct g2t_diag model_why;
 	int announced;                  /* completion logged */
 	long long first_at;             /* when the first result of this run came */
 	size_t first_done;              /* tasks done before it */
@@ -647,27 +652,53 @@ static int by_key(const void *key, const void *dev)
 	return memcmp(key, ((const struct device *)dev)->key, G2T_PK_SIZE);
 }
 
-/* Adds a device in key order; NULL when out of memory. */
+static struct device *find_device(struct g2t_server *s, const uint8_t *key)
+{
+	struct device *dev = s->device_sorted ? bsearch(key, s->device, s->device_sorted,
+	                                                sizeof *s->device, by_key) : NULL;
+
+	for (size_t i = s->device_sorted; !dev && i < s->devices; i++)
+		if (!memcmp(s->device[i].key, key, G2T_PK_SIZE))
+			dev = &s->device[i];
+	return dev;
+}
+
+/* Sorts the devices added since the last time in among the others, merging
+ * from the end through room past them: O(n) once every DEVICES_UNSORTED
+ * new keys, not a move of the array for each.  0, or G2T_ENOMEM with the
+ * devices as they were. */
+static int sort_devices(struct g2t_server *s)
+{
+	size_t n = s->devices - s->device_sorted, i = s->device_sorted, k = s->devices;
+	struct device *tail;
+
+	if (g2t_grow((void **)&s->device, &s->device_cap, s->devices + n, sizeof *s->device))
+		return G2T_ENOMEM;
+	tail = s->device + s->devices;
+	memcpy(tail, s->device + i, n * sizeof *tail);
+	qsort(tail, n, sizeof *tail, by_key); /* a device starts with its key */
+	while (n)
+		s->device[--k] = i && by_key(s->device[i - 1].key, &tail[n - 1]) > 0
+		                 ? s->device[--i] : tail[--n];
+	s->device_sorted = s->devices;
+	return G2T_OK;
+}
+
+/* Adds a device; NULL when out of memory. */
 static struct device *add_device(struct g2t_server *s, const uint8_t *key)
 {
-	size_t at = 0;
+	struct device *dev;
 
 	if (g2t_grow((void **)&s->device, &s->device_cap, s->devices + 1, sizeof *s->device))
 		return NULL;
-	while (at < s->devices && memcmp(s->device[at].key, key, G2T_PK_SIZE) < 0)
-		at++;
-	memmove(s->device + at + 1, s->device + at, (s->devices - at) * sizeof *s->device);
-	s->devices++;
-	memset(&s->device[at], 0, sizeof s->device[at]);
-	memcpy(s->device[at].key, key, G2T_PK_SIZE);
-	s->device[at].rate.tokens = -1.0; /* a full budget at its first request */
-	return &s->device[at];
-}
-
-static struct device *find_device(struct g2t_server *s, const uint8_t *key)
-{
-	return s->devices ? bsearch(key, s->device, s->devices, sizeof *s->device, by_key)
-	                  : NULL;
+	dev = &s->device[s->devices++];
+	memset(dev, 0, sizeof *dev);
+	memcpy(dev->key, key, G2T_PK_SIZE);
+	dev->rate.tokens = -1.0; /* a full budget at its first request */
+	/* out of memory to sort: sorted at a later key */
+	if (s->devices - s->device_sorted < DEVICES_UNSORTED || sort_devices(s))
+		return dev;
+	return find_device(s, key);
 }
 
 /* The device of an enrolled key (enrolling it under --open), or NULL. */
@@ -1470,20 +1501,46 @@ static int build_model(struct g2t_server *s, struct g2t_diag *d)
 	return rc;
 }
 
+/* The model once every task is done; a build that failed fails again for
+ * MODEL_RETRY seconds without running, so that requests cannot make the
+ * state be read whole each.  *built: whether it ran.  Under store_lock. */
+static int ready_model(struct g2t_server *s, struct g2t_diag *d, int *built)
+{
+	long long now = (long long)time(NULL);
+	int rc;
+
+	*built = 0;
+	if (s->model)
+		return G2T_OK;
+	if (now < s->model_retry) {
+		*d = s->model_why;
+		return s->model_rc;
+	}
+	*built = 1;
+	rc = build_model(s, d);
+	if (rc && (rc != G2T_EDATA || d->what[0])) { /* not tasks opened again */
+		s->model_retry = now + MODEL_RETRY;
+		s->model_rc = rc;
+		s->model_why = *d;
+	}
+	return rc;
+}
+
 static enum MHD_Result model(struct g2t_server *s, struct MHD_Connection *c)
 {
 	struct g2t_store_counts n;
 	struct g2t_diag d = { 0, -1, "" };
-	int rc;
+	int rc, built = 0;
 
 	pthread_mutex_lock(&s->store_lock);
 	rc = g2t_store_counts(s->store, &n, (long long)time(NULL));
-	if (!rc && !s->model && n.done == n.tasks && (rc = build_model(s, &d)) == G2T_EDATA &&
+	if (!rc && n.done == n.tasks && (rc = ready_model(s, &d, &built)) == G2T_EDATA &&
 	    !d.what[0])
 		rc = g2t_store_counts(s->store, &n, (long long)time(NULL)); /* tasks reopened */
 	pthread_mutex_unlock(&s->store_lock);
 	if (rc) {
-		g2t_warn("cannot build the model: %s", d.what[0] ? d.what : g2t_strerror(rc));
+		if (built)
+			g2t_warn("cannot build the model: %s", d.what[0] ? d.what : g2t_strerror(rc));
 		return error(c, 500, "cannot build the model");
 	}
 	if (!s->model)
@@ -1674,7 +1731,8 @@ static int list_devices(struct g2t_server *s, struct device_list *l)
 
 	memset(l, 0, sizeof *l);
 	pthread_mutex_lock(&s->lock);
-	if (s->devices && g2t_grow((void **)&l->row, &l->cap, s->devices, sizeof *l->row))
+	if (sort_devices(s) ||
+	    (s->devices && g2t_grow((void **)&l->row, &l->cap, s->devices, sizeof *l->row)))
 		rc = G2T_ENOMEM;
 	for (size_t i = 0; !rc && i < s->devices; i++) {
 		memset(&l->row[i], 0, sizeof l->row[i]);
@@ -2296,6 +2354,7 @@ int g2t_server_reload(struct g2t_server *s, size_t *added, size_t *removed,
 			memmove(s->device + i, s->device + i + 1,
 			        (s->devices - i - 1) * sizeof *s->device);
 			s->devices--;
+			s->device_sorted -= i < s->device_sorted;
 			++*removed;
 		}
 	*enrolled = s->devices;
@@ -2308,17 +2367,16 @@ int g2t_server_reload(struct g2t_server *s, size_t *added, size_t *removed,
 static void announce(struct g2t_server *s)
 {
 	struct g2t_diag d = { 0, -1, "" };
-	int rc = G2T_OK;
+	int rc, built;
 
 	pthread_mutex_lock(&s->store_lock);
-	if (!s->model)
-		rc = build_model(s, &d);
+	rc = ready_model(s, &d, &built);
 	pthread_mutex_unlock(&s->store_lock);
 	if (rc) {
 		pthread_mutex_lock(&s->lock);
 		s->announced = 0; /* a task was opened again, or try again later */
 		pthread_mutex_unlock(&s->lock);
-		if (d.what[0])
+		if (built && d.what[0])
 			g2t_warn("complete, but the model cannot be built: %s", d.what);
 		return;
 	}

@@ -495,6 +495,36 @@ cached_schema() {
 	expect_stat done 1 accepted 1 denied 0
 }
 
+@test "--open: 700 new keys, each asking twice, are 700 devices, each found again (past the first 256, kept unsorted until sorted in)" {
+	/usr/bin/python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is needed"
+	start_server srv --tasks "$F/tasks" --state state --open --rate-per-address 1000000
+	/usr/bin/python3 - "$SERVER_URL" <<-'EOF'
+	import base64, hashlib, json, os, sys, time, urllib.error, urllib.request
+	from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+	from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+	url = sys.argv[1]
+	keys = [Ed25519PrivateKey.generate() for _ in range(700)]
+	pubs = [k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) for k in keys]
+	for _ in range(2):
+	    for k, pub in zip(keys, pubs):
+	        when, nonce = str(int(time.time())), os.urandom(16).hex()
+	        sig = k.sign(("g2t-lease-v1\nPOST\n/v1/lease\n%s\n%s" % (when, nonce)).encode())
+	        req = urllib.request.Request(url + "/v1/lease", data=b"", method="POST", headers={
+	            "X-G2T-Key": base64.b64encode(pub).decode(), "X-G2T-Time": when,
+	            "X-G2T-Nonce": nonce, "X-G2T-Signature": base64.b64encode(sig).decode()})
+	        try:
+	            status = urllib.request.urlopen(req, timeout=10).status
+	        except urllib.error.HTTPError as e:
+	            status = e.code
+	        assert status in (200, 204), status
+	devices = json.load(urllib.request.urlopen(url + "/v1/devices"))["devices"]
+	ids = [d["id"] for d in devices]
+	assert sorted(ids) == sorted(hashlib.blake2b(p, digest_size=8).hexdigest() for p in pubs), len(ids)
+	assert all(d["enrolled"] and d["last_seen"] > 0 for d in devices)
+	EOF
+	expect_stat devices 700
+}
+
 @test "without --open an unknown key is refused: g2t-fetch exits 3 (403), nothing leased, denied counted" {
 	serve
 	run --separate-stderr g2t-fetch -s "$F/stranger.key" --cache cache -o t.g2t "$SERVER_URL"
@@ -1256,7 +1286,7 @@ raw_request() {
 	expect_stat accepted 1
 }
 
-@test "a result whose bias or a weight is NaN or infinite is refused at submission (409), never accepted, and the model is built" {
+@test "a result whose bias or a weight is NaN or infinite, or whose weights no solver gives, is refused at submission (409), never accepted, and the model is built" {
 	need_signer
 	serve
 	lease "$KEY" t.g2t
@@ -1276,7 +1306,13 @@ raw_request() {
 	"$TOOLS/rawpacket" "$KEY" inf.g2t >inf.pkt
 	post_packet inf.pkt
 	expect_code 409
-	expect_stat accepted 0 done 0 does_not_fit_task 2
+	cp w.g2t big.g2t
+	put_u32 big.g2t $((off + 8 + 140)) 2139095039 # the first weight: FLT_MAX, finite
+	fix_record_crc big.g2t "$off"
+	"$TOOLS/rawpacket" "$KEY" big.g2t >big.pkt
+	post_packet big.pkt
+	expect_code 409
+	expect_stat accepted 0 done 0 does_not_fit_task 3
 	g2t-pack -s "$KEY" -q 1 --spool sp3 --send "$SERVER_URL" w.g2t
 	expect_stat accepted 1 done 1
 	work "$KEY2" dev 10 || { cat dev/err; return 1; }
