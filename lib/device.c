@@ -324,6 +324,12 @@ static int step(struct device *v)
 	}
 	if (r.local && rc != G2T_ETEMP) /* ETEMP: a stale cached schema, gone: ask again */
 		return rc;
+	if (rc == G2T_EPARAM) { /* a bad URL: a usage error, told every run, not a state */
+		char why[sizeof v->d->what];
+
+		snprintf(why, sizeof why, "%s", v->d->what);
+		return g2t_fail(v->d, rc, 0, -1, "%s: %s", v->o->url, why);
+	}
 	if (stopping(v))
 		return 0;
 	if (r.no_work && g2t_spool_held(v->sp))

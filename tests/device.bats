@@ -259,6 +259,16 @@ count_held() {
 	EOF
 }
 
+@test "a bad server URL is a usage error told at every run, not a state that a later --once keeps quiet" {
+	local i
+	for i in 1 2 3; do
+		run --separate-stderr g2t-device -s "$F/dev1.key" -S sp --cache c --once \
+			'http://127.0.0.1:9/?x=1'
+		expect_error g2t-device 2 'http://127\.0\.0\.1:9/\?x=1: the server URL may not have a query'
+	done
+	[ ! -e sp/device ]
+}
+
 @test "a server's error body is kept to its start: g2t-fetch given a 400 of 100 MB stays small and names the reason's start" {
 	command -v python3 >/dev/null || skip "python3 is needed for the server"
 	# a one-answer server on a loopback port it picks, which it prints
