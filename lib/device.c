@@ -244,7 +244,7 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 	struct g2t_fetch_opts fo = { .url = v->o->url, .cacert = v->o->cacert,
 	                             .cache = v->o->cache, .connect_timeout = 10,
 	                             .timeout = 60, .retry_max = v->o->retry_max,
-	                             .count = n };
+	                             .count = n, .output = v->lease };
 	struct g2t_out out;
 	int rc = g2t_out_open(&out, v->lease, v->d);
 	double t0 = seconds_now(), took;
@@ -260,8 +260,13 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 		took /= (double)r->tasks;
 		v->task_seconds = v->task_seconds > 0.0 ? (v->task_seconds + took) / 2.0 : took;
 	}
-	if (!rc && (rc = g2t_out_commit(&out, v->d)))
+	if (!rc && (rc = g2t_out_commit(&out, v->d))) {
+		char why[sizeof v->d->what];
+
+		snprintf(why, sizeof why, "%s", v->d->what);
+		rc = g2t_fail(v->d, rc, 0, -1, "%s: %s", v->lease, why);
 		r->local = 1;
+	}
 	g2t_out_abort(&out);
 	return rc;
 }

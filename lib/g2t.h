@@ -643,6 +643,7 @@ struct g2t_fetch_opts {
 	long retry_max;           /* seconds of retrying each request */
 	long long limit_rate;     /* bytes per second each way, 0: no limit */
 	unsigned count;           /* tasks to ask for, 1 to G2T_FETCH_MAX */
+	const char *output;       /* the output's name in messages; NULL: "stdout" */
 };
 #define G2T_FETCH_MAX 16
 struct g2t_fetch_result {

@@ -269,6 +269,15 @@ count_held() {
 	[ ! -e sp/device ]
 }
 
+@test "g2t-fetch on a full disk (/dev/full) names stdout or the -o file and why, exit 1" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	start_server srv --tasks "$F/iris" --state state --devices "$F/keys"
+	run --separate-stderr bash -c "g2t-fetch -s '$F/dev1.key' --no-cache '$SERVER_URL' >/dev/full"
+	expect_error g2t-fetch 1 'stdout: No space left'
+	run --separate-stderr g2t-fetch -s "$F/dev1.key" --no-cache -o /dev/full "$SERVER_URL"
+	expect_error g2t-fetch 1 '/dev/full: No space left'
+}
+
 @test "a server's error body is kept to its start: g2t-fetch given a 400 of 100 MB stays small and names the reason's start" {
 	command -v python3 >/dev/null || skip "python3 is needed for the server"
 	# a one-answer server on a loopback port it picks, which it prints
