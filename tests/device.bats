@@ -271,7 +271,8 @@ count_held() {
 
 @test "g2t-fetch on a full disk (/dev/full) names stdout or the -o file and why, exit 1" {
 	[ -w /dev/full ] || skip "no /dev/full"
-	start_server srv --tasks "$F/iris" --state state --devices "$F/keys"
+	# letter's tasks are larger than a stdio buffer: written before the end
+	start_server srv --tasks "$F/letter" --state state --devices "$F/keys"
 	run --separate-stderr bash -c "g2t-fetch -s '$F/dev1.key' --no-cache '$SERVER_URL' >/dev/full"
 	expect_error g2t-fetch 1 'stdout: No space left'
 	run --separate-stderr g2t-fetch -s "$F/dev1.key" --no-cache -o /dev/full "$SERVER_URL"
