@@ -369,8 +369,13 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 	g2t_crypto_init();
 	g2t_retry_cancel_on(o->stop);
 	snprintf(v.lease, sizeof v.lease, "%s/lease.g2t", o->spool);
-	if (!(rc = g2t_spool_open(&v.sp, o->spool, d)) &&
-	    !(rc = g2t_spool_claim(v.sp, o->key->pk, d))) {
+	rc = g2t_spool_open(&v.sp, o->spool, d);
+	if (rc == G2T_EREFUSED && o->once) {
+		/* locked: cron started this run while its last one still works */
+		g2t_spool_close(v.sp);
+		return G2T_OK;
+	}
+	if (!rc && !(rc = g2t_spool_claim(v.sp, o->key->pk, d))) {
 		v.state = last_state(o->spool);
 		/* tasks leased before a stop or a crash: their leases may still hold */
 		if (access(v.lease, F_OK) == 0)

@@ -259,6 +259,32 @@ count_held() {
 	EOF
 }
 
+@test "cron's runs overlap: --once on a spool another run holds exits 0 and says nothing; without --once it is refused (3)" {
+	command -v flock >/dev/null || skip "no flock(1)"
+	mkdir -p sp1
+	flock sp1/lock sleep 30 &
+	local holder=$! i
+	for ((i = 0; i < 200; i++)); do
+		flock -n sp1/lock true || break
+		sleep 0.025
+	done
+	run --separate-stderr g2t-device -s "$F/dev1.key" -S sp1 --cache c1 --once http://127.0.0.1:9
+	kill "$holder"
+	wait "$holder" || true
+	expect_status 0
+	expect_no_stderr
+	flock sp1/lock sleep 30 &
+	holder=$!
+	for ((i = 0; i < 200; i++)); do
+		flock -n sp1/lock true || break
+		sleep 0.025
+	done
+	run --separate-stderr g2t-device -s "$F/dev1.key" -S sp1 --cache c1 --idle-max 1 http://127.0.0.1:9
+	kill "$holder"
+	wait "$holder" || true
+	expect_error g2t-device 3 'sp1: in use by another'
+}
+
 @test "a bad server URL is a usage error told at every run, not a state that a later --once keeps quiet" {
 	local i
 	for i in 1 2 3; do
