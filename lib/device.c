@@ -368,7 +368,8 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 	memset(st, 0, sizeof *st);
 	g2t_crypto_init();
 	g2t_retry_cancel_on(o->stop);
-	snprintf(v.lease, sizeof v.lease, "%s/lease.g2t", o->spool);
+	snprintf(v.lease, sizeof v.lease, "%s%slease.g2t", o->spool,
+	         o->spool[strlen(o->spool) - 1] == '/' ? "" : "/");
 	rc = g2t_spool_open(&v.sp, o->spool, d);
 	if (rc == G2T_EREFUSED && o->once) {
 		/* locked: cron started this run while its last one still works */

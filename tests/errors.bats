@@ -1112,3 +1112,14 @@ nan_weights() {
 		done
 	done
 }
+
+@test "a directory named with a final / (keys/, tasks/, as the README writes them) gives file names without a doubled /" {
+	mkdir keys tasks
+	echo garbage >keys/bad.pub
+	run --separate-stderr g2t-merge --trust keys/ "$F/iris.w"
+	expect_error g2t-merge 3 'keys/bad\.pub: '
+	g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	head -c 100 tasks/task-00001.g2t >cut && mv cut tasks/task-00001.g2t
+	run --separate-stderr g2t-serve -t tasks/ -S state -d keys/ -l 127.0.0.1:0
+	expect_error g2t-serve 3 'tasks/task-00001\.g2t: byte [0-9]+: '
+}
