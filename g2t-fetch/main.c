@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	if (!cache)
 		o.cache = NULL;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	o.output = output && strcmp(output, "-") ? output : "stdout";
 	rc = fetch(&o, key, output);
 	curl_global_cleanup();
 	return g2t_close_stdout(rc);

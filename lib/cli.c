@@ -1,6 +1,7 @@
 /* Front-end helpers shared by the g2t programs. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,29 @@ int g2t_report(const char *file, int status, const struct g2t_diag *d)
 	return g2t_exit_code(status);
 }
 
+/* An output's temporary file goes with the process that an interrupt ends. */
+static void end_by_signal(int sig)
+{
+	g2t_out_remove_temps();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 void g2t_cli_name(char **argv, const char *name)
 {
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
 	g2t_prog = name;
 	argv[0] = (char *)name;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = end_by_signal;
+	sigemptyset(&sa.sa_mask);
+	/* an ignored signal (nohup, a background job) stays ignored; programs
+	 * with their own handlers set them after this */
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			sigaction(sigs[i], &sa, NULL);
 }
 
 int g2t_cli_binary_out(const char *output)

@@ -244,7 +244,7 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 	struct g2t_fetch_opts fo = { .url = v->o->url, .cacert = v->o->cacert,
 	                             .cache = v->o->cache, .connect_timeout = 10,
 	                             .timeout = 60, .retry_max = v->o->retry_max,
-	                             .count = n };
+	                             .count = n, .output = v->lease };
 	struct g2t_out out;
 	int rc = g2t_out_open(&out, v->lease, v->d);
 	double t0 = seconds_now(), took;
@@ -260,8 +260,13 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 		took /= (double)r->tasks;
 		v->task_seconds = v->task_seconds > 0.0 ? (v->task_seconds + took) / 2.0 : took;
 	}
-	if (!rc && (rc = g2t_out_commit(&out, v->d)))
+	if (!rc && (rc = g2t_out_commit(&out, v->d))) {
+		char why[sizeof v->d->what];
+
+		snprintf(why, sizeof why, "%s", v->d->what);
+		rc = g2t_fail(v->d, rc, 0, -1, "%s: %s", v->lease, why);
 		r->local = 1;
+	}
 	g2t_out_abort(&out);
 	return rc;
 }
@@ -324,6 +329,12 @@ static int step(struct device *v)
 	}
 	if (r.local && rc != G2T_ETEMP) /* ETEMP: a stale cached schema, gone: ask again */
 		return rc;
+	if (rc == G2T_EPARAM) { /* a bad URL: a usage error, told every run, not a state */
+		char why[sizeof v->d->what];
+
+		snprintf(why, sizeof why, "%s", v->d->what);
+		return g2t_fail(v->d, rc, 0, -1, "%s: %s", v->o->url, why);
+	}
 	if (stopping(v))
 		return 0;
 	if (r.no_work && g2t_spool_held(v->sp))
@@ -357,9 +368,15 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 	memset(st, 0, sizeof *st);
 	g2t_crypto_init();
 	g2t_retry_cancel_on(o->stop);
-	snprintf(v.lease, sizeof v.lease, "%s/lease.g2t", o->spool);
-	if (!(rc = g2t_spool_open(&v.sp, o->spool, d)) &&
-	    !(rc = g2t_spool_claim(v.sp, o->key->pk, d))) {
+	snprintf(v.lease, sizeof v.lease, "%s%slease.g2t", o->spool,
+	         o->spool[strlen(o->spool) - 1] == '/' ? "" : "/");
+	rc = g2t_spool_open(&v.sp, o->spool, d);
+	if (rc == G2T_EREFUSED && o->once) {
+		/* locked: cron started this run while its last one still works */
+		g2t_spool_close(v.sp);
+		return G2T_OK;
+	}
+	if (!rc && !(rc = g2t_spool_claim(v.sp, o->key->pk, d))) {
 		v.state = last_state(o->spool);
 		/* tasks leased before a stop or a crash: their leases may still hold */
 		if (access(v.lease, F_OK) == 0)

@@ -926,7 +926,9 @@ static int write_tasks(const struct fetch *f, FILE *out, struct g2t_diag *d)
 	for (size_t k = 0; k < f->tasks && !rc; k++)
 		rc = g2t_write_record(out, G2T_REC_TASK, f->task_rec[k].payload,
 		                      f->task_rec[k].length);
-	return rc ? g2t_fail(d, rc, 0, -1, "write error: %s", strerror(errno)) : G2T_OK;
+	return rc ? g2t_fail(d, rc, 0, -1, "%s: %s", f->o->output ? f->o->output : "stdout",
+	                     strerror(errno))
+	          : G2T_OK;
 }
 
 int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,

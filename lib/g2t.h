@@ -75,6 +75,9 @@ int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d);
 int g2t_out_commit(struct g2t_out *o, struct g2t_diag *d);
 /* Removes the temporary file; safe after a commit and on a zeroed struct. */
 void g2t_out_abort(struct g2t_out *o);
+/* Removes the temporary files of the outputs open now; async-signal-safe,
+ * for a handler of SIGINT or SIGTERM. */
+void g2t_out_remove_temps(void);
 int g2t_write_header(FILE *f);
 int g2t_write_record(FILE *f, uint32_t type, const uint8_t *payload, uint32_t len);
 
@@ -643,6 +646,7 @@ struct g2t_fetch_opts {
 	long retry_max;           /* seconds of retrying each request */
 	long long limit_rate;     /* bytes per second each way, 0: no limit */
 	unsigned count;           /* tasks to ask for, 1 to G2T_FETCH_MAX */
+	const char *output;       /* the output's name in messages; NULL: "stdout" */
 };
 #define G2T_FETCH_MAX 16
 struct g2t_fetch_result {

@@ -360,7 +360,8 @@ static int load_dir(struct g2t_server *s, const char *dir, struct g2t_diag *d)
 		    !(names[n] = malloc(size)))
 			rc = G2T_ENOMEM;
 		else
-			snprintf(names[n++], size, "%s/%s", dir, e->d_name);
+			snprintf(names[n++], size, "%s%s%s", dir,
+			         dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
 	}
 	closedir(dp);
 	qsort(names, n, sizeof *names, by_name);

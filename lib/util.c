@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -161,6 +162,42 @@ static int create_temp(char *tmp, size_t n, const char *path)
 	return fd;
 }
 
+/* The temporary names of the outputs open now, for g2t_out_remove_temps()
+ * in a signal handler; a name that does not fit a slot is not listed. */
+#define TEMP_SLOTS 16
+static char temp_name[TEMP_SLOTS][4096];
+static atomic_int temp_used[TEMP_SLOTS]; /* 0 free, 1 taken, 2 listed */
+
+static void temp_list(const char *tmp)
+{
+	for (int i = 0; i < TEMP_SLOTS; i++) {
+		int free_slot = 0;
+
+		if (strlen(tmp) < sizeof temp_name[i] &&
+		    atomic_compare_exchange_strong(&temp_used[i], &free_slot, 1)) {
+			strcpy(temp_name[i], tmp);
+			atomic_store(&temp_used[i], 2);
+			return;
+		}
+	}
+}
+
+static void temp_unlist(const char *tmp)
+{
+	for (int i = 0; i < TEMP_SLOTS; i++)
+		if (atomic_load(&temp_used[i]) == 2 && !strcmp(temp_name[i], tmp)) {
+			atomic_store(&temp_used[i], 0);
+			return;
+		}
+}
+
+void g2t_out_remove_temps(void)
+{
+	for (int i = 0; i < TEMP_SLOTS; i++)
+		if (atomic_load(&temp_used[i]) == 2)
+			unlink(temp_name[i]);
+}
+
 int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d)
 {
 	size_t n = path ? strlen(path) + 8 : 0;
@@ -188,6 +225,8 @@ int g2t_out_open(struct g2t_out *o, const char *path, struct g2t_diag *d)
 		return G2T_ENOMEM;
 	}
 	fd = create_temp(o->tmp, n, path);
+	if (fd >= 0)
+		temp_list(o->tmp);
 	if (fd >= 0 && (o->f = fdopen(fd, "wb")))
 		return G2T_OK;
 	g2t_fail(d, G2T_EIO, 0, -1, "%s", strerror(errno));
@@ -235,6 +274,7 @@ int g2t_out_commit(struct g2t_out *o, struct g2t_diag *d)
 		if (rc == G2T_OK && o->tmp)
 			rc = sync_parent(o->path);
 		if (rc == G2T_OK) {
+			temp_unlist(o->tmp);
 			free(o->tmp);
 			o->tmp = NULL;
 		}
@@ -247,8 +287,10 @@ void g2t_out_abort(struct g2t_out *o)
 {
 	if (o->f && o->f != stdout)
 		fclose(o->f);
-	if (o->tmp)
+	if (o->tmp) {
+		temp_unlist(o->tmp);
 		unlink(o->tmp);
+	}
 	free(o->tmp);
 	free(o->path);
 	memset(o, 0, sizeof *o);

@@ -259,6 +259,52 @@ count_held() {
 	EOF
 }
 
+@test "cron's runs overlap: --once on a spool another run holds exits 0 and says nothing; without --once it is refused (3)" {
+	command -v flock >/dev/null || skip "no flock(1)"
+	mkdir -p sp1
+	flock sp1/lock sleep 30 &
+	local holder=$! i
+	for ((i = 0; i < 200; i++)); do
+		flock -n sp1/lock true || break
+		sleep 0.025
+	done
+	run --separate-stderr g2t-device -s "$F/dev1.key" -S sp1 --cache c1 --once http://127.0.0.1:9
+	kill "$holder"
+	wait "$holder" || true
+	expect_status 0
+	expect_no_stderr
+	flock sp1/lock sleep 30 &
+	holder=$!
+	for ((i = 0; i < 200; i++)); do
+		flock -n sp1/lock true || break
+		sleep 0.025
+	done
+	run --separate-stderr g2t-device -s "$F/dev1.key" -S sp1 --cache c1 --idle-max 1 http://127.0.0.1:9
+	kill "$holder"
+	wait "$holder" || true
+	expect_error g2t-device 3 'sp1: in use by another'
+}
+
+@test "a bad server URL is a usage error told at every run, not a state that a later --once keeps quiet" {
+	local i
+	for i in 1 2 3; do
+		run --separate-stderr g2t-device -s "$F/dev1.key" -S sp --cache c --once \
+			'http://127.0.0.1:9/?x=1'
+		expect_error g2t-device 2 'http://127\.0\.0\.1:9/\?x=1: the server URL may not have a query'
+	done
+	[ ! -e sp/device ]
+}
+
+@test "g2t-fetch on a full disk (/dev/full) names stdout or the -o file and why, exit 1" {
+	[ -w /dev/full ] || skip "no /dev/full"
+	# letter's tasks are larger than a stdio buffer: written before the end
+	start_server srv --tasks "$F/letter" --state state --devices "$F/keys"
+	run --separate-stderr bash -c "g2t-fetch -s '$F/dev1.key' --no-cache '$SERVER_URL' >/dev/full"
+	expect_error g2t-fetch 1 'stdout: No space left'
+	run --separate-stderr g2t-fetch -s "$F/dev1.key" --no-cache -o /dev/full "$SERVER_URL"
+	expect_error g2t-fetch 1 '/dev/full: No space left'
+}
+
 @test "a server's error body is kept to its start: g2t-fetch given a 400 of 100 MB stays small and names the reason's start" {
 	command -v python3 >/dev/null || skip "python3 is needed for the server"
 	# a one-answer server on a loopback port it picks, which it prints

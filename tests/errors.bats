@@ -1089,3 +1089,48 @@ nan_weights() {
 	expect_error g2t-train 3 'two\.g2t: byte 8: '
 	expect_stderr 'flags bit 4 \(one-vs-rest\) is set, but two classes make one pair'
 }
+
+@test "output: SIGTERM or SIGHUP of g2t-train, g2t-predict or g2t-fetch writing -o leaves no temporary file beside it" {
+	local sig prog pid i
+	g2t-pack --keygen -p dev.pub -s dev.key
+	mkfifo in
+	for sig in TERM HUP; do
+		for prog in train predict fetch; do
+			rm -rf d && mkdir d
+			case $prog in
+			train) g2t-train -o d/out <in & ;;
+			predict) g2t-predict -o d/out "$F/iris.model" - <in & ;;
+			fetch) g2t-fetch -s dev.key --no-cache --retry-max 60 -o d/out \
+				http://127.0.0.1:1 2>/dev/null <in & ;;
+			esac
+			pid=$!
+			exec 5>in
+			if [ $prog = train ]; then
+				cat "$F/iris.split" >&5
+			elif [ $prog = predict ]; then
+				zcat "$DATA/iris.test.csv.gz" >&5
+			fi
+			# the output's temporary file is there: the program is writing
+			for ((i = 0; i < 200; i++)); do
+				[ -n "$(ls -A d)" ] && break
+				sleep 0.025
+			done
+			[ -n "$(ls -A d)" ] || { echo "$prog: no temporary file"; return 1; }
+			kill -s "$sig" "$pid"
+			wait "$pid" || true
+			exec 5>&-
+			[ -z "$(ls -A d)" ] || { echo "$prog, SIG$sig: left $(ls -A d)"; return 1; }
+		done
+	done
+}
+
+@test "a directory named with a final / (keys/, tasks/, as the README writes them) gives file names without a doubled /" {
+	mkdir keys tasks
+	echo garbage >keys/bad.pub
+	run --separate-stderr g2t-merge --trust keys/ "$F/iris.w"
+	expect_error g2t-merge 3 'keys/bad\.pub: '
+	g2t-split -o tasks "$DATA/iris.train.csv.gz"
+	head -c 100 tasks/task-00001.g2t >cut && mv cut tasks/task-00001.g2t
+	run --separate-stderr g2t-serve -t tasks/ -S state -d keys/ -l 127.0.0.1:0
+	expect_error g2t-serve 3 'tasks/task-00001\.g2t: byte [0-9]+: '
+}
