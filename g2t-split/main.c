@@ -88,7 +88,7 @@ static void warn_scaling(const struct g2t_dataset *ds, const char *name)
 	if (feature)
 		g2t_warn("warning: %s: feature '%s': its values, from %.10g to %.10g, were "
 		         "rounded to binary32 steps of %g (%.0f from lowest to highest): "
-		         "subtract about %.3g from them before splitting, or give them as a CSV "
+		         "subtract about %.3g from them before splitting, or give them in a "
 		         "file by name, read then less an offset in binary64", name, feature,
 		         (double)lo, (double)hi, (double)step, (double)((hi - lo) / step),
 		         (double)lo);

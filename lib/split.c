@@ -39,7 +39,7 @@ struct g2t_dataset {
 	float coarse_lo, coarse_hi, coarse_step;
 	const char *path;         /* the input, while it is read */
 	struct g2t_text_opts text;
-	double *least;            /* CSV: each feature's least value, binary64 */
+	double *least;            /* each feature's least value, binary64 */
 	/* a sparse set's first feature never 0 and of one sign: index + 1 */
 	uint32_t squashed;
 	float squashed_lo, squashed_hi;
@@ -578,11 +578,12 @@ static int rereadable(const char *path)
 }
 
 /*
- * The rows read again, each value less its feature's offset in binary64
- * before the rounding to binary32 (a wide schema, g2t(5)), and span[j] the
- * greatest such value of feature j.
+ * The rows read again in binary64, an svmlight row's absent values 0: with
+ * span NULL, least[j] becomes the least value of feature j; else each value
+ * less least[j] is rounded to binary32 into the rows (a wide schema,
+ * g2t(5)), and span[j] is the greatest of them.
  */
-static int reread_wide(struct g2t_dataset *ds, const double *offset, float *span,
+static int reread_wide(struct g2t_dataset *ds, double *least, float *span,
                        struct g2t_diag *d)
 {
 	uint32_t F = ds->features, kept = 0;
@@ -597,12 +598,19 @@ static int reread_wide(struct g2t_dataset *ds, const double *offset, float *span
 		rc = k == -1 ? G2T_ENOMEM : G2T_OK;
 		if (k < 0)
 			continue;
-		if (kept == ds->rows || r.n != F) {
+		if (kept == ds->rows || (r.index ? r.n && r.index[r.n - 1] >= F : r.n != F)) {
 			rc = g2t_fail(d, G2T_EDATA, r.line, -1, "the file changed while read again");
 			break;
 		}
-		for (uint32_t j = 0; j < F; j++) {
-			x[j] = (float)(r.value64[j] - offset[j]);
+		for (uint32_t i = 0, j = 0; j < F; j++) {
+			double v = !r.index ? r.value64[j] : i < r.n && r.index[i] == j
+			           ? r.value64[i++] : 0.0;
+
+			if (!span) {
+				least[j] = !kept || v < least[j] ? v : least[j];
+				continue;
+			}
+			x[j] = (float)(v - least[j]);
 			span[j] = !kept || x[j] > span[j] ? x[j] : span[j];
 		}
 		kept++;
@@ -615,18 +623,21 @@ static int reread_wide(struct g2t_dataset *ds, const double *offset, float *span
 
 /*
  * A feature of few binary32 steps (timestamps near 1.7e9: steps of 128 s)
- * loses its differences to the rounding as read: a CSV file is then read
- * again, every value less its feature's least value in binary64, before
- * the rounding (a wide schema); 1 when it was, 0 when the set is not
- * coarse or cannot be read again.
+ * loses its differences to the rounding as read: a file is then read again,
+ * every value less its feature's least value in binary64, before the
+ * rounding (a wide schema); 1 when it was, 0 when the set is not coarse or
+ * cannot be read again.  CSV rows gave their least values as first read.
  */
 static int widen(struct g2t_dataset *ds, float *lo, float *hi, struct g2t_diag *d)
 {
 	struct g2t_schema *s = ds->schema;
 	int rc;
 
-	if (!ds->coarse || !ds->least || ds->indexed || !rereadable(ds->path))
+	if (!ds->coarse || !rereadable(ds->path))
 		return 0;
+	if (!ds->least && (!(ds->least = malloc(ds->features * sizeof *ds->least)) ||
+	                   (rc = reread_wide(ds, ds->least, NULL, d))))
+		return ds->least ? rc : G2T_ENOMEM;
 	if ((rc = reread_wide(ds, ds->least, hi, d)))
 		return rc;
 	for (uint32_t j = 0; j < ds->features; j++)

@@ -121,7 +121,7 @@ setup() {
 	# from stdin it cannot be: warned, and the classes are lost
 	run --separate-stderr bash -c 'g2t-split <ts.csv >ts.split'
 	expect_status 0
-	[ "$stderr" = "g2t-split: warning: stdin: feature 't': its values, from 1700000000 to 1700000128, were rounded to binary32 steps of 128 (1 from lowest to highest): subtract about 1.7e+09 from them before splitting, or give them as a CSV file by name, read then less an offset in binary64" ]
+	[ "$stderr" = "g2t-split: warning: stdin: feature 't': its values, from 1700000000 to 1700000128, were rounded to binary32 steps of 128 (1 from lowest to highest): subtract about 1.7e+09 from them before splitting, or give them in a file by name, read then less an offset in binary64" ]
 	g2t-train ts.split | g2t-merge >tsin.model
 	run --separate-stderr g2t-predict --eval tsin.model ts.csv
 	[[ $output =~ accuracy\ 0\.[0-8] ]]
@@ -131,6 +131,24 @@ setup() {
 	expect_no_stderr
 	g2t-split years.csv >years.g2t
 	[ "$(u32_at years.g2t 24)" = 0 ]
+}
+
+@test "split: timestamps in a dense svmlight file are read again as in a CSV file: a wide schema, the CSV file's model, the same accuracy" {
+	awk 'BEGIN { srand(3); print "t,u,label"
+		for (i = 0; i < 300; i++) { c = i % 3
+			printf "%d,%.3f,k%d\n", 1700000000 + 40 * c + int(rand() * 30), rand(), c } }' >ts.csv
+	awk -F, 'NR > 1 { printf "%s 1:%s%s\n", $3, $1, $2 == 0 ? "" : " 2:" $2 }' ts.csv >ts.svm
+	run --separate-stderr g2t-split -o ts ts.svm
+	expect_status 0
+	expect_no_stderr
+	[ "$(u32_at ts/task-00000.g2t 24)" = $((32 + 4)) ] # wide, indexed
+	g2t-split ts.svm | g2t-train | g2t-merge >svm.model
+	run --separate-stderr g2t-predict --eval svm.model ts.svm
+	expect_accuracy_ge 0.95
+	g2t-split ts.csv | g2t-train | g2t-merge >csv.model
+	g2t-predict svm.model ts.svm >svm.labels
+	g2t-predict csv.model ts.csv >csv.labels
+	expect_same svm.labels csv.labels
 }
 
 @test "split: a sparse svmlight set with a feature never 0 (a year beside one-hot columns) warns that its scale squeezes it, and what to subtract" {
