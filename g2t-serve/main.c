@@ -77,9 +77,9 @@ static int parse_listen(const char *arg, struct g2t_serve_opts *o)
 	return 0;
 }
 
-static int write_port(const char *path, unsigned port)
+static void write_port(const char *path, unsigned port)
 {
-	struct g2t_diag d;
+	struct g2t_diag d = { 0, -1, "" };
 	struct g2t_out out;
 	int rc = g2t_out_open(&out, path, &d);
 
@@ -88,7 +88,8 @@ static int write_port(const char *path, unsigned port)
 		rc = g2t_out_commit(&out, &d);
 	}
 	g2t_out_abort(&out);
-	return rc;
+	if (rc)
+		g2t_warn("%s: cannot write the port: %s", path, d.what[0] ? d.what : g2t_strerror(rc));
 }
 
 static void reload(struct g2t_server *s)
@@ -128,8 +129,8 @@ static int serve(const struct g2t_serve_opts *o, const char *port_file)
 	}
 	inet_ntop(AF_INET, &o->address, addr, sizeof addr);
 	g2t_warn("listening on %s:%u", addr, g2t_server_port(s));
-	if (port_file && write_port(port_file, g2t_server_port(s)))
-		g2t_warn("%s: cannot write the port", port_file);
+	if (port_file)
+		write_port(port_file, g2t_server_port(s));
 	while ((sig = sigtimedwait(&stop, NULL, &(struct timespec){ 1, 0 })) < 0 ||
 	       sig == SIGHUP) {
 		if (sig == SIGHUP)

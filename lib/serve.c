@@ -142,6 +142,8 @@ struct counters {
 struct g2t_server {
 	struct g2t_serve_opts opts;
 	struct MHD_Daemon *mhd;
+	int listen_fd;                   /* bound before the state is made; then mhd's */
+	unsigned port;                   /* that it is bound to */
 	pthread_mutex_t lock;            /* everything in memory below */
 	pthread_mutex_t store_lock;      /* the state's one connection */
 	struct g2t_store *store;
@@ -2203,9 +2205,7 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
 	char *cert = NULL, *key = NULL;
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(o->port) };
 
-	addr.sin_addr.s_addr = o->address;
 	if (o->tls_cert) {
 		if (!(cert = read_text(o->tls_cert, d)) || !(key = read_text(o->tls_key, d))) {
 			free(cert);
@@ -2215,7 +2215,7 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 	}
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
 	                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	                          MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 	                          MHD_OPTION_THREAD_POOL_SIZE, o->threads > 1 ? o->threads : 0,
 	                          MHD_OPTION_CONNECTION_LIMIT, o->connection_limit,
 	                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit,
@@ -2232,12 +2232,36 @@ static int start_http(struct g2t_server *s, struct g2t_diag *d)
 	free(cert);
 	free(key);
 	if (!s->mhd)
-		return g2t_fail(d, G2T_EIO, 0, -1, "cannot listen on port %u", o->port);
+		return g2t_fail(d, G2T_EIO, 0, -1, "cannot serve on port %u", s->port);
+	s->listen_fd = -1; /* the daemon's now */
 	s->reaping = 1;
 	if (pthread_create(&s->reaper, NULL, reaper, s) != 0) {
 		s->reaping = 0;
 		return g2t_fail(d, G2T_ENOMEM, 0, -1, "cannot start the reaper thread");
 	}
+	return G2T_OK;
+}
+
+/* Binds the address, so that one in use is told before a state is made. */
+static int bind_address(struct g2t_server *s, struct g2t_diag *d)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(s->opts.port) };
+	socklen_t len = sizeof addr;
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	addr.sin_addr.s_addr = s->opts.address;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof addr) || listen(fd, SOMAXCONN) ||
+	    getsockname(fd, (struct sockaddr *)&addr, &len)) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return g2t_fail(d, G2T_EIO, 0, -1, "cannot listen on port %u: %s", s->opts.port,
+		                strerror(e));
+	}
+	s->listen_fd = fd;
+	s->port = ntohs(addr.sin_port);
 	return G2T_OK;
 }
 
@@ -2294,6 +2318,8 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 	int rc = G2T_OK;
 
 	*out = s;
+	if (s)
+		s->listen_fd = -1;
 	if (!s || !(s->nonce = calloc(NONCE_SLOTS, sizeof *s->nonce)) ||
 	    !(s->address = calloc(ADDRESS_SLOTS, sizeof *s->address)))
 		return G2T_ENOMEM;
@@ -2321,9 +2347,11 @@ int g2t_server_start(struct g2t_server **out, const struct g2t_serve_opts *o,
 		if (!find_device(s, keys.pk[i]) && !add_device(s, keys.pk[i]))
 			rc = G2T_ENOMEM;
 	g2t_keyring_clear(&keys);
-	if (rc)
-		return rc;
-	if ((rc = g2t_store_open(&s->store, o->state, o->replicas, d)))
+	if (!rc && !o->open && !s->devices)
+		g2t_warn("warning: no device key given (--devices): every device is refused "
+		         "until keys are added and g2t-serve gets SIGHUP");
+	if (rc || (rc = bind_address(s, d)) ||
+	    (rc = g2t_store_open(&s->store, o->state, o->replicas, d)))
 		return rc;
 	g2t_store_backups(s->store, !o->no_backups);
 	if ((rc = g2t_store_tasks(s->store, s->schema->id, s->task, s->tasks, d)) ||
@@ -2391,7 +2419,7 @@ void g2t_server_tick(struct g2t_server *s)
 	struct g2t_store_counts n;
 	int complete, progress;
 	double rate;
-	char eta[32];
+	char eta[64] = "";
 
 	pthread_mutex_lock(&s->lock);
 	complete = s->done == s->tasks && !s->announced;
@@ -2414,18 +2442,18 @@ void g2t_server_tick(struct g2t_server *s)
 	pthread_mutex_unlock(&s->store_lock);
 	if (!progress)
 		return;
-	if (rate > 0)
-		span(eta, sizeof eta, (double)(n.tasks - n.done) / rate);
-	g2t_warn("progress: %lld of %lld tasks done, %lld leased; %.1f tasks/min%s%s", n.done,
-	         n.tasks, n.leased, rate * 60.0, rate > 0 ? ", about " : "",
-	         rate > 0 ? eta : "");
+	if (rate > 0) { /* no rate before results came over a second or more */
+		int k = snprintf(eta, sizeof eta, "; %.1f tasks/min, about ", rate * 60.0);
+
+		span(eta + k, sizeof eta - (size_t)k, (double)(n.tasks - n.done) / rate);
+	}
+	g2t_warn("progress: %lld of %lld tasks done, %lld leased%s", n.done, n.tasks, n.leased,
+	         eta);
 }
 
 unsigned g2t_server_port(const struct g2t_server *s)
 {
-	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-
-	return i ? i->port : 0;
+	return s->port;
 }
 
 /* Requests whose headers have arrived and whose answer has not gone. */
@@ -2453,6 +2481,8 @@ void g2t_server_stop(struct g2t_server *s)
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
 	if (s->reaping) {
 		pthread_mutex_lock(&s->conn_lock);
 		s->reaping = 0;

@@ -311,11 +311,11 @@ int g2t_store_tasks(struct g2t_store *s, const uint8_t schema_id[G2T_HASH_SIZE],
 	if (!rc && (step = sqlite3_step(get)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(get, 0) != G2T_HASH_SIZE ||
 		    memcmp(sqlite3_column_blob(get, 0), schema_id, G2T_HASH_SIZE))
-			rc = g2t_fail(d, G2T_ESCHEMA, 0, -1,
-			              "the state directory belongs to other tasks");
+			rc = g2t_fail(d, G2T_ESCHEMA, 0, -1, "%s: the state belongs to other tasks",
+			              s->path);
 		else if ((had = meta_int(s, "replicas")) != (long long)replicas)
-			rc = g2t_fail(d, G2T_EPARAM, 0, -1, "the state directory was made with"
-			              " --replicas %lld, not %u", had, replicas);
+			rc = g2t_fail(d, G2T_EPARAM, 0, -1, "%s: the state was made with"
+			              " --replicas %lld, not %u", s->path, had, replicas);
 		goto done;
 	}
 	if (!rc)

@@ -790,17 +790,43 @@ cached_schema() {
 	expect_stat done 0 accepted 0
 }
 
+@test "an address in use, a state another server holds: told before any state is made (exit 1, 3); an unwritable --port-file says why" {
+	serve
+	run --separate-stderr timeout 20 g2t-serve --tasks "$F/tasks" --state fresh \
+		--listen "127.0.0.1:$SERVER_PORT" --devices "$F/keys"
+	expect_status 1
+	expect_stderr "cannot listen on port $SERVER_PORT: Address already in use"
+	[ ! -e fresh ]
+	run --separate-stderr timeout 20 g2t-serve --tasks "$F/tasks" --state state \
+		--listen 127.0.0.1:0 --devices "$F/keys"
+	expect_status 3
+	expect_stderr 'another g2t-serve uses this state'
+	stop_server
+	run --separate-stderr timeout 2 g2t-serve --tasks "$F/tasks" --state state \
+		--listen 127.0.0.1:0 --devices "$F/keys" --port-file nodir/port
+	expect_status 124
+	expect_stderr 'nodir/port: cannot write the port: .*No such file or directory'
+	# a key directory with no key in it: said at start
+	mkdir nokeys
+	start_server srv2 --tasks "$F/tasks" --state s2 --devices nokeys
+	grep -q 'warning: no device key given (--devices): every device is refused until keys are added' srv2/log
+}
+
+@test "the log's first progress line, before any result, gives no rate" {
+	serve
+	lease "$KEY" t.g2t
+	for _ in $(seq 80); do grep -q 'progress:' srv/log && break; sleep 0.05; done
+	grep -qx 'g2t-serve: progress: 0 of 3 tasks done, 1 leased' srv/log
+}
+
 @test "a state directory made for other tasks is refused at start" {
 	serve
 	stop_server
 	g2t-split -o wine "$DATA/wine.train.csv.gz"
 	run --separate-stderr timeout 20 g2t-serve --tasks wine --state state \
 		--listen 127.0.0.1:0 --devices "$F/keys"
-	[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || {
-		echo "g2t-serve exit $status"
-		return 1
-	}
-	expect_stderr 'other tasks'
+	expect_status 3
+	expect_stderr 'state/g2t\.db: the state belongs to other tasks'
 	# and the state still serves its own tasks
 	serve
 	expect_stat total 3 pending 3
