@@ -30,6 +30,7 @@ struct device {
 	struct g2t_diag *d;
 	char lease[4096];          /* SPOOL/lease.g2t */
 	int state;                 /* the state last reported */
+	char said[512];            /* and its line: a refusal for a new reason is told */
 	double backoff;            /* base of the next idle wait, seconds */
 	double task_seconds;       /* smoothed lease seconds per task; 0: none yet */
 };
@@ -63,39 +64,42 @@ static void enter(struct device *v, int state, const char *fmt, ...)
 	struct g2t_diag ignored;
 	va_list ap;
 
-	if (state == v->state)
-		return;
-	v->state = state;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
+	if (state == v->state && (state != G2T_DEVICE_REFUSED || !strcmp(line, v->said)))
+		return;
+	v->state = state;
+	snprintf(v->said, sizeof v->said, "%s", line);
 	if (v->o->say)
 		v->o->say(v->o->ctx, line);
 	snprintf(path, sizeof path, "%s/device", v->o->spool);
 	if (!g2t_out_open(&out, path, &ignored)) {
-		fprintf(out.f, "%s\n", state_name[state]);
+		fprintf(out.f, "%s\n%s\n", state_name[state], line);
 		g2t_out_commit(&out, &ignored);
 		g2t_out_abort(&out);
 	}
 }
 
-/* The state the last run ended in, so that a cron run repeats nothing. */
-static int last_state(const char *spool)
+/* The state the last run ended in and its line, so that a cron run
+ * repeats nothing. */
+static void last_state(struct device *v)
 {
 	char path[4096], word[32] = "";
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/device", spool);
+	v->state = G2T_DEVICE_START;
+	snprintf(path, sizeof path, "%s/device", v->o->spool);
 	if ((f = fopen(path, "r"))) {
-		if (!fgets(word, sizeof word, f))
-			word[0] = '\0';
+		if (!fgets(word, sizeof word, f) || !fgets(v->said, sizeof v->said, f))
+			v->said[0] = '\0';
 		fclose(f);
 	}
 	word[strcspn(word, "\n")] = '\0';
+	v->said[strcspn(v->said, "\n")] = '\0';
 	for (int i = 0; i < (int)(sizeof state_name / sizeof *state_name); i++)
 		if (!strcmp(word, state_name[i]))
-			return i;
-	return G2T_DEVICE_START;
+			v->state = i;
 }
 
 /* Waits about backoff seconds (jittered, at least the server's wish),
@@ -362,7 +366,8 @@ static int step(struct device *v)
 int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
                    struct g2t_diag *d)
 {
-	struct device v = { o, st, NULL, d, "", G2T_DEVICE_START, IDLE_FIRST, 0.0 };
+	struct device v = { .o = o, .st = st, .d = d, .state = G2T_DEVICE_START,
+	                    .backoff = IDLE_FIRST };
 	int rc;
 
 	memset(st, 0, sizeof *st);
@@ -377,7 +382,7 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 		return G2T_OK;
 	}
 	if (!rc && !(rc = g2t_spool_claim(v.sp, o->key->pk, d))) {
-		v.state = last_state(o->spool);
+		last_state(&v);
 		/* tasks leased before a stop or a crash: their leases may still hold */
 		if (access(v.lease, F_OK) == 0)
 			rc = train_lease(&v);

@@ -70,7 +70,7 @@ struct fetch {
 	unsigned want;                  /* tasks to ask for */
 	CURL *c;
 	char err[CURL_ERROR_SIZE];
-	char *lease_url, *lease_path;   /* path as in the request line: signed */
+	char *lease_url;
 	char have[HAVE_MAX * HEX_SIZE]; /* X-G2T-Have value, "" for none */
 	struct reply lease;             /* the lease answer, kept: records point in */
 	struct rec schema_rec;
@@ -259,18 +259,17 @@ static void reply_reset(struct reply *rep, size_t limit, long long rate)
 
 /*
  * The URL of `path` (and `query`, or NULL) on the server: the base URL's
- * path without a final '/', then `path`.  *sent is the path as it goes in
- * the request line.  Both are the caller's to curl_free().
+ * path without a final '/', then `path`; the caller's to curl_free().
  */
 static int make_url(const char *base, const char *path, const char *query, char **url,
-                    char **sent, struct g2t_diag *d)
+                    struct g2t_diag *d)
 {
 	CURLU *u = curl_url();
 	char *part = NULL, *joined = NULL;
 	size_t n;
 	int rc = G2T_OK;
 
-	*url = *sent = NULL;
+	*url = NULL;
 	if (!u)
 		return G2T_ENOMEM;
 	if (curl_url_set(u, CURLUPART_URL, base, CURLU_GUESS_SCHEME) != CURLUE_OK) {
@@ -305,8 +304,7 @@ static int make_url(const char *base, const char *path, const char *query, char 
 	strcpy(joined + n, path);
 	if (curl_url_set(u, CURLUPART_PATH, joined, 0) != CURLUE_OK ||
 	    (query && curl_url_set(u, CURLUPART_QUERY, query, 0) != CURLUE_OK) ||
-	    curl_url_get(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, sent, 0) != CURLUE_OK) {
+	    curl_url_get(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
 		curl_free(*url);
 		*url = NULL;
 		rc = g2t_fail(d, G2T_EPARAM, 0, -1, "cannot make a URL for %s", path);
@@ -344,7 +342,7 @@ static int lease_headers(struct fetch *f, struct curl_slist **hdr)
 	if (!rc)
 		rc = add_header(hdr, "Content-Type:"); /* no form type on the empty body */
 	if (!rc)
-		rc = g2t_sign_headers(hdr, f->key, "POST", f->lease_path);
+		rc = g2t_sign_headers(hdr, f->key, "POST", "/v1/lease");
 	if (!rc && f->have[0])
 		rc = add_header(hdr, "X-G2T-Have: %s", f->have);
 	if (!rc && f->want > 1)
@@ -702,7 +700,7 @@ static int download(struct fetch *f, size_t i, const char *hex, struct g2t_diag 
 	const struct g2t_task *t = &f->task[f->user[i]];
 	uint32_t klass = f->klass[i];
 	char path[16 + HEX_SIZE], query[8 + 2 * G2T_TOKEN_MAX + 1], what[48];
-	char *url = NULL, *sent = NULL;
+	char *url = NULL;
 	struct reply rep = { 0 };
 	int rc;
 
@@ -710,7 +708,7 @@ static int download(struct fetch *f, size_t i, const char *hex, struct g2t_diag 
 	memcpy(query, "token=", 6);
 	sodium_bin2hex(query + 6, sizeof query - 6, t->token, t->token_len);
 	snprintf(what, sizeof what, "shard %.16s...", hex);
-	if ((rc = make_url(f->o->url, path, query, &url, &sent, d)))
+	if ((rc = make_url(f->o->url, path, query, &url, d)))
 		goto done;
 	if ((rc = request(f, what, url, 0, &rep, SHARD_BODY_LIMIT, d)))
 		goto done;
@@ -728,7 +726,6 @@ static int download(struct fetch *f, size_t i, const char *hex, struct g2t_diag 
 done:
 	free(rep.body);
 	curl_free(url);
-	curl_free(sent);
 	return rc;
 }
 
@@ -942,7 +939,7 @@ int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
 	g2t_crypto_init();
 	if (!(f.c = curl_easy_init()))
 		return G2T_ENOMEM;
-	if ((rc = make_url(o->url, "/v1/lease", NULL, &f.lease_url, &f.lease_path, d)))
+	if ((rc = make_url(o->url, "/v1/lease", NULL, &f.lease_url, d)))
 		goto done;
 	if ((rc = cache_open(&f, d))) {
 		r->local = 1;
@@ -964,7 +961,6 @@ int g2t_fetch_task(const struct g2t_fetch_opts *o, const struct g2t_signer *key,
 done:
 	curl_easy_cleanup(f.c);
 	curl_free(f.lease_url);
-	curl_free(f.lease_path);
 	free(f.lease.body);
 	for (size_t i = 0; i < f.shards; i++)
 		free(f.shard_buf[i]);

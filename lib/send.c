@@ -144,18 +144,6 @@ int g2t_sign_headers(struct curl_slist **hdr, const struct g2t_signer *key,
 	return G2T_OK;
 }
 
-/* The path of a URL, as its request line has it; NULL when out of memory. */
-static char *path_of(const char *url)
-{
-	CURLU *u = curl_url();
-	char *path = NULL;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, CURLU_GUESS_SCHEME) == CURLUE_OK)
-		curl_url_get(u, CURLUPART_PATH, &path, 0);
-	curl_url_cleanup(u);
-	return path;
-}
-
 /* One POST; fills *http, the response and the link figures. */
 static CURLcode post(CURL *c, const struct g2t_send_opts *o, const uint8_t *body,
                      size_t len, struct response *resp, long *http, long *retry_after,
@@ -163,18 +151,17 @@ static CURLcode post(CURL *c, const struct g2t_send_opts *o, const uint8_t *body
 {
 	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-g2t");
 	size_t n = strlen(o->url);
-	char url[4096], *path;
+	char url[4096];
 	curl_off_t connect_us = 0, speed = 0, after = 0;
 	CURLcode rc;
 
 	snprintf(url, sizeof url, "%s%s", o->url,
 	         n && o->url[n - 1] == '/' ? "v1/results" : "/v1/results");
 	/* signed afresh each attempt: the server spends a nonce on each */
-	if (!hdr || !(path = path_of(url)) || g2t_sign_headers(&hdr, o->key, "POST", path)) {
+	if (!hdr || g2t_sign_headers(&hdr, o->key, "POST", "/v1/results")) {
 		curl_slist_free_all(hdr);
 		return CURLE_OUT_OF_MEMORY;
 	}
-	curl_free(path);
 	resp->len = 0;
 	resp->buf[0] = '\0';
 	curl_easy_reset(c);

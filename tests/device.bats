@@ -155,6 +155,33 @@ count_held() {
 	expect_model
 }
 
+@test "a URL with a path, through a proxy that serves the coordinator under it and takes it off: signatures hold, the run completes" {
+	start_server srv --tasks "$F/ae" --state state --devices "$F/keys"
+	python3 "$BATS_TEST_DIRNAME/tools/prefixproxy.py" /g2t "$SERVER_URL" proxy.port &
+	DEVICE_PIDS+=($!)
+	for _ in $(seq 200); do [ -s proxy.port ] && break; sleep 0.05; done
+	[ -s proxy.port ]
+	run --separate-stderr timeout 60 g2t-device --once -s "$F/dev1.key" -S sp1 --cache c1 --min-batch 4 \
+		"http://127.0.0.1:$(cat proxy.port)/g2t/"
+	expect_status 0
+	[ "$(status_of complete)" = true ]
+	[ "$(status_of accepted)" = 10 ]
+}
+
+@test "a refusal is told once, and again when its reason changes (403, then a 404 path)" {
+	start_server srv --tasks "$F/iris" --state state --devices "$F/keys"
+	g2t-pack --keygen -p stranger.pub -s stranger.key
+	run --separate-stderr g2t-device --once -s stranger.key -S sp "$SERVER_URL"
+	expect_status 3
+	expect_stderr 'HTTP 403: device not enrolled'
+	run --separate-stderr g2t-device --once -s stranger.key -S sp "$SERVER_URL"
+	expect_status 3
+	expect_no_stderr
+	run --separate-stderr g2t-device --once -s stranger.key -S sp "$SERVER_URL/elsewhere"
+	expect_status 3
+	expect_stderr 'elsewhere: lease: HTTP 404'
+}
+
 @test "idle polls are silent: --once with no work exits 0 and, once the state is known, prints nothing" {
 	start_server srv --tasks "$F/iris" --state state --devices "$F/keys" --no-backups
 	# every task leased away by another key: no work for device 2
