@@ -635,9 +635,12 @@ static int widen(struct g2t_dataset *ds, float *lo, float *hi, struct g2t_diag *
 
 	if (!ds->coarse || !rereadable(ds->path))
 		return 0;
-	if (!ds->least && (!(ds->least = malloc(ds->features * sizeof *ds->least)) ||
-	                   (rc = reread_wide(ds, ds->least, NULL, d))))
-		return ds->least ? rc : G2T_ENOMEM;
+	if (!ds->least) { /* svmlight: its least values from a first pass */
+		if (!(ds->least = malloc(ds->features * sizeof *ds->least)))
+			return G2T_ENOMEM;
+		if ((rc = reread_wide(ds, ds->least, NULL, d)))
+			return rc;
+	}
 	if ((rc = reread_wide(ds, ds->least, hi, d)))
 		return rc;
 	for (uint32_t j = 0; j < ds->features; j++)
