@@ -383,7 +383,8 @@ int g2t_merge_build(struct g2t_merge *m, const char **bad, struct g2t_diag *d)
 
 	*bad = m->nfiles == 1 ? m->files[0] : NULL;
 	if (m->count == 0)
-		return g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records in the input");
+		return g2t_fail(d, G2T_EDATA, 0, -1, "no WEIGHTS records %s", m->nrefusals
+		                ? "left: every input that held some was refused" : "in the input");
 	*bad = m->weights[0].file;
 	/* weights carry their schema id: the first one names the model's schema,
 	 * once it is known to be long enough to hold it */
