@@ -591,9 +591,11 @@ int g2t_store_results(struct g2t_store *s, const uint8_t key[G2T_PK_SIZE], uint6
                       const struct g2t_weights *w, const uint8_t *const *payload,
                       const uint32_t *len, size_t n, int *verdict, struct g2t_diag *d);
 int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long now);
+/* Calls back with every stored result; a state that cannot be read to the
+ * end is G2T_EIO, not fewer results. */
 int g2t_store_each_result(struct g2t_store *s,
                           int (*fn)(void *ctx, long task, const uint8_t *p, uint32_t len),
-                          void *ctx);
+                          void *ctx, struct g2t_diag *d);
 /* What the state knows of a device. */
 struct g2t_store_device {
 	long long done;         /* results that completed a task */

@@ -1481,7 +1481,7 @@ static int build_model(struct g2t_server *s, struct g2t_diag *d)
 		rc = g2t_merge_add_record(r.m, G2T_REC_SCHEMA, s->schema->payload,
 		                          s->schema->length, "state", d);
 	if (!rc)
-		rc = g2t_store_each_result(s->store, merge_one, &r);
+		rc = g2t_store_each_result(s->store, merge_one, &r, d);
 	if (!rc && r.nbad)
 		rc = (rc = reopen_bad(s, &r, d)) ? rc : G2T_EDATA;
 	if (!rc)

@@ -766,17 +766,19 @@ int g2t_store_counts(struct g2t_store *s, struct g2t_store_counts *c, long long 
 /* Calls back with every accepted WEIGHTS payload and its task, in task order. */
 int g2t_store_each_result(struct g2t_store *s,
                           int (*fn)(void *ctx, long task, const uint8_t *p, uint32_t len),
-                          void *ctx)
+                          void *ctx, struct g2t_diag *d)
 {
 	sqlite3_stmt *q;
-	int rc = G2T_OK;
+	int rc = G2T_OK, step = SQLITE_DONE;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT id, result FROM tasks WHERE state=2 ORDER BY id",
 	                       -1, &q, NULL) != SQLITE_OK)
-		return G2T_EIO;
-	while (!rc && sqlite3_step(q) == SQLITE_ROW)
+		return fail(s, d);
+	while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW)
 		rc = fn(ctx, (long)sqlite3_column_int64(q, 0), sqlite3_column_blob(q, 1),
 		        (uint32_t)sqlite3_column_bytes(q, 1));
+	if (!rc && step != SQLITE_DONE)
+		rc = fail(s, d);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -787,7 +789,7 @@ int g2t_store_each_device(struct g2t_store *s,
                           void *ctx, long long now)
 {
 	sqlite3_stmt *q;
-	int rc = G2T_OK;
+	int rc = G2T_OK, step = SQLITE_DONE;
 
 	/* the running leases from the running slots (slots_deadline), not from
 	 * every lease ever given: an index over those would slow every lease */
@@ -801,7 +803,7 @@ int g2t_store_each_device(struct g2t_store *s,
 	                       " ORDER BY key", -1, &q, NULL) != SQLITE_OK)
 		return G2T_EIO;
 	sqlite3_bind_int64(q, 1, now);
-	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+	while (!rc && (step = sqlite3_step(q)) == SQLITE_ROW) {
 		struct g2t_store_device dev = {
 			sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
 			sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4)
@@ -811,7 +813,7 @@ int g2t_store_each_device(struct g2t_store *s,
 			rc = fn(ctx, sqlite3_column_blob(q, 0), &dev);
 	}
 	sqlite3_finalize(q);
-	return rc;
+	return rc || step == SQLITE_DONE ? rc : G2T_EIO;
 }
 
 int g2t_store_reopen(struct g2t_store *s, long task, uint8_t device[G2T_PK_SIZE],

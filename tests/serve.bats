@@ -1345,6 +1345,46 @@ raw_request() {
 	expect_model
 }
 
+@test "a state that cannot be read to its end (a corrupt page): the model build says why once, and GET /v1/model answers 500 without building again" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 is needed to find the state's pages"
+	# results of 1,500 features: each in an overflow page of its own
+	awk 'BEGIN { srand(1); for (j = 1; j <= 1500; j++) printf "f%d,", j; print "label"
+		for (i = 0; i < 60; i++) { for (j = 1; j <= 1500; j++) printf "%.3f,", rand()
+			print "c" i % 3 } }' >wide.csv
+	g2t-split -o wide wide.csv
+	start_server srv --tasks wide --state state --devices "$F/keys"
+	work "$KEY" dev 10 || { cat dev/err; return 1; }
+	stop_server TERM
+	# a leaf cell's first overflow page number made one past the end
+	sqlite3 state/g2t.db "SELECT pageno, pagetype FROM dbstat WHERE name='tasks'" >pages
+	python3 - <<-'EOF'
+	import struct
+	pages = [l.strip().split("|") for l in open("pages")]
+	over = [int(p) for p, t in pages if t == "overflow"]
+	leaves = [int(p) for p, t in pages if t == "leaf"]
+	with open("state/g2t.db", "r+b") as f:
+	    for leaf in leaves:
+	        f.seek((leaf - 1) * 4096)
+	        page = f.read(4096)
+	        at = page.find(struct.pack(">I", over[0]))
+	        if at >= 0:
+	            f.seek((leaf - 1) * 4096 + at)
+	            f.write(struct.pack(">I", 60000))
+	            break
+	    else:
+	        raise SystemExit("no cell points to page %d" % over[0])
+	EOF
+	start_server srv --tasks wide --state state --devices "$F/keys"
+	for _ in $(seq 80); do grep -q 'cannot be built' srv/log && break; sleep 0.05; done
+	grep -q 'complete, but the model cannot be built: state/g2t.db: database disk image is malformed' srv/log
+	local i
+	for i in 1 2 3; do
+		call GET /v1/model
+		expect_code 500
+	done
+	[ "$(grep -c 'cannot be built\|cannot build the model:' srv/log)" = 1 ]
+}
+
 @test "a state holding a result no model can take (an older version's): the model waits, the log names task and device, the task is leased again" {
 	command -v sqlite3 >/dev/null || skip "sqlite3 is needed to edit the state"
 	serve
