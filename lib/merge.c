@@ -245,21 +245,30 @@ int g2t_merge_add_record(struct g2t_merge *m, uint32_t type, const uint8_t *payl
  * most 1 (hinge, logistic), each step shrinking w by 1 - eta lambda >= 0
  * (eta <= 1 for asgd and fixed, eta lambda <= 1/2 for pegasos), then adding
  * at most eta C_i |x| with |x|^2 <= F, stays within C_max sqrt(F) / lambda;
- * so do its averages.  The bias of SGD is free, so unbounded.
+ * so do its averages.  Its free bias moves by at most eta C_max a step:
+ * over T = epochs n steps, T C_max in all (eta <= 1), or C_max ln(T + 1) /
+ * lambda for pegasos (eta = 1 / (lambda (t + 2))).  *bias: the bias's
+ * bound, 0 when none or when the bias is in the squared length.
  */
-static double weights_bound(const struct g2t_schema *s, const struct g2t_weights *wt)
+static double weights_bound(const struct g2t_schema *s, const struct g2t_weights *wt,
+                            double *bias)
 {
 	const struct g2t_params *p = &wt->id.params;
-	double na = s->rows[wt->id.class_a], nb = 0, cmax, lambda;
+	double na = s->rows[wt->id.class_a], nb = 0, cmax, lambda, steps;
 
+	*bias = 0;
 	for (uint32_t k = 0; k < s->classes; k++)
 		if (k != wt->id.class_a && (wt->id.class_b == s->classes || k == wt->id.class_b))
 			nb += s->rows[k];
 	if (p->algo == G2T_ALGO_DCD)
 		return 2 * 2 * (double)p->cost * (p->weight[0] * na + p->weight[1] * nb);
+	if (p->loss == G2T_LOSS_SQHINGE)
+		return 0;
 	cmax = p->weight[0] > p->weight[1] ? p->weight[0] : p->weight[1];
 	lambda = 1 / ((double)p->cost * (na + nb));
-	if (p->loss == G2T_LOSS_SQHINGE || (p->algo != G2T_ALGO_PEGASOS && lambda > 1))
+	steps = (double)p->epochs * (na + nb);
+	*bias = 2 * cmax * (p->algo == G2T_ALGO_PEGASOS ? log(steps + 1) / lambda : steps);
+	if (p->algo != G2T_ALGO_PEGASOS && lambda > 1)
 		return 0;
 	return 2 * cmax * cmax * wt->features / (lambda * lambda);
 }
@@ -269,7 +278,7 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 {
 	uint8_t hash[G2T_HASH_SIZE];
 	uint32_t F = s->features;
-	double bound;
+	double bound, bias;
 
 	if (len < 2 * G2T_HASH_SIZE || memcmp(p + G2T_HASH_SIZE, s->id, G2T_HASH_SIZE))
 		return g2t_fail(d, G2T_ESCHEMA, 0, offset,
@@ -295,7 +304,7 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 	if (wt->id.params.probability && (!isfinite(wt->sigmoid[0]) || !isfinite(wt->sigmoid[1])))
 		return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u are not"
 		                " finite (the sigmoid)", wt->id.task);
-	if ((bound = weights_bound(s, wt)) > 0) {
+	if ((bound = weights_bound(s, wt, &bias)) > 0) {
 		double norm = wt->id.params.algo == G2T_ALGO_DCD ? (double)wt->bias * wt->bias : 0;
 
 		for (uint32_t i = 0; i < F; i++)
@@ -305,6 +314,10 @@ int g2t_weights_check(const struct g2t_schema *s, const uint8_t *p, uint32_t len
 			                "than any its solver gives (|w|^2 %.3g > %.3g)", wt->id.task,
 			                norm, bound);
 	}
+	if (bias > 0 && fabs(wt->bias) > bias)
+		return g2t_fail(d, G2T_EFORMAT, 0, offset, "weights for task %u: the bias is larger "
+		                "than any its solver gives (|%.3g| > %.3g)", wt->id.task,
+		                (double)wt->bias, bias);
 	return G2T_OK;
 }
 

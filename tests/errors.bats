@@ -917,6 +917,14 @@ nan_weights() {
 	run --separate-stderr g2t-merge big.g2t
 	expect_error g2t-merge 3 "big\\.g2t: byte $off: "
 	expect_stderr 'weights for task 0 are longer than any its solver gives'
+	# SGD's free bias: bounded by the steps it took, each of a rate at most 1
+	g2t-split --algo asgd "$DATA/iris.train.csv.gz" | g2t-train >sgd.w
+	read -r off type len < <(records sgd.w | awk '$2 == 4' | head -1)
+	put_u32 sgd.w $((off + 8 + 120)) 2139095039
+	fix_record_crc sgd.w "$off"
+	run --separate-stderr g2t-merge sgd.w
+	expect_error g2t-merge 3 "sgd\\.w: byte $off: "
+	expect_stderr 'weights for task 0: the bias is larger than any its solver gives'
 }
 
 @test "predict: a model holding NaN -> exit 3 at the byte of the value" {
