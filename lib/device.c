@@ -73,12 +73,21 @@ static void enter(struct device *v, int state, const char *fmt, ...)
 	snprintf(v->said, sizeof v->said, "%s", line);
 	if (v->o->say)
 		v->o->say(v->o->ctx, line);
-	snprintf(path, sizeof path, "%s/device", v->o->spool);
+	g2t_path(path, sizeof path, v->o->spool, "device");
 	if (!g2t_out_open(&out, path, &ignored)) {
 		fprintf(out.f, "%s\n%s\n", state_name[state], line);
 		g2t_out_commit(&out, &ignored);
 		g2t_out_abort(&out);
 	}
+}
+
+/* Status rc, its words prefixed by "name: ". */
+static int named(struct g2t_diag *d, int rc, const char *name)
+{
+	char why[sizeof d->what];
+
+	snprintf(why, sizeof why, "%s", d->what);
+	return g2t_fail(d, rc, 0, -1, "%s: %s", name, why);
 }
 
 /* The state the last run ended in and its line, so that a cron run
@@ -89,7 +98,7 @@ static void last_state(struct device *v)
 	FILE *f;
 
 	v->state = G2T_DEVICE_START;
-	snprintf(path, sizeof path, "%s/device", v->o->spool);
+	g2t_path(path, sizeof path, v->o->spool, "device");
 	if ((f = fopen(path, "r"))) {
 		if (!fgets(word, sizeof word, f) || !fgets(v->said, sizeof v->said, f))
 			v->said[0] = '\0';
@@ -265,10 +274,7 @@ static int lease(struct device *v, unsigned n, struct g2t_fetch_result *r)
 		v->task_seconds = v->task_seconds > 0.0 ? (v->task_seconds + took) / 2.0 : took;
 	}
 	if (!rc && (rc = g2t_out_commit(&out, v->d))) {
-		char why[sizeof v->d->what];
-
-		snprintf(why, sizeof why, "%s", v->d->what);
-		rc = g2t_fail(v->d, rc, 0, -1, "%s: %s", v->lease, why);
+		rc = named(v->d, rc, v->lease);
 		r->local = 1;
 	}
 	g2t_out_abort(&out);
@@ -333,12 +339,8 @@ static int step(struct device *v)
 	}
 	if (r.local && rc != G2T_ETEMP) /* ETEMP: a stale cached schema, gone: ask again */
 		return rc;
-	if (rc == G2T_EPARAM) { /* a bad URL: a usage error, told every run, not a state */
-		char why[sizeof v->d->what];
-
-		snprintf(why, sizeof why, "%s", v->d->what);
-		return g2t_fail(v->d, rc, 0, -1, "%s: %s", v->o->url, why);
-	}
+	if (rc == G2T_EPARAM) /* a bad URL: a usage error, told every run, not a state */
+		return named(v->d, rc, v->o->url);
 	if (stopping(v))
 		return 0;
 	if (r.no_work && g2t_spool_held(v->sp))
@@ -373,8 +375,7 @@ int g2t_device_run(const struct g2t_device_opts *o, struct g2t_device_stats *st,
 	memset(st, 0, sizeof *st);
 	g2t_crypto_init();
 	g2t_retry_cancel_on(o->stop);
-	snprintf(v.lease, sizeof v.lease, "%s%slease.g2t", o->spool,
-	         o->spool[strlen(o->spool) - 1] == '/' ? "" : "/");
+	g2t_path(v.lease, sizeof v.lease, o->spool, "lease.g2t");
 	rc = g2t_spool_open(&v.sp, o->spool, d);
 	if (rc == G2T_EREFUSED && o->once) {
 		/* locked: cron started this run while its last one still works */

@@ -374,6 +374,8 @@ int g2t_predict_file(const struct g2t_model *m, const char *path,
 
 /* Grows *p (of *cap items of `size` bytes) to hold `need` items, doubling. */
 int g2t_grow(void **p, size_t *cap, size_t need, size_t size);
+/* dir/name into out[n], a final '/' of dir not doubled; as snprintf(). */
+int g2t_path(char *out, size_t n, const char *dir, const char *name);
 
 /* A set of distinct schemas, as met in streams. */
 struct g2t_schemas {

@@ -189,8 +189,7 @@ int g2t_keyring_add(struct g2t_keyring *k, const char *path, struct g2t_diag *d)
 
 		if (n < 5 || strcmp(e->d_name + n - 4, ".pub"))
 			continue;
-		snprintf(file, sizeof file, "%s%s%s", path,
-		         path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
+		g2t_path(file, sizeof file, path, e->d_name);
 		rc = add_file(k, file, d);
 	}
 	closedir(dir);

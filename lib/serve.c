@@ -362,8 +362,7 @@ static int load_dir(struct g2t_server *s, const char *dir, struct g2t_diag *d)
 		    !(names[n] = malloc(size)))
 			rc = G2T_ENOMEM;
 		else
-			snprintf(names[n++], size, "%s%s%s", dir,
-			         dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
+			g2t_path(names[n++], size, dir, e->d_name);
 	}
 	closedir(dp);
 	qsort(names, n, sizeof *names, by_name);

@@ -53,7 +53,7 @@ struct g2t_spool {
 
 static void path_of(const struct g2t_spool *s, const char *name, char *out, size_t n)
 {
-	snprintf(out, n, "%s%s%s", s->dir, s->dir[strlen(s->dir) - 1] == '/' ? "" : "/", name);
+	g2t_path(out, n, s->dir, name);
 }
 
 static int fail_errno(struct g2t_diag *d, const char *path)

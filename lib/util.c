@@ -324,6 +324,13 @@ const char *g2t_display_name(const char *path)
 	return !path || !strcmp(path, "-") ? "stdin" : path;
 }
 
+int g2t_path(char *out, size_t n, const char *dir, const char *name)
+{
+	size_t len = strlen(dir);
+
+	return snprintf(out, n, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", name);
+}
+
 int g2t_grow(void **p, size_t *cap, size_t need, size_t size)
 {
 	size_t n = *cap ? *cap : 16;
